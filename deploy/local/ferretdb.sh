@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Local FerretDB v1 (MongoDB wire protocol on SQLite), built from the Go module proxy.
+# usage: ferretdb.sh build|start|stop
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+src="$root/deploy/local/ferretdb"   # our tiny module embedding FerretDB (version pinned in go.mod)
+bin="$root/var/bin/ferretdb"
+data="$root/var/ferretdb"
+pidfile="$data/ferretdb.pid"
+port="${FERRETDB_PORT:-27017}"
+export DO_NOT_TRACK=1 GOFLAGS=-buildvcs=false
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+build() {
+  # rebuild only when our module changed; Go's module and build caches make a rebuild cheap
+  if [ -x "$bin" ] && [ -z "$(find "$src" -newer "$bin" -type f)" ]; then return 0; fi
+  mkdir -p "$root/var/bin"
+  (cd "$src" && go build -trimpath -o "$bin.tmp" . && mv "$bin.tmp" "$bin")
+}
+
+case "${1:-start}" in
+  build) build ;;
+  start)
+    if running; then echo "ferretdb: already running"; exit 0; fi
+    build
+    mkdir -p "$data" "$root/var/log"
+    nohup "$bin" -sqlite-url="file:$data/" -listen-addr="127.0.0.1:$port" -log-level=warn \
+      >>"$root/var/log/ferretdb.log" 2>&1 &
+    echo $! > "$pidfile"
+    for _ in $(seq 1 100); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "ferretdb: running on 127.0.0.1:$port"; exit 0; fi
+      sleep 0.1
+    done
+    echo "ferretdb: did not start; see var/log/ferretdb.log" >&2; exit 1 ;;
+  stop)
+    if running; then kill "$(cat "$pidfile")"; rm -f "$pidfile"; fi ;;
+  *) echo "usage: $0 build|start|stop" >&2; exit 2 ;;
+esac

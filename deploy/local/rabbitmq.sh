@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Local RabbitMQ node (Debian's package) with all state under var/; no systemd needed.
+# usage: rabbitmq.sh start|stop|status
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+base="$root/var/rabbitmq"
+mkdir -p "$base/mnesia" "$root/var/log"
+export HOME="$base"                       # the Erlang cookie lives in $HOME
+export RABBITMQ_NODENAME="dealflow@localhost"
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_PORT="${RABBITMQ_NODE_PORT:-5672}"
+export RABBITMQ_DIST_PORT="${RABBITMQ_DIST_PORT:-25672}"
+export ERL_EPMD_ADDRESS=127.0.0.1
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+export RABBITMQ_MNESIA_BASE="$base/mnesia"
+export RABBITMQ_LOG_BASE="$root/var/log"
+export RABBITMQ_PID_FILE="$base/rabbitmq.pid"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins"
+export RABBITMQ_CONFIG_FILE="$base/rabbitmq"
+# the management API serves tests (a fresh vhost per test) and people; loopback only
+echo '[rabbitmq_management].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+# loopback only; quiet logs; no outbound anything
+cat > "$base/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$RABBITMQ_NODE_PORT
+loopback_users = none
+log.file.level = warning
+log.console = false
+management.tcp.ip = 127.0.0.1
+management.tcp.port = ${RABBITMQ_MGMT_PORT:-15672}
+vm_memory_high_watermark.relative = 0.4
+disk_free_limit.absolute = 200MB
+CONF
+
+rmq=/usr/lib/rabbitmq/bin
+export PATH="$rmq:$PATH"   # the /usr/sbin wrappers su to the rabbitmq user; run the node as us
+
+case "${1:-start}" in
+  start)
+    if rabbitmqctl -q status >/dev/null 2>&1; then echo "rabbitmq: already running"; exit 0; fi
+    rabbitmq-server -detached >"$root/var/log/rabbitmq-start.log" 2>&1
+    rabbitmqctl -q wait --timeout 120 "$RABBITMQ_PID_FILE"
+    echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_NODE_PORT" ;;
+  stop)
+    rabbitmqctl -q stop "$RABBITMQ_PID_FILE" 2>/dev/null || true ;;
+  status)
+    rabbitmqctl -q status >/dev/null 2>&1 ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

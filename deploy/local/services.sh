@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Start, stop or list the Dealflow services as separate `nameko run` processes.
+# usage: services.sh start|stop|status SERVICE...
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+run="$root/var/run"; logs="$root/var/log"
+mkdir -p "$run" "$logs"
+export PYTHONPATH="$root/services" EVENTLET_NO_GREENDNS=yes
+export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
+action="$1"; shift
+
+port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;
+  support) echo 8004;; metrics) echo 8005;; *) echo "unknown service $1" >&2; exit 2;; esac; }
+class_of() { echo "$1.service:$(tr '[:lower:]' '[:upper:]' <<<"${1:0:1}")${1:1}Service"; }
+alive() { [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+ready() { python3 - "$1" <<'PY'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=2) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+case "$action" in
+  start)
+    for s in "$@"; do
+      if alive "$s"; then continue; fi
+      WEB_SERVER_ADDRESS="127.0.0.1:$(port_of "$s")" nohup "$root/.venv/bin/nameko" run \
+        --config "$root/services/$s/config.yml" "$(class_of "$s")" >>"$logs/$s.log" 2>&1 &
+      echo $! > "$run/$s.pid"
+    done
+    for s in "$@"; do
+      port=$(port_of "$s")
+      for _ in $(seq 1 150); do
+        ready "$port" && break
+        alive "$s" || { echo "$s exited; see var/log/$s.log" >&2; tail -5 "$logs/$s.log" >&2; exit 1; }
+        sleep 0.2
+      done
+      ready "$port" || { echo "$s not ready; see var/log/$s.log" >&2; exit 1; }
+    done
+    printf '\n%-9s %-30s %-35s %s\n' SERVICE API OPENAPI METRICS
+    for s in "$@"; do
+      p=$(port_of "$s")
+      printf '%-9s %-30s %-35s %s\n' "$s" "http://127.0.0.1:$p/api/v1" \
+        "http://127.0.0.1:$p/openapi.json" "http://127.0.0.1:$p/metrics"
+    done
+    echo; echo "logs: var/log/<service>.log    stop: make stop" ;;
+  stop)
+    for s in "$@"; do
+      if alive "$s"; then
+        pid=$(cat "$run/$s.pid"); kill "$pid"
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -9 "$pid" 2>/dev/null || true
+      fi
+      rm -f "$run/$s.pid"
+    done ;;
+  status)
+    for s in "$@"; do
+      if alive "$s"; then
+        state=$(ready "$(port_of "$s")" && echo ready || echo "not ready")
+      else state=stopped; fi
+      printf '%-9s %s\n' "$s" "$state"
+    done ;;
+  *) echo "usage: $0 start|stop|status SERVICE..." >&2; exit 2 ;;
+esac

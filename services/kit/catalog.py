@@ -1,0 +1,351 @@
+"""The event catalog: one marshmallow schema per event type, shared by producers and consumers.
+
+Producers dump and validate `data` with these schemas (unknown keys are refused); consumers
+load with `unknown=EXCLUDE` so that adding a field is a compatible change.
+`python -m kit.asyncapi` turns this module into docs/asyncapi.yaml.
+"""
+from marshmallow import Schema, fields, validate
+
+from kit.fields import Country, Currency, Money, UtcDateTime
+
+OPTIONAL = {"required": False, "allow_none": True, "load_default": None}
+
+
+def _id(**kw):
+    return fields.String(required=True, validate=validate.Length(min=1), **kw)
+
+
+def _opt_str(**kw):
+    return fields.String(**OPTIONAL, **kw)
+
+
+# --- leads -----------------------------------------------------------------------------------
+
+
+class LeadCreated(Schema):
+    """A lead was captured (form, import, API, e-mail, referral, event, ads)."""
+
+    lead_id = _id()
+    name = fields.String(required=True)
+    company = _opt_str()
+    email = _opt_str()
+    phone = _opt_str(metadata={"description": "E.164"})
+    country = Country(**OPTIONAL)
+    region = _opt_str()
+    source = fields.String(required=True)
+    utm = fields.Dict(keys=fields.String(), values=fields.String(), **OPTIONAL)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True, validate=validate.OneOf("ABCD"))
+    owner_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+
+
+class LeadAssigned(Schema):
+    """A lead got an owner (rules, fallback queue, manager's reassignment or SLA)."""
+
+    lead_id = _id()
+    owner_id = _opt_str(metadata={"description": "null when the lead went to a queue"})
+    queue = _opt_str()
+    previous_owner_id = _opt_str()
+    team = _opt_str()
+    rule = fields.String(required=True, metadata={"description": "why: rule name or 'manual'"})
+
+
+class LeadContacted(Schema):
+    """The first response to a lead (first activity or status `contacted`)."""
+
+    lead_id = _id()
+    owner_id = _opt_str()
+    source = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+    contacted_at = UtcDateTime(required=True)
+    first_response_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+
+
+class LeadQualified(Schema):
+    lead_id = _id()
+    owner_id = _opt_str()
+    source = fields.String(required=True)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True, validate=validate.OneOf("ABCD"))
+
+
+class LeadDisqualified(Schema):
+    lead_id = _id()
+    owner_id = _opt_str()
+    source = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class LeadConverted(Schema):
+    """A qualified lead became a deal: everything the deals service needs to open one."""
+
+    lead_id = _id()
+    owner_id = _opt_str()
+    name = fields.String(required=True)
+    company = _opt_str()
+    email = _opt_str()
+    phone = _opt_str()
+    country = Country(**OPTIONAL)
+    source = fields.String(required=True)
+    amount = Money(**OPTIONAL)
+    currency = Currency(**OPTIONAL)
+    created_at = UtcDateTime(required=True)
+    converted_at = UtcDateTime(required=True)
+
+
+class LeadFollowupDue(Schema):
+    lead_id = _id()
+    task_id = _id()
+    owner_id = _opt_str()
+    due_at = UtcDateTime(required=True)
+    note = _opt_str()
+
+
+class LeadResponseOverdue(Schema):
+    lead_id = _id()
+    owner_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+    overdue_minutes = fields.Integer(required=True)
+    reassigned_to = _opt_str()
+
+
+# --- deals -----------------------------------------------------------------------------------
+
+
+class DealCreated(Schema):
+    deal_id = _id()
+    pipeline_id = _id()
+    stage = fields.String(required=True)
+    name = fields.String(required=True)
+    owner_id = _opt_str()
+    amount = Money(**OPTIONAL)
+    currency = Currency(**OPTIONAL)
+    probability = fields.Integer(required=True, validate=validate.Range(0, 100))
+    expected_close = fields.Date(**OPTIONAL)
+    lead_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+
+
+class DealStageChanged(Schema):
+    deal_id = _id()
+    pipeline_id = _id()
+    from_stage = fields.String(required=True, data_key="from")
+    to_stage = fields.String(required=True, data_key="to")
+    probability = fields.Integer(required=True, validate=validate.Range(0, 100))
+    amount = Money(**OPTIONAL)
+    currency = Currency(**OPTIONAL)
+    owner_id = _opt_str()
+    expected_close = fields.Date(**OPTIONAL)
+    changed_at = UtcDateTime(required=True)
+
+
+class DealUpdated(Schema):
+    deal_id = _id()
+    pipeline_id = _id()
+    stage = fields.String(required=True)
+    changed = fields.List(fields.String(), required=True)
+    amount = Money(**OPTIONAL)
+    currency = Currency(**OPTIONAL)
+    probability = fields.Integer(required=True, validate=validate.Range(0, 100))
+    owner_id = _opt_str()
+    expected_close = fields.Date(**OPTIONAL)
+
+
+class DealWon(Schema):
+    deal_id = _id()
+    pipeline_id = _id()
+    from_stage = fields.String(required=True)
+    amount = Money(**OPTIONAL)
+    currency = Currency(**OPTIONAL)
+    owner_id = _opt_str()
+    lead_id = _opt_str()
+    account = _opt_str()
+    created_at = UtcDateTime(required=True)
+    won_at = UtcDateTime(required=True)
+
+
+class DealLost(Schema):
+    deal_id = _id()
+    pipeline_id = _id()
+    from_stage = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+    amount = Money(**OPTIONAL)
+    currency = Currency(**OPTIONAL)
+    owner_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+    lost_at = UtcDateTime(required=True)
+
+
+class DealStalled(Schema):
+    deal_id = _id()
+    pipeline_id = _id()
+    stage = fields.String(required=True)
+    owner_id = _opt_str()
+    idle_days = fields.Integer(required=True)
+    last_activity_at = UtcDateTime(required=True)
+
+
+# --- quotes ----------------------------------------------------------------------------------
+
+
+class _Quote(Schema):
+    quote_id = _id()
+    deal_id = _id()
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class QuoteCreated(_Quote):
+    number = fields.String(required=True)
+    total = Money(required=True)
+    currency = Currency(required=True)
+    owner_id = _opt_str()
+
+
+class QuoteSubmitted(_Quote):
+    total = Money(required=True)
+    currency = Currency(required=True)
+    requires_approval = fields.Boolean(required=True)
+    submitted_at = UtcDateTime(required=True)
+
+
+class QuoteApproved(_Quote):
+    approver_id = _opt_str()
+    submitted_at = UtcDateTime(required=True)
+    approved_at = UtcDateTime(required=True)
+
+
+class QuoteRejected(_Quote):
+    approver_id = _opt_str()
+    reason = fields.String(required=True)
+    submitted_at = UtcDateTime(required=True)
+    rejected_at = UtcDateTime(required=True)
+
+
+class QuoteSent(_Quote):
+    total = Money(required=True)
+    currency = Currency(required=True)
+    valid_until = UtcDateTime(required=True)
+
+
+class QuoteAccepted(_Quote):
+    total = Money(required=True)
+    currency = Currency(required=True)
+    accepted_at = UtcDateTime(required=True)
+
+
+class QuoteDeclined(_Quote):
+    reason = _opt_str()
+
+
+class QuoteExpired(_Quote):
+    valid_until = UtcDateTime(required=True)
+
+
+# --- support ---------------------------------------------------------------------------------
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def _priority():
+    return fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+
+
+class TicketOpened(Schema):
+    ticket_id = _id()
+    account = _opt_str()
+    deal_id = _opt_str()
+    priority = _priority()
+    channel = fields.String(required=True)
+    subject = fields.String(required=True)
+    opened_at = UtcDateTime(required=True)
+    first_response_due = UtcDateTime(**OPTIONAL)
+    resolution_due = UtcDateTime(**OPTIONAL)
+
+
+class TicketAssigned(Schema):
+    ticket_id = _id()
+    agent_id = _opt_str()
+    priority = _priority()
+
+
+class TicketFirstResponded(Schema):
+    ticket_id = _id()
+    agent_id = _opt_str()
+    priority = _priority()
+    opened_at = UtcDateTime(required=True)
+    responded_at = UtcDateTime(required=True)
+    first_response_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+
+
+class TicketResolved(Schema):
+    ticket_id = _id()
+    priority = _priority()
+    opened_at = UtcDateTime(required=True)
+    resolved_at = UtcDateTime(required=True)
+    resolution_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+
+
+class TicketReopened(Schema):
+    ticket_id = _id()
+    priority = _priority()
+    reason = _opt_str()
+
+
+class TicketSlaBreached(Schema):
+    ticket_id = _id()
+    priority = _priority()
+    kind = fields.String(required=True, validate=validate.OneOf(("first_response", "resolution")))
+    due_at = UtcDateTime(required=True)
+    breached_at = UtcDateTime(required=True)
+
+
+class TicketRated(Schema):
+    ticket_id = _id()
+    priority = _priority()
+    score = fields.Integer(required=True, validate=validate.Range(1, 5))
+    comment = _opt_str()
+
+
+CATALOG = {
+    "leads": {
+        "lead.created": LeadCreated,
+        "lead.assigned": LeadAssigned,
+        "lead.contacted": LeadContacted,
+        "lead.qualified": LeadQualified,
+        "lead.disqualified": LeadDisqualified,
+        "lead.converted": LeadConverted,
+        "lead.followup_due": LeadFollowupDue,
+        "lead.response_overdue": LeadResponseOverdue,
+    },
+    "deals": {
+        "deal.created": DealCreated,
+        "deal.stage_changed": DealStageChanged,
+        "deal.updated": DealUpdated,
+        "deal.won": DealWon,
+        "deal.lost": DealLost,
+        "deal.stalled": DealStalled,
+    },
+    "quotes": {
+        "quote.created": QuoteCreated,
+        "quote.submitted": QuoteSubmitted,
+        "quote.approved": QuoteApproved,
+        "quote.rejected": QuoteRejected,
+        "quote.sent": QuoteSent,
+        "quote.accepted": QuoteAccepted,
+        "quote.declined": QuoteDeclined,
+        "quote.expired": QuoteExpired,
+    },
+    "support": {
+        "ticket.opened": TicketOpened,
+        "ticket.assigned": TicketAssigned,
+        "ticket.first_responded": TicketFirstResponded,
+        "ticket.resolved": TicketResolved,
+        "ticket.reopened": TicketReopened,
+        "ticket.sla_breached": TicketSlaBreached,
+        "ticket.rated": TicketRated,
+    },
+}
+
+EVENT_TYPES = {etype: schema for events in CATALOG.values() for etype, schema in events.items()}
+PRODUCER = {etype: service for service, events in CATALOG.items() for etype in events}

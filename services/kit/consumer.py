@@ -1,0 +1,134 @@
+"""Reliable event consumption: bounded retries on RabbitMQ, then a dead-letter queue.
+
+nameko acks and drops a message whose handler raised (or, with requeue_on_error, requeues
+it at once in a hot loop). Here a failed message is rejected into `<queue>.retry`, a queue
+with a TTL that dead-letters it back to `<queue>` after a delay; the broker's `x-death`
+header counts the rounds. After `max_retries` retries it is copied, with its error, to
+`<queue>.dlq` (confirmed) and acked. A message that cannot be parsed as a catalog event
+can never succeed, so it goes to the dead-letter queue at once.
+"""
+import logging
+
+from kombu import Connection, Queue
+from marshmallow import ValidationError
+from nameko.events import SERVICE_POOL, EventHandler
+
+from kit.amqp import ConfirmingPublisher, PublishError
+from kit.config import setting
+from kit.events import parse_event
+from kit.prom import PromRegistry
+
+log = logging.getLogger(__name__)
+
+
+def queue_arguments(config):
+    """Arguments for every queue we declare: classic v2 locally, quorum in a cluster."""
+    qtype = setting(config, "AMQP_QUEUES.type", "classic")
+    if qtype == "quorum":
+        return {"x-queue-type": "quorum"}
+    return {"x-queue-version": 2}
+
+
+def retries_so_far(message, queue_name):
+    for death in (message.headers or {}).get("x-death") or []:
+        if death.get("queue") == queue_name and death.get("reason") == "rejected":
+            return int(death.get("count", 0))
+    return 0
+
+
+class ReliableEventHandler(EventHandler):
+    prom = PromRegistry()
+
+    def __init__(self, source_service, event_type, handler_type=SERVICE_POOL, **kwargs):
+        super().__init__(source_service, event_type, handler_type=handler_type, **kwargs)
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        name = self.queue.name
+        self.max_retries = int(setting(config, "CONSUMER.max_retries", 5))
+        delay_ms = int(setting(config, "CONSUMER.retry_delay_ms", 1000))
+        self.retry_queue = f"{name}.retry"
+        self.dead_letter_queue = f"{name}.dlq"
+        base = queue_arguments(config)
+        self.queue.queue_arguments = {
+            **base,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.retry_queue,
+        }
+        retry = Queue(self.retry_queue, durable=True, queue_arguments={
+            **base,
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": name,
+        })
+        dlq = Queue(self.dead_letter_queue, durable=True, queue_arguments=base)
+        with Connection(config["AMQP_URI"]) as conn:
+            channel = conn.channel()
+            retry(channel).declare()
+            dlq(channel).declare()
+        self.publisher = ConfirmingPublisher(config["AMQP_URI"])
+        self.prom.dead_letters.queues.add(self.dead_letter_queue)
+
+    def stop(self):
+        super().stop()
+        self.publisher.close()
+
+    def kill(self):
+        super().kill()
+        self.publisher.close()
+
+    def handle_message(self, body, message):
+        try:
+            envelope, data = parse_event(body)
+        except ValidationError as exc:
+            log.error("malformed event on %s: %s", self.queue.name, exc.messages)
+            self._dead_letter(message, body, f"malformed event: {exc.messages}")
+            return
+        if envelope["type"] != self.event_type:
+            self._dead_letter(message, body, f"unexpected type {envelope['type']}")
+            return
+        envelope["data"] = data
+        message._dealflow_body = body
+        super().handle_message(envelope, message)
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return
+        retries = retries_so_far(message, self.queue.name)
+        if retries >= self.max_retries:
+            error = f"{exc_info[0].__name__}: {exc_info[1]}"
+            log.error("dead-lettering after %d retries on %s: %s",
+                      retries, self.queue.name, error)
+            self._dead_letter(message, message._dealflow_body, error)
+        else:
+            log.warning("handler failed on %s (retry %d of %d): %s",
+                        self.queue.name, retries + 1, self.max_retries, exc_info[1])
+            self._reject(message)
+
+    def _reject(self, message):
+        if message.channel.connection:
+            try:
+                message.reject(requeue=False)
+            except ConnectionError:  # the broker takes the message back by itself
+                pass
+
+    def _dead_letter(self, message, body, error):
+        headers = dict(message.headers or {})
+        headers.pop("x-death", None)
+        headers.update({
+            "x-dealflow-error": error[:1000],
+            "x-dealflow-queue": self.queue.name,
+            "x-dealflow-routing-key": message.delivery_info.get("routing_key"),
+        })
+        try:
+            self.publisher.publish_batch([("", self.dead_letter_queue, body, headers)])
+        except PublishError as exc:
+            log.warning("could not dead-letter (%s); the message goes round again", exc)
+            self._reject(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+
+event_handler = ReliableEventHandler.decorator

@@ -1,0 +1,79 @@
+"""CloudEvents 1.0 envelope (structured JSON) for every Dealflow event.
+
+`new_event` validates `data` against the catalog, so an event that breaks its contract
+never reaches the outbox; `parse_event` is what consumers call on a delivered body.
+"""
+import uuid
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from kit.catalog import EVENT_TYPES, PRODUCER
+from kit.fields import UtcDateTime, rfc3339, utcnow
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+class Envelope(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    specversion = fields.String(required=True, validate=validate.Equal("1.0"))
+    id = fields.String(required=True, validate=validate.Length(min=1))
+    source = fields.String(required=True, validate=validate.Regexp(r"^/dealflow/[a-z]+$"))
+    type = fields.String(required=True, validate=validate.OneOf(sorted(EVENT_TYPES)))
+    time = UtcDateTime(required=True)
+    subject = fields.String(required=True, validate=validate.Length(min=1))
+    datacontenttype = fields.String(required=True, validate=validate.Equal("application/json"))
+    data = fields.Dict(required=True)
+    sequence = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    correlationid = fields.String(allow_none=True, load_default=None)
+    actor = fields.String(allow_none=True, load_default=None)
+
+
+def exchange_for(service):
+    return f"{service}.events"
+
+
+def new_event(etype, subject, data, sequence, *, actor=None, correlationid=None, time=None):
+    """Build a validated CloudEvent; `data` holds Python values (Decimal, datetime...).
+
+    The result is plain JSON (strings, ints, lists, dicts) so it can sit in a MongoDB
+    outbox on FerretDB (no Decimal128) and be compared byte for byte when removed.
+    """
+    try:
+        schema = EVENT_TYPES[etype]
+    except KeyError:
+        raise UnknownEventType(etype) from None
+    payload = schema().dump(data)
+    errors = schema(unknown=RAISE).validate(payload)
+    if errors:
+        raise ValidationError({"data": errors})
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": f"/dealflow/{PRODUCER[etype]}",
+        "type": etype,
+        "time": rfc3339(time or utcnow()),
+        "subject": str(subject),
+        "datacontenttype": "application/json",
+        "sequence": int(sequence),
+        "data": payload,
+    }
+    if correlationid:
+        event["correlationid"] = correlationid
+    if actor:
+        event["actor"] = actor
+    return event
+
+
+def parse_event(body):
+    """Validate a delivered CloudEvent; returns (envelope, data) with `data` loaded.
+
+    Raises marshmallow.ValidationError for a malformed message: such a message can never
+    succeed, and the reliable consumer dead-letters it at once.
+    """
+    envelope = Envelope().load(body)
+    data = EVENT_TYPES[envelope["type"]](unknown=EXCLUDE).load(envelope["data"])
+    return envelope, data

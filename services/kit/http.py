@@ -1,0 +1,177 @@
+"""HTTP helpers: one entrypoint that speaks JSON and maps every error to RFC 9457 once.
+
+`http(method, url, body=..., response=..., ...)` replaces nameko's `http`; the schemas it is
+given also document the route in /openapi.json. Handlers return a dict or list (200), a
+`(status, payload)` or `(status, headers, payload)` tuple, or a werkzeug Response.
+"""
+import base64
+import binascii
+import json
+import logging
+import time
+from decimal import Decimal
+
+from marshmallow import ValidationError
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from pymongo.errors import ConnectionFailure, PyMongoError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+from kit.amqp import PublishError
+from kit.errors import DealflowError, Invalid, Unavailable
+from kit.prom import PromRegistry
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+JSON = "application/json"
+
+
+def _default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(payload, status=200, headers=None, content_type=JSON):
+    body = json.dumps(payload, default=_default, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, headers=headers, content_type=content_type)
+
+
+def problem(status, title, detail=None, instance=None, **extra):
+    payload = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        payload["detail"] = detail
+    if instance:
+        payload["instance"] = instance
+    payload.update(extra)
+    return json_response(payload, status=status, content_type=PROBLEM)
+
+
+def problem_from_exception(exc, request=None):
+    """The one place where exceptions become HTTP statuses."""
+    instance = request.path if request is not None else None
+    if isinstance(exc, ValidationError):
+        return problem(400, "Invalid request", "The request body has invalid fields.",
+                       instance, errors=exc.messages)
+    if isinstance(exc, DealflowError):
+        return problem(exc.status, exc.title, exc.detail, instance, **exc.extra)
+    if isinstance(exc, HTTPException):
+        return problem(exc.code, exc.name, exc.description, instance)
+    if isinstance(exc, (ConnectionFailure, PublishError)):
+        log.warning("dependency unavailable: %s", exc)
+        return problem(503, "Service unavailable",
+                       "A dependency (database or broker) is unreachable; retry later.",
+                       instance)
+    if isinstance(exc, PyMongoError):
+        log.error("database error", exc_info=exc)
+        return problem(503, "Service unavailable", "The database refused the operation.",
+                       instance)
+    log.error("unhandled error", exc_info=exc)
+    return problem(500, "Internal error", "An unexpected error occurred.", instance)
+
+
+def json_body(request, schema=None, *, partial=False):
+    """Parse a JSON body (numbers as Decimal, never float) and load it with `schema`."""
+    ctype = (request.mimetype or "").lower()
+    if ctype not in (JSON, "") and not ctype.endswith("+json"):
+        raise Invalid(f"Expected a JSON body (Content-Type: {JSON}), got {ctype}.")
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw or b"{}", parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid(f"The body is not valid JSON: {exc}.") from None
+    if schema is None:
+        return data
+    if not isinstance(data, dict) and not getattr(schema, "many", False):
+        raise ValidationError({"_schema": ["The body must be a JSON object."]})
+    return schema.load(data, partial=partial)
+
+
+def query_args(request, schema):
+    """Load query-string arguments with a schema (400 with per-field messages)."""
+    return schema.load(request.args.to_dict())
+
+
+def encode_cursor(values):
+    raw = json.dumps(values, default=_default, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+
+
+class ProblemWsgiApp(WsgiApp):
+    """nameko's WsgiApp, except that unmatched routes and wrong methods answer
+    problem+json too, never HTML."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            response = problem_from_exception(exc, request)
+        return response(environ, start_response)
+
+
+class ProblemWebServer(WebServer):
+    def get_wsgi_app(self):
+        return ProblemWsgiApp(self)
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    server = ProblemWebServer()
+    prom = PromRegistry()
+
+    def __init__(self, method, url, *, body=None, response=None, status=200, summary=None,
+                 tags=None, query=None, responses=None, content=None, **kwargs):
+        self.body_schema = body
+        self.response_schema = response
+        self.success_status = status
+        self.summary = summary
+        self.tags = tags
+        self.query_schema = query
+        self.extra_responses = responses or {}
+        self.response_content = content
+        kwargs.setdefault("expected_exceptions", (DealflowError, ValidationError))
+        super().__init__(method, url, **kwargs)
+
+    def handle_request(self, request):
+        started = time.perf_counter()
+        response = super().handle_request(request)
+        self.prom.observe_request(request.method, self.url, response.status_code,
+                                  time.perf_counter() - started)
+        return response
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        headers = None
+        status = self.success_status
+        if isinstance(result, tuple):
+            if len(result) == 3:
+                status, headers, result = result
+            else:
+                status, result = result
+        if result is None and status == 204:
+            return Response(status=204, headers=headers)
+        if isinstance(result, (str, bytes)):
+            return Response(result, status=status, headers=headers)
+        return json_response(result, status=status, headers=headers)
+
+    def response_from_exception(self, exc):
+        return problem_from_exception(exc)
+
+
+http = HttpEntrypoint.decorator

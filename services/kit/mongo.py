@@ -1,0 +1,145 @@
+"""The MongoDB dependency provider: one client per container, one database per service.
+
+Services inject `Store(TheirStore)` and get an instance of their own store class, which
+holds that service's queries and nothing else. The provider also runs the outbox relay
+for the store's collections: right after a write that carried events, and as a periodic
+sweep for leftovers.
+"""
+import logging
+import threading
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from kit.amqp import ConfirmingPublisher, PublishError
+from kit.config import setting
+from kit.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class BaseStore:
+    """Base for a service's store. Subclasses list `outbox_collections` and create their
+    indexes in `ensure_indexes`; after a write that carried events they call `touched`."""
+
+    outbox_collections = ()
+
+    def __init__(self, db, config=None):
+        self.db = db
+        self.config = config or {}
+        self._touched = set()
+        self._wake = threading.Event()
+
+    def ensure_indexes(self):
+        """Create this service's indexes (idempotent)."""
+
+    def touched(self, collection, _id):
+        self._touched.add((collection, _id))
+        self._wake.set()
+
+    def drain_touched(self):
+        refs, self._touched = self._touched, set()
+        return refs
+
+    def ping(self):
+        self.db.client.admin.command("ping")
+
+
+class Store(DependencyProvider):
+    def __init__(self, store_cls):
+        self.store_cls = store_cls
+        self.client = None
+        self.store = None
+        self._running = False
+        self._indexes_ready = False
+
+    def setup(self):
+        config = self.container.config
+        self.uri = config.get("MONGO_URI", "mongodb://127.0.0.1:27017")
+        self.db_name = config.get("MONGO_DATABASE") or self.container.service_name
+        timeout_ms = int(setting(config, "MONGO.timeout_ms", 3000))
+        self.client = MongoClient(
+            self.uri,
+            tz_aware=True,
+            appname=self.container.service_name,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            maxPoolSize=int(setting(config, "MONGO.pool_size", 100)),
+        )
+        self.store = self.store_cls(self.client[self.db_name], config)
+        self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 2.0))
+        self.publisher = None
+        # An instance may leave relaying to others (and tests drive relays by hand).
+        relay_enabled = setting(config, "OUTBOX.relay_enabled", True)
+        if self.store_cls.outbox_collections and relay_enabled:
+            self.publisher = ConfirmingPublisher(
+                config["AMQP_URI"],
+                confirm_timeout=float(setting(config, "OUTBOX.confirm_timeout_seconds", 10)),
+            )
+            self.relay = OutboxRelay(
+                self.store.db,
+                self.store_cls.outbox_collections,
+                self.publisher,
+                batch_size=int(setting(config, "OUTBOX.batch_size", 500)),
+                grace_seconds=float(setting(config, "OUTBOX.grace_seconds", 2.0)),
+            )
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._prepare, identifier="store.indexes")
+        if self.publisher is not None:
+            self.container.spawn_managed_thread(self._relay_loop, identifier="outbox.relay")
+
+    def _prepare(self):
+        delay = 0.2
+        while self._running and not self._indexes_ready:
+            try:
+                self.store.ensure_indexes()
+                self._indexes_ready = True
+            except PyMongoError as exc:
+                log.warning("creating indexes failed, retrying: %s", exc)
+                eventlet.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _relay_loop(self):
+        store = self.store
+        backoff = 0.0
+        next_sweep = 0.0
+        while self._running:
+            woke = store._wake.wait(timeout=backoff or self.sweep_interval)
+            store._wake.clear()
+            if not self._running:
+                break
+            refs = store.drain_touched()
+            try:
+                if refs:
+                    self.relay.publish_entities(refs)
+                now = eventlet.hubs.get_hub().clock()
+                if not woke or now >= next_sweep:
+                    self.relay.sweep()
+                    next_sweep = now + self.sweep_interval
+                backoff = 0.0
+            except (PublishError, PyMongoError) as exc:
+                # The events stay in their outboxes; the sweep finds them once it works again.
+                log.warning("outbox relay: %s; retrying", exc)
+                backoff = min((backoff or 0.25) * 2, self.sweep_interval)
+
+    def _halt(self):
+        self._running = False
+        if self.store is not None:
+            self.store._wake.set()
+        if self.publisher is not None:
+            self.publisher.close()
+        if self.client is not None:
+            self.client.close()
+
+    def stop(self):
+        self._halt()
+
+    def kill(self):
+        self._halt()
+
+    def get_dependency(self, worker_ctx):
+        return self.store

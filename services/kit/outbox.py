@@ -1,0 +1,105 @@
+"""Transactional outbox: pending events live in the entity document they belong to.
+
+A write puts the state change and its events into one single-document update
+(`with_events`). The relay publishes them with batched confirms and then removes exactly
+what it published. A crash between the two only repeats a publish; consumers are
+idempotent, so the repeat changes nothing.
+"""
+import datetime as dt
+import logging
+
+from kit.events import exchange_for
+from kit.fields import utcnow
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "outbox"
+SINCE = "outbox_since"
+
+
+def with_events(update, events, now=None):
+    """Add `events` to a MongoDB update document (in place) and return it."""
+    if not events:
+        return update
+    update.setdefault("$push", {})[OUTBOX] = {"$each": list(events)}
+    update.setdefault("$min", {})[SINCE] = now or utcnow()
+    return update
+
+
+def new_document(doc, events, now=None):
+    """An inserted document that carries its first events."""
+    doc[OUTBOX] = list(events)
+    if events:
+        doc[SINCE] = now or utcnow()
+    return doc
+
+
+def event_exchange(event):
+    return exchange_for(event["source"].rsplit("/", 1)[-1])
+
+
+class OutboxRelay:
+    """Moves events from entity outboxes to RabbitMQ. No nameko here: the store provider
+    drives it from a green thread, and tests drive it directly."""
+
+    def __init__(self, db, collections, publisher, *, batch_size=500, grace_seconds=2.0):
+        self.db = db
+        self.collections = list(collections)
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.grace = dt.timedelta(seconds=grace_seconds)
+
+    def publish_entities(self, refs):
+        """Publish the outboxes of these (collection, _id) documents; returns events sent."""
+        by_coll = {}
+        for coll, _id in refs:
+            by_coll.setdefault(coll, []).append(_id)
+        sent = 0
+        for coll, ids in by_coll.items():
+            for start in range(0, len(ids), self.batch_size):
+                chunk = ids[start:start + self.batch_size]
+                docs = list(self.db[coll].find(
+                    {"_id": {"$in": chunk}}, {OUTBOX: 1}))
+                sent += self._publish_docs(coll, docs)
+        return sent
+
+    def sweep(self, older_than=None):
+        """Publish leftovers: outboxes that waited longer than the grace period (an
+        instance crashed, or the broker was down). Returns events sent."""
+        cutoff = utcnow() - (self.grace if older_than is None else older_than)
+        sent = 0
+        for coll in self.collections:
+            while True:
+                docs = list(self.db[coll].find(
+                    {SINCE: {"$lte": cutoff}}, {OUTBOX: 1}).limit(self.batch_size))
+                if not docs:
+                    break
+                sent += self._publish_docs(coll, docs)
+                if len(docs) < self.batch_size:
+                    break
+        return sent
+
+    def _publish_docs(self, coll, docs):
+        docs = [d for d in docs if d.get(OUTBOX)]
+        messages = [
+            (event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
+            for doc in docs for ev in doc[OUTBOX]
+        ]
+        if not messages:
+            return 0
+        self.publisher.publish_batch(messages)
+        for doc in docs:
+            self.remove_published(coll, doc["_id"], doc[OUTBOX])
+        return len(messages)
+
+    def remove_published(self, coll, _id, published):
+        collection = self.db[coll]
+        # Usual case: nothing was added meanwhile, so the outbox empties in one write.
+        done = collection.update_one(
+            {"_id": _id, OUTBOX: published},
+            {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}},
+        )
+        if done.matched_count == 0:
+            # A newer event arrived: remove exactly what was sent and keep the rest.
+            # ($pull with a condition is a silent no-op on FerretDB v1; $pullAll works.)
+            collection.update_one({"_id": _id}, {"$pullAll": {OUTBOX: published}})

@@ -1,0 +1,114 @@
+"""Shared test set-up for every level.
+
+eventlet is monkey-patched here, first, before anything imports pymongo or kombu: nameko's
+pytest plugin no longer does it. RabbitMQ and MongoDB are real servers (RabbitMQ from
+Debian's package, FerretDB locally; `AMQP_URI`, `RABBIT_API_URI` and `MONGO_URI` point
+elsewhere). Each test gets its own RabbitMQ vhost (nameko's `rabbit_config`) and its own
+MongoDB database, dropped afterwards, so tests never see each other's messages or data.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+import socket  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import requests  # noqa: E402
+from pymongo import MongoClient  # noqa: E402
+
+from kit.config import load_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017")
+
+
+def pytest_configure(config):
+    config.option.RABBIT_AMQP_URI = os.environ.get(
+        "AMQP_URI", "pyamqp://guest:guest@127.0.0.1:5672/")
+    config.option.RABBIT_API_URI = os.environ.get(
+        "RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
+    config.option.suppress_eventlet_notification = True
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mongo_client():
+    client = MongoClient(MONGO_URI, tz_aware=True, serverSelectionTimeoutMS=5000)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def mongo_db_name(mongo_client):
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield name
+    mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def mongo_db(mongo_client, mongo_db_name):
+    return mongo_client[mongo_db_name]
+
+
+@pytest.fixture
+def make_config(rabbit_config, mongo_db_name):
+    """A service's own config.yml, pointed at this test's vhost and database, with short
+    timers so retries and sweeps happen within a test's patience."""
+
+    def make(service, **overrides):
+        config = load_config(ROOT / "services" / service / "config.yml")
+        config.pop("LOGGING", None)
+        config.update({
+            "AMQP_URI": rabbit_config["AMQP_URI"],
+            "MONGO_URI": MONGO_URI,
+            "MONGO_DATABASE": mongo_db_name,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+        })
+        config["OUTBOX"] = {**config.get("OUTBOX", {}), "sweep_interval_seconds": 0.5,
+                            "grace_seconds": 0.5}
+        config["CONSUMER"] = {**config.get("CONSUMER", {}), "retry_delay_ms": 100}
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+        return config
+
+    return make
+
+
+class Api:
+    """A small HTTP client for one running container (nameko's web_session fixture
+    breaks on Werkzeug 3)."""
+
+    def __init__(self, config):
+        self.base = f"http://{config['WEB_SERVER_ADDRESS']}"
+        self.session = requests.Session()
+
+    def __getattr__(self, method):
+        def call(path, **kwargs):
+            kwargs.setdefault("timeout", 30)
+            return self.session.request(method.upper(), self.base + path, **kwargs)
+        return call
+
+
+@pytest.fixture
+def api():
+    made = []
+
+    def make(config):
+        client = Api(config)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.session.close()

@@ -1,0 +1,149 @@
+"""The outbox: nothing lost when the broker is down, nothing applied twice after a crash."""
+import time
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from kit.amqp import ConfirmingPublisher
+from kit.outbox import OutboxRelay
+from tests.support.amqp import Subscriber
+from tests.support.proxy import TcpProxy
+from tests.support.things import TallyService, ThingsRpcService, ThingsService
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        eventlet.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture
+def broker_proxy(rabbit_config):
+    proxy = TcpProxy("127.0.0.1", _port(rabbit_config["AMQP_URI"])).up()
+    yield proxy
+    proxy.down()
+
+
+def _port(uri):
+    from kombu import Connection
+    return Connection(uri).port or 5672
+
+
+def _via(uri, port):
+    from kombu import Connection
+    conn = Connection(uri)
+    return f"pyamqp://{conn.userid}:{conn.password}@127.0.0.1:{port}/{conn.virtual_host}"
+
+
+def test_event_is_published_right_after_the_write(container_factory, make_config, api,
+                                                  rabbit_config, mongo_db):
+    config = make_config("leads", OUTBOX={"sweep_interval_seconds": 30})
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.created")
+    container = container_factory(ThingsService, config)
+    container.start()
+
+    resp = api(config).post("/api/v1/things", json={"name": "a"})
+    assert resp.status_code == 201, resp.text
+    thing_id = resp.json()["id"]
+
+    [event] = sub.drain(expect=1, timeout=5)
+    assert event["subject"] == thing_id and event["type"] == "lead.created"
+    assert event["source"] == "/dealflow/leads" and event["sequence"] == 1
+    # removed from the outbox once confirmed
+    assert wait_for(lambda: mongo_db.things.find_one({"_id": thing_id})["outbox"] == [])
+    sub.close()
+
+
+def test_write_succeeds_with_broker_down_and_event_follows_when_it_returns(
+        container_factory, make_config, api, rabbit_config, broker_proxy, mongo_db):
+    config = make_config("leads")
+    config["AMQP_URI"] = _via(rabbit_config["AMQP_URI"], broker_proxy.port)
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.created")
+    container = container_factory(ThingsService, config)
+    container.start()
+
+    broker_proxy.down()
+    resp = api(config).post("/api/v1/things", json={"name": "while-down"})
+    assert resp.status_code == 201, resp.text
+    thing_id = resp.json()["id"]
+    eventlet.sleep(1.5)  # several relay attempts fail meanwhile
+    assert len(mongo_db.things.find_one({"_id": thing_id})["outbox"]) == 1
+    assert sub.drain(timeout=0.5) == []
+
+    broker_proxy.up()  # same port; the service is not restarted
+    [event] = sub.drain(expect=1, timeout=15)
+    assert event["subject"] == thing_id
+    assert wait_for(lambda: mongo_db.things.find_one({"_id": thing_id})["outbox"] == [])
+    sub.close()
+
+
+class CrashAfterPublish(Exception):
+    pass
+
+
+class CrashingRelay(OutboxRelay):
+    """Publishes, then dies before it removes what it published."""
+
+    def remove_published(self, coll, _id, published):
+        raise CrashAfterPublish()
+
+
+def test_relay_killed_between_publish_and_removal_republishes_and_consumer_applies_once(
+        container_factory, make_config, rabbit_config, mongo_client, mongo_db_name):
+    # no relay in this container: the test drives relays by hand
+    things_config = make_config("leads", OUTBOX={"relay_enabled": False})
+    tally_config = make_config("metrics", MONGO_DATABASE=mongo_db_name + "_tally")
+    tally = container_factory(TallyService, tally_config)
+    tally.start()
+    things = container_factory(ThingsRpcService, things_config)
+    things.start()
+
+    with ClusterRpcProxy(things_config) as rpc:
+        thing_id = rpc.things.create("crash")
+    db = mongo_client[mongo_db_name]
+    [event] = db.things.find_one({"_id": thing_id})["outbox"]
+
+    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
+    with pytest.raises(CrashAfterPublish):
+        CrashingRelay(db, ["things"], publisher, grace_seconds=0).sweep()
+    assert db.things.find_one({"_id": thing_id})["outbox"] == [event]
+
+    # a new relay (after the restart) finds the leftover and publishes it again
+    sent = OutboxRelay(db, ["things"], publisher, grace_seconds=0).sweep()
+    assert sent == 1
+    assert db.things.find_one({"_id": thing_id})["outbox"] == []
+
+    tally_db = mongo_client[mongo_db_name + "_tally"]
+    store = next(d for d in tally.dependencies if d.attr_name == "store").store
+    assert wait_for(lambda: store.attempts(event["id"]) == 2), "delivered twice"
+    assert store.tally() == 1, "applied once"
+    publisher.close()
+    mongo_client.drop_database(tally_db.name)
+
+
+def test_events_of_concurrent_writes_are_published_in_batches_without_loss(
+        container_factory, make_config, rabbit_config, mongo_db):
+    config = make_config("leads")
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "#")
+    container = container_factory(ThingsRpcService, config)
+    container.start()
+
+    with ClusterRpcProxy(config) as rpc:
+        ids = [rpc.things.create.call_async(f"n{i}") for i in range(100)]
+        ids = [r.result() for r in ids]
+        versions = [rpc.things.rename.call_async(i, f"r-{i}") for i in ids[:50]]
+        assert [v.result() for v in versions] == [2] * 50
+
+    events = sub.drain(expect=150, timeout=15)
+    events += sub.drain(timeout=1)  # anything beyond 150 would be a duplicate
+    assert len(events) == 150
+    assert {e["subject"] for e in events if e["type"] == "lead.created"} == set(ids)
+    seqs = {(e["subject"], e["sequence"]) for e in events}
+    assert len(seqs) == 150
+    assert mongo_db.things.count_documents({"outbox_since": {"$exists": True}}) == 0
+    sub.close()

@@ -1,0 +1,69 @@
+"""A TCP proxy that can cut a service off from a real server, to inject outages."""
+import socket
+
+import eventlet
+from eventlet.green import socket as gsocket
+
+
+class TcpProxy:
+    def __init__(self, target_host, target_port):
+        self.target = (target_host, target_port)
+        self.port = None
+        self._listener = None
+        self._conns = set()
+        self._accepting = None
+
+    def up(self):
+        sock = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port or 0))
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        self._listener = sock
+        self._accepting = eventlet.spawn(self._accept, sock)
+        return self
+
+    def down(self):
+        """Refuse new connections and reset every open one, as a dead broker would."""
+        if self._accepting is not None:
+            self._accepting.kill()
+            self._accepting = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for conn in list(self._conns):
+            # shutdown, not close: the pipes blocked in recv() see EOF and close their ends
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._conns.clear()
+
+    def _accept(self, listener):
+        while True:
+            client, _ = listener.accept()
+            try:
+                upstream = gsocket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            self._conns.update((client, upstream))
+            eventlet.spawn(self._pipe, client, upstream)
+            eventlet.spawn(self._pipe, upstream, client)
+
+    def _pipe(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except (OSError, EOFError):
+            pass
+        finally:
+            for s in (src, dst):
+                self._conns.discard(s)
+                try:
+                    s.close()
+                except OSError:
+                    pass
