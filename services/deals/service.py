@@ -1,8 +1,7 @@
 """Deals service: nameko entrypoints only; rules live in the domain, queries in the store."""
+from deals.store import DealsStore
 from kit.mongo import Store
 from kit.ops import Operational
-
-from deals.store import DealsStore
 
 
 class DealsService(Operational):

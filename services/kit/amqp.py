@@ -8,7 +8,6 @@ and any plain AMQP client consume it unchanged.
 """
 import json
 import logging
-import socket
 import time
 
 import amqp
@@ -106,7 +105,7 @@ class ConfirmingPublisher:
         except PublishError:
             self.close()
             raise
-        except (OSError, socket.timeout, amqp.exceptions.AMQPError, ConnectionError) as exc:
+        except (TimeoutError, OSError, amqp.exceptions.AMQPError, ConnectionError) as exc:
             self.close()
             raise PublishError(f"broker unavailable: {exc}") from exc
         except Exception as exc:  # kombu wraps connection errors in its own types

@@ -46,7 +46,12 @@ def new_event(etype, subject, data, sequence, *, actor=None, correlationid=None,
         schema = EVENT_TYPES[etype]
     except KeyError:
         raise UnknownEventType(etype) from None
-    payload = schema().dump(data)
+    instance = schema()
+    known = {field.attribute or name for name, field in instance.fields.items()}
+    stray = set(data) - known
+    if stray:
+        raise ValidationError({"data": {key: ["Unknown field."] for key in sorted(stray)}})
+    payload = instance.dump(data)
     errors = schema(unknown=RAISE).validate(payload)
     if errors:
         raise ValidationError({"data": errors})

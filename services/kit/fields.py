@@ -5,7 +5,7 @@ from decimal import Decimal, InvalidOperation
 import pycountry
 from marshmallow import ValidationError, fields
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def utcnow():

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from kit.amqp import PublishError
-from kit.errors import DealflowError, Invalid, Unavailable
+from kit.errors import DealflowError, Invalid
 from kit.prom import PromRegistry
 
 log = logging.getLogger(__name__)

@@ -66,10 +66,13 @@ class ThingStore(BaseStore):
         return doc
 
     def bump(self, key):
-        """Read, then write: a plain read-modify-write to load the pool concurrently."""
-        self.db.counters.update_one({"_id": key}, {"$inc": {"n": 1}}, upsert=True)
-        self.db.log.insert_one({"_id": str(uuid.uuid4()), "key": key})
-        return self.db.counters.find_one({"_id": key})["n"]
+        """An atomic increment, an insert and a read, to load the pool concurrently."""
+        n = self.db.counters.find_one_and_update(
+            {"_id": key}, {"$inc": {"n": 1}}, upsert=True,
+            return_document=ReturnDocument.AFTER)["n"]
+        self.db.log.insert_one({"_id": str(uuid.uuid4()), "key": key, "n": n})
+        assert self.db.log.find_one({"key": key, "n": n}) is not None
+        return n
 
 
 class ThingsService(Operational):

@@ -1,0 +1,314 @@
+"""Deal rules: creation, moves through stage gates, won/lost/reopen, edits, accepted quotes
+and stalls. Pure: each function returns the change it makes and the events it causes as
+values; the store writes both in one single-document update.
+
+Every change emits at least one event, and the deal's version grows by one per event, so
+an event's `sequence` is the version of the deal right after it (a win is two events:
+deal.stage_changed, then deal.won).
+"""
+import datetime as dt
+from dataclasses import dataclass
+
+from kit.errors import Conflict, Invalid
+
+from deals import pipelines as P
+
+OPEN = "open"
+
+# Fields PATCH may change, in the order `changed` lists them.
+EDITABLE = ("name", "account", "contact", "owner_id", "amount", "currency", "expected_close",
+            "probability", "needs_summary", "custom")
+
+
+@dataclass
+class Change:
+    """What one write does: fields to set, a stage transition to append, events to emit."""
+
+    set: dict
+    events: list
+    transition: dict | None = None
+
+    def as_deal(self, deal):
+        """The deal after this change (what the caller gets back)."""
+        after = {**deal, **self.set, "version": deal["version"] + len(self.events)}
+        if self.transition:
+            after["history"] = [*deal.get("history", []), self.transition]
+        return after
+
+
+class GateNotMet(Conflict):
+    title = "Stage gate not met"
+
+
+def stall_due_at(stage, last_activity_at, day_seconds):
+    """When a deal idle since `last_activity_at` in `stage` counts as stalled (None: never)."""
+    if stage["terminal"] or stage.get("stall_days") is None:
+        return None
+    return last_activity_at + dt.timedelta(seconds=stage["stall_days"] * day_seconds)
+
+
+def _activity(stage, now, day_seconds):
+    return {"last_activity_at": now, "updated_at": now, "stalled_at": None,
+            "stall_due_at": stall_due_at(stage, now, day_seconds)}
+
+
+def _check_money(deal):
+    if deal.get("amount") is not None and not deal.get("currency"):
+        raise Invalid("An amount needs a currency.",
+                      errors={"currency": ["Required when an amount is given."]})
+
+
+def _check_gate(pipeline, deal, from_key, to_key):
+    missing = P.missing_for(pipeline, deal, from_key, to_key)
+    if missing["fields"] or missing["checklist"]:
+        parts = [f"fields: {', '.join(missing['fields'])}" if missing["fields"] else "",
+                 f"checklist: {', '.join(missing['checklist'])}" if missing["checklist"] else ""]
+        raise GateNotMet(
+            f"Cannot enter stage {to_key!r}; missing {'; '.join(p for p in parts if p)}.",
+            stage=to_key, missing_fields=missing["fields"],
+            missing_checklist=missing["checklist"])
+
+
+def _check_checklist(pipeline, items):
+    known = set(P.checklist_items(pipeline))
+    unknown = [i for i in items if i not in known]
+    if unknown:
+        raise Invalid("Unknown checklist items for this pipeline.",
+                      errors={"checklist": {i: ["Not a checklist item of this pipeline."]
+                                            for i in unknown}},
+                      allowed=sorted(known))
+
+
+def _stage_or_invalid(pipeline, key):
+    stage = P.stage_of(pipeline, key)
+    if stage is None:
+        raise Invalid(f"No stage {key!r} in pipeline {pipeline['_id']!r}.",
+                      errors={"stage": [f"Not a stage of pipeline {pipeline['_id']!r}."]},
+                      allowed=[s["key"] for s in P.open_stages(pipeline)])
+    return stage
+
+
+# --- event data ------------------------------------------------------------------------------
+
+
+def _money(deal):
+    return {"amount": deal.get("amount"), "currency": deal.get("currency")}
+
+
+def created_data(deal):
+    return {"deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
+            "name": deal["name"], "owner_id": deal.get("owner_id"), **_money(deal),
+            "probability": deal["probability"], "expected_close": deal.get("expected_close"),
+            "lead_id": deal.get("lead_id"), "created_at": deal["created_at"]}
+
+
+def _stage_changed(deal, to_key, probability, now):
+    return ("deal.stage_changed", {
+        "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"],
+        "from_stage": deal["stage"], "to_stage": to_key, "probability": probability,
+        **_money(deal), "owner_id": deal.get("owner_id"),
+        "expected_close": deal.get("expected_close"), "changed_at": now})
+
+
+def _updated(deal, changed):
+    return ("deal.updated", {
+        "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
+        "changed": list(changed), **_money(deal), "probability": deal["probability"],
+        "owner_id": deal.get("owner_id"), "expected_close": deal.get("expected_close")})
+
+
+def _transition(from_key, to_key, now, actor, reason=None):
+    entry = {"from": from_key, "to": to_key, "at": now, "by": actor}
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+# --- creation --------------------------------------------------------------------------------
+
+
+def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
+    """A new deal in `data["stage"]` (default: the first open stage), gates checked.
+
+    Returns (deal, events)."""
+    key = data.get("stage") or P.first_stage(pipeline)["key"]
+    stage = _stage_or_invalid(pipeline, key)
+    if stage["terminal"]:
+        raise Invalid("A deal starts in an open stage.",
+                      errors={"stage": ["Must be an open stage."]})
+    _check_checklist(pipeline, data.get("checklist") or [])
+    deal = {
+        "_id": deal_id,
+        "name": data["name"],
+        "account": data.get("account"),
+        "contact": data.get("contact"),
+        "owner_id": data.get("owner_id"),
+        "amount": data.get("amount"),
+        "currency": data.get("currency"),
+        "expected_close": data.get("expected_close"),
+        "pipeline_id": pipeline["_id"],
+        "stage": key,
+        "status": OPEN,
+        "probability": stage["probability"],
+        "lead_id": data.get("lead_id"),
+        "needs_summary": data.get("needs_summary"),
+        "custom": dict(data.get("custom") or {}),
+        "checklist": list(dict.fromkeys(data.get("checklist") or [])),
+        "accepted_quote": None,
+        "lost_reason": None,
+        "closed_at": None,
+        "history": [_transition(None, key, now, actor)],
+        "version": 1,
+        "created_at": now,
+        **_activity(stage, now, day_seconds),
+    }
+    _check_money(deal)
+    _check_gate(pipeline, deal, None, key)
+    return deal, [("deal.created", created_data(deal))]
+
+
+# --- moves -----------------------------------------------------------------------------------
+
+
+def _require_open(deal):
+    if deal["status"] != OPEN:
+        raise Conflict(f"The deal is {deal['status']}; reopen it first.", status=deal["status"])
+
+
+def move(pipeline, deal, to_key, now, *, actor=None, day_seconds=86400):
+    """Move an open deal to another open stage."""
+    _require_open(deal)
+    stage = _stage_or_invalid(pipeline, to_key)
+    if stage["terminal"]:
+        raise Invalid(f"Use /{to_key} to close a deal.",
+                      errors={"stage": ["Must be an open stage; use /won or /lost."]})
+    if to_key == deal["stage"]:
+        raise Conflict(f"The deal is already in stage {to_key!r}.", stage=to_key)
+    _check_gate(pipeline, deal, deal["stage"], to_key)
+    return Change(
+        set={"stage": to_key, "probability": stage["probability"],
+             **_activity(stage, now, day_seconds)},
+        transition=_transition(deal["stage"], to_key, now, actor),
+        events=[_stage_changed(deal, to_key, stage["probability"], now)])
+
+
+def win(pipeline, deal, now, *, actor=None):
+    _require_open(deal)
+    stage = P.stage_of(pipeline, P.WON)
+    _check_gate(pipeline, deal, deal["stage"], P.WON)
+    won = ("deal.won", {
+        "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"],
+        "from_stage": deal["stage"], **_money(deal), "owner_id": deal.get("owner_id"),
+        "lead_id": deal.get("lead_id"), "account": deal.get("account"),
+        "created_at": deal["created_at"], "won_at": now})
+    return Change(
+        set={"stage": P.WON, "status": P.WON, "probability": stage["probability"],
+             "closed_at": now, **_activity(stage, now, 0)},
+        transition=_transition(deal["stage"], P.WON, now, actor),
+        events=[_stage_changed(deal, P.WON, stage["probability"], now), won])
+
+
+def lose(pipeline, deal, reason, now, *, actor=None):
+    _require_open(deal)
+    if not (reason or "").strip():
+        raise Invalid("A reason is required.", errors={"reason": ["Must not be blank."]})
+    stage = P.stage_of(pipeline, P.LOST)
+    _check_gate(pipeline, deal, deal["stage"], P.LOST)
+    lost = ("deal.lost", {
+        "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"],
+        "from_stage": deal["stage"], "reason": reason, **_money(deal),
+        "owner_id": deal.get("owner_id"), "created_at": deal["created_at"], "lost_at": now})
+    return Change(
+        set={"stage": P.LOST, "status": P.LOST, "probability": stage["probability"],
+             "lost_reason": reason, "closed_at": now, **_activity(stage, now, 0)},
+        transition=_transition(deal["stage"], P.LOST, now, actor, reason),
+        events=[_stage_changed(deal, P.LOST, stage["probability"], now), lost])
+
+
+def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
+    """Reopen a won or lost deal into `to_key`, by default the stage it was closed from."""
+    if deal["status"] == OPEN:
+        raise Conflict("The deal is open already.", status=OPEN)
+    if to_key is None:
+        closing = [t for t in deal.get("history", []) if t["to"] == deal["stage"]]
+        to_key = closing[-1]["from"] if closing and closing[-1]["from"] else None
+        if P.stage_of(pipeline, to_key or "") is None:
+            to_key = P.first_stage(pipeline)["key"]
+    stage = _stage_or_invalid(pipeline, to_key)
+    if stage["terminal"]:
+        raise Invalid("A deal reopens into an open stage.",
+                      errors={"stage": ["Must be an open stage."]})
+    _check_gate(pipeline, deal, deal["stage"], to_key)
+    return Change(
+        set={"stage": to_key, "status": OPEN, "probability": stage["probability"],
+             "lost_reason": None, "closed_at": None, **_activity(stage, now, day_seconds)},
+        transition=_transition(deal["stage"], to_key, now, actor),
+        events=[_stage_changed(deal, to_key, stage["probability"], now)])
+
+
+# --- edits -----------------------------------------------------------------------------------
+
+
+def update(pipeline, deal, data, now, *, day_seconds=86400):
+    """Apply a PATCH: fields, custom fields (null removes one) and checklist ticks.
+
+    Returns None when nothing would change (no write, no event)."""
+    after = dict(deal)
+    changed = []
+    for name in EDITABLE:
+        if name not in data:
+            continue
+        value = data[name]
+        if name == "custom":
+            value = {**(deal.get("custom") or {}), **value}
+            value = {k: v for k, v in value.items() if v is not None}
+        if name == "probability" and deal["status"] != OPEN:
+            raise Conflict("The probability of a closed deal follows its stage.")
+        if value != deal.get(name):
+            after[name] = value
+            changed.append(name)
+    ticks = data.get("checklist") or {}
+    if ticks:
+        _check_checklist(pipeline, list(ticks))
+        items = [i for i in deal.get("checklist") or [] if ticks.get(i, True)]
+        items += [i for i, on in ticks.items() if on and i not in items]
+        if items != list(deal.get("checklist") or []):
+            after["checklist"] = items
+            changed.append("checklist")
+    if not changed:
+        return None
+    _check_money(after)
+    stage = P.stage_of(pipeline, deal["stage"])
+    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds)},
+                  events=[_updated(after, changed)])
+
+
+def accept_quote(pipeline, deal, quote, now, *, day_seconds=86400):
+    """Record the accepted quote (it meets the `accepted_quote` gate); its total becomes the
+    deal's amount, since that is now what the customer agreed to pay."""
+    record = {"quote_id": quote["quote_id"], "version": quote["version"],
+              "total": quote["total"], "currency": quote["currency"],
+              "accepted_at": quote["accepted_at"]}
+    after = {**deal, "accepted_quote": record, "amount": quote["total"],
+             "currency": quote["currency"]}
+    changed = [k for k in ("accepted_quote", "amount", "currency") if after[k] != deal.get(k)]
+    if not changed:
+        return None
+    stage = P.stage_of(pipeline, deal["stage"])
+    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds)},
+                  events=[_updated(after, changed)])
+
+
+def stall(pipeline, deal, now, *, day_seconds=86400):
+    """deal.stalled for an open deal idle past its stage's stall days, else None."""
+    stage = P.stage_of(pipeline, deal["stage"])
+    if deal["status"] != OPEN or stage is None or deal.get("stalled_at"):
+        return None
+    due = stall_due_at(stage, deal["last_activity_at"], day_seconds)
+    if due is None or due > now:
+        return None
+    idle = int((now - deal["last_activity_at"]).total_seconds() // day_seconds)
+    return Change(set={"stalled_at": now}, events=[("deal.stalled", {
+        "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
+        "owner_id": deal.get("owner_id"), "idle_days": idle,
+        "last_activity_at": deal["last_activity_at"]})])

@@ -1,0 +1,133 @@
+"""Generate docs/asyncapi.yaml from the event catalog (`make asyncapi`).
+
+tests/unit/test_kit_events.py fails when the committed file differs from this output.
+"""
+import sys
+
+import yaml
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from kit.catalog import CATALOG
+from kit.events import exchange_for
+
+SUBSCRIBING = """\
+Every service publishes its events to a durable topic exchange `<service>.events`
+(`leads.events`, `deals.events`, `quotes.events`, `support.events`) with the event type as
+routing key (`deal.won`, ...). Messages are persistent, `content_type: application/json`,
+structured-mode CloudEvents 1.0; `sequence` is the entity's version after the change and
+grows by one per change of that entity (`subject`).
+
+To subscribe from outside, bind a durable queue of your own; never consume Dealflow's
+queues. With any AMQP 0-9-1 client:
+
+    channel.exchange_declare("deals.events", "topic", durable=True)   # idempotent
+    channel.queue_declare("billing.deal-events", durable=True,
+                          arguments={"x-queue-type": "quorum"})      # or classic
+    channel.queue_bind("billing.deal-events", "deals.events", routing_key="deal.*")
+    channel.basic_qos(prefetch_count=100)
+    # consume with manual acks; ack after your own write has committed
+
+Delivery is at least once: an event may arrive twice (after a broker or relay failure)
+and events of one deal may arrive out of order when several instances publish. Use `id`
+to drop duplicates and `sequence` to order and to detect gaps per `subject`. New fields
+may be added to `data` at any time; fields are never removed or retyped without a new
+event type.
+"""
+
+
+def _schemas():
+    spec = APISpec(title="catalog", version="1", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()])
+    for events in CATALOG.values():
+        for etype, schema in events.items():
+            spec.components.schema(_name(etype), schema=schema)
+    return spec.to_dict()["components"]["schemas"]
+
+
+def _name(etype):
+    return "".join(part.capitalize() for part in etype.replace(".", "_").split("_")) + "Data"
+
+
+def envelope_schema(etype):
+    return {
+        "type": "object",
+        "required": ["specversion", "id", "source", "type", "time", "subject",
+                     "datacontenttype", "data", "sequence"],
+        "properties": {
+            "specversion": {"type": "string", "const": "1.0"},
+            "id": {"type": "string", "format": "uuid"},
+            "source": {"type": "string", "const": f"/dealflow/{_service(etype)}"},
+            "type": {"type": "string", "const": etype},
+            "time": {"type": "string", "format": "date-time"},
+            "subject": {"type": "string", "description": "the entity id"},
+            "datacontenttype": {"type": "string", "const": "application/json"},
+            "sequence": {"type": "integer", "minimum": 1,
+                         "description": "the entity's version after this change"},
+            "correlationid": {"type": "string"},
+            "actor": {"type": "string", "description": "the person who caused it"},
+            "data": {"$ref": f"#/components/schemas/{_name(etype)}"},
+        },
+    }
+
+
+def _service(etype):
+    return next(svc for svc, events in CATALOG.items() if etype in events)
+
+
+def build():
+    channels = {}
+    messages = {}
+    for service, events in CATALOG.items():
+        for etype, schema in events.items():
+            name = _name(etype)[:-4]
+            messages[name] = {
+                "name": etype,
+                "title": etype,
+                "summary": (schema.__doc__ or etype).strip().splitlines()[0],
+                "contentType": "application/json",
+                "payload": envelope_schema(etype),
+            }
+            channels[f"{exchange_for(service)}/{etype}"] = {
+                "description": f"`{etype}` events on the `{exchange_for(service)}` exchange.",
+                "bindings": {"amqp": {
+                    "is": "routingKey",
+                    "exchange": {"name": exchange_for(service), "type": "topic",
+                                 "durable": True, "autoDelete": False, "vhost": "/"},
+                    "bindingVersion": "0.2.0",
+                }},
+                "subscribe": {
+                    "operationId": f"on_{etype.replace('.', '_')}",
+                    "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.2.0"}},
+                    "message": {"$ref": f"#/components/messages/{name}"},
+                },
+            }
+    return {
+        "asyncapi": "2.6.0",
+        "info": {"title": "Dealflow events", "version": "1.0.0", "description": SUBSCRIBING},
+        "defaultContentType": "application/json",
+        "servers": {"local": {"url": "127.0.0.1:5672", "protocol": "amqp",
+                              "protocolVersion": "0.9.1"}},
+        "channels": channels,
+        "components": {"messages": messages, "schemas": _schemas()},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper, value):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render():
+    return yaml.dump(build(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,98 @@
+"""Reliable consumption: duplicates change nothing, failures retry a bounded number of
+times and then dead-letter (visible in /metrics), malformed events dead-letter at once."""
+import time
+
+import eventlet
+import pytest
+
+from kit.amqp import ConfirmingPublisher, queue_depths
+from kit.events import new_event
+from kit.fields import utcnow
+from tests.support.things import TallyService
+
+QUEUE = "evt-leads-lead.created--tally.handle_leads_lead_created"
+
+
+def wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        eventlet.sleep(0.05)
+    return bool(predicate())
+
+
+def lead_created(name="x"):
+    return new_event("lead.created", "lead-1", {
+        "lead_id": "lead-1", "name": name, "source": "api", "score": 0, "grade": "D",
+        "created_at": utcnow()}, 1)
+
+
+@pytest.fixture
+def publish(rabbit_config):
+    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
+
+    def send(*bodies):
+        publisher.publish_batch([("leads.events", "lead.created", b, {}) for b in bodies])
+
+    yield send
+    publisher.close()
+
+
+@pytest.fixture
+def tally(container_factory, make_config):
+    def start(fail_times=0, **config_overrides):
+        service = type("Tally", (TallyService,), {"fail_times": fail_times})
+        config = make_config("metrics", **config_overrides)
+        container = container_factory(service, config)
+        container.start()
+        store = next(d for d in container.dependencies if d.attr_name == "store").store
+        return container, store, config
+    return start
+
+
+def test_the_same_event_twice_changes_state_once(tally, publish):
+    _, store, _ = tally()
+    event = lead_created()
+    publish(event, event)
+    assert wait_for(lambda: store.attempts(event["id"]) == 2)
+    assert store.tally() == 1
+    other = lead_created("y")
+    publish(other)
+    assert wait_for(lambda: store.tally() == 2)
+
+
+def test_a_transient_failure_is_retried_and_then_applied(tally, publish, rabbit_config):
+    _, store, _ = tally(fail_times=2, CONSUMER={"max_retries": 3})
+    event = lead_created()
+    publish(event)
+    assert wait_for(lambda: store.tally() == 1)
+    assert store.attempts(event["id"]) == 3
+    assert queue_depths(rabbit_config["AMQP_URI"], [QUEUE + ".dlq"])[QUEUE + ".dlq"] == 0
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_after_bounded_retries(
+        tally, publish, rabbit_config, api):
+    _, store, config = tally(fail_times=10_000, CONSUMER={"max_retries": 3})
+    event = lead_created()
+    publish(event)
+    uri = rabbit_config["AMQP_URI"]
+    assert wait_for(lambda: queue_depths(uri, [QUEUE + ".dlq"])[QUEUE + ".dlq"] == 1)
+    eventlet.sleep(0.5)  # no further redelivery after dead-lettering
+    assert store.attempts(event["id"]) == 4  # the first delivery and 3 retries
+    assert store.tally() == 0
+    depths = queue_depths(uri, [QUEUE, QUEUE + ".retry", QUEUE + ".dlq"])
+    assert depths == {QUEUE: 0, QUEUE + ".retry": 0, QUEUE + ".dlq": 1}
+
+    metrics = api(config).get("/metrics").text
+    assert f'dealflow_dead_letter_messages{{queue="{QUEUE}.dlq"}} 1.0' in metrics
+
+
+def test_a_malformed_event_is_dead_lettered_at_once(tally, publish, rabbit_config):
+    _, store, _ = tally()
+    bad = lead_created()
+    bad["data"]["grade"] = "Z"
+    publish(bad)
+    uri = rabbit_config["AMQP_URI"]
+    assert wait_for(lambda: queue_depths(uri, [QUEUE + ".dlq"])[QUEUE + ".dlq"] == 1)
+    assert store.attempts(bad["id"]) == 0

@@ -1,0 +1,89 @@
+"""The HTTP kit against real servers: problem+json for every error, 503 (never a 500 with a
+traceback) when MongoDB is unreachable, readiness, request metrics and OpenAPI."""
+import pytest
+
+from tests.conftest import free_port
+from tests.support.things import ThingsService
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def things(container_factory, make_config, api):
+    def start(**overrides):
+        config = make_config("leads", **overrides)
+        container = container_factory(ThingsService, config)
+        container.start()
+        return api(config), config
+    return start
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ({}, "name", "Missing data for required field."),
+    ({"name": ""}, "name", "Length must be between 1 and 50."),
+    ({"name": "a", "source": "fax"}, "source", "Must be one of: api, web_form."),
+    ({"name": "a", "colour": "red"}, "colour", "Unknown field."),
+])
+def test_invalid_body_is_400_naming_the_field_and_writes_nothing(things, mongo_db, body, field,
+                                                                  message):
+    client, _ = things()
+    resp = client.post("/api/v1/things", json=body)
+    assert resp.status_code == 400
+    assert resp.headers["Content-Type"] == PROBLEM
+    assert resp.json()["errors"][field] == [message]
+    assert mongo_db.things.count_documents({}) == 0
+
+
+def test_body_that_is_not_json_is_400(things):
+    client, _ = things()
+    resp = client.post("/api/v1/things", data=b"{nope",
+                       headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert "not valid JSON" in resp.json()["detail"]
+
+
+def test_not_found_conflict_and_unknown_route_are_problems(things):
+    client, _ = things()
+    assert client.post("/api/v1/things", json={"name": "a"}).status_code == 201
+    conflict = client.post("/api/v1/things", json={"name": "a"})
+    assert (conflict.status_code, conflict.headers["Content-Type"]) == (409, PROBLEM)
+    missing = client.get("/api/v1/things/nope")
+    assert (missing.status_code, missing.json()["title"]) == (404, "Not found")
+    route = client.get("/api/v1/nowhere")
+    assert (route.status_code, route.headers["Content-Type"]) == (404, PROBLEM)
+    method = client.delete("/api/v1/things/x")
+    assert method.status_code == 405
+
+
+def test_database_down_gives_503_problem_and_not_ready(things):
+    dead = f"mongodb://127.0.0.1:{free_port()}"
+    client, _ = things(MONGO_URI=dead, MONGO={"timeout_ms": 300})
+    resp = client.post("/api/v1/things", json={"name": "a"})
+    assert resp.status_code == 503
+    assert resp.headers["Content-Type"] == PROBLEM
+    assert "Traceback" not in resp.text
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["mongodb"].startswith("unreachable")
+    assert client.get("/healthz").status_code == 200
+
+
+def test_ready_metrics_and_openapi(things):
+    client, _ = things()
+    assert client.get("/readyz").json() == {
+        "status": "ready", "checks": {"mongodb": "ok", "amqp": "ok"}}
+    client.post("/api/v1/things", json={"name": "m"})
+    client.post("/api/v1/things", json={})
+    text = client.get("/metrics").text
+    assert ('http_requests_total{method="POST",route="/api/v1/things",status="201"} 1.0'
+            in text)
+    assert ('http_requests_total{method="POST",route="/api/v1/things",status="400"} 1.0'
+            in text)
+    assert 'http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/api/v1/things"}' \
+        in text
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/api/v1/things"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ThingIn"}
+    assert spec["paths"]["/api/v1/things/{id}"]["get"]["parameters"][0]["name"] == "id"
+    assert set(spec["components"]["schemas"]["ThingIn"]["properties"]) == {"name", "source"}

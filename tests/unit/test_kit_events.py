@@ -1,0 +1,108 @@
+"""The event catalog and envelope: every event type of DESIGN.md, validated on the way out."""
+import re
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from marshmallow import ValidationError
+
+from kit import asyncapi
+from kit.catalog import CATALOG, EVENT_TYPES
+from kit.events import UnknownEventType, new_event, parse_event
+
+ROOT = Path(__file__).resolve().parents[2]
+DESIGN = ROOT.parent / "shared" / "DESIGN.md"
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+
+def design_event_types():
+    """The publishes column of DESIGN.md's services table."""
+    text = DESIGN.read_text(encoding="utf-8")
+    services_table = text.split("## Contracts")[0]
+    return set(re.findall(r"\b((?:lead|deal|quote|ticket)\.[a-z_]+)\b", services_table))
+
+
+def test_catalog_has_every_event_type_named_in_the_design():
+    assert design_event_types() == set(EVENT_TYPES)
+
+
+def test_catalog_groups_types_by_their_producer():
+    prefixes = {"leads": "lead.", "deals": "deal.", "quotes": "quote.", "support": "ticket."}
+    for service, events in CATALOG.items():
+        assert all(t.startswith(prefixes[service]) for t in events)
+
+
+def test_new_event_is_a_cloudevent_with_json_safe_data():
+    event = new_event("deal.won", "d1", {
+        "deal_id": "d1", "pipeline_id": "default", "from_stage": "contract_payment",
+        "amount": Decimal("1200.50"), "currency": "EUR", "created_at": T0, "won_at": T0},
+        7, actor="u1", correlationid="c1", time=T0)
+    assert event["specversion"] == "1.0"
+    assert uuid.UUID(event["id"])
+    assert event["source"] == "/dealflow/deals"
+    assert event["time"] == "2026-11-26T12:00:00.000Z"
+    assert event["sequence"] == 7 and event["actor"] == "u1" and event["correlationid"] == "c1"
+    assert event["data"]["amount"] == "1200.50"
+    assert event["data"]["won_at"] == "2026-11-26T12:00:00.000Z"
+    envelope, data = parse_event(event)
+    assert data["amount"] == Decimal("1200.50") and data["won_at"] == T0
+
+
+@pytest.mark.parametrize("etype, data, field", [
+    ("lead.disqualified", {"lead_id": "l", "source": "api"}, "reason"),
+    ("lead.created", {"lead_id": "l", "name": "n", "source": "api", "score": 1, "grade": "E",
+                      "created_at": T0}, "grade"),
+    ("deal.created", {"deal_id": "d", "pipeline_id": "p", "stage": "s", "name": "n",
+                      "probability": 101, "created_at": T0}, "probability"),
+    ("quote.accepted", {"quote_id": "q", "deal_id": "d", "version": 1, "total": Decimal("1"),
+                        "currency": "EURO", "accepted_at": T0}, "currency"),
+    ("ticket.rated", {"ticket_id": "t", "priority": "low", "score": 6}, "score"),
+    ("ticket.opened", {"ticket_id": "t", "priority": "low", "channel": "c", "subject": "s",
+                       "opened_at": T0, "colour": "red"}, "colour"),
+])
+def test_new_event_refuses_data_that_breaks_the_contract(etype, data, field):
+    with pytest.raises(ValidationError) as err:
+        new_event(etype, "x", data, 1)
+    assert field in err.value.messages["data"]
+
+
+def test_unknown_type_is_refused():
+    with pytest.raises(UnknownEventType):
+        new_event("lead.exploded", "x", {}, 1)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("specversion", "0.3"), ("type", "lead.exploded"), ("sequence", 0), ("sequence", "3"),
+    ("source", "somewhere"), ("time", "yesterday"),
+])
+def test_parse_event_refuses_a_broken_envelope(field, value):
+    event = new_event("ticket.reopened", "t", {"ticket_id": "t", "priority": "high"}, 2)
+    event[field] = value
+    with pytest.raises(ValidationError) as err:
+        parse_event(event)
+    assert field in err.value.messages
+
+
+def test_consumers_ignore_fields_added_later():
+    event = new_event("ticket.reopened", "t", {"ticket_id": "t", "priority": "high"}, 2)
+    event["data"]["added_in_v2"] = True
+    _, data = parse_event(event)
+    assert "added_in_v2" not in data
+
+
+def test_asyncapi_document_is_fresh():
+    committed = (ROOT / "docs" / "asyncapi.yaml").read_text(encoding="utf-8")
+    assert committed == asyncapi.render(), "run `make asyncapi` and commit docs/asyncapi.yaml"
+
+
+def test_asyncapi_documents_every_event_with_its_exchange():
+    doc = asyncapi.build()
+    channels = doc["channels"]
+    assert len(channels) == len(EVENT_TYPES)
+    for service, events in CATALOG.items():
+        for etype in events:
+            binding = channels[f"{service}.events/{etype}"]["bindings"]["amqp"]
+            assert binding["exchange"]["name"] == f"{service}.events"
+            assert binding["exchange"]["type"] == "topic"
