@@ -10,7 +10,7 @@ Two checks run more than a parser:
 - each compose readiness check (a ``python -c`` urllib one-liner) is executed against a
   local stub HTTP server, so it is shown to pass on 200 and fail on 503 and on a closed port;
 - ``promtool check config`` validates both Prometheus files (Debian's ``prometheus`` package
-  provides promtool locally and in CI; the test is skipped where it is missing).
+  provides promtool; `make test` installs it, so a missing promtool is a failure).
 
 What they cannot show: that the image builds, that the containers start, or that
 Kubernetes accepts the manifests.
@@ -427,8 +427,7 @@ def test_prometheus_globals_and_rules(config_name):
 @pytest.mark.parametrize("config_name", sorted(PROMETHEUS_CONFIGS))
 def test_promtool_accepts_config(config_name):
     promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (Debian package: prometheus)")
+    assert promtool, "promtool missing: `make deps` installs Debian's prometheus package"
     result = subprocess.run(
         [promtool, "check", "config", str(PROMETHEUS_DIR / config_name)],
         check=False,
