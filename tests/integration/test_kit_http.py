@@ -1,8 +1,15 @@
 """The HTTP kit against real servers: problem+json for every error, 503 (never a 500 with a
-traceback) when MongoDB is unreachable, readiness, request metrics and OpenAPI."""
-import pytest
+traceback) when MongoDB is unreachable, recovery without restart, readiness, request metrics
+and OpenAPI."""
+import time
+from urllib.parse import urlparse
 
-from tests.conftest import free_port
+import eventlet
+import pytest
+from kombu import Connection
+
+from tests.conftest import MONGO_URI, free_port
+from tests.support.proxy import TcpProxy
 from tests.support.things import ThingsService
 
 PROBLEM = "application/problem+json"
@@ -87,3 +94,47 @@ def test_ready_metrics_and_openapi(things):
         "$ref": "#/components/schemas/ThingIn"}
     assert spec["paths"]["/api/v1/things/{id}"]["get"]["parameters"][0]["name"] == "id"
     assert set(spec["components"]["schemas"]["ThingIn"]["properties"]) == {"name", "source"}
+
+
+def _until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        eventlet.sleep(0.1)
+    return False
+
+
+def test_database_outage_is_503_and_the_service_recovers_by_itself(things):
+    target = urlparse(MONGO_URI)
+    proxy = TcpProxy(target.hostname, target.port or 27017).up()
+    try:
+        client, _ = things(MONGO_URI=f"mongodb://127.0.0.1:{proxy.port}",
+                           MONGO={"timeout_ms": 500})
+        assert client.post("/api/v1/things", json={"name": "before"}).status_code == 201
+        proxy.down()
+        assert client.post("/api/v1/things", json={"name": "during"}).status_code == 503
+        assert client.get("/readyz").status_code == 503
+        proxy.up()
+        assert _until(lambda: client.get("/readyz").status_code == 200)
+        assert client.post("/api/v1/things", json={"name": "after"}).status_code == 201
+    finally:
+        proxy.down()
+
+
+def test_broker_outage_makes_the_service_not_ready_until_it_returns(things, rabbit_config):
+    conn = Connection(rabbit_config["AMQP_URI"])
+    proxy = TcpProxy("127.0.0.1", conn.port or 5672).up()
+    try:
+        client, _ = things(AMQP_URI=f"pyamqp://{conn.userid}:{conn.password}@127.0.0.1:"
+                                    f"{proxy.port}/{conn.virtual_host}")
+        assert client.get("/readyz").status_code == 200
+        proxy.down()
+        assert _until(lambda: client.get("/readyz").status_code == 503)
+        assert client.get("/readyz").json()["checks"]["amqp"] == "unreachable"
+        # writes still succeed: their events wait in the outbox
+        assert client.post("/api/v1/things", json={"name": "queued"}).status_code == 201
+        proxy.up()
+        assert _until(lambda: client.get("/readyz").status_code == 200)
+    finally:
+        proxy.down()

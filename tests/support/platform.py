@@ -1,0 +1,71 @@
+"""The platform as separate `nameko run` processes, the way `make run` starts them, each
+with its own database and all on one RabbitMQ vhost of the test's own."""
+import os
+import subprocess
+import time
+import uuid
+
+import requests
+
+from tests.conftest import MONGO_URI, ROOT, free_port
+
+SERVICES = ("leads", "deals", "quotes", "support", "metrics")
+
+
+class Platform:
+    def __init__(self, amqp_uri, services=SERVICES, **env):
+        self.amqp_uri = amqp_uri
+        self.services = services
+        self.env = env
+        self.urls = {}
+        self.databases = []
+        self._procs = {}
+        (ROOT / "var" / "log").mkdir(parents=True, exist_ok=True)
+
+    def start(self, timeout=60):
+        for name in self.services:
+            port = free_port()
+            database = f"e2e_{name}_{uuid.uuid4().hex[:8]}"
+            self.databases.append(database)
+            environ = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT / "services"),
+                "EVENTLET_NO_GREENDNS": "yes",
+                "PYTHONWARNINGS": "ignore",
+                "AMQP_URI": self.amqp_uri,
+                "MONGO_URI": MONGO_URI,
+                "MONGO_DATABASE": database,
+                "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                **{k: str(v) for k, v in self.env.items()},
+            }
+            log = open(ROOT / "var" / "log" / f"e2e-{name}.log", "ab")
+            self._procs[name] = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "nameko"), "run", "--config",
+                 str(ROOT / "services" / name / "config.yml"),
+                 f"{name}.service:{name.capitalize()}Service"],
+                env=environ, stdout=log, stderr=subprocess.STDOUT)
+            self.urls[name] = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        for name, url in self.urls.items():
+            while True:
+                try:
+                    if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if self._procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited; see var/log/e2e-{name}.log")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} not ready; see var/log/e2e-{name}.log")
+                time.sleep(0.1)
+        return self
+
+    def stop(self):
+        for proc in self._procs.values():
+            proc.terminate()
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        return {name: proc.returncode for name, proc in self._procs.items()}
