@@ -58,8 +58,10 @@ infra: venv rabbitmq ferretdb
 # --- run ---------------------------------------------------------------------------------------
 run: infra
 	@deploy/local/services.sh start $(SERVICES)
+	@deploy/local/prometheus.sh start
 
 stop:
+	@deploy/local/prometheus.sh stop
 	@deploy/local/services.sh stop $(SERVICES)
 	@deploy/local/ferretdb.sh stop
 	@deploy/local/rabbitmq.sh stop

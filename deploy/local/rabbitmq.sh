@@ -36,9 +36,18 @@ export PATH="$rmq:$PATH"   # the /usr/sbin wrappers su to the rabbitmq user; run
 
 case "${1:-start}" in
   start)
-    if rabbitmqctl -q status >/dev/null 2>&1; then echo "rabbitmq: already running"; exit 0; fi
-    rabbitmq-server -detached >"$root/var/log/rabbitmq-start.log" 2>&1
-    rabbitmqctl -q wait --timeout 120 "$RABBITMQ_PID_FILE"
+    if ! rabbitmqctl -q status >/dev/null 2>&1; then
+      rabbitmq-server -detached >"$root/var/log/rabbitmq-start.log" 2>&1
+      rabbitmqctl -q wait --timeout 120 "$RABBITMQ_PID_FILE"
+    fi
+    # one user per service (DESIGN: each service has its own RabbitMQ user)
+    users=$(rabbitmqctl -q list_users --no-table-headers 2>/dev/null | cut -f1)
+    for svc in leads deals quotes support metrics; do
+      if ! grep -qx "$svc" <<<"$users"; then
+        rabbitmqctl -q add_user "$svc" "$svc" >/dev/null
+        rabbitmqctl -q set_permissions -p / "$svc" '.*' '.*' '.*' >/dev/null
+      fi
+    done
     echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_NODE_PORT" ;;
   stop)
     rabbitmqctl -q stop "$RABBITMQ_PID_FILE" 2>/dev/null || true ;;
