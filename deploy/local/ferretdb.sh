@@ -25,7 +25,7 @@ case "${1:-start}" in
     if running; then echo "ferretdb: already running"; exit 0; fi
     build
     mkdir -p "$data" "$root/var/log"
-    nohup "$bin" -sqlite-url="file:$data/" -listen-addr="127.0.0.1:$port" -log-level=warn \
+    nohup "$bin" -sqlite-url="file:$data/" -listen-addr="127.0.0.1:$port" -log-level=error \
       >>"$root/var/log/ferretdb.log" 2>&1 &
     echo $! > "$pidfile"
     for _ in $(seq 1 100); do

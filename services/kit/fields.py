@@ -68,28 +68,40 @@ class Money(fields.Field):
         return amount
 
 
-class Currency(fields.String):
-    """An ISO 4217 code, upper-cased."""
+class _IsoCode(fields.String):
+    """An ISO code of fixed length, upper-cased and looked up in pycountry."""
 
-    default_error_messages = {"currency": "Not an ISO 4217 currency code."}
+    length = 0
+    default_error_messages = {"code": "Not a valid code."}
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        code = super()._deserialize(value, attr, data, **kwargs).strip().upper()
-        if len(code) != 3 or pycountry.currencies.get(alpha_3=code) is None:
-            raise self.make_error("currency")
-        return code
-
-
-class Country(fields.String):
-    """An ISO 3166-1 alpha-2 code, upper-cased."""
-
-    default_error_messages = {"country": "Not an ISO 3166-1 alpha-2 country code."}
+    def lookup(self, code):
+        raise NotImplementedError
 
     def _deserialize(self, value, attr, data, **kwargs):
         code = super()._deserialize(value, attr, data, **kwargs).strip().upper()
-        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-            raise self.make_error("country")
+        if len(code) != self.length or self.lookup(code) is None:
+            raise self.make_error("code")
         return code
+
+
+class Currency(_IsoCode):
+    """An ISO 4217 currency code."""
+
+    length = 3
+    default_error_messages = {"code": "Not an ISO 4217 currency code."}
+
+    def lookup(self, code):
+        return pycountry.currencies.get(alpha_3=code)
+
+
+class Country(_IsoCode):
+    """An ISO 3166-1 alpha-2 country code."""
+
+    length = 2
+    default_error_messages = {"code": "Not an ISO 3166-1 alpha-2 country code."}
+
+    def lookup(self, code):
+        return pycountry.countries.get(alpha_2=code)
 
 
 class UtcDateTime(fields.AwareDateTime):

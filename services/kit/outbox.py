@@ -103,3 +103,5 @@ class OutboxRelay:
             # A newer event arrived: remove exactly what was sent and keep the rest.
             # ($pull with a condition is a silent no-op on FerretDB v1; $pullAll works.)
             collection.update_one({"_id": _id}, {"$pullAll": {OUTBOX: published}})
+            # and if that emptied it, the sweep has nothing left to look at here
+            collection.update_one({"_id": _id, OUTBOX: []}, {"$unset": {SINCE: ""}})

@@ -1,16 +1,15 @@
 """The HTTP kit against real servers: problem+json for every error, 503 (never a 500 with a
 traceback) when MongoDB is unreachable, recovery without restart, readiness, request metrics
 and OpenAPI."""
-import time
 from urllib.parse import urlparse
 
-import eventlet
 import pytest
 from kombu import Connection
 
 from tests.conftest import MONGO_URI, free_port
 from tests.support.proxy import TcpProxy
 from tests.support.things import ThingsService
+from tests.support.wait import wait_for
 
 PROBLEM = "application/problem+json"
 
@@ -96,14 +95,6 @@ def test_ready_metrics_and_openapi(things):
     assert set(spec["components"]["schemas"]["ThingIn"]["properties"]) == {"name", "source"}
 
 
-def _until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        eventlet.sleep(0.1)
-    return False
-
 
 def test_database_outage_is_503_and_the_service_recovers_by_itself(things):
     target = urlparse(MONGO_URI)
@@ -116,7 +107,7 @@ def test_database_outage_is_503_and_the_service_recovers_by_itself(things):
         assert client.post("/api/v1/things", json={"name": "during"}).status_code == 503
         assert client.get("/readyz").status_code == 503
         proxy.up()
-        assert _until(lambda: client.get("/readyz").status_code == 200)
+        assert wait_for(lambda: client.get("/readyz").status_code == 200)
         assert client.post("/api/v1/things", json={"name": "after"}).status_code == 201
     finally:
         proxy.down()
@@ -130,11 +121,11 @@ def test_broker_outage_makes_the_service_not_ready_until_it_returns(things, rabb
                                     f"{proxy.port}/{conn.virtual_host}")
         assert client.get("/readyz").status_code == 200
         proxy.down()
-        assert _until(lambda: client.get("/readyz").status_code == 503)
+        assert wait_for(lambda: client.get("/readyz").status_code == 503)
         assert client.get("/readyz").json()["checks"]["amqp"] == "unreachable"
         # writes still succeed: their events wait in the outbox
         assert client.post("/api/v1/things", json={"name": "queued"}).status_code == 201
         proxy.up()
-        assert _until(lambda: client.get("/readyz").status_code == 200)
+        assert wait_for(lambda: client.get("/readyz").status_code == 200)
     finally:
         proxy.down()
