@@ -7,11 +7,11 @@ an event's `sequence` is the version of the deal right after it (a win is two ev
 deal.stage_changed, then deal.won).
 """
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
-from kit.errors import Conflict, Invalid
-
 from deals import pipelines as P
+from kit.errors import Conflict, Invalid
 
 OPEN = "open"
 
@@ -124,6 +124,25 @@ def _transition(from_key, to_key, now, actor, reason=None):
     return entry
 
 
+# Deals opened from leads get an id derived from the lead, so a redelivered lead.converted
+# (or a second instance handling it) can only ever create the same one deal.
+LEAD_NAMESPACE = uuid.UUID("6f1c7f4e-2b7a-5d2e-9a57-0d3c1f0a9e11")
+
+
+def deal_id_for_lead(lead_id):
+    return str(uuid.uuid5(LEAD_NAMESPACE, f"lead:{lead_id}"))
+
+
+def deal_from_lead(lead):
+    """New-deal input from a lead.converted event's data."""
+    contact = {k: lead.get(k) for k in ("name", "email", "phone") if lead.get(k)}
+    return {"name": lead.get("company") or lead["name"], "account": lead.get("company"),
+            "contact": contact or None, "owner_id": lead.get("owner_id"),
+            "amount": lead.get("amount"),
+            "currency": lead.get("currency"),
+            "lead_id": lead["lead_id"], "custom": {"lead_source": lead["source"]}}
+
+
 # --- creation --------------------------------------------------------------------------------
 
 
@@ -172,7 +191,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
 
 def _require_open(deal):
     if deal["status"] != OPEN:
-        raise Conflict(f"The deal is {deal['status']}; reopen it first.", status=deal["status"])
+        raise Conflict(f"The deal is {deal['status']}; reopen it first.",
+                       deal_status=deal["status"])
 
 
 def move(pipeline, deal, to_key, now, *, actor=None, day_seconds=86400):
@@ -228,7 +248,7 @@ def lose(pipeline, deal, reason, now, *, actor=None):
 def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
     """Reopen a won or lost deal into `to_key`, by default the stage it was closed from."""
     if deal["status"] == OPEN:
-        raise Conflict("The deal is open already.", status=OPEN)
+        raise Conflict("The deal is open already.", deal_status=OPEN)
     if to_key is None:
         closing = [t for t in deal.get("history", []) if t["to"] == deal["stage"]]
         to_key = closing[-1]["from"] if closing and closing[-1]["from"] else None

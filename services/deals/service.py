@@ -1,10 +1,273 @@
 """Deals service: nameko entrypoints only; rules live in the domain, queries in the store."""
+import datetime as dt
+import uuid
+
+from marshmallow import ValidationError
+from nameko.dependency_providers import Config
+from nameko.timer import Timer
+
+from deals import domain
+from deals import forecast as F
+from deals import pipelines as P
+from deals import schemas as S
+from deals.preconditions import check_version, etag, if_match, stale
 from deals.store import DealsStore
+from kit.auth import actor_id, caller, require_role
+from kit.config import setting
+from kit.consumer import event_handler
+from kit.errors import Conflict, Invalid, NotFound
+from kit.fields import utcnow
+from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+
+TAGS = ["deals"]
+MOVE_ERRORS = {404: "No such deal", 409: "Stage gate not met, or the deal changed (stale "
+               "If-Match)", 428: "If-Match missing"}
+
+
+class StallTimer(Timer):
+    """A timer whose interval comes from the config (DEALS.stall_check_interval_seconds)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(interval=60, **kwargs)
+
+    def setup(self):
+        self.interval = float(setting(self.container.config,
+                                      "DEALS.stall_check_interval_seconds", 60))
 
 
 class DealsService(Operational):
     name = "deals"
 
     store = Store(DealsStore)
+    config = Config()
+
+    # --- helpers (no rules: reading settings, loading, writing) ------------------------------
+
+    def _day(self):
+        return float(setting(self.config, "DEALS.day_seconds", 86400))
+
+    def _actor(self, request):
+        return actor_id(caller(request, self.config))
+
+    def _pipeline(self, pipeline_id, field="pipeline_id"):
+        pipeline = self.store.get_pipeline(pipeline_id)
+        if pipeline is None:
+            raise Invalid(f"No pipeline {pipeline_id!r}.",
+                          errors={field: ["No such pipeline."]})
+        return pipeline
+
+    def _deal(self, deal_id):
+        deal = self.store.get_deal(deal_id)
+        if deal is None:
+            raise NotFound(f"No deal {deal_id}.")
+        return deal
+
+    def _change(self, request, deal_id, decide):
+        """Load, check If-Match, let the domain decide, write if the version still holds."""
+        expected = if_match(request)
+        actor = self._actor(request)
+        deal = self._deal(deal_id)
+        check_version(deal, expected)
+        change = decide(self.store.get_pipeline(deal["pipeline_id"]), deal, utcnow())
+        if change is None:
+            return 200, etag(deal["version"]), S.DealOut().dump(deal)
+        after = self.store.apply_change(deal, change, actor=actor)
+        if after is None:
+            current = self._deal(deal_id)
+            raise stale(current["version"], expected)
+        return 200, etag(after["version"]), S.DealOut().dump(after)
+
+    # --- pipelines ---------------------------------------------------------------------------
+
+    @http("GET", "/api/v1/pipelines", response=S.PipelineList, tags=["pipelines"],
+          summary="List pipelines with their stages and gates")
+    def list_pipelines(self, request):
+        self.store.get_pipeline(P.DEFAULT_PIPELINE_ID)  # seeded even before the first deal
+        return S.PipelineList().dump({"items": self.store.list_pipelines()})
+
+    @http("POST", "/api/v1/pipelines", body=S.PipelineIn, response=S.PipelineOut, status=201,
+          tags=["pipelines"], summary="Create a pipeline (admins)",
+          responses={401: "No token", 403: "Not an admin"})
+    def create_pipeline(self, request):
+        require_role(caller(request, self.config),
+                     *setting(self.config, "DEALS.pipeline_admin_roles", ["admin"]),
+                     config=self.config)
+        data = json_body(request, S.PipelineIn())
+        doc = self.store.insert_pipeline({"_id": str(uuid.uuid4()), "name": data["name"],
+                                          "stages": P.normalise(data["stages"])})
+        return 201, etag(doc["version"]), S.PipelineOut().dump(doc)
+
+    @http("GET", "/api/v1/pipelines/<id>", response=S.PipelineOut, tags=["pipelines"],
+          summary="One pipeline", responses={404: "No such pipeline"})
+    def get_pipeline(self, request, id):
+        doc = self.store.get_pipeline(id)
+        if doc is None:
+            raise NotFound(f"No pipeline {id}.")
+        return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
+
+    @http("PUT", "/api/v1/pipelines/<id>", body=S.PipelineIn, response=S.PipelineOut,
+          tags=["pipelines"], summary="Edit a pipeline's name, stages and gates (admins)",
+          responses={404: "No such pipeline", 409: "Stale If-Match, or open deals sit in a "
+                     "removed stage", 428: "If-Match missing"})
+    def replace_pipeline(self, request, id):
+        require_role(caller(request, self.config),
+                     *setting(self.config, "DEALS.pipeline_admin_roles", ["admin"]),
+                     config=self.config)
+        expected = if_match(request)
+        data = json_body(request, S.PipelineIn())
+        current = self.store.get_pipeline(id)
+        if current is None:
+            raise NotFound(f"No pipeline {id}.")
+        check_version(current, expected, "pipeline")
+        stages = P.normalise(data["stages"])
+        removed = {s["key"] for s in current["stages"]} - {s["key"] for s in stages}
+        if removed and self.store.open_deals_in_stages(id, removed):
+            raise Conflict("Open deals are in stages this edit removes; move them first.",
+                           stages=sorted(removed))
+        doc = self.store.replace_pipeline(id, expected, data["name"], stages)
+        if doc is None:
+            raise stale(self.store.get_pipeline(id)["version"], expected, "pipeline")
+        return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
+
+    # --- deals -------------------------------------------------------------------------------
+
+    @http("POST", "/api/v1/deals", body=S.DealIn, response=S.DealOut, status=201, tags=TAGS,
+          summary="Open a deal", responses={409: "Stage gate not met, or the lead has a deal"})
+    def create_deal(self, request):
+        data = json_body(request, S.DealIn())
+        pipeline = self._pipeline(data["pipeline_id"])
+        deal_id = (domain.deal_id_for_lead(data["lead_id"]) if data["lead_id"]
+                   else str(uuid.uuid4()))
+        actor = self._actor(request)
+        deal, events = domain.new_deal(pipeline, data, deal_id, utcnow(), actor=actor,
+                                       day_seconds=self._day())
+        if not self.store.insert_deal(deal, events, actor=actor):
+            raise Conflict(f"Lead {data['lead_id']} already has a deal.", existing_id=deal_id)
+        headers = {**etag(1), "Location": f"/api/v1/deals/{deal_id}"}
+        return 201, headers, S.DealOut().dump(deal)
+
+    @http("GET", "/api/v1/deals/<id>", response=S.DealOut, tags=TAGS, summary="One deal",
+          responses={404: "No such deal"})
+    def get_deal(self, request, id):
+        deal = self._deal(id)
+        return 200, etag(deal["version"]), S.DealOut().dump(deal)
+
+    @http("GET", "/api/v1/deals", query=S.DealQuery, response=S.DealPage, tags=TAGS,
+          summary="Deals, filtered (lead_id finds the deal a lead became), by cursor")
+    def list_deals(self, request):
+        args = query_args(request, S.DealQuery())
+        after = None
+        if args.get("cursor"):
+            try:
+                at, last_id = decode_cursor(args["cursor"])
+                after = (dt.datetime.fromisoformat(at), str(last_id))
+            except (TypeError, ValueError):
+                raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+        filters = {k: args.get(k) for k in ("lead_id", "owner_id", "pipeline_id", "stage",
+                                             "status")}
+        rows = self.store.find_deals(filters, args["limit"] + 1, after)
+        page, more = rows[:args["limit"]], len(rows) > args["limit"]
+        cursor = (encode_cursor([page[-1]["created_at"].isoformat(), page[-1]["_id"]])
+                  if more else None)
+        return S.DealPage().dump({"items": page, "next_cursor": cursor})
+
+    @http("PATCH", "/api/v1/deals/<id>", body=S.DealPatch, response=S.DealOut, tags=TAGS,
+          summary="Edit fields, custom fields and checklist ticks (deal.updated)",
+          responses={**MOVE_ERRORS, 409: "The deal changed (stale If-Match)"})
+    def patch_deal(self, request, id):
+        data = json_body(request, S.DealPatch())
+        return self._change(request, id, lambda pipeline, deal, now: domain.update(
+            pipeline, deal, data, now, day_seconds=self._day()))
+
+    @http("POST", "/api/v1/deals/<id>/stage", body=S.StageMove, response=S.DealOut,
+          tags=TAGS, summary="Move to another open stage (gates apply)",
+          responses=MOVE_ERRORS)
+    def move_stage(self, request, id):
+        data = json_body(request, S.StageMove())
+        actor = self._actor(request)
+        return self._change(request, id, lambda pipeline, deal, now: domain.move(
+            pipeline, deal, data["stage"], now, actor=actor, day_seconds=self._day()))
+
+    @http("POST", "/api/v1/deals/<id>/won", response=S.DealOut, tags=TAGS,
+          summary="Close as won (deal.stage_changed, deal.won)", responses=MOVE_ERRORS)
+    def mark_won(self, request, id):
+        actor = self._actor(request)
+        return self._change(request, id, lambda pipeline, deal, now: domain.win(
+            pipeline, deal, now, actor=actor))
+
+    @http("POST", "/api/v1/deals/<id>/lost", body=S.LostIn, response=S.DealOut, tags=TAGS,
+          summary="Close as lost with a reason (deal.stage_changed, deal.lost)",
+          responses=MOVE_ERRORS)
+    def mark_lost(self, request, id):
+        data = json_body(request, S.LostIn())
+        actor = self._actor(request)
+        return self._change(request, id, lambda pipeline, deal, now: domain.lose(
+            pipeline, deal, data["reason"], now, actor=actor))
+
+    @http("POST", "/api/v1/deals/<id>/reopen", body=S.ReopenIn, response=S.DealOut,
+          tags=TAGS, summary="Reopen a won or lost deal", responses=MOVE_ERRORS)
+    def reopen(self, request, id):
+        data = json_body(request, S.ReopenIn())
+        actor = self._actor(request)
+        return self._change(request, id, lambda pipeline, deal, now: domain.reopen(
+            pipeline, deal, now, data["stage"], actor=actor, day_seconds=self._day()))
+
+    # --- forecast ----------------------------------------------------------------------------
+
+    @http("GET", "/api/v1/forecast", query=S.ForecastQuery, response=S.ForecastOut,
+          tags=["forecast"], summary="Weighted and best-case amounts per close period, "
+          "owner and currency")
+    def forecast(self, request):
+        args = query_args(request, S.ForecastQuery())
+        deals = self.store.open_deals({k: args.get(k) for k in ("pipeline_id", "owner_id",
+                                                                "currency")})
+        return S.ForecastOut().dump(F.forecast(deals, args["period"]))
+
+    # --- events from other services ----------------------------------------------------------
+
+    @event_handler("leads", "lead.converted")
+    def handle_leads_lead_converted(self, event):
+        lead = event["data"]
+        pipeline = self.store.get_pipeline(P.DEFAULT_PIPELINE_ID)
+        deal, events = domain.new_deal(
+            pipeline, domain.deal_from_lead(lead), domain.deal_id_for_lead(lead["lead_id"]),
+            utcnow(), actor=event.get("actor"), day_seconds=self._day())
+        # False means a redelivery (or another instance) created it already: done.
+        self.store.insert_deal(deal, events, actor=event.get("actor"),
+                               correlationid=event.get("correlationid") or event["id"])
+
+    @event_handler("quotes", "quote.accepted")
+    def handle_quotes_quote_accepted(self, event):
+        quote = event["data"]
+        for _ in range(5):  # another write may slip in between read and write; re-read
+            deal = self._deal(quote["deal_id"])
+            if self.store.applied(deal["_id"], event["id"]):
+                return
+            pipeline = self.store.get_pipeline(deal["pipeline_id"])
+            change = domain.accept_quote(pipeline, deal, quote, utcnow(),
+                                         day_seconds=self._day())
+            if change is None or self.store.apply_change(
+                    deal, change, actor=event.get("actor"), event_id=event["id"],
+                    correlationid=event.get("correlationid") or event["id"]):
+                return
+        raise Conflict(f"Deal {quote['deal_id']} kept changing; retrying later.")
+
+    # --- timers ------------------------------------------------------------------------------
+
+    @StallTimer.decorator
+    def mark_stalled(self):
+        """deal.stalled once per stall: the version in the write's filter is the claim, so
+        of N instances that see the same due deal exactly one writes."""
+        now, day = utcnow(), self._day()
+        pipelines = {}
+        batch = int(setting(self.config, "DEALS.stall_batch_size", 200))
+        for deal in self.store.due_stalls(now, batch):
+            pipeline = pipelines.get(deal["pipeline_id"])
+            if pipeline is None:
+                pipeline = pipelines[deal["pipeline_id"]] = self.store.get_pipeline(
+                    deal["pipeline_id"])
+            change = domain.stall(pipeline, deal, now, day_seconds=day)
+            if change is not None:
+                self.store.apply_change(deal, change, unless={"stalled_at": None})

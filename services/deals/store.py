@@ -1,6 +1,180 @@
-"""MongoDB queries of the deals service; nothing else touches its collections."""
+"""MongoDB queries of the deals service; nothing else touches its collections.
+
+Documents hold money as strings and dates as ISO strings (FerretDB v1 has no Decimal128,
+and BSON has no date-only type); `encode`/`decode` convert at this boundary so the domain
+sees Decimal and datetime.date only.
+"""
+import datetime as dt
+from decimal import Decimal
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from deals import pipelines as P
+from kit.events import new_event
+from kit.fields import to_utc, utcnow
 from kit.mongo import BaseStore
+from kit.outbox import new_document, with_events
+
+DEALS = "deals"
+PIPELINES = "pipelines"
+APPLIED = "applied"
+HIDDEN = {"outbox": 0, "outbox_since": 0, APPLIED: 0}
+TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalled_at",
+         "closed_at")
+
+
+def encode(values):
+    """Domain values -> document values (top level and the accepted quote)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif key == "accepted_quote" and value:
+            value = {**value, "total": str(value["total"])}
+        elif key == "history":
+            value = [dict(t) for t in value]
+        out[key] = value
+    return out
+
+
+def decode(doc):
+    if doc is None:
+        return None
+    deal = dict(doc)
+    if deal.get("amount") is not None:
+        deal["amount"] = Decimal(deal["amount"])
+    if deal.get("expected_close"):
+        deal["expected_close"] = dt.date.fromisoformat(deal["expected_close"])
+    if deal.get("accepted_quote"):
+        quote = dict(deal["accepted_quote"])
+        quote["total"] = Decimal(quote["total"])
+        quote["accepted_at"] = to_utc(quote["accepted_at"])
+        deal["accepted_quote"] = quote
+    for key in TIMES:
+        deal[key] = to_utc(deal.get(key))
+    deal["history"] = [{**t, "at": to_utc(t["at"])} for t in deal.get("history", [])]
+    return deal
 
 
 class DealsStore(BaseStore):
-    outbox_collections = ()
+    outbox_collections = (DEALS,)
+
+    def ensure_indexes(self):
+        deals = self.db[DEALS]
+        deals.create_index("lead_id")
+        deals.create_index("owner_id")
+        deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
+        deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        self.seed_default_pipeline()
+
+    # --- pipelines ---------------------------------------------------------------------------
+
+    def seed_default_pipeline(self):
+        """Insert the default pipeline once; every instance may try, one wins."""
+        now = utcnow()
+        try:
+            self.db[PIPELINES].insert_one(
+                {**P.default_pipeline(), "version": 1, "created_at": now, "updated_at": now})
+        except DuplicateKeyError:
+            pass
+
+    def get_pipeline(self, pipeline_id):
+        doc = self.db[PIPELINES].find_one({"_id": pipeline_id})
+        if doc is None and pipeline_id == P.DEFAULT_PIPELINE_ID:
+            self.seed_default_pipeline()  # a request may beat the start-up seeding
+            doc = self.db[PIPELINES].find_one({"_id": pipeline_id})
+        return doc
+
+    def list_pipelines(self):
+        return list(self.db[PIPELINES].find().sort("created_at", ASCENDING))
+
+    def insert_pipeline(self, doc):
+        now = utcnow()
+        doc = {**doc, "version": 1, "created_at": now, "updated_at": now}
+        self.db[PIPELINES].insert_one(doc)
+        return doc
+
+    def replace_pipeline(self, pipeline_id, version, name, stages):
+        """Replace name and stages if the pipeline is still at `version` (else None)."""
+        return self.db[PIPELINES].find_one_and_update(
+            {"_id": pipeline_id, "version": version},
+            {"$set": {"name": name, "stages": stages, "updated_at": utcnow()},
+             "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER)
+
+    def open_deals_in_stages(self, pipeline_id, stage_keys):
+        return self.db[DEALS].count_documents(
+            {"pipeline_id": pipeline_id, "status": "open", "stage": {"$in": list(stage_keys)}})
+
+    # --- deals -------------------------------------------------------------------------------
+
+    def _events(self, deal_id, version, events, actor, correlationid):
+        return [new_event(etype, deal_id, data, version + n, actor=actor,
+                          correlationid=correlationid)
+                for n, (etype, data) in enumerate(events, start=1)]
+
+    def insert_deal(self, deal, events, *, actor=None, correlationid=None):
+        """Insert a new deal with its first events; False if that _id exists already."""
+        built = self._events(deal["_id"], 0, events, actor, correlationid)
+        try:
+            self.db[DEALS].insert_one(new_document(encode(deal), built))
+        except DuplicateKeyError:
+            return False
+        self.touched(DEALS, deal["_id"])
+        return True
+
+    def get_deal(self, deal_id):
+        return decode(self.db[DEALS].find_one({"_id": deal_id}, HIDDEN))
+
+    def applied(self, deal_id, event_id):
+        return self.db[DEALS].count_documents({"_id": deal_id, APPLIED: event_id}) > 0
+
+    def apply_change(self, deal, change, *, actor=None, correlationid=None, event_id=None,
+                     unless=None):
+        """Write `change` and its events if the deal is still at the version it was read
+        at; returns the deal after the change, or None when someone else wrote first.
+
+        `event_id` makes the write idempotent for a consumed event (recorded in the same
+        update); `unless` adds filter conditions (a timer's claim)."""
+        events = self._events(deal["_id"], deal["version"], change.events, actor,
+                              correlationid)
+        update = {"$set": encode(change.set), "$inc": {"version": len(events)}}
+        filter_ = {"_id": deal["_id"], "version": deal["version"], **(unless or {})}
+        if change.transition:
+            update["$push"] = {"history": change.transition}
+        if event_id:
+            update.setdefault("$push", {})[APPLIED] = event_id
+            filter_[APPLIED] = {"$ne": event_id}
+        with_events(update, events)
+        # (FerretDB v1 has no projection on findAndModify: hidden fields are dropped here.)
+        doc = self.db[DEALS].find_one_and_update(
+            filter_, update, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            return None
+        self.touched(DEALS, deal["_id"])
+        return decode({k: v for k, v in doc.items() if k not in HIDDEN})
+
+    def find_deals(self, filters, limit, after=None):
+        """A page in (created_at, _id) order; `after` is the last row's pair."""
+        query = {k: v for k, v in filters.items() if v is not None}
+        if after:
+            at, _id = after
+            query["$or"] = [{"created_at": {"$gt": at}},
+                            {"created_at": at, "_id": {"$gt": _id}}]
+        cursor = self.db[DEALS].find(query, HIDDEN).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [decode(d) for d in cursor]
+
+    def due_stalls(self, now, limit):
+        return [decode(d) for d in self.db[DEALS].find(
+            {"status": "open", "stalled_at": None, "stall_due_at": {"$lte": now}},
+            HIDDEN).limit(limit)]
+
+    def open_deals(self, filters):
+        query = {"status": "open", **{k: v for k, v in filters.items() if v is not None}}
+        fields = {"amount": 1, "currency": 1, "expected_close": 1, "probability": 1,
+                  "owner_id": 1}
+        return [decode(d) for d in self.db[DEALS].find(query, fields)]

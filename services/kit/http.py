@@ -41,13 +41,19 @@ def json_response(payload, status=200, headers=None, content_type=JSON):
     return Response(body, status=status, headers=headers, content_type=content_type)
 
 
-def problem(status, title, detail=None, instance=None, **extra):
+RESERVED = ("type", "title", "status", "detail", "instance")
+
+
+def problem(status, title, detail=None, instance=None, extra=None):
+    """An RFC 9457 body; `extra` members may not replace the standard ones."""
     payload = {"type": "about:blank", "title": title, "status": status}
     if detail:
         payload["detail"] = detail
     if instance:
         payload["instance"] = instance
-    payload.update(extra)
+    for key, value in (extra or {}).items():
+        if key not in RESERVED:
+            payload[key] = value
     return json_response(payload, status=status, content_type=PROBLEM)
 
 
@@ -56,9 +62,9 @@ def problem_from_exception(exc, request=None):
     instance = request.path if request is not None else None
     if isinstance(exc, ValidationError):
         return problem(400, "Invalid request", "The request body has invalid fields.",
-                       instance, errors=exc.messages)
+                       instance, {"errors": exc.messages})
     if isinstance(exc, DealflowError):
-        return problem(exc.status, exc.title, exc.detail, instance, **exc.extra)
+        return problem(exc.status, exc.title, exc.detail, instance, exc.extra)
     if isinstance(exc, HTTPException):
         return problem(exc.code, exc.name, exc.description, instance)
     if isinstance(exc, (ConnectionFailure, PublishError)):

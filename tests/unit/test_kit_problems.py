@@ -45,3 +45,10 @@ def test_cursor_round_trip_and_garbage():
         "2026-11-26T12:00:00Z", "abc"]
     with pytest.raises(ValidationError):
         decode_cursor("%%%not-base64")
+
+
+def test_extra_fields_cannot_replace_the_standard_members():
+    response = problem_from_exception(Conflict("dup", status="open", title="x", deal="d1"))
+    body = json.loads(response.get_data())
+    assert response.status_code == 409
+    assert (body["status"], body["title"], body["deal"]) == (409, "Conflict", "d1")

@@ -74,6 +74,8 @@ func main() {
 		<-ctx.Done()
 		l.Close()
 	}()
+	go indexIDs(ctx, dir, logger)
+
 	s := &serializer{backend: socket, log: logger}
 	if err := s.serve(l); err != nil && ctx.Err() == nil {
 		logger.Error("serve", "error", err)

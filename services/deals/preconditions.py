@@ -1,0 +1,38 @@
+"""Optimistic concurrency over HTTP: the ETag is the version, If-Match is required.
+
+A deal's (or pipeline's) version is also the sequence of its last event, so `ETag: "7"`
+means "the state after event 7". A mutating request must say which version it changes:
+no If-Match is 428, a stale one is 409 (the caller re-reads and decides again), never a
+silent overwrite.
+"""
+import re
+
+from kit.errors import Conflict, PreconditionRequired
+
+_TAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+def etag(version):
+    return {"ETag": f'"{version}"'}
+
+
+def if_match(request):
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        raise PreconditionRequired(
+            'This change needs an If-Match header with the ETag you read, e.g. If-Match: "3".')
+    match = _TAG.match(raw)
+    if match is None:
+        raise PreconditionRequired(
+            f'If-Match must be one version ETag such as "3", got {raw!r}.')
+    return int(match.group(1))
+
+
+def check_version(entity, expected, what="deal"):
+    if entity["version"] != expected:
+        raise stale(entity["version"], expected, what)
+
+
+def stale(current, expected, what="deal"):
+    return Conflict(f"The {what} changed meanwhile (version {current}, If-Match {expected}); "
+                    "read it again and retry.", current_version=current)

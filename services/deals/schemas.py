@@ -1,0 +1,232 @@
+"""Marshmallow schemas of the deals HTTP API (bodies, queries, responses)."""
+from decimal import Decimal
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from deals import forecast as F
+from deals import pipelines as P
+from kit.fields import Currency, Money, UtcDateTime, validate_not_blank
+
+KEY = validate.Regexp(P.KEY, error="Use lower-case letters, digits and '_' (max 64).")
+STATUSES = ("open", P.WON, P.LOST)
+
+
+class CustomValue(fields.Field):
+    """A custom field value: string, boolean, integer, decimal (kept as a string) or null."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is None or isinstance(value, bool | str | int):
+            return value
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else str(value)
+        raise ValidationError("Must be a string, number, boolean or null.")
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+def _keys():
+    return fields.String(validate=KEY)
+
+
+def _text(**kw):
+    return fields.String(validate=validate.Length(max=2000), **kw)
+
+
+# --- pipelines -------------------------------------------------------------------------------
+
+
+class StageSchema(Schema):
+    key = fields.String(required=True, validate=KEY)
+    name = fields.String(required=True, validate=[validate_not_blank, validate.Length(max=200)])
+    probability = fields.Integer(required=True, strict=True, validate=validate.Range(0, 100))
+    required_fields = fields.List(_keys(), load_default=list)
+    required_checklist = fields.List(_keys(), load_default=list)
+    stall_days = fields.Integer(strict=True, allow_none=True, load_default=None,
+                                validate=validate.Range(min=0),
+                                metadata={"description": "idle days until stalled; null: never"})
+    terminal = fields.Boolean(dump_only=True)
+
+
+class PipelineIn(Schema):
+    name = fields.String(required=True, validate=[validate_not_blank, validate.Length(max=200)])
+    stages = fields.List(fields.Nested(StageSchema), required=True,
+                         validate=validate.Length(min=3, max=50))
+
+    @validates_schema
+    def stage_rules(self, data, **kwargs):
+        errors = P.validate_stages(data["stages"])
+        if errors:
+            raise ValidationError(errors)
+
+
+class PipelineOut(Schema):
+    id = fields.String(attribute="_id")
+    name = fields.String()
+    stages = fields.List(fields.Nested(StageSchema))
+    checklist_items = fields.Method("_items")
+    version = fields.Integer()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+    def _items(self, obj):
+        return P.checklist_items(obj)
+
+
+class PipelineList(Schema):
+    items = fields.List(fields.Nested(PipelineOut))
+
+
+# --- deals -----------------------------------------------------------------------------------
+
+
+class ContactSchema(Schema):
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    email = fields.Email(allow_none=True)
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+
+
+class DealIn(Schema):
+    name = fields.String(required=True, validate=[validate_not_blank, validate.Length(max=200)])
+    pipeline_id = fields.String(load_default=P.DEFAULT_PIPELINE_ID)
+    stage = fields.String(load_default=None, validate=KEY,
+                          metadata={"description": "default: the first open stage"})
+    account = _text(load_default=None, allow_none=True)
+    contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
+    owner_id = fields.String(load_default=None, allow_none=True)
+    amount = Money(load_default=None, allow_none=True)
+    currency = Currency(load_default=None, allow_none=True)
+    expected_close = fields.Date(load_default=None, allow_none=True)
+    lead_id = fields.String(load_default=None, allow_none=True,
+                            metadata={"description": "one deal per lead"})
+    needs_summary = _text(load_default=None, allow_none=True)
+    custom = fields.Dict(keys=_keys(), values=CustomValue(), load_default=dict)
+    checklist = fields.List(_keys(), load_default=list,
+                            metadata={"description": "checklist items already ticked"})
+
+
+class DealPatch(Schema):
+    name = fields.String(validate=[validate_not_blank, validate.Length(max=200)])
+    account = _text(allow_none=True)
+    contact = fields.Nested(ContactSchema, allow_none=True)
+    owner_id = fields.String(allow_none=True)
+    amount = Money(allow_none=True)
+    currency = Currency(allow_none=True)
+    expected_close = fields.Date(allow_none=True)
+    probability = fields.Integer(strict=True, validate=validate.Range(0, 100))
+    needs_summary = _text(allow_none=True)
+    custom = fields.Dict(keys=_keys(), values=CustomValue(allow_none=True),
+                         metadata={"description": "merged; null removes a field"})
+    checklist = fields.Dict(keys=_keys(), values=fields.Boolean(truthy={True}, falsy={False}),
+                            metadata={"description": "item -> ticked"})
+
+
+class StageMove(Schema):
+    stage = fields.String(required=True, validate=KEY)
+
+
+class LostIn(Schema):
+    reason = fields.String(required=True, validate=[validate_not_blank,
+                                                    validate.Length(max=500)])
+
+
+class ReopenIn(Schema):
+    stage = fields.String(load_default=None, validate=KEY,
+                          metadata={"description": "default: the stage it was closed from"})
+
+
+class AcceptedQuoteOut(Schema):
+    quote_id = fields.String()
+    version = fields.Integer()
+    total = Money()
+    currency = fields.String()
+    accepted_at = UtcDateTime()
+
+
+class TransitionOut(Schema):
+    from_stage = fields.String(data_key="from", attribute="from", allow_none=True)
+    to = fields.String()
+    at = UtcDateTime()
+    by = fields.String(allow_none=True)
+    reason = fields.String()
+
+
+class DealOut(Schema):
+    id = fields.String(attribute="_id")
+    name = fields.String()
+    account = fields.String(allow_none=True)
+    contact = fields.Nested(ContactSchema, allow_none=True)
+    owner_id = fields.String(allow_none=True)
+    amount = Money(allow_none=True)
+    currency = fields.String(allow_none=True)
+    expected_close = fields.Date(allow_none=True)
+    pipeline_id = fields.String()
+    stage = fields.String()
+    status = fields.String()
+    probability = fields.Integer()
+    lead_id = fields.String(allow_none=True)
+    needs_summary = fields.String(allow_none=True)
+    custom = fields.Dict()
+    checklist = fields.List(fields.String())
+    accepted_quote = fields.Nested(AcceptedQuoteOut, allow_none=True)
+    lost_reason = fields.String(allow_none=True)
+    history = fields.List(fields.Nested(TransitionOut))
+    version = fields.Integer()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+    last_activity_at = UtcDateTime()
+    stalled_at = UtcDateTime(allow_none=True)
+    closed_at = UtcDateTime(allow_none=True)
+
+
+class DealQuery(Schema):
+    lead_id = fields.String()
+    owner_id = fields.String()
+    pipeline_id = fields.String()
+    stage = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String()
+
+
+class DealPage(Schema):
+    items = fields.List(fields.Nested(DealOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+# --- forecast --------------------------------------------------------------------------------
+
+
+class ForecastQuery(Schema):
+    period = fields.String(load_default="month", validate=validate.OneOf(F.PERIODS))
+    pipeline_id = fields.String()
+    owner_id = fields.String()
+    currency = Currency()
+
+
+class ForecastRow(Schema):
+    period = fields.String()
+    owner_id = fields.String(allow_none=True)
+    currency = fields.String()
+    deals = fields.Integer()
+    weighted = Money(metadata={"description": "sum of amount x probability / 100"})
+    best_case = Money(metadata={"description": "sum of amounts of open deals"})
+
+
+class ForecastTotal(ForecastRow):
+    class Meta:
+        exclude = ("owner_id",)
+
+
+class ForecastOut(Schema):
+    period = fields.String()
+    rows = fields.List(fields.Nested(ForecastRow))
+    totals = fields.List(fields.Nested(ForecastTotal))
+    unplaced = fields.Integer(metadata={"description": "open deals without amount, currency "
+                                                      "or expected close"})
