@@ -5,27 +5,46 @@ package main
 // lookup by _id ever uses the index and every find, update or findAndModify by _id scans
 // the whole collection (168 updates/s at 2,000 documents, falling as the table grows).
 // This adds, to every collection table, an index on the expression the queries use.
+//
+// It holds the serializer's write turn while it has a database file open: a dropDatabase
+// deletes the file, and a mapped WAL index that vanishes under an open connection is a
+// SIGBUS for the whole process.
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite"
 )
 
-func indexIDs(ctx context.Context, dir string, logger *slog.Logger) {
+func indexIDs(ctx context.Context, dir string, writes *sync.Mutex, logger *slog.Logger) {
+	seen := map[string]time.Time{} // file -> modification time when last indexed
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
 		for _, file := range files {
-			if err := indexFile(ctx, file); err != nil {
-				logger.Debug("id index", "file", file, "error", err)
+			info, err := os.Stat(file)
+			if err != nil || seen[file].Equal(info.ModTime()) {
+				continue
 			}
+			writes.Lock()
+			// the file may have been dropped while we waited for the turn
+			if _, err := os.Stat(file); err == nil {
+				err = indexFile(ctx, file)
+				if err != nil {
+					logger.Debug("id index", "file", file, "error", err)
+				} else {
+					seen[file] = info.ModTime()
+				}
+			}
+			writes.Unlock()
 		}
 		select {
 		case <-ctx.Done():
@@ -36,7 +55,8 @@ func indexIDs(ctx context.Context, dir string, logger *slog.Logger) {
 }
 
 func indexFile(ctx context.Context, file string) error {
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(5000)")
+	// mode=rw: never create a file FerretDB did not make
+	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return err
 	}

@@ -74,9 +74,9 @@ func main() {
 		<-ctx.Done()
 		l.Close()
 	}()
-	go indexIDs(ctx, dir, logger)
-
 	s := &serializer{backend: socket, log: logger}
+	go indexIDs(ctx, dir, &s.writes, logger)
+
 	if err := s.serve(l); err != nil && ctx.Err() == nil {
 		logger.Error("serve", "error", err)
 		os.Exit(1)
