@@ -25,7 +25,9 @@ case "${1:-start}" in
     if running; then echo "ferretdb: already running"; exit 0; fi
     build
     mkdir -p "$data" "$root/var/log"
-    nohup "$bin" -sqlite-url="file:$data/" -listen-addr="127.0.0.1:$port" -log-level=error \
+    # WAL with synchronous=normal: no fsync per commit (a power cut may lose the last
+    # commits, never corrupt); this is a development and CI server
+    nohup "$bin" -sqlite-url="file:$data/?_pragma=synchronous(normal)" -listen-addr="127.0.0.1:$port" -log-level=error \
       >>"$root/var/log/ferretdb.log" 2>&1 &
     echo $! > "$pidfile"
     for _ in $(seq 1 100); do

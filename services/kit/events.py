@@ -3,6 +3,7 @@
 `new_event` validates `data` against the catalog, so an event that breaks its contract
 never reaches the outbox; `parse_event` is what consumers call on a delivered body.
 """
+import functools
 import uuid
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
@@ -32,8 +33,26 @@ class Envelope(Schema):
     actor = fields.String(allow_none=True, load_default=None)
 
 
+_ENVELOPE = Envelope()
+
+
 def exchange_for(service):
     return f"{service}.events"
+
+
+@functools.cache
+def _schemas(etype):
+    """(dumper, strict loader, known attribute names) per type; built once, they are
+    the bulk of an event's cost otherwise."""
+    schema = EVENT_TYPES[etype]
+    dumper = schema()
+    known = frozenset(field.attribute or name for name, field in dumper.fields.items())
+    return dumper, schema(unknown=RAISE), known
+
+
+@functools.cache
+def _loader(etype):
+    return EVENT_TYPES[etype](unknown=EXCLUDE)
 
 
 def new_event(etype, subject, data, sequence, *, actor=None, correlationid=None, time=None):
@@ -42,17 +61,14 @@ def new_event(etype, subject, data, sequence, *, actor=None, correlationid=None,
     The result is plain JSON (strings, ints, lists, dicts) so it can sit in a MongoDB
     outbox on FerretDB (no Decimal128) and be compared byte for byte when removed.
     """
-    try:
-        schema = EVENT_TYPES[etype]
-    except KeyError:
-        raise UnknownEventType(etype) from None
-    instance = schema()
-    known = {field.attribute or name for name, field in instance.fields.items()}
+    if etype not in EVENT_TYPES:
+        raise UnknownEventType(etype)
+    dumper, strict, known = _schemas(etype)
     stray = set(data) - known
     if stray:
         raise ValidationError({"data": {key: ["Unknown field."] for key in sorted(stray)}})
-    payload = instance.dump(data)
-    errors = schema(unknown=RAISE).validate(payload)
+    payload = dumper.dump(data)
+    errors = strict.validate(payload)
     if errors:
         raise ValidationError({"data": errors})
     event = {
@@ -79,6 +95,6 @@ def parse_event(body):
     Raises marshmallow.ValidationError for a malformed message: such a message can never
     succeed, and the reliable consumer dead-letters it at once.
     """
-    envelope = Envelope().load(body)
-    data = EVENT_TYPES[envelope["type"]](unknown=EXCLUDE).load(envelope["data"])
+    envelope = _ENVELOPE.load(body)
+    data = _loader(envelope["type"]).load(envelope["data"])
     return envelope, data

@@ -1,10 +1,227 @@
 """Leads service: nameko entrypoints only; rules live in the domain, queries in the store."""
+import uuid
+
+from marshmallow import ValidationError
+from nameko.dependency_providers import Config
+from nameko.rpc import rpc
+
+from kit.auth import actor_id, caller, require_role
+from kit.config import setting
+from kit.errors import Conflict, Invalid, NotFound
+from kit.fields import UtcDateTime, utcnow
+from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
-from leads.store import LeadsStore
+from leads import domain, imports
+from leads.assignment import Assignment
+from leads.extensions import Rules, config_timer
+from leads.schemas import (
+    ActivityAdded,
+    ActivityIn,
+    AssignIn,
+    ConvertIn,
+    DuplicateQuery,
+    ImportResult,
+    LeadCreated,
+    LeadIn,
+    LeadMerged,
+    LeadOut,
+    LeadPage,
+    ListQuery,
+    StatusIn,
+    TaskIn,
+    TaskList,
+    TaskOut,
+    Timeline,
+)
+from leads.store import DuplicateLead, LeadsStore
+
+TAGS = ["leads"]
+LEAD = "/api/v1/leads/<id>"
 
 
 class LeadsService(Operational):
     name = "leads"
 
     store = Store(LeadsStore)
+    rules = Rules()
+    config = Config()
+
+    # --- capture ---------------------------------------------------------------------------
+
+    @http("POST", "/api/v1/leads", body=LeadIn, response=LeadCreated, status=201,
+          query=DuplicateQuery, summary="Capture a lead", tags=TAGS,
+          responses={409: "Duplicate e-mail or phone (existing_id in the body)"})
+    def create_lead(self, request):
+        data = json_body(request, LeadIn())
+        on_duplicate = query_args(request, DuplicateQuery())["on_duplicate"]
+        return self._capture(data, on_duplicate, actor_id(caller(request, self.config)))
+
+    @rpc(expected_exceptions=(Conflict, Invalid, ValidationError))
+    def create(self, lead, on_duplicate="reject", actor=None):
+        """RPC twin of POST /api/v1/leads: returns {"id"} or {"id", "merged", ...}."""
+        data = LeadIn().load(lead)
+        _, payload = self._capture(data, on_duplicate, actor)
+        return payload
+
+    def _capture(self, data, on_duplicate, actor):
+        lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
+        try:
+            self.store.insert_new(lead, self.rules.assignment, actor)
+            return 201, LeadCreated().dump({"id": lead["_id"]})
+        except DuplicateLead as dup:
+            existing = dup.existing_id
+        if on_duplicate != "merge":
+            raise Conflict("A lead with this e-mail or phone exists.", existing_id=existing)
+        merged = {}
+
+        def decide(current):
+            change, merged["fields"] = domain.merge(current, data, utcnow(), self.rules, actor)
+            return change
+
+        after, _ = self.store.change(existing, decide)
+        return 200, LeadMerged().dump({"id": existing, "merged": True,
+                                       "fields": merged["fields"], "lead": after})
+
+    @http("POST", "/api/v1/leads/import", response=ImportResult, status=200,
+          summary="Import leads from CSV (UTF-8, header row, at most 10,000 rows)", tags=TAGS,
+          responses={409: "Idempotency-Key reused with another file"})
+    def import_leads(self, request):
+        raw = _csv_body(request)
+        key = request.headers.get("Idempotency-Key") or None
+        result, replayed = imports.run(
+            self.store, self.rules, raw, key, actor_id(caller(request, self.config)),
+            max_rows=int(setting(self.config, "IMPORT.max_rows", 10_000)))
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return 200, headers, ImportResult().dump(result)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @http("GET", LEAD, response=LeadOut, summary="A lead", tags=TAGS,
+          responses={404: "No such lead"})
+    def get_lead(self, request, id):
+        return LeadOut().dump(self.store.get(id))
+
+    @rpc(expected_exceptions=(NotFound,))
+    def get(self, lead_id):
+        return LeadOut().dump(self.store.get(lead_id))
+
+    @http("GET", "/api/v1/leads", query=ListQuery, response=LeadPage,
+          summary="Leads, newest first, filtered and cursor-paginated", tags=TAGS)
+    def list_leads(self, request):
+        args = query_args(request, ListQuery())
+        filters = {k: args[k] for k in ("status", "owner_id", "source", "grade") if k in args}
+        created = {}
+        if "created_from" in args:
+            created["$gte"] = args["created_from"]
+        if "created_to" in args:
+            created["$lt"] = args["created_to"]
+        if created:
+            filters["created_at"] = created
+        after = _after(args["cursor"]) if "cursor" in args else None
+        items, more = self.store.page(filters, args["limit"], after)
+        next_cursor = encode_cursor([items[-1]["created_at"], items[-1]["_id"]]) \
+            if more else None
+        return LeadPage().dump({"items": items, "next_cursor": next_cursor})
+
+    @http("GET", LEAD + "/timeline", response=Timeline, summary="Activities in time order",
+          tags=TAGS, responses={404: "No such lead"})
+    def timeline(self, request, id):
+        lead = self.store.get(id, full=True)
+        return Timeline().dump({"lead_id": id, "activities": domain.timeline(lead)})
+
+    # --- changes ---------------------------------------------------------------------------
+
+    @http("POST", LEAD + "/activities", body=ActivityIn, response=ActivityAdded, status=201,
+          summary="Log a call, e-mail, meeting or note", tags=TAGS,
+          responses={404: "No such lead"})
+    def add_activity(self, request, id):
+        data = json_body(request, ActivityIn())
+        actor = actor_id(caller(request, self.config))
+        added = {}
+
+        def decide(lead):
+            change, added["activity"] = domain.add_activity(lead, data, utcnow(), self.rules,
+                                                            actor)
+            return change
+
+        lead, _ = self.store.change(id, decide)
+        lead.pop("activities", None)
+        return ActivityAdded().dump({"activity": added["activity"], "lead": lead})
+
+    @http("POST", LEAD + "/status", body=StatusIn, response=LeadOut,
+          summary="Move a lead: new → contacted → qualified | disqualified → converted",
+          tags=TAGS, responses={404: "No such lead", 409: "Not allowed from this status"})
+    def change_status(self, request, id):
+        data = json_body(request, StatusIn())
+        actor = actor_id(caller(request, self.config))
+        lead, _ = self.store.change(id, lambda lead: domain.change_status(
+            lead, data["status"], data.get("reason"), utcnow(), self.rules, actor))
+        return LeadOut().dump(lead)
+
+    @http("POST", LEAD + "/convert", body=ConvertIn, response=LeadOut,
+          summary="Convert a qualified lead (emits lead.converted for the deals service)",
+          tags=TAGS, responses={404: "No such lead", 409: "Not qualified, or converted"})
+    def convert(self, request, id):
+        data = json_body(request, ConvertIn())
+        actor = actor_id(caller(request, self.config))
+        lead, _ = self.store.change(id, lambda lead: domain.convert(
+            lead, data["amount"], data["currency"], utcnow(), actor))
+        return LeadOut().dump(lead)
+
+    @http("POST", LEAD + "/assign", body=AssignIn, response=LeadOut,
+          summary="A manager reassigns a lead to a rep or a queue", tags=TAGS,
+          responses={403: "Managers only", 404: "No such lead", 409: "Lead is closed"})
+    def assign(self, request, id):
+        who = caller(request, self.config)
+        require_role(who, "manager", config=self.config)
+        data = json_body(request, AssignIn())
+        target = Assignment(owner_id=data["owner_id"], team=data["team"], queue=data["queue"],
+                            rule="manual")
+        lead, _ = self.store.reassign(id, lambda lead: domain.reassign(
+            lead, target, actor_id(who)), data["owner_id"])
+        return LeadOut().dump(lead)
+
+    # --- follow-ups ------------------------------------------------------------------------
+
+    @http("POST", LEAD + "/tasks", body=TaskIn, response=TaskOut, status=201,
+          summary="Schedule a follow-up (lead.followup_due fires once when due)", tags=TAGS,
+          responses={404: "No such lead", 409: "Lead is closed"})
+    def add_task(self, request, id):
+        data = json_body(request, TaskIn())
+        task = domain.new_task(self.store.get(id), data["due_at"], data.get("note"),
+                               str(uuid.uuid4()), utcnow(),
+                               actor_id(caller(request, self.config)))
+        return TaskOut().dump(self.store.insert_task(task))
+
+    @http("GET", LEAD + "/tasks", response=TaskList, summary="Follow-ups of a lead", tags=TAGS,
+          responses={404: "No such lead"})
+    def list_tasks(self, request, id):
+        self.store.get(id)
+        return TaskList().dump({"items": self.store.tasks_of(id)})
+
+    @config_timer("FOLLOWUP.check_interval_seconds", 5)
+    def fire_followups(self):
+        self.store.fire_due_tasks(utcnow())
+
+    @config_timer("SLA.check_interval_seconds", 5)
+    def check_response_sla(self):
+        self.store.fire_overdue(utcnow(), self.rules)
+
+
+def _csv_body(request):
+    if request.mimetype == "multipart/form-data":
+        upload = next(iter(request.files.values()), None)
+        if upload is None:
+            raise Invalid("Send the CSV as the body or as a multipart file.")
+        return upload.read()
+    return request.get_data(cache=False)
+
+
+def _after(cursor):
+    values = decode_cursor(cursor)
+    try:
+        created_at, last_id = values
+        return UtcDateTime().deserialize(created_at), str(last_id)
+    except (TypeError, ValueError, ValidationError):
+        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None

@@ -1,6 +1,400 @@
-"""MongoDB queries of the leads service; nothing else touches its collections."""
+"""MongoDB queries of the leads service; nothing else touches its collections.
+
+Collections: `leads` (a lead, its activities and its outbox), `tasks` (follow-ups and their
+outbox), `reps` (open leads per rep, the cap counter), `cursors` (round-robin position per
+team), `imports` (results by Idempotency-Key).
+"""
+import datetime as dt
+import logging
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from kit.errors import Conflict, NotFound
+from kit.events import new_event
+from kit.fields import to_utc
 from kit.mongo import BaseStore
+from kit.outbox import new_document, with_events
+from leads import assignment as rules_of_assignment
+from leads import domain
+
+log = logging.getLogger(__name__)
+
+HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0}
+DUPLICATE_KEY = 11000
+CAS_ATTEMPTS = 8
+
+
+class DuplicateLead(Exception):
+    def __init__(self, existing_id):
+        super().__init__(existing_id)
+        self.existing_id = existing_id
 
 
 class LeadsStore(BaseStore):
-    outbox_collections = ()
+    outbox_collections = ("leads", "tasks")
+
+    def ensure_indexes(self):
+        leads = self.db.leads
+        # Identity: always-present keys (see domain.identity_keys) make the race-safe dedup.
+        leads.create_index("email_key", unique=True, name="email_key_unique")
+        leads.create_index("phone_key", unique=True, name="phone_key_unique")
+        leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
+        leads.create_index("status", name="status")
+        leads.create_index("owner_id", name="owner")
+        leads.create_index("response_due_at", name="response_due")
+        self.db.tasks.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
+        self.db.tasks.create_index("lead_id", name="lead")
+
+    # --- events ----------------------------------------------------------------------------
+
+    @staticmethod
+    def events_for(subject, version, pairs, actor=None):
+        """CloudEvents for (type, data) pairs; each event bumps the entity version by one."""
+        return [new_event(etype, subject, data, version + i + 1, actor=actor)
+                for i, (etype, data) in enumerate(pairs)]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, lead_id, *, full=False):
+        projection = {"outbox": 0, "outbox_since": 0} if full else HIDDEN
+        doc = self.db.leads.find_one({"_id": lead_id}, projection)
+        if doc is None:
+            raise NotFound(f"No lead {lead_id}.")
+        return _utc(doc)
+
+    def find_duplicate(self, email, phone):
+        keys = domain.real_keys(email, phone)
+        if not keys:
+            return None
+        doc = self.db.leads.find_one({"$or": [{k: v} for k, v in keys.items()]}, {"_id": 1})
+        return doc["_id"] if doc else None
+
+    def page(self, filters, limit, after=None):
+        """Newest first; `after` is (created_at, _id) of the last lead of the previous page."""
+        query = dict(filters)
+        if after is not None:
+            created_at, last_id = after
+            query["$or"] = [{"created_at": {"$lt": created_at}},
+                            {"created_at": created_at, "_id": {"$lt": last_id}}]
+        docs = self.db.leads.find(query, HIDDEN).sort(
+            [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)
+        docs = [_utc(d) for d in docs]
+        return docs[:limit], len(docs) > limit
+
+    # --- capture ---------------------------------------------------------------------------
+
+    def insert_new(self, lead, assignment_rules, actor=None):
+        """Assign and insert a new lead with lead.created and lead.assigned in its outbox.
+        Raises DuplicateLead when the unique indexes find the same e-mail or phone."""
+        chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
+        lead.update(domain.assignment_fields(chosen))
+        events = self.events_for(lead["_id"], 0, domain.created_events(lead, chosen), actor)
+        lead["version"] = len(events)
+        try:
+            self.db.leads.insert_one(new_document(lead, events))
+        except DuplicateKeyError:
+            self.release(chosen.owner_id)
+            existing = self.find_duplicate(lead.get("email"), lead.get("phone"))
+            if existing is None:  # the other insert is gone again: report, never guess
+                raise Conflict("A lead with this e-mail or phone was being created.") from None
+            raise DuplicateLead(existing) from None
+        self.touched("leads", lead["_id"])
+        return lead
+
+    def insert_batch(self, leads):
+        """Insert prepared leads (with their outboxes); returns the indexes refused as
+        duplicates (e-mail, phone or a deterministic _id stored by an earlier attempt)."""
+        if not leads:
+            return []
+        failed = []
+        try:
+            self.db.leads.insert_many(leads, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                failed.append(error["index"])
+        failed_set = set(failed)
+        for i, lead in enumerate(leads):
+            if i not in failed_set:
+                self.touched("leads", lead["_id"])
+        return sorted(failed_set)
+
+    def existing_by_keys(self, emails, phones):
+        """{identity key value: lead id} for those already stored."""
+        found = {}
+        for field, values in (("email_key", emails), ("phone_key", phones)):
+            values = sorted(set(values))
+            for start in range(0, len(values), 500):
+                chunk = values[start:start + 500]
+                for doc in self.db.leads.find({field: {"$in": chunk}}, {field: 1}):
+                    found[doc[field]] = doc["_id"]
+        return found
+
+    def exists(self, lead_id):
+        return self.db.leads.find_one({"_id": lead_id}, {"_id": 1}) is not None
+
+    # --- changes ---------------------------------------------------------------------------
+
+    def change(self, lead_id, decide, *, before_write=None):
+        """Read, decide (pure), write if nobody changed the lead meanwhile (version check),
+        else decide again. `decide(lead)` returns a domain.Change or None (nothing to do).
+        Returns (lead after, change) or (lead, None)."""
+        for _ in range(CAS_ATTEMPTS):
+            lead = self.get(lead_id, full=True)
+            change = decide(lead)
+            if change is None:
+                return lead, None
+            after = self._write(lead, change)
+            if after is not None:
+                self._release_if_closed(lead, after)
+                return after, change
+        raise Conflict("The lead is changing concurrently; retry.")
+
+    def _write(self, lead, change):
+        version = lead["version"]
+        events = self.events_for(lead["_id"], version, change.events, change.actor)
+        update = {"$set": {**change.set, "updated_at": domain.to_millis(_now())},
+                  "$inc": {"version": max(1, len(events))}}
+        if change.push:
+            update["$push"] = dict(change.push)
+        with_events(update, events)
+        try:
+            after = self.db.leads.find_one_and_update(
+                {"_id": lead["_id"], "version": version}, update,
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            raise Conflict("Another lead already has this e-mail or phone.") from None
+        if after is None:
+            return None
+        if events:
+            self.touched("leads", lead["_id"])
+        # FerretDB v1's findAndModify takes no projection: drop the outbox here.
+        after.pop("outbox", None)
+        after.pop("outbox_since", None)
+        return _utc(after)
+
+    def _release_if_closed(self, before, after):
+        """The rep's open-lead counter follows the lead: a closed lead or a new owner frees
+        the previous owner's slot (the new owner's slot was claimed before the write)."""
+        owner = before.get("owner_id")
+        if not owner or before["status"] not in domain.OPEN:
+            return
+        if after["status"] not in domain.OPEN or after.get("owner_id") != owner:
+            self.release(owner)
+
+    def reassign(self, lead_id, decide, new_owner):
+        """A manager's reassignment: the new owner's slot is taken regardless of the cap."""
+        if new_owner:
+            self.db.reps.update_one({"_id": new_owner}, {"$inc": {"open": 1}}, upsert=True)
+        try:
+            after, change = self.change(lead_id, decide)
+        except Exception:
+            self.release(new_owner)
+            raise
+        if change is None:
+            self.release(new_owner)
+        return after, change
+
+    # --- assignment ------------------------------------------------------------------------
+
+    def assign(self, country, region, rules, exclude=()):
+        """Territory -> round-robin over the team's reps below their cap -> fallback queue.
+        The cursor moves with $inc and each slot is claimed with a guarded $inc, so
+        instances racing for the same team never push a rep over the cap."""
+        territory = rules_of_assignment.route(country, region, rules.territories)
+        reps = [r for r in rules.reps_of(territory.team) if r not in exclude] if territory \
+            else []
+        if reps:
+            start = self._advance(territory.team, 1) - 1
+            for offset, rep in enumerate(rules_of_assignment.rotation(reps, start)):
+                if self.claim(rep, rules.cap_of(rep), 1):
+                    if offset:
+                        self._advance(territory.team, offset)
+                    return rules_of_assignment.Assignment(
+                        owner_id=rep, team=territory.team, queue=None, rule=territory.name)
+        return rules_of_assignment.queued(territory, rules)
+
+    def assign_batch(self, leads, rules):
+        """Assignments for many leads (an import) with one claim per rep instead of one per
+        lead; leads whose planned rep filled up meanwhile go through `assign` one by one."""
+        result = [None] * len(leads)
+        by_team = {}
+        for i, lead in enumerate(leads):
+            territory = rules_of_assignment.route(lead.get("country"), lead.get("region"),
+                                                  rules.territories)
+            if territory is None or not rules.reps_of(territory.team):
+                result[i] = rules_of_assignment.queued(territory, rules)
+            else:
+                by_team.setdefault((territory.team, territory), []).append(i)
+        # A territory name is kept per lead; the team's cursor and reps are shared.
+        teams = {}
+        for (team, territory), idx in by_team.items():
+            teams.setdefault(team, []).append((territory, idx))
+        for team, groups in teams.items():
+            reps = rules.reps_of(team)
+            indexes = [i for _, idx in groups for i in idx]
+            territory_of = {i: t for t, idx in groups for i in idx}
+            cursor = self.db.cursors.find_one({"_id": team}) or {}
+            counts = {d["_id"]: d.get("open", 0)
+                      for d in self.db.reps.find({"_id": {"$in": reps}})}
+            owners, moved = rules_of_assignment.plan(
+                reps, cursor.get("n", 0), counts, rules.cap_of, len(indexes))
+            if moved:
+                self._advance(team, moved)
+            wanted = {}
+            for i, owner in zip(indexes, owners, strict=True):
+                wanted.setdefault(owner, []).append(i)
+            for owner, rows in wanted.items():
+                if owner is None:  # every rep was full when we looked
+                    for i in rows:
+                        result[i] = rules_of_assignment.queued(territory_of[i], rules)
+                    continue
+                if self.claim(owner, rules.cap_of(owner), len(rows)):
+                    for i in rows:
+                        result[i] = rules_of_assignment.Assignment(
+                            owner_id=owner, team=team, queue=None,
+                            rule=territory_of[i].name)
+                    continue
+                for i in rows:  # the rep filled up meanwhile: one by one, cap-checked
+                    result[i] = self.assign(leads[i].get("country"), leads[i].get("region"),
+                                            rules)
+        return result
+
+    def _advance(self, team, by):
+        doc = self.db.cursors.find_one_and_update(
+            {"_id": team}, {"$inc": {"n": by}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+        return doc["n"]
+
+    def claim(self, rep, cap, k):
+        """Take `k` slots of `rep` if that keeps them within `cap` (one atomic update)."""
+        if k > cap:
+            return False
+        try:
+            doc = self.db.reps.find_one_and_update(
+                {"_id": rep, "open": {"$lte": cap - k}}, {"$inc": {"open": k}}, upsert=True,
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            return False  # the rep's document exists and is at the cap: the upsert collided
+        return doc is not None
+
+    def release(self, rep, k=1):
+        if rep and k:
+            self.db.reps.update_one({"_id": rep}, {"$inc": {"open": -k}})
+
+    def release_many(self, owners):
+        counts = {}
+        for owner in owners:
+            if owner:
+                counts[owner] = counts.get(owner, 0) + 1
+        for owner, k in counts.items():
+            self.release(owner, k)
+
+    def open_counts(self):
+        return {d["_id"]: d.get("open", 0) for d in self.db.reps.find({})}
+
+    # --- follow-up tasks -------------------------------------------------------------------
+
+    def insert_task(self, task):
+        self.db.tasks.insert_one(new_document(task, []))
+        return task
+
+    def tasks_of(self, lead_id):
+        return [_utc(t) for t in self.db.tasks.find(
+            {"lead_id": lead_id}, {"outbox": 0, "outbox_since": 0}).sort("due_at", ASCENDING)]
+
+    def fire_due_tasks(self, now, limit=200):
+        """Claim and fire due follow-ups: the `fired` flag in the filter makes the claim
+        atomic, so with N instances each task fires once. Returns tasks fired."""
+        due = list(self.db.tasks.find({"fired": False, "due_at": {"$lte": now}}).sort(
+            "due_at", ASCENDING).limit(limit))
+        if not due:
+            return 0
+        leads = {d["_id"]: d for d in self.db.leads.find(
+            {"_id": {"$in": list({t["lead_id"] for t in due})}},
+            {"owner_id": 1, "status": 1})}
+        fired = 0
+        for task in map(_utc, due):
+            lead = leads.get(task["lead_id"])
+            update = {"$set": {"fired": True, "fired_at": now}, "$inc": {"version": 1}}
+            if lead is None or lead["status"] not in domain.OPEN:
+                # a closed lead needs no reminder: retire the task quietly
+                update["$set"]["cancelled"] = True
+                self.db.tasks.update_one({"_id": task["_id"], "fired": False}, update)
+                continue
+            events = self.events_for(task["_id"], task["version"],
+                                  [domain.followup_due(task, lead.get("owner_id"))])
+            claimed = self.db.tasks.find_one_and_update(
+                {"_id": task["_id"], "fired": False}, with_events(update, events))
+            if claimed is not None:
+                self.touched("tasks", task["_id"])
+                fired += 1
+        return fired
+
+    # --- response SLA ----------------------------------------------------------------------
+
+    def fire_overdue(self, now, rules, limit=200):
+        """Report leads nobody contacted within the response SLA, once each: the version
+        check of `change` is the atomic claim, and a lead whose clock was stopped or fired
+        meanwhile is left alone. Returns leads reported."""
+        due = self.db.leads.find({"response_due_at": {"$lte": now}},
+                                 {"_id": 1, "country": 1, "region": 1, "owner_id": 1})
+        fired = 0
+        for lead in list(due.limit(limit)):
+            moved = None
+            if rules.reassign_overdue:
+                moved = self.assign(lead.get("country"), lead.get("region"), rules.assignment,
+                                    exclude={lead.get("owner_id")})
+                if moved.owner_id is None:
+                    moved = None  # nobody else is free: keep the owner rather than queue it
+
+            def decide(current, moved=moved):
+                due_at = current.get("response_due_at")
+                if due_at is None or due_at > now or current["status"] != "new":
+                    return None
+                return domain.response_overdue(current, now, moved)
+
+            try:
+                _, change = self.change(lead["_id"], decide)
+            except Exception:
+                self.release(moved.owner_id if moved else None)
+                raise
+            if change is None:
+                self.release(moved.owner_id if moved else None)
+            else:
+                fired += 1
+        return fired
+
+    # --- imports ---------------------------------------------------------------------------
+
+    def find_import(self, key):
+        return self.db.imports.find_one({"_id": key})
+
+    def begin_import(self, key, body_hash, now):
+        try:
+            self.db.imports.insert_one({"_id": key, "body_hash": body_hash, "status": "running",
+                                        "started_at": now})
+        except DuplicateKeyError:
+            pass  # a crashed (or concurrent) attempt: deterministic row ids keep it safe
+
+    def finish_import(self, key, result, now):
+        self.db.imports.update_one({"_id": key}, {"$set": {
+            "status": "done", "result": result, "finished_at": now}})
+
+
+def _now():
+    return dt.datetime.now(dt.UTC)
+
+
+def _utc(doc):
+    """FerretDB may hand back naive datetimes; the rules compare aware UTC ones."""
+    for key, value in doc.items():
+        if isinstance(value, dt.datetime):
+            doc[key] = to_utc(value)
+    for activity in doc.get("activities") or ():
+        for key in ("at", "recorded_at"):
+            if isinstance(activity.get(key), dt.datetime):
+                activity[key] = to_utc(activity[key])
+    return doc

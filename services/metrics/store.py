@@ -1,6 +1,90 @@
-"""MongoDB queries of the metrics service; nothing else touches its collections."""
+"""MongoDB queries of the metrics service; nothing else touches its collections.
+
+One projection document per entity (collections leads, deals, quotes, tickets). Applying an
+event is ONE find-and-modify on that document: it pushes the fact and the event id into
+`applied` only when the id is not there yet, bumps `rev` and stamps `updated_at` — so the
+effect and the proof it was applied are one atomic write. A duplicate bumps a per-type
+duplicate counter on the same document instead (also one write).
+"""
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from kit.fields import utcnow
 from kit.mongo import BaseStore
+from metrics.domain import CONTRIBUTIONS, fact_from_event, type_key
+
+PROJECTIONS = tuple(CONTRIBUTIONS)
+# Fields the KPIs never read back (the applied ids can be many).
+LEAN = {"applied": 0}
 
 
 class MetricsStore(BaseStore):
     outbox_collections = ()
+
+    def ensure_indexes(self):
+        for name in PROJECTIONS:
+            self.db[name].create_index([("updated_at", ASCENDING)])
+        self.db.leads.create_index([("created_at", ASCENDING)])
+        self.db.deals.create_index([("lead_id", ASCENDING)])
+
+    def apply(self, event):
+        """Apply one event to its entity's projection.
+
+        Returns (collection, projection document after the write, applied?) where
+        applied is False for an event already applied (a duplicate).
+        """
+        kind, entity_id, fact = fact_from_event(event)
+        event_id = event["id"]
+        now = utcnow()
+        update = {
+            "$push": {"facts": fact, "applied": event_id},
+            "$inc": {"rev": 1},
+            "$set": {"updated_at": now},
+        }
+        # Top-level copies of join/window keys, so the funnel query can use an index.
+        if kind == "leads" and fact.get("created_at") is not None:
+            update["$min"] = {"created_at": fact["created_at"]}
+        if kind == "deals" and fact.get("lead_id"):
+            update["$set"]["lead_id"] = fact["lead_id"]
+        duplicate = {"$inc": {f"dups.{type_key(event['type'])}": 1, "rev": 1},
+                     "$set": {"updated_at": now}}
+        coll = self.db[kind]
+        for _ in range(3):
+            try:
+                doc = coll.find_one_and_update(
+                    {"_id": entity_id, "applied": {"$ne": event_id}}, update,
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                return kind, doc, True
+            except DuplicateKeyError:
+                # Either the event is applied already, or another event of a new entity
+                # inserted the document first; only the former is a duplicate.
+                doc = coll.find_one_and_update(
+                    {"_id": entity_id, "applied": event_id}, duplicate,
+                    return_document=ReturnDocument.AFTER)
+                if doc is not None:
+                    return kind, doc, False
+        raise RuntimeError(f"could not apply {event_id} to {kind}/{entity_id}")
+
+    def all_projections(self, kind, batch_size=1000):
+        return self.db[kind].find({}, LEAN).batch_size(batch_size)
+
+    def changed_revisions(self, kind, since):
+        """(id, rev) of the projections written at or after `since`."""
+        cursor = self.db[kind].find({"updated_at": {"$gte": since}}, {"rev": 1})
+        return [(doc["_id"], doc.get("rev", 0)) for doc in cursor]
+
+    def projections(self, kind, ids):
+        docs = []
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            docs.extend(self.db[kind].find({"_id": {"$in": ids[i:i + 500]}}, LEAN))
+        return docs
+
+    def cohort(self, start, end):
+        """Lead projections created in [start, end) and the deals opened from them."""
+        leads = list(self.db.leads.find({"created_at": {"$gte": start, "$lt": end}}, LEAN))
+        ids = [doc["_id"] for doc in leads]
+        deals = []
+        for i in range(0, len(ids), 500):
+            deals.extend(self.db.deals.find({"lead_id": {"$in": ids[i:i + 500]}}, LEAN))
+        return leads, deals

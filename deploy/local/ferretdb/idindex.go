@@ -6,86 +6,88 @@ package main
 // the whole collection (168 updates/s at 2,000 documents, falling as the table grows).
 // This adds, to every collection table, an index on the expression the queries use.
 //
-// It holds the serializer's write turn while it has a database file open: a dropDatabase
-// deletes the file, and a mapped WAL index that vanishes under an open connection is a
-// SIGBUS for the whole process.
+// It runs inside the serializer's write turn, right after a write command's reply, so the
+// index exists from the first write into a new collection, and no dropDatabase can delete
+// the file under our connection (a mapped WAL index that vanishes is a SIGBUS).
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
-	"sync"
-	"time"
+	"regexp"
 
 	_ "modernc.org/sqlite"
 )
 
-func indexIDs(ctx context.Context, dir string, writes *sync.Mutex, logger *slog.Logger) {
-	seen := map[string]time.Time{} // file -> modification time when last indexed
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
-		for _, file := range files {
-			info, err := os.Stat(file)
-			if err != nil || seen[file].Equal(info.ModTime()) {
-				continue
-			}
-			writes.Lock()
-			// the file may have been dropped while we waited for the turn
-			if _, err := os.Stat(file); err == nil {
-				err = indexFile(ctx, file)
-				if err != nil {
-					logger.Debug("id index", "file", file, "error", err)
-				} else {
-					seen[file] = info.ModTime()
-				}
-			}
-			writes.Unlock()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+var dbName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+type idIndexer struct {
+	dir     string
+	conns   map[string]*sql.DB
+	indexed map[string]map[string]bool // database -> tables with the extra index
 }
 
-func indexFile(ctx context.Context, file string) error {
-	// mode=rw: never create a file FerretDB did not make
-	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(5000)")
+func newIDIndexer(dir string) *idIndexer {
+	return &idIndexer{dir: dir, conns: map[string]*sql.DB{}, indexed: map[string]map[string]bool{}}
+}
+
+// forget closes our connection before FerretDB deletes the database file.
+func (x *idIndexer) forget(db string) {
+	if c, ok := x.conns[db]; ok {
+		c.Close()
+		delete(x.conns, db)
+	}
+	delete(x.indexed, db)
+}
+
+// ensure indexes every collection table of db that lacks the extra index.
+func (x *idIndexer) ensure(ctx context.Context, db string) error {
+	if !dbName.MatchString(db) {
+		return nil
+	}
+	conn, ok := x.conns[db]
+	if !ok {
+		var err error
+		// mode=rw: never create a file FerretDB did not make
+		conn, err = sql.Open("sqlite",
+			"file:"+filepath.Join(x.dir, db+".sqlite")+"?mode=rw&_pragma=busy_timeout(5000)")
+		if err != nil {
+			return err
+		}
+		conn.SetMaxOpenConns(1)
+		x.conns[db] = conn
+		x.indexed[db] = map[string]bool{}
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections`)
 	if err != nil {
+		x.forget(db) // not created yet, or gone
 		return err
 	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections`)
-	if err != nil {
-		return err
-	}
-	var tables []string
+	current := map[string]bool{}
 	for rows.Next() {
 		var t string
 		if rows.Scan(&t) == nil {
-			tables = append(tables, t)
+			current[t] = true
 		}
 	}
 	rows.Close()
-	for _, t := range tables {
-		var n int
-		err := db.QueryRowContext(ctx,
-			`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`,
-			t+"__id_path").Scan(&n)
-		if err != nil || n > 0 {
+	done := x.indexed[db]
+	for t := range done {
+		if !current[t] {
+			delete(done, t) // dropped: a new table of that name needs the index again
+		}
+	}
+	for t := range current {
+		if done[t] {
 			continue
 		}
 		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`,
 			t+"__id_path", t)
-		if _, err := db.ExecContext(ctx, q); err != nil {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return err
 		}
+		done[t] = true
 	}
 	return nil
 }

@@ -34,7 +34,8 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	dir := strings.TrimSuffix(strings.TrimPrefix(*sqliteURL, "file:"), "/")
+	dir, _, _ := strings.Cut(strings.TrimPrefix(*sqliteURL, "file:"), "?")
+	dir = strings.TrimSuffix(dir, "/")
 	socket := filepath.Join(dir, "ferretdb.sock")
 	os.Remove(socket)
 
@@ -74,8 +75,7 @@ func main() {
 		<-ctx.Done()
 		l.Close()
 	}()
-	s := &serializer{backend: socket, log: logger}
-	go indexIDs(ctx, dir, &s.writes, logger)
+	s := &serializer{backend: socket, ids: newIDIndexer(dir), log: logger}
 
 	if err := s.serve(l); err != nil && ctx.Err() == nil {
 		logger.Error("serve", "error", err)

@@ -10,6 +10,7 @@ package main
 // anyway, so the cost is small.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -48,42 +49,115 @@ func readMessage(r io.Reader) ([]byte, error) {
 	return msg, nil
 }
 
-// isWrite reports whether msg is an OP_MSG write command that expects a reply.
-func isWrite(msg []byte) bool {
+// command returns the command name (lower case) and the target database of an OP_MSG
+// that expects a reply; "" for anything else.
+func command(msg []byte) (name, db string) {
 	if len(msg) < 21 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg {
-		return false
+		return "", ""
 	}
 	if binary.LittleEndian.Uint32(msg[16:20])&moreToCome != 0 {
-		return false // no reply will come to release the turn
+		return "", "" // no reply will come to release the turn
 	}
 	pos := 20
-	for pos < len(msg) {
+	for pos+5 <= len(msg) {
 		kind := msg[pos]
-		pos++
-		if pos+4 > len(msg) {
-			return false
-		}
-		size := int(binary.LittleEndian.Uint32(msg[pos : pos+4]))
+		size := int(binary.LittleEndian.Uint32(msg[pos+1 : pos+5]))
 		if kind == 0 {
-			// BSON document: int32 size, then the first element: type byte, cstring name
-			start := pos + 5
-			end := start
-			for end < len(msg) && msg[end] != 0 {
-				end++
+			end := pos + 1 + size
+			if size < 5 || end > len(msg) {
+				return "", ""
 			}
-			if start > len(msg) || end >= len(msg) {
-				return false
-			}
-			return writeCommands[strings.ToLower(string(msg[start:end]))]
+			return bodyCommand(msg[pos+1 : end])
 		}
-		pos += size
+		pos += 1 + size
 	}
-	return false
+	return "", ""
+}
+
+// bodyCommand reads the first key and the "$db" string of a BSON document.
+func bodyCommand(doc []byte) (name, db string) {
+	pos := 4
+	first := true
+	for pos < len(doc)-1 {
+		typ := doc[pos]
+		pos++
+		keyEnd := pos
+		for keyEnd < len(doc) && doc[keyEnd] != 0 {
+			keyEnd++
+		}
+		if keyEnd >= len(doc) {
+			return name, db
+		}
+		key := string(doc[pos:keyEnd])
+		pos = keyEnd + 1
+		if first {
+			name = strings.ToLower(key)
+			first = false
+		}
+		n := valueSize(typ, doc[pos:])
+		if n < 0 || pos+n > len(doc) {
+			return name, db
+		}
+		if key == "$db" && typ == 0x02 && n > 5 {
+			db = string(doc[pos+4 : pos+n-1])
+		}
+		pos += n
+	}
+	return name, db
+}
+
+// valueSize is the encoded size of a BSON value of type typ at the start of b, or -1.
+func valueSize(typ byte, b []byte) int {
+	i32 := func() int {
+		if len(b) < 4 {
+			return -1
+		}
+		return int(int32(binary.LittleEndian.Uint32(b[:4])))
+	}
+	switch typ {
+	case 0x01, 0x09, 0x11, 0x12: // double, datetime, timestamp, int64
+		return 8
+	case 0x02, 0x0D, 0x0E: // string, code, symbol
+		if n := i32(); n >= 0 {
+			return 4 + n
+		}
+	case 0x03, 0x04, 0x0F: // document, array, code with scope
+		return i32()
+	case 0x05: // binary
+		if n := i32(); n >= 0 {
+			return 5 + n
+		}
+	case 0x06, 0x0A, 0x7F, 0xFF: // undefined, null, max key, min key
+		return 0
+	case 0x07: // object id
+		return 12
+	case 0x08: // bool
+		return 1
+	case 0x0B: // regex: two cstrings
+		n, zeros := 0, 0
+		for n < len(b) && zeros < 2 {
+			if b[n] == 0 {
+				zeros++
+			}
+			n++
+		}
+		return n
+	case 0x0C: // db pointer
+		if n := i32(); n >= 0 {
+			return 4 + n + 12
+		}
+	case 0x10: // int32
+		return 4
+	case 0x13: // decimal128
+		return 16
+	}
+	return -1
 }
 
 type serializer struct {
 	backend string // unix socket of the embedded FerretDB
 	writes  sync.Mutex
+	ids     *idIndexer // used only while holding writes
 	log     *slog.Logger
 }
 
@@ -105,12 +179,18 @@ func (s *serializer) handle(client net.Conn) {
 		return
 	}
 
-	var mu sync.Mutex // guards holding
+	var mu sync.Mutex // guards holding and heldDB
 	holding := false
+	heldDB := ""
 	release := func() {
 		mu.Lock()
 		if holding {
 			holding = false
+			if heldDB != "" {
+				if err := s.ids.ensure(context.Background(), heldDB); err != nil {
+					s.log.Debug("id index", "db", heldDB, "error", err)
+				}
+			}
 			s.writes.Unlock()
 		}
 		mu.Unlock()
@@ -137,10 +217,15 @@ func (s *serializer) handle(client net.Conn) {
 		if err != nil {
 			break
 		}
-		if isWrite(msg) {
+		if name, db := command(msg); writeCommands[name] {
 			s.writes.Lock()
+			if name == "dropdatabase" {
+				s.ids.forget(db)
+				db = ""
+			}
 			mu.Lock()
 			holding = true
+			heldDB = db
 			mu.Unlock()
 		}
 		if _, err := server.Write(msg); err != nil {

@@ -1,0 +1,340 @@
+"""Lead rules: identity (normalised e-mail and phone), the status state machine, activities
+and first response, merge of duplicates, conversion and the response SLA.
+
+Pure: functions take the lead as a dict and return a `Change` (fields to set, entries to
+push, events as (type, data)); the store writes it and its events in one update.
+"""
+import dataclasses
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+import phonenumbers
+from marshmallow import ValidationError
+
+from kit.errors import Conflict
+from leads import scoring
+
+STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
+# Disqualifying is allowed from every open status: spam and dead ends show up at any point.
+TRANSITIONS = {
+    "new": ("contacted", "disqualified"),
+    "contacted": ("qualified", "disqualified"),
+    "qualified": ("converted", "disqualified"),
+    "disqualified": (),
+    "converted": (),
+}
+OPEN = frozenset(("new", "contacted", "qualified"))
+ACTIVITY_TYPES = ("call", "email", "meeting", "note")
+# A note is written for colleagues, not to the lead, so it is no response to the lead.
+RESPONSE_TYPES = frozenset(("call", "email", "meeting"))
+IDENTITY_FIELDS = ("name", "company", "email", "phone", "country", "region")
+
+
+@dataclass
+class Change:
+    set: dict = field(default_factory=dict)
+    push: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class LeadRules:
+    scoring: tuple = ()
+    grades: dict = None
+    assignment: object = None
+    response_minutes: float = 0
+    reassign_overdue: bool = False
+
+
+# --- identity --------------------------------------------------------------------------------
+
+
+def normalise_email(email):
+    if email is None:
+        return None
+    email = email.strip().lower()
+    return email or None
+
+
+def normalise_phone(phone, country=None):
+    """E.164, or ValueError when it is no possible phone number (for `country` if local)."""
+    if phone is None or not phone.strip():
+        return None
+    try:
+        number = phonenumbers.parse(phone, (country or "").upper() or None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(str(exc)) from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError("Not a possible phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def identity_keys(lead_id, email, phone):
+    """Values for the unique indexes. FerretDB v1 has no sparse or partial indexes, so a lead
+    without an e-mail or phone gets a key of its own that can never collide."""
+    return {
+        "email_key": email or f"none:{lead_id}",
+        "phone_key": phone or f"none:{lead_id}",
+    }
+
+
+def real_keys(email, phone):
+    return {k: v for k, v in (("email_key", email), ("phone_key", phone)) if v}
+
+
+def to_millis(moment):
+    """MongoDB keeps milliseconds; trimming first keeps the document and its events equal."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+# --- capture ---------------------------------------------------------------------------------
+
+
+def new_lead(data, lead_id, now, rules, actor=None):
+    """The document of a captured lead (without assignment) with its score."""
+    now = to_millis(now)
+    lead = {
+        "_id": lead_id,
+        "name": data["name"].strip(),
+        "company": data.get("company"),
+        "email": data.get("email"),
+        "phone": data.get("phone"),
+        "country": data.get("country"),
+        "region": data.get("region"),
+        "source": data["source"],
+        "utm": data.get("utm") or {},
+        "custom": data.get("custom") or {},
+        "status": "new",
+        "reason": None,
+        "owner_id": None,
+        "team": None,
+        "queue": None,
+        "activities": [],
+        "created_by": actor,
+        "created_at": now,
+        "updated_at": now,
+        "contacted_at": None,
+        "first_response_seconds": None,
+        "response_due_at": (now + dt.timedelta(minutes=rules.response_minutes)
+                            if rules.response_minutes > 0 else None),
+        "converted_at": None,
+        "amount": None,
+        "currency": None,
+    }
+    lead.update(identity_keys(lead_id, lead["email"], lead["phone"]))
+    lead.update(rescore(lead, [], rules))
+    return lead
+
+
+def created_events(lead, assignment):
+    """lead.created then lead.assigned, for a new lead and where it was routed."""
+    created = {k: lead.get(k) for k in (
+        "name", "company", "email", "phone", "country", "region", "source", "score", "grade",
+        "created_at")}
+    created.update(lead_id=lead["_id"], utm=lead.get("utm") or None,
+                   owner_id=assignment.owner_id)
+    return [("lead.created", created), ("lead.assigned", assigned_data(lead, assignment))]
+
+
+def assigned_data(lead, assignment, previous_owner_id=None):
+    return {
+        "lead_id": lead["_id"], "owner_id": assignment.owner_id, "queue": assignment.queue,
+        "previous_owner_id": previous_owner_id, "team": assignment.team,
+        "rule": assignment.rule,
+    }
+
+
+def assignment_fields(assignment):
+    return {"owner_id": assignment.owner_id, "team": assignment.team, "queue": assignment.queue,
+            "assigned_by_rule": assignment.rule}
+
+
+def rescore(lead, activities, rules):
+    points, grade, fired = scoring.score(lead, activities, rules.scoring, rules.grades)
+    return {"score": points, "grade": grade, "score_rules": fired}
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def allowed_moves(status):
+    return list(TRANSITIONS[status])
+
+
+def check_move(current, target):
+    if target not in TRANSITIONS.get(current, ()):
+        raise Conflict(f"A {current} lead cannot move to {target}.", current=current,
+                       allowed=allowed_moves(current))
+
+
+def change_status(lead, target, reason, now, rules, actor=None):
+    """Move a lead through the state machine; `converted` goes through `convert`."""
+    if target == "converted":
+        return convert(lead, None, None, now, actor)
+    check_move(lead["status"], target)
+    if target == "disqualified" and not (reason or "").strip():
+        raise ValidationError({"reason": ["A reason is required to disqualify a lead."]})
+    change = Change(set={"status": target, "reason": (reason or "").strip() or None,
+                         "response_due_at": None}, actor=actor)
+    if target == "contacted":
+        _first_response(lead, now, change)
+    elif target == "qualified":
+        change.events.append(("lead.qualified", {
+            "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
+            "score": lead["score"], "grade": lead["grade"]}))
+    elif target == "disqualified":
+        change.events.append(("lead.disqualified", {
+            "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
+            "reason": change.set["reason"]}))
+    return change
+
+
+def _first_response(lead, at, change):
+    """The first response sets the response time once and stops the response SLA clock."""
+    if lead.get("contacted_at") is not None:
+        return
+    at = to_millis(max(at, lead["created_at"]))
+    seconds = (at - lead["created_at"]).total_seconds()
+    change.set.update(contacted_at=at, first_response_seconds=seconds, response_due_at=None)
+    change.events.append(("lead.contacted", {
+        "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
+        "created_at": lead["created_at"], "contacted_at": at,
+        "first_response_seconds": seconds}))
+
+
+def releases_slot(lead, change):
+    """True when this change closes a lead that counted against its owner's cap."""
+    new_status = change.set.get("status", lead["status"])
+    return lead["status"] in OPEN and new_status not in OPEN and lead.get("owner_id")
+
+
+# --- activities ------------------------------------------------------------------------------
+
+
+def add_activity(lead, activity, now, rules, actor=None):
+    """Returns (change, the stored activity). Activities are kept on the lead so that the
+    activity, its effect on the score and a first response are one write."""
+    entry = {
+        "id": str(uuid.uuid4()),
+        "type": activity["type"],
+        "at": to_millis(activity.get("at") or now),
+        "actor": activity.get("actor") or actor,
+        "outcome": activity.get("outcome"),
+        "summary": activity.get("summary"),
+        "duration_minutes": activity.get("duration_minutes"),
+        "recorded_at": to_millis(now),
+    }
+    activities = list(lead.get("activities") or []) + [entry]
+    change = Change(set=rescore(lead, activities, rules), push={"activities": entry},
+                    actor=actor)
+    if entry["type"] in RESPONSE_TYPES:
+        _first_response(lead, min(entry["at"], now), change)
+    return change, entry
+
+
+def timeline(lead):
+    return sorted(lead.get("activities") or [], key=lambda a: (a["at"], a["recorded_at"]))
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+
+def merge(lead, incoming, now, rules, actor=None):
+    """Fold a duplicate capture into the existing lead: fill what is empty, add new UTM and
+    custom keys, never overwrite what a rep may already have corrected. Recorded as an
+    activity so the timeline shows what came in."""
+    updates = {}
+    for name in IDENTITY_FIELDS:
+        value = incoming.get(name)
+        if value not in (None, "") and lead.get(name) in (None, ""):
+            updates[name] = value
+    for name in ("utm", "custom"):
+        added = {k: v for k, v in (incoming.get(name) or {}).items()
+                 if k not in (lead.get(name) or {})}
+        if added:
+            updates[name] = {**(lead.get(name) or {}), **added}
+    if "email" in updates:
+        updates["email_key"] = updates["email"]
+    if "phone" in updates:
+        updates["phone_key"] = updates["phone"]
+    entry = {
+        "id": str(uuid.uuid4()), "type": "merge", "at": to_millis(now), "actor": actor,
+        "outcome": "merged", "summary": "Duplicate capture from " + incoming["source"],
+        "fields": sorted(k for k in updates if not k.endswith("_key")),
+        "duration_minutes": None, "recorded_at": to_millis(now),
+    }
+    merged = {**lead, **updates}
+    updates.update(rescore(merged, list(lead.get("activities") or []) + [entry], rules))
+    return Change(set=updates, push={"activities": entry}, actor=actor), entry["fields"]
+
+
+# --- conversion ------------------------------------------------------------------------------
+
+
+def convert(lead, amount, currency, now, actor=None):
+    if lead["status"] == "converted":
+        raise Conflict("The lead is already converted.", current="converted", allowed=[])
+    if lead["status"] != "qualified":
+        raise Conflict(f"Only a qualified lead can be converted; this one is {lead['status']}.",
+                       current=lead["status"], allowed=allowed_moves(lead["status"]))
+    now = to_millis(now)
+    change = Change(set={"status": "converted", "converted_at": now,
+                         "amount": str(amount) if amount is not None else None,
+                         "currency": currency, "response_due_at": None}, actor=actor)
+    change.events.append(("lead.converted", {
+        "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "name": lead["name"],
+        "company": lead.get("company"), "email": lead.get("email"), "phone": lead.get("phone"),
+        "country": lead.get("country"), "source": lead["source"], "amount": amount,
+        "currency": currency, "created_at": lead["created_at"], "converted_at": now}))
+    return change
+
+
+# --- assignment changes ----------------------------------------------------------------------
+
+
+def reassign(lead, assignment, actor=None):
+    """A manager's reassignment; None when the lead already sits there."""
+    if lead["status"] not in OPEN:
+        raise Conflict(f"A {lead['status']} lead cannot be reassigned.", current=lead["status"])
+    if (lead.get("owner_id"), lead.get("queue")) == (assignment.owner_id, assignment.queue):
+        return None
+    return Change(set=assignment_fields(assignment), actor=actor, events=[
+        ("lead.assigned", assigned_data(lead, assignment, lead.get("owner_id")))])
+
+
+# --- response SLA and follow-ups -------------------------------------------------------------
+
+
+def response_overdue(lead, now, reassignment=None):
+    """The response SLA of a lead nobody contacted ran out: report it once (and move it to
+    someone else when configured)."""
+    overdue_minutes = int((now - lead["created_at"]).total_seconds() // 60)
+    change = Change(set={"response_due_at": None, "response_overdue_at": to_millis(now)})
+    change.events.append(("lead.response_overdue", {
+        "lead_id": lead["_id"], "owner_id": lead.get("owner_id"),
+        "created_at": lead["created_at"], "overdue_minutes": overdue_minutes,
+        "reassigned_to": reassignment.owner_id if reassignment else None}))
+    if reassignment is not None:
+        reassignment = dataclasses.replace(reassignment, rule="response_overdue")
+        change.set.update(assignment_fields(reassignment))
+        change.events.append(("lead.assigned", assigned_data(
+            lead, reassignment, lead.get("owner_id"))))
+    return change
+
+
+def new_task(lead, due_at, note, task_id, now, actor=None):
+    if lead["status"] not in OPEN:
+        raise Conflict(f"A {lead['status']} lead needs no follow-up.", current=lead["status"])
+    return {
+        "_id": task_id, "lead_id": lead["_id"], "due_at": to_millis(due_at), "note": note,
+        "owner_id": lead.get("owner_id"), "created_by": actor, "created_at": to_millis(now),
+        "fired": False, "fired_at": None, "version": 1,
+    }
+
+
+def followup_due(task, owner_id):
+    return ("lead.followup_due", {
+        "lead_id": task["lead_id"], "task_id": task["_id"], "owner_id": owner_id,
+        "due_at": task["due_at"], "note": task.get("note")})

@@ -1,0 +1,275 @@
+"""Marshmallow schemas of the leads HTTP bodies, query strings and responses."""
+import re
+from decimal import Decimal
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from kit.fields import Country, Currency, Money, UtcDateTime, validate_not_blank
+from leads import domain
+
+SOURCES = ("web_form", "import", "api", "email", "referral", "event", "ads", "social",
+           "partner", "chat", "phone", "other")
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+# MongoDB (and FerretDB v1 even more) refuses keys with '.' or a leading '$'.
+CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ \-]{0,63}$")
+MAX_CUSTOM_FIELDS = 50
+
+
+def _opt_str(max_len, **kw):
+    return fields.String(allow_none=True, load_default=None,
+                         validate=validate.Length(max=max_len), **kw)
+
+
+class Utm(Schema):
+    class Meta:
+        unknown = RAISE
+
+    source = _opt_str(200)
+    medium = _opt_str(200)
+    campaign = _opt_str(200)
+    term = _opt_str(200)
+    content = _opt_str(200)
+
+    @post_load
+    def drop_empty(self, data, **kwargs):
+        return {k: v.strip() for k, v in data.items() if v is not None and v.strip()}
+
+
+class Email(fields.Email):
+    """Validated after the normalisation dedup uses (case and surrounding spaces)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        return domain.normalise_email(value) if value is not None else None
+
+
+class CustomFields(fields.Dict):
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if len(value) > MAX_CUSTOM_FIELDS:
+            raise ValidationError(f"At most {MAX_CUSTOM_FIELDS} custom fields.")
+        out, errors = {}, {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not CUSTOM_KEY.match(key):
+                errors[key] = ["Keys are 1-64 letters, digits, '_', '-' or spaces."]
+            elif isinstance(item, Decimal):
+                out[key] = str(item)  # no Decimal128 on FerretDB; keep the exact digits
+            elif item is None or isinstance(item, (str, int, bool)):
+                out[key] = item
+            else:
+                errors[key] = ["Custom values are strings, numbers or booleans."]
+        if errors:
+            raise ValidationError(errors)
+        return out
+
+
+class LeadIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True,
+                         validate=[validate.Length(min=1, max=200), validate_not_blank])
+    company = _opt_str(200)
+    email = Email(allow_none=True, load_default=None, validate=validate.Length(max=254))
+    phone = _opt_str(40, metadata={"description": "any format; stored as E.164"})
+    country = Country(allow_none=True, load_default=None)
+    region = _opt_str(100)
+    source = fields.String(load_default="api", validate=validate.OneOf(SOURCES))
+    utm = fields.Nested(Utm, allow_none=True, load_default=None)
+    custom = CustomFields(allow_none=True, load_default=None)
+
+    @post_load
+    def normalise(self, data, **kwargs):
+        try:
+            data["phone"] = domain.normalise_phone(data.get("phone"), data.get("country"))
+        except ValueError as exc:
+            raise ValidationError({"phone": [f"Not a valid phone number: {exc}"]}) from None
+        for key in ("company", "region"):
+            if data.get(key) is not None:
+                data[key] = data[key].strip() or None
+        return data
+
+
+class LeadCreated(Schema):
+    id = fields.String(required=True)
+
+
+class DuplicateQuery(Schema):
+    on_duplicate = fields.String(load_default="reject", validate=validate.OneOf(
+        ("reject", "merge")))
+
+
+class ActivityOut(Schema):
+    id = fields.String()
+    type = fields.String()
+    at = UtcDateTime()
+    actor = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True)
+    duration_minutes = fields.Integer(allow_none=True)
+    fields_ = fields.List(fields.String(), data_key="fields", attribute="fields")
+    recorded_at = UtcDateTime()
+
+
+class LeadOut(Schema):
+    id = fields.String(attribute="_id")
+    version = fields.Integer()
+    name = fields.String()
+    company = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+    source = fields.String()
+    utm = fields.Dict()
+    custom = fields.Dict()
+    status = fields.String()
+    reason = fields.String(allow_none=True)
+    score = fields.Integer()
+    grade = fields.String()
+    score_rules = fields.List(fields.String(), metadata={"description": "rules that fired"})
+    owner_id = fields.String(allow_none=True)
+    team = fields.String(allow_none=True)
+    queue = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+    contacted_at = UtcDateTime(allow_none=True)
+    first_response_seconds = fields.Float(allow_none=True)
+    converted_at = UtcDateTime(allow_none=True)
+    amount = Money(allow_none=True)
+    currency = fields.String(allow_none=True)
+
+
+class LeadMerged(Schema):
+    id = fields.String()
+    merged = fields.Boolean()
+    fields_ = fields.List(fields.String(), data_key="fields", attribute="fields")
+    lead = fields.Nested(LeadOut)
+
+
+class ListQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(validate=validate.OneOf(domain.STATUSES))
+    owner_id = fields.String(validate=validate.Length(min=1))
+    source = fields.String(validate=validate.OneOf(SOURCES))
+    grade = fields.String(validate=validate.OneOf("ABCD"))
+    created_from = UtcDateTime()
+    created_to = UtcDateTime()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String()
+
+
+class LeadPage(Schema):
+    items = fields.List(fields.Nested(LeadOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class StatusIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(required=True, validate=validate.OneOf(domain.STATUSES))
+    reason = _opt_str(500)
+
+
+class ActivityIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(required=True, validate=validate.OneOf(domain.ACTIVITY_TYPES))
+    at = UtcDateTime(load_default=None, allow_none=True)
+    actor = _opt_str(100)
+    outcome = _opt_str(100)
+    summary = _opt_str(5000)
+    duration_minutes = fields.Integer(allow_none=True, load_default=None,
+                                      validate=validate.Range(min=0, max=24 * 60))
+
+
+class ActivityAdded(Schema):
+    activity = fields.Nested(ActivityOut)
+    lead = fields.Nested(LeadOut)
+
+
+class Timeline(Schema):
+    lead_id = fields.String()
+    activities = fields.List(fields.Nested(ActivityOut))
+
+
+class ConvertIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    amount = Money(allow_none=True, load_default=None)
+    currency = Currency(allow_none=True, load_default=None)
+
+    @validates_schema
+    def currency_with_amount(self, data, **kwargs):
+        if data.get("amount") is not None and data.get("currency") is None:
+            raise ValidationError({"currency": ["Required with an amount."]})
+
+
+class AssignIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    owner_id = fields.String(allow_none=True, load_default=None,
+                             validate=validate.Length(min=1, max=100))
+    queue = fields.String(allow_none=True, load_default=None,
+                          validate=validate.Length(min=1, max=100))
+    team = fields.String(allow_none=True, load_default=None,
+                         validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def one_target(self, data, **kwargs):
+        if (data.get("owner_id") is None) == (data.get("queue") is None):
+            raise ValidationError({"owner_id": ["Give exactly one of owner_id, queue."]})
+
+
+class TaskIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    due_at = UtcDateTime(required=True)
+    note = _opt_str(2000)
+
+
+class TaskOut(Schema):
+    id = fields.String(attribute="_id")
+    lead_id = fields.String()
+    due_at = UtcDateTime()
+    note = fields.String(allow_none=True)
+    owner_id = fields.String(allow_none=True)
+    fired = fields.Boolean()
+    fired_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class TaskList(Schema):
+    items = fields.List(fields.Nested(TaskOut))
+
+
+class ImportRowError(Schema):
+    line = fields.Integer()
+    reason = fields.String()
+    errors = fields.Dict(allow_none=True)
+    existing_id = fields.String(allow_none=True)
+    duplicate_of_line = fields.Integer(allow_none=True)
+
+
+class ImportResult(Schema):
+    idempotency_key = fields.String(allow_none=True)
+    rows = fields.Integer()
+    created = fields.Integer()
+    duplicates = fields.Integer()
+    invalid = fields.Integer()
+    errors = fields.List(fields.Nested(ImportRowError))

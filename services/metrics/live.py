@@ -1,0 +1,225 @@
+"""The live KPIs of one metrics instance, and their Prometheus exposition.
+
+The truth is the projection documents in MongoDB (see store.py). Each instance holds the
+sum of their contributions in memory (domain.Aggregates) and keeps it current three ways:
+1. at start, it reads every projection (so a restart restores the KPIs, never resets them);
+2. after each of its own writes, it swaps in that entity's new contribution;
+3. every `refresh_seconds`, it re-reads the projections other instances changed (those
+   stamped `updated_at` within the window, with an overlap for clock skew and slow
+   commits) whose `rev` is newer than the one it knows.
+So every instance converges to the same totals, and a scrape is pure in-memory rendering
+whose cost depends on the number of series, not on the history.
+"""
+import datetime as dt
+import logging
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.utils import floatToGoString
+
+from kit.catalog import EVENT_TYPES
+from kit.config import setting
+from kit.fields import utcnow
+from kit.mongo import Store
+from kit.prom import PromRegistry
+from metrics.domain import (
+    MICROS,
+    OTHER,
+    OUTCOMES,
+    PRIORITIES,
+    QUOTE_STATUSES,
+    SLA_KINDS,
+    Aggregates,
+    Rules,
+    contribution,
+)
+from metrics.store import PROJECTIONS
+
+log = logging.getLogger(__name__)
+
+PREFIX = "dealflow_"
+
+
+def _counters(rules):
+    """(key name, help, label names, label sets always shown, even at zero)."""
+    return (
+        ("leads_created", "Leads created, by source", ["source"],
+         [(s,) for s in rules.lead_sources + (OTHER,)]),
+        ("funnel_entered", "Items that ever entered each funnel stage (a skipped stage "
+         "counts as passed)", ["stage"], [(s,) for s in rules.funnel]),
+        ("deals_lost", "Deals lost, by reason", ["reason"],
+         [(r,) for r in rules.lost_reasons + (OTHER,)]),
+        ("quotes", "Quotes that ever reached each status", ["status"],
+         [(s,) for s in QUOTE_STATUSES]),
+        ("tickets_opened", "Tickets opened, by priority", ["priority"],
+         [(p,) for p in PRIORITIES]),
+        ("ticket_sla_breaches", "Ticket SLA breaches, by kind and priority",
+         ["kind", "priority"], [(k, p) for k in SLA_KINDS for p in PRIORITIES]),
+        ("csat_ratings", "Customer satisfaction ratings, by score (1-5)", ["score"],
+         [(str(s),) for s in range(1, 6)]),
+        ("events_applied", "Distinct events applied to the projections, by type", ["type"],
+         [(t,) for t in sorted(EVENT_TYPES)]),
+        ("events_duplicate", "Deliveries of events already applied, by type", ["type"],
+         [(t,) for t in sorted(EVENT_TYPES)]),
+    )
+
+
+def _gauges(rules):
+    return (
+        ("funnel_current", "Items in each funnel stage now", ["stage"],
+         [(s,) for s in rules.funnel]),
+        ("pipeline_amount", "Amount of open deals by current stage", ["stage", "currency"], []),
+        ("forecast_weighted_amount", "Open deals' amount times probability, by expected "
+         "close month", ["currency", "month"], []),
+    )
+
+
+def _histograms():
+    return (
+        ("lead_first_response_seconds", "Time from lead creation to first response", [],
+         [()]),
+        ("deal_cycle_seconds", "Time from deal creation to won or lost", ["outcome"],
+         [(o,) for o in OUTCOMES]),
+        ("quote_approval_seconds", "Time from quote submission to approval", [], [()]),
+        ("ticket_resolution_seconds", "Time from ticket opening to resolution", ["priority"],
+         [(p,) for p in PRIORITIES]),
+    )
+
+
+class KpiCollector:
+    """Renders the aggregates; registered in the container's Prometheus registry."""
+
+    def __init__(self, live):
+        self.live = live
+        rules = live.rules
+        self.counters = _counters(rules)
+        self.gauges = _gauges(rules)
+        self.histograms = _histograms()
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        live = self.live
+        ready = GaugeMetricFamily(
+            PREFIX + "metrics_projections_loaded",
+            "1 once this instance has read every projection (KPIs are exposed from then on)")
+        ready.add_metric([], 1 if live.ready else 0)
+        yield ready
+        if not live.ready:
+            return
+        entities = GaugeMetricFamily(PREFIX + "metrics_projections",
+                                     "Entity projections known to this instance", labels=["kind"])
+        for kind in PROJECTIONS:
+            entities.add_metric([kind], live.state.entity_count(kind))
+        yield entities
+        by_name = {}
+        for (name, labels), value in list(live.state.values.items()):
+            by_name.setdefault(name, {})[labels] = value
+        for name, doc, labels, defaults in self.counters:
+            family = CounterMetricFamily(PREFIX + name, doc, labels=labels)
+            for labelset, value in _with_defaults(by_name.get(name, {}), defaults):
+                family.add_metric(list(labelset), float(value))
+            yield family
+        for name, doc, labels, defaults in self.gauges:
+            family = GaugeMetricFamily(PREFIX + name, doc, labels=labels)
+            # A stage or month an instance saw a deal pass through leaves a zero behind;
+            # dropping it keeps every instance's exposition identical.
+            present = {k: v for k, v in by_name.get(name, {}).items() if v}
+            for labelset, value in _with_defaults(present, defaults):
+                family.add_metric(list(labelset), float(value))
+            yield family
+        for name, doc, labels, defaults in self.histograms:
+            yield self._histogram(name, doc, labels, defaults, by_name)
+
+    def _histogram(self, name, doc, labels, defaults, by_name):
+        bounds = self.live.rules.buckets[name]
+        counts = {labelset: [0] * (len(bounds) + 1) for labelset in defaults}
+        for labelset, value in by_name.get(name, {}).items():
+            counts.setdefault(labelset[:-1], [0] * (len(bounds) + 1))[labelset[-1]] += value
+        sums = by_name.get(name + ":sum", {})
+        family = HistogramMetricFamily(PREFIX + name, doc, labels=labels)
+        for labelset in sorted(counts):
+            cumulative, buckets = 0, []
+            for bound, count in zip(bounds + (float("inf"),), counts[labelset], strict=True):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))
+            family.add_metric(list(labelset), buckets, sums.get(labelset, 0) / MICROS)
+        return family
+
+
+def _with_defaults(values, defaults):
+    merged = dict.fromkeys(defaults, 0)
+    merged.update(values)
+    return sorted(merged.items())
+
+
+class LiveKpis(DependencyProvider):
+    prom = PromRegistry()
+
+    def setup(self):
+        config = self.container.config
+        self.rules = Rules.from_config(setting(config, "KPIS"))
+        self.refresh_seconds = float(setting(config, "KPIS.refresh_seconds", 10))
+        self.overlap = dt.timedelta(seconds=float(setting(config, "KPIS.refresh_overlap_seconds",
+                                                          15)))
+        self.state = Aggregates()
+        self.ready = False
+        self._running = False
+
+    def start(self):
+        self.store = next(dep.store for dep in self.container.dependencies
+                          if isinstance(dep, Store))
+        self.prom.registry.register(KpiCollector(self))
+        self._running = True
+        self.container.spawn_managed_thread(self._keep_current, identifier="kpis.refresh")
+
+    def stop(self):
+        self._running = False
+
+    def kill(self):
+        self._running = False
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def absorb(self, kind, doc):
+        """Take in a projection as read or written; a stale revision changes nothing."""
+        rev = doc.get("rev", 0)
+        if rev > self.state.known_rev(kind, doc["_id"]):
+            self.state.replace(kind, doc["_id"], rev, contribution(kind, doc, self.rules))
+
+    def _keep_current(self):
+        since = None
+        while self._running:
+            try:
+                since = self._refresh(since) if self.ready else self._load_all()
+                self.ready = True
+                delay = self.refresh_seconds
+            except Exception as exc:  # noqa: BLE001 - a managed thread must not die
+                log.warning("reading projections failed, retrying: %s", exc)
+                delay = min(self.refresh_seconds, 1.0)
+            eventlet.sleep(delay)
+
+    def _load_all(self):
+        started = utcnow()
+        for kind in PROJECTIONS:
+            for n, doc in enumerate(self.store.all_projections(kind)):
+                self.absorb(kind, doc)
+                if n % 500 == 499:
+                    eventlet.sleep(0)  # let handlers and scrapes run during a long load
+        return started - self.overlap
+
+    def _refresh(self, since):
+        started = utcnow()
+        for kind in PROJECTIONS:
+            stale = [_id for _id, rev in self.store.changed_revisions(kind, since)
+                     if rev > self.state.known_rev(kind, _id)]
+            for doc in self.store.projections(kind, stale):
+                self.absorb(kind, doc)
+        return started - self.overlap

@@ -1,0 +1,54 @@
+"""Marshmallow schemas of the metrics service's HTTP API."""
+import datetime as dt
+
+from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
+
+from kit.fields import UtcDateTime, utcnow
+
+DEFAULT_WINDOW = dt.timedelta(days=30)
+
+
+class FunnelQuery(Schema):
+    from_ = UtcDateTime(data_key="from", load_default=None,
+                        metadata={"description": "cohort start (inclusive); default: to - 30 days"})
+    to = UtcDateTime(load_default=None, metadata={"description": "cohort end (exclusive); "
+                                                                 "default: now"})
+    pipeline = fields.String(load_default=None,
+                             metadata={"description": "count deal stages of this pipeline only"})
+
+    @validates_schema
+    def _window(self, data, **kwargs):
+        if data.get("from_") and data.get("to") and data["from_"] >= data["to"]:
+            raise ValidationError("Must be later than `from`.", "to")
+
+    @post_load
+    def _defaults(self, data, **kwargs):
+        data["to"] = data["to"] or utcnow()
+        data["from_"] = data["from_"] or data["to"] - DEFAULT_WINDOW
+        if data["from_"] >= data["to"]:
+            raise ValidationError({"from": ["Must be earlier than `to`."]})
+        return data
+
+
+class FunnelStage(Schema):
+    stage = fields.String()
+    reached = fields.Integer(metadata={"description": "cohort leads that reached the stage"})
+
+
+class FunnelTransition(Schema):
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String()
+    conversion_rate = fields.Float(allow_none=True,
+                                   metadata={"description": "reached(to) / reached(from)"})
+    median_seconds = fields.Float(allow_none=True)
+    samples = fields.Integer(metadata={"description": "leads with both stage times"})
+
+
+class FunnelOut(Schema):
+    from_ = UtcDateTime(data_key="from")
+    to = UtcDateTime()
+    pipeline = fields.String(allow_none=True)
+    leads = fields.Integer()
+    stages = fields.List(fields.Nested(FunnelStage))
+    transitions = fields.List(fields.Nested(FunnelTransition))
+    overall_conversion_rate = fields.Float(allow_none=True)

@@ -1,0 +1,98 @@
+"""Capture input: the lead schema field by field, and CSV rows with their line numbers."""
+import pytest
+from marshmallow import ValidationError
+
+from kit.errors import Invalid
+from leads import csvimport
+from leads.schemas import ConvertIn, LeadIn
+
+GOOD = {"name": "Ada", "email": "ada@example.com"}
+
+
+@pytest.mark.parametrize("field,value", [
+    ("name", ""), ("name", "   "), ("name", None), ("name", "x" * 201),
+    ("email", "nope"), ("phone", "12"), ("phone", "+99 1"),
+    ("country", "XX"), ("country", "DEU"), ("source", "fax"),
+    ("utm", {"unknown": "x"}), ("utm", "cpc"),
+    ("custom", {"$where": 1}), ("custom", {"a.b": 1}), ("custom", {"x": {"nested": 1}}),
+    ("custom", {f"k{i}": i for i in range(51)}),
+    ("owner_id", "ann"),
+])
+def test_each_bad_field_is_named(field, value):
+    with pytest.raises(ValidationError) as err:
+        LeadIn().load({**GOOD, field: value})
+    assert field in err.value.messages
+
+
+def test_missing_name_is_named():
+    with pytest.raises(ValidationError) as err:
+        LeadIn().load({"email": "a@b.co"})
+    assert "name" in err.value.messages
+
+
+def test_loaded_lead_is_normalised():
+    from decimal import Decimal
+    data = LeadIn().load({"name": "张伟", "email": " Zhang@Example.CN ", "phone": "138 0013 8000",
+                          "country": "cn", "company": "  ", "utm": {"source": " x ", "term": ""},
+                          "custom": {"seats": Decimal("12.5"), "vip": True}})
+    assert data["email"] == "zhang@example.cn" and data["phone"] == "+8613800138000"
+    assert data["country"] == "CN" and data["company"] is None and data["source"] == "api"
+    assert data["utm"] == {"source": "x"} and data["custom"] == {"seats": "12.5", "vip": True}
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"amount": "10"}, "currency"), ({"amount": 1.5, "currency": "EUR"}, "amount"),
+    ({"amount": "-1", "currency": "EUR"}, "amount"), ({"currency": "XYZ"}, "currency")])
+def test_convert_body(body, field):
+    with pytest.raises(ValidationError) as err:
+        ConvertIn().load(body)
+    assert field in err.value.messages
+
+
+def test_csv_rows_keep_their_starting_line_and_map_columns():
+    text = ("Name, EMAIL ,utm_source,Industry\n"
+            "A,a@x.com,google,retail\n"
+            "\n"
+            '"B\nB",b@x.com,,\n'
+            "C,c@x.com,,,surplus\n")
+    rows = csvimport.parse(text, 10)
+    assert [line for line, _ in rows] == [2, 4, 6]
+    assert rows[0][1] == {"source": "import", "name": "A", "email": "a@x.com",
+                          "utm": {"source": "google"}, "custom": {"industry": "retail"}}
+    assert rows[1][1]["name"] == "B\nB"
+    assert rows[2][1]["_extra_cells"] == 1
+
+
+def test_csv_decode_drops_the_bom():
+    assert csvimport.decode("\ufeffname\n张伟\n".encode()) == "name\n张伟\n"
+
+
+@pytest.mark.parametrize("text", ["", "email\nx@y.z\n", "name\na\nb\nc\n"])
+def test_csv_refused_as_a_whole(text):
+    with pytest.raises(Invalid):
+        csvimport.parse(text, 2)
+
+
+def test_import_rows_are_validated_and_deduplicated_within_the_file():
+    from leads import imports
+    rows = [
+        (2, {"name": "A", "email": "a@x.com", "source": "import"}),
+        (3, {"name": "B", "email": "bad", "source": "import"}),
+        (4, {"name": "C", "email": "A@X.com ", "source": "import"}),
+        (5, {"name": "D", "phone": "+49 30 1234567", "source": "import"}),
+        (6, {"name": "E", "email": "e@x.com", "phone": "+49301234567", "source": "import"}),
+        (7, {"name": "F", "source": "import", "_extra_cells": 2}),
+        (8, {"name": "G", "source": "import"}),
+    ]
+    errors, valid = imports.validate_rows(rows)
+    fresh = imports.dedup_in_file(valid, errors)
+    assert [line for line, _ in fresh] == [2, 5, 8]
+    assert {e["line"]: e.get("duplicate_of_line") for e in errors} == {
+        3: None, 4: 2, 6: 5, 7: None}
+
+
+def test_import_row_ids_are_derived_from_key_and_line():
+    from leads import imports
+    assert imports.row_id("k", 2) == imports.row_id("k", 2)
+    assert imports.row_id("k", 2) != imports.row_id("k", 3)
+    assert imports.row_id(None, 2) != imports.row_id(None, 2)

@@ -1,0 +1,194 @@
+"""The lead state machine, table-driven: every move, allowed or not, and what it emits."""
+import datetime as dt
+import itertools
+
+import pytest
+from marshmallow import ValidationError
+
+from kit.errors import Conflict
+from kit.events import new_event
+from leads import domain
+from leads.domain import LeadRules
+
+T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
+RULES = LeadRules(scoring=(), grades={"A": 60, "B": 35, "C": 15})
+
+ALLOWED = {
+    ("new", "contacted"), ("new", "disqualified"),
+    ("contacted", "qualified"), ("contacted", "disqualified"),
+    ("qualified", "converted"), ("qualified", "disqualified"),
+}
+EVENT_OF = {
+    "contacted": ["lead.contacted"], "qualified": ["lead.qualified"],
+    "disqualified": ["lead.disqualified"], "converted": ["lead.converted"],
+}
+EVERY_MOVE = list(itertools.product(domain.STATUSES, domain.STATUSES))
+
+
+def lead(status="new", **extra):
+    doc = {"_id": "L1", "name": "Ada", "company": "AE", "email": "ada@example.com",
+           "phone": None, "country": "DE", "region": None, "source": "web_form",
+           "status": status, "owner_id": "ann", "score": 40, "grade": "B",
+           "created_at": T0, "contacted_at": None, "activities": []}
+    doc.update(extra)
+    return doc
+
+
+def test_the_table_covers_the_issue_flow():
+    assert set(domain.TRANSITIONS) == set(domain.STATUSES)
+    assert {(a, b) for a, moves in domain.TRANSITIONS.items() for b in moves} == ALLOWED
+
+
+@pytest.mark.parametrize("current,target", sorted(ALLOWED))
+def test_allowed_move_sets_status_and_emits_its_event(current, target):
+    change = domain.change_status(lead(current), target, "no budget", T0, RULES)
+    assert change.set["status"] == target
+    types = [etype for etype, _ in change.events]
+    assert types == EVENT_OF[target]
+    for etype, data in change.events:  # each event satisfies the catalog
+        new_event(etype, "L1", data, 2)
+
+
+@pytest.mark.parametrize("current,target", [m for m in EVERY_MOVE if m not in ALLOWED])
+def test_invalid_move_is_conflict_naming_the_allowed_moves(current, target):
+    with pytest.raises(Conflict) as err:
+        domain.change_status(lead(current), target, "reason", T0, RULES)
+    if target == "converted" and current == "converted":
+        assert err.value.extra["allowed"] == []
+    else:
+        assert err.value.extra["allowed"] == list(domain.TRANSITIONS[current])
+    assert err.value.extra["current"] == current
+
+
+@pytest.mark.parametrize("reason", [None, "", "   "])
+def test_disqualifying_needs_a_reason(reason):
+    with pytest.raises(ValidationError) as err:
+        domain.change_status(lead("contacted"), "disqualified", reason, T0, RULES)
+    assert "reason" in err.value.messages
+
+
+def test_contacted_sets_first_response_once():
+    later = T0 + dt.timedelta(minutes=5)
+    change = domain.change_status(lead("new"), "contacted", None, later, RULES)
+    assert change.set["first_response_seconds"] == 300
+    assert change.set["response_due_at"] is None
+    [(etype, data)] = change.events
+    assert etype == "lead.contacted" and data["contacted_at"] == later
+
+    already = lead("new", contacted_at=T0 + dt.timedelta(minutes=1))
+    change = domain.change_status(already, "contacted", None, later, RULES)
+    assert change.events == [] and "first_response_seconds" not in change.set
+
+
+@pytest.mark.parametrize("kind,responds", [("call", True), ("email", True), ("meeting", True),
+                                          ("note", False)])
+def test_first_response_activity(kind, responds):
+    change, entry = domain.add_activity(lead(), {"type": kind}, T0 + dt.timedelta(seconds=90),
+                                        RULES, actor="ann")
+    assert change.push == {"activities": entry} and entry["actor"] == "ann"
+    assert [e for e, _ in change.events] == (["lead.contacted"] if responds else [])
+    assert change.set.get("first_response_seconds") == (90 if responds else None)
+    assert "status" not in change.set  # status moves only through the state machine
+
+
+def test_backdated_activity_never_gives_a_negative_response_time():
+    change, _ = domain.add_activity(lead(), {"type": "call", "at": T0 - dt.timedelta(days=1)},
+                                    T0 + dt.timedelta(hours=1), RULES)
+    assert change.set["first_response_seconds"] == 0
+
+
+@pytest.mark.parametrize("amount,currency", [(None, None), ("99.90", "EUR")])
+def test_convert_carries_what_deals_needs(amount, currency):
+    from decimal import Decimal
+    amount = Decimal(amount) if amount else None
+    change = domain.convert(lead("qualified"), amount, currency, T0, actor="ann")
+    [(etype, data)] = change.events
+    assert etype == "lead.converted"
+    event = new_event(etype, "L1", data, 5)
+    assert event["data"]["owner_id"] == "ann" and event["data"]["company"] == "AE"
+    assert event["data"]["amount"] == (str(amount) if amount else None)
+    assert change.set["amount"] == (str(amount) if amount else None)
+
+
+@pytest.mark.parametrize("status", ["new", "contacted", "disqualified", "converted"])
+def test_only_a_qualified_lead_converts(status):
+    with pytest.raises(Conflict):
+        domain.convert(lead(status), None, None, T0)
+
+
+@pytest.mark.parametrize("status,frees", [("new", False), ("disqualified", True),
+                                          ("converted", True)])
+def test_closing_frees_the_owner_slot(status, frees):
+    before = lead("qualified")
+    change = domain.Change(set={"status": status})
+    assert bool(domain.releases_slot(before, change)) is frees
+
+
+def test_merge_fills_only_empty_fields_and_new_keys():
+    existing = lead(company=None, custom={"a": 1}, utm={}, phone=None)
+    change, fields = domain.merge(existing, {
+        "name": "Other", "company": "New Co", "phone": "+49301234567", "source": "event",
+        "custom": {"a": 2, "b": 3}, "utm": {"source": "x"}, "email": "ada@example.com"},
+        T0, RULES)
+    assert fields == ["company", "custom", "phone", "utm"]
+    assert change.set["company"] == "New Co" and change.set["custom"] == {"a": 1, "b": 3}
+    assert change.set["phone_key"] == "+49301234567" and "name" not in change.set
+    assert change.push["activities"]["type"] == "merge"
+
+
+def test_response_overdue_with_reassignment_emits_both_events():
+    from leads.assignment import Assignment
+    moved = Assignment(owner_id="bob", team="dach", queue=None, rule="dach")
+    change = domain.response_overdue(lead(), T0 + dt.timedelta(minutes=61), moved)
+    assert [e for e, _ in change.events] == ["lead.response_overdue", "lead.assigned"]
+    assert change.events[0][1]["overdue_minutes"] == 61
+    assert change.events[1][1]["previous_owner_id"] == "ann"
+    assert change.events[1][1]["rule"] == "response_overdue"
+    assert change.set["owner_id"] == "bob" and change.set["response_due_at"] is None
+    for i, (etype, data) in enumerate(change.events):
+        new_event(etype, "L1", data, 3 + i)
+
+
+@pytest.mark.parametrize("raw,country,expected", [
+    ("+49 30 1234567", None, "+49301234567"),
+    ("030 1234567", "DE", "+49301234567"),
+    ("(415) 555-2671", "US", "+14155552671"),
+    ("  ", None, None),
+    (None, None, None),
+])
+def test_phone_normalises_to_e164(raw, country, expected):
+    assert domain.normalise_phone(raw, country) == expected
+
+
+@pytest.mark.parametrize("raw", ["12", "030 1234567", "not a number"])
+def test_bad_or_regionless_phone_is_refused(raw):
+    with pytest.raises(ValueError):
+        domain.normalise_phone(raw, None)
+
+
+def test_identity_keys_never_collide_for_missing_values():
+    assert domain.identity_keys("a", None, None) != domain.identity_keys("b", None, None)
+    assert domain.identity_keys("a", "x@y.z", "+1")["email_key"] == "x@y.z"
+
+
+@pytest.mark.parametrize("owner,queue,changes", [
+    ("ann", None, False), ("bob", None, True), (None, "inbox", True)])
+def test_manual_reassignment(owner, queue, changes):
+    from leads.assignment import Assignment
+    target = Assignment(owner_id=owner, team=None, queue=queue, rule="manual")
+    change = domain.reassign(lead("contacted", queue=None), target, actor="boss")
+    if not changes:
+        assert change is None
+        return
+    [(etype, data)] = change.events
+    assert etype == "lead.assigned" and data["previous_owner_id"] == "ann"
+    assert change.set["owner_id"] == owner and change.actor == "boss"
+
+
+@pytest.mark.parametrize("status", ["disqualified", "converted"])
+def test_closed_lead_cannot_be_reassigned_or_get_tasks(status):
+    from leads.assignment import Assignment
+    with pytest.raises(Conflict):
+        domain.reassign(lead(status), Assignment("bob", None, None, "manual"))
+    with pytest.raises(Conflict):
+        domain.new_task(lead(status), T0, None, "t1", T0)
