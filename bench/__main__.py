@@ -9,8 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench import raw
-from bench.harness import ROOT, Context
+from bench.harness import ROOT
+
+sys.path.insert(0, str(ROOT / "services"))  # `python -m bench` works without make too
+
+from bench import raw  # noqa: E402
+from bench.harness import Context  # noqa: E402
 
 SERVICES = ["leads", "deals", "metrics"]
 
