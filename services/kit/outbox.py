@@ -57,9 +57,10 @@ class OutboxRelay:
         sent = 0
         for coll, ids in by_coll.items():
             for start in range(0, len(ids), self.batch_size):
-                chunk = ids[start:start + self.batch_size]
-                docs = list(self.db[coll].find(
-                    {"_id": {"$in": chunk}}, {OUTBOX: 1}))
+                # one lookup per id: FerretDB v1 answers `_id` equality from its index but
+                # scans the whole collection for `$in`
+                docs = [doc for _id in ids[start:start + self.batch_size]
+                        if (doc := self.db[coll].find_one({"_id": _id}, {OUTBOX: 1}))]
                 sent += self._publish_docs(coll, docs)
         return sent
 
