@@ -2,25 +2,8 @@
 its metrics, answers problems for bad routes, and stops cleanly on SIGTERM."""
 import pytest
 import requests
-from pymongo import MongoClient
 
-from tests.conftest import MONGO_URI
-from tests.support.platform import SERVICES, Platform
-
-
-@pytest.fixture(scope="module")
-def platform(vhost_pipeline, request):
-    from urllib.parse import urlparse
-    base = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
-    with vhost_pipeline.get() as vhost:
-        running = Platform(f"{base.scheme}://{base.netloc}/{vhost}").start()
-        yield running
-        codes = running.stop()
-        client = MongoClient(MONGO_URI)
-        for name in running.databases:
-            client.drop_database(name)
-        client.close()
-        assert codes == {name: 0 for name in SERVICES}, "every service stops cleanly"
+from tests.support.platform import SERVICES
 
 
 @pytest.mark.parametrize("service", SERVICES)
