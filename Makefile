@@ -30,16 +30,16 @@ help:
 
 # --- set-up ----------------------------------------------------------------------------------
 APT_PACKAGES := rabbitmq-server prometheus
-deps: var/.apt-done
-var/.apt-done:
-	@mkdir -p var
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@# Debian's package starts nothing here (no systemd); our scripts run the broker under var/.
-	@touch $@
+	@# Debian's packages start nothing here (no systemd); our scripts run them under var/.
+	@command -v go >/dev/null || { echo "Go is required to build FerretDB (see README)"; exit 1; }
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -50,7 +50,7 @@ $(VENV)/.installed: requirements.txt
 rabbitmq: deps
 	@$(if $(LOCAL_AMQP),deploy/local/rabbitmq.sh start,echo "rabbitmq: using AMQP_URI")
 
-ferretdb:
+ferretdb: deps
 	@$(if $(LOCAL_MONGO),deploy/local/ferretdb.sh start,echo "mongodb: using MONGO_URI")
 
 infra: venv rabbitmq ferretdb
