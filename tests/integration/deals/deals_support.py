@@ -1,24 +1,13 @@
 """Helpers shared by the deals integration tests."""
 import datetime as dt
-import time
 from decimal import Decimal
 
-import eventlet
 from kombu import Connection
 
 from deals.service import DealsService
 from kit.amqp import ConfirmingPublisher
 from kit.events import new_event
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        eventlet.sleep(interval)
-    return predicate()
+from tests.support.wait import wait_for  # noqa: F401 - shared with the deals tests
 
 
 def start_deals(container_factory, config):

@@ -1,6 +1,5 @@
 """Leads over HTTP against real FerretDB and RabbitMQ: capture, dedup (with the race),
 status, activities, conversion, assignment and listing, with the events they publish."""
-import time
 
 import eventlet
 import pytest
@@ -19,14 +18,6 @@ ASSIGNMENT = {
 }
 
 
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        eventlet.sleep(interval)
-    return predicate()
 
 
 @pytest.fixture
