@@ -1,4 +1,10 @@
-"""Operational endpoints every service serves: /healthz, /readyz, /metrics, /openapi.json."""
+"""Operational endpoints every service serves: /healthz, /readyz, /metrics, /openapi.json.
+
+They are answered in the web server's own green thread, not by a pooled worker: a liveness
+probe or a scrape must answer even while every worker is busy (a backlog of events), or
+an orchestrator restarts a healthy pod and the dashboards go blank exactly when they
+matter.
+"""
 import time
 
 from nameko.extensions import DependencyProvider
@@ -6,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from kit.amqp import broker_reachable
 from kit.errors import Unavailable
-from kit.http import HttpEntrypoint, http
+from kit.http import HttpEntrypoint
 from kit.mongo import Store
 from kit.openapi import build_spec
 from kit.prom import CONTENT_TYPE, PromRegistry
@@ -39,7 +45,21 @@ class Operations(DependencyProvider):
         checks["amqp"] = "ok" if self._broker() else "unreachable"
         return checks
 
-    def openapi(self):
+    # the four answers, shared by the inline entrypoint and the service methods
+
+    def healthz(self, request):
+        return {"status": "ok"}
+
+    def readyz(self, request):
+        checks = self.readiness()
+        if any(v != "ok" for v in checks.values()):
+            raise Unavailable("Not ready.", checks=checks)
+        return {"status": "ready", "checks": checks}
+
+    def metrics(self, request):
+        return Response(self.prom.exposition(), content_type=CONTENT_TYPE)
+
+    def openapi(self, request):
         if self._spec is None:
             entrypoints = [e for e in self.container.entrypoints
                            if isinstance(e, HttpEntrypoint)]
@@ -50,28 +70,49 @@ class Operations(DependencyProvider):
         return self
 
 
+class OpsEndpoint(HttpEntrypoint):
+    """An HTTP entrypoint answered by the Operations provider without a worker."""
+
+    def setup(self):
+        super().setup()
+        self.operations = next(d for d in self.container.dependencies
+                               if isinstance(d, Operations))
+
+    def handle_request(self, request):
+        started = time.perf_counter()
+        request.shallow = False
+        try:
+            answer = getattr(self.operations, self.method_name)(request)
+            response = self.response_from_result(answer)
+        except Exception as exc:  # noqa: BLE001 - mapped to problem+json like any route
+            response = self.response_from_exception(exc)
+        self.prom.observe_request(request.method, self.url, response.status_code,
+                                  time.perf_counter() - started)
+        return response
+
+
+ops_http = OpsEndpoint.decorator
+
+
 class Operational:
     """Mix into a service class to serve the operational endpoints."""
 
     ops = Operations()
 
-    @http("GET", "/healthz", summary="Liveness", tags=["operations"])
+    @ops_http("GET", "/healthz", summary="Liveness", tags=["operations"])
     def healthz(self, request):
-        return {"status": "ok"}
+        return self.ops.healthz(request)
 
-    @http("GET", "/readyz", summary="Readiness: MongoDB and AMQP reachable",
-          tags=["operations"], responses={503: "A dependency is unreachable"})
+    @ops_http("GET", "/readyz", summary="Readiness: MongoDB and AMQP reachable",
+              tags=["operations"], responses={503: "A dependency is unreachable"})
     def readyz(self, request):
-        checks = self.ops.readiness()
-        if any(v != "ok" for v in checks.values()):
-            raise Unavailable("Not ready.", checks=checks)
-        return {"status": "ready", "checks": checks}
+        return self.ops.readyz(request)
 
-    @http("GET", "/metrics", summary="Prometheus metrics", tags=["operations"],
-          content="text/plain")
+    @ops_http("GET", "/metrics", summary="Prometheus metrics", tags=["operations"],
+              content="text/plain")
     def metrics(self, request):
-        return Response(self.ops.prom.exposition(), content_type=CONTENT_TYPE)
+        return self.ops.metrics(request)
 
-    @http("GET", "/openapi.json", summary="This document", tags=["operations"])
+    @ops_http("GET", "/openapi.json", summary="This document", tags=["operations"])
     def openapi(self, request):
-        return self.ops.openapi()
+        return self.ops.openapi(request)

@@ -4,11 +4,14 @@ and OpenAPI."""
 from urllib.parse import urlparse
 
 import pytest
+from eventlet.event import Event
 from kombu import Connection
+from nameko.rpc import rpc
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.conftest import MONGO_URI, free_port
 from tests.support.proxy import TcpProxy
-from tests.support.things import ThingsService
+from tests.support.things import ThingsRpcService, ThingsService
 from tests.support.wait import wait_for
 
 PROBLEM = "application/problem+json"
@@ -129,3 +132,35 @@ def test_broker_outage_makes_the_service_not_ready_until_it_returns(things, rabb
         assert wait_for(lambda: client.get("/readyz").status_code == 200)
     finally:
         proxy.down()
+
+
+class Busy(ThingsRpcService):
+    """Workers that stay busy until the test lets them go."""
+
+    name = "things"
+    release = None
+    running = []
+
+    @rpc
+    def hold(self):
+        self.running.append(1)
+        self.release.wait()
+
+
+def test_probes_and_metrics_answer_while_every_worker_is_busy(container_factory, make_config,
+                                                              api):
+    Busy.release, Busy.running = Event(), []
+    config = make_config("leads", max_workers=2)
+    container_factory(Busy, config).start()
+    client = api(config)
+    with ClusterRpcProxy(config) as proxy:
+        pending = [proxy.things.hold.call_async() for _ in range(2)]
+        assert wait_for(lambda: len(Busy.running) == 2), "both workers are held"
+        # were these queued for a worker, they would wait until the release below
+        assert client.get("/healthz", timeout=5).status_code == 200
+        assert client.get("/readyz", timeout=5).status_code == 200
+        assert "http_requests_total" in client.get("/metrics", timeout=5).text
+        assert client.get("/openapi.json", timeout=5).status_code == 200
+        Busy.release.send()
+        for call in pending:
+            call.result()
