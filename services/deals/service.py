@@ -4,7 +4,6 @@ import uuid
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.timer import Timer
 
 from deals import domain
 from deals import forecast as F
@@ -20,21 +19,11 @@ from kit.fields import utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.timers import config_timer
 
 TAGS = ["deals"]
 MOVE_ERRORS = {404: "No such deal", 409: "Stage gate not met, or the deal changed (stale "
                "If-Match)", 428: "If-Match missing"}
-
-
-class StallTimer(Timer):
-    """A timer whose interval comes from the config (DEALS.stall_check_interval_seconds)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(interval=60, **kwargs)
-
-    def setup(self):
-        self.interval = float(setting(self.container.config,
-                                      "DEALS.stall_check_interval_seconds", 60))
 
 
 class DealsService(Operational):
@@ -256,7 +245,7 @@ class DealsService(Operational):
 
     # --- timers ------------------------------------------------------------------------------
 
-    @StallTimer.decorator
+    @config_timer("DEALS.stall_check_interval_seconds", 60)
     def mark_stalled(self):
         """deal.stalled once per stall: the version in the write's filter is the claim, so
         of N instances that see the same due deal exactly one writes."""

@@ -1,7 +1,5 @@
-"""nameko extensions that read the leads config: the parsed rules, and timers whose
-interval comes from the config (so tests and deployments can set it)."""
+"""The leads rules, parsed from the config once per container."""
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 
 from kit.config import setting
 from leads import assignment, scoring
@@ -41,17 +39,3 @@ class Rules(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.rules
-
-
-class ConfigTimer(Timer):
-    """nameko's timer with the interval read from a config key at setup."""
-
-    def __init__(self, key, default, **kwargs):
-        self.key = key
-        super().__init__(interval=default, **kwargs)
-
-    def setup(self):
-        self.interval = float(setting(self.container.config, self.key, self.interval))
-
-
-config_timer = ConfigTimer.decorator

@@ -12,9 +12,10 @@ from kit.fields import UtcDateTime, utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.timers import config_timer
 from leads import domain, imports
 from leads.assignment import Assignment
-from leads.extensions import Rules, config_timer
+from leads.extensions import Rules
 from leads.schemas import (
     ActivityAdded,
     ActivityIn,
@@ -207,6 +208,10 @@ class LeadsService(Operational):
     @config_timer("SLA.check_interval_seconds", 5)
     def check_response_sla(self):
         self.store.fire_overdue(utcnow(), self.rules)
+
+    @config_timer("ASSIGNMENT.recount_interval_seconds", 300)
+    def recount_open_leads(self):
+        self.store.recount_reps()
 
 
 def _csv_body(request):

@@ -187,7 +187,8 @@ class LeadsStore(BaseStore):
     def reassign(self, lead_id, decide, new_owner):
         """A manager's reassignment: the new owner's slot is taken regardless of the cap."""
         if new_owner:
-            self.db.reps.update_one({"_id": new_owner}, {"$inc": {"open": 1}}, upsert=True)
+            self.db.reps.update_one({"_id": new_owner}, {"$inc": {"open": 1, "touched": 1}},
+                                    upsert=True)
         try:
             after, change = self.change(lead_id, decide)
         except Exception:
@@ -274,7 +275,8 @@ class LeadsStore(BaseStore):
             return False
         try:
             doc = self.db.reps.find_one_and_update(
-                {"_id": rep, "open": {"$lte": cap - k}}, {"$inc": {"open": k}}, upsert=True,
+                {"_id": rep, "open": {"$lte": cap - k}}, {"$inc": {"open": k, "touched": 1}},
+                upsert=True,
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             return False  # the rep's document exists and is at the cap: the upsert collided
@@ -282,7 +284,7 @@ class LeadsStore(BaseStore):
 
     def release(self, rep, k=1):
         if rep and k:
-            self.db.reps.update_one({"_id": rep}, {"$inc": {"open": -k}})
+            self.db.reps.update_one({"_id": rep}, {"$inc": {"open": -k, "touched": 1}})
 
     def release_many(self, owners):
         counts = {}
@@ -291,6 +293,35 @@ class LeadsStore(BaseStore):
                 counts[owner] = counts.get(owner, 0) + 1
         for owner, k in counts.items():
             self.release(owner, k)
+
+    def recount_reps(self):
+        """Correct open-lead counters that drifted from the leads (a crash between a lead's
+        write and its rep's counter update leaves one off by one).
+
+        Only a counter untouched since this instance's previous pass is corrected: every
+        claim and release stamps it, so a claim still between its $inc and its lead's
+        insert is never undone, and the correcting write is conditional on the stamp.
+        Returns {rep: (was, now)} for the counters it corrected.
+        """
+        counts = {row["_id"]: row["n"] for row in self.db.leads.aggregate([
+            {"$match": {"status": {"$in": sorted(domain.OPEN)}, "owner_id": {"$ne": None}}},
+            {"$group": {"_id": "$owner_id", "n": {"$sum": 1}}},
+        ])}
+        previous, seen, fixed = getattr(self, "_recount_seen", {}), {}, {}
+        for rep in self.db.reps.find({}):
+            stamp = rep.get("touched", 0)
+            seen[rep["_id"]] = stamp
+            actual = counts.get(rep["_id"], 0)
+            if previous.get(rep["_id"]) != stamp or rep.get("open", 0) == actual:
+                continue
+            guard = {"touched": stamp} if "touched" in rep else {"touched": {"$exists": False}}
+            done = self.db.reps.update_one({"_id": rep["_id"], **guard},
+                                           {"$set": {"open": actual}, "$inc": {"touched": 1}})
+            if done.modified_count:
+                fixed[rep["_id"]] = (rep.get("open", 0), actual)
+                seen[rep["_id"]] = stamp + 1
+        self._recount_seen = seen
+        return fixed
 
     def open_counts(self):
         return {d["_id"]: d.get("open", 0) for d in self.db.reps.find({})}
