@@ -89,3 +89,20 @@ def test_a_malformed_event_is_dead_lettered_at_once(tally, publish, rabbit_confi
     uri = rabbit_config["AMQP_URI"]
     assert wait_for(lambda: queue_depths(uri, [QUEUE + ".dlq"])[QUEUE + ".dlq"] == 1)
     assert store.attempts(bad["id"]) == 0
+
+
+def test_dead_letters_are_replayed_once_the_cause_is_fixed(tally, publish, rabbit_config):
+    from kit.deadletters import replay
+
+    container, store, _ = tally(fail_times=10_000, CONSUMER={"max_retries": 1})
+    event = lead_created()
+    publish(event)
+    uri = rabbit_config["AMQP_URI"]
+    assert wait_for(lambda: queue_depths(uri, [QUEUE + ".dlq"])[QUEUE + ".dlq"] == 1)
+    assert store.tally() == 0
+    container.stop()
+
+    _, fixed, _ = tally(fail_times=0)  # the same queue, now with a handler that works
+    assert replay(uri, QUEUE) == 1
+    assert wait_for(lambda: fixed.tally() == 1)
+    assert queue_depths(uri, [QUEUE + ".dlq"])[QUEUE + ".dlq"] == 0
