@@ -10,7 +10,8 @@ pidfile="$data/ferretdb.pid"
 port="${FERRETDB_PORT:-27017}"
 export DO_NOT_TRACK=1 GOFLAGS=-buildvcs=false
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# a pid file can outlive its process, and the pid be reused: check what runs under it
+running() { [ -f "$pidfile" ] && grep -qa "var/bin/ferretdb" "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null; }
 
 build() {
   # rebuild only when our module changed; Go's module and build caches make a rebuild cheap

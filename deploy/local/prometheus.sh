@@ -5,7 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 data="$root/var/prometheus"; pidfile="$data/prometheus.pid"
 port="${PROMETHEUS_PORT:-9090}"
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# a pid file can outlive its process, and the pid be reused: check what runs under it
+running() { [ -f "$pidfile" ] && grep -qa "prometheus" "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null; }
 
 case "${1:-start}" in
   start)

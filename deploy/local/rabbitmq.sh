@@ -50,7 +50,12 @@ case "${1:-start}" in
     done
     echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_NODE_PORT" ;;
   stop)
-    rabbitmqctl -q stop "$RABBITMQ_PID_FILE" 2>/dev/null || true ;;
+    # only a running node is stopped: `rabbitmqctl stop <pidfile>` waits for the pid in the
+    # file to exit, and a stale file's pid may by now belong to another process
+    if rabbitmqctl -q status >/dev/null 2>&1; then
+      timeout 120 rabbitmqctl -q stop "$RABBITMQ_PID_FILE" 2>/dev/null || true
+    fi
+    rm -f "$RABBITMQ_PID_FILE" ;;
   status)
     rabbitmqctl -q status >/dev/null 2>&1 ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;

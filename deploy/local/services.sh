@@ -12,7 +12,9 @@ action="$1"; shift
 port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;
   support) echo 8004;; metrics) echo 8005;; *) echo "unknown service $1" >&2; exit 2;; esac; }
 class_of() { echo "$1.service:$(tr '[:lower:]' '[:upper:]' <<<"${1:0:1}")${1:1}Service"; }
-alive() { [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+# a pid file can outlive its process, and the pid be reused: check what runs under it
+alive() { [ -f "$run/$1.pid" ] && grep -qa "services/$1/config.yml" \
+  "/proc/$(cat "$run/$1.pid")/cmdline" 2>/dev/null; }
 ready() { python3 - "$1" <<'PY'
 import sys, urllib.request
 try:
