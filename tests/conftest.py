@@ -74,7 +74,8 @@ def make_config(rabbit_config, mongo_db_name):
         })
         config["OUTBOX"] = {**config.get("OUTBOX", {}), "sweep_interval_seconds": 0.5,
                             "grace_seconds": 0.5}
-        config["CONSUMER"] = {**config.get("CONSUMER", {}), "retry_delay_ms": 100}
+        # five quick retries unless a test asks for another count
+        config["CONSUMER"] = {"retry_delays_ms": None, "max_retries": 5, "retry_delay_ms": 100}
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):
                 config[key] = {**config[key], **value}

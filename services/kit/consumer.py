@@ -1,10 +1,13 @@
-"""Reliable event consumption: bounded retries on RabbitMQ, then a dead-letter queue.
+"""Reliable event consumption: bounded, growing retries on RabbitMQ, then a dead-letter queue.
 
 nameko acks and drops a message whose handler raised (or, with requeue_on_error, requeues
-it at once in a hot loop). Here a failed message is rejected into `<queue>.retry`, a queue
-with a TTL that dead-letters it back to `<queue>` after a delay; the broker's `x-death`
-header counts the rounds. After `max_retries` retries it is copied, with its error, to
-`<queue>.dlq` (confirmed) and acked. A message that cannot be parsed as a catalog event
+it at once in a hot loop). Here a failed message is copied (confirmed) into
+`<queue>.retry.<n>`, a queue whose TTL dead-letters it back to `<queue>` after the n-th
+delay of `CONSUMER.retry_delays_ms`, and only then acked; a header counts the rounds. The
+delays grow (1 s ... 10 min by default), so a dependency outage of several minutes is
+ridden out instead of dead-lettering everything in flight. After the last retry the message
+is copied, with its error, to `<queue>.dlq` (confirmed) and acked; `kit.deadletters`
+replays it once the cause is fixed. A message that cannot be parsed as a catalog event
 can never succeed, so it goes to the dead-letter queue at once.
 """
 import logging
@@ -29,8 +32,15 @@ def queue_arguments(config):
     return {"x-queue-version": 2}
 
 
+RETRIES = "x-dealflow-retries"
+
+
 def retries_so_far(message, queue_name):
-    for death in (message.headers or {}).get("x-death") or []:
+    headers = message.headers or {}
+    if RETRIES in headers:
+        return int(headers[RETRIES])
+    # rejected into the first retry queue by the broker (the fallback path): count rounds
+    for death in headers.get("x-death") or []:
         if death.get("queue") == queue_name and death.get("reason") == "rejected":
             return int(death.get("count", 0))
     return 0
@@ -46,26 +56,30 @@ class ReliableEventHandler(EventHandler):
         super().setup()
         config = self.container.config
         name = self.queue.name
-        self.max_retries = int(setting(config, "CONSUMER.max_retries", 5))
-        delay_ms = int(setting(config, "CONSUMER.retry_delay_ms", 1000))
-        self.retry_queue = f"{name}.retry"
+        delays = setting(config, "CONSUMER.retry_delays_ms") or (
+            [int(setting(config, "CONSUMER.retry_delay_ms", 1000))]
+            * int(setting(config, "CONSUMER.max_retries", 5)))
+        self.max_retries = len(delays)
+        self.retry_queues = [f"{name}.retry.{n}" for n in range(1, len(delays) + 1)]
         self.dead_letter_queue = f"{name}.dlq"
         base = queue_arguments(config)
+        # a rejected message (when it cannot be republished) takes the first retry queue
         self.queue.queue_arguments = {
             **base,
             "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self.retry_queue,
+            "x-dead-letter-routing-key": self.retry_queues[0] if delays else name + ".dlq",
         }
-        retry = Queue(self.retry_queue, durable=True, queue_arguments={
+        retries = [Queue(queue, durable=True, queue_arguments={
             **base,
-            "x-message-ttl": delay_ms,
+            "x-message-ttl": int(delay),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": name,
-        })
+        }) for queue, delay in zip(self.retry_queues, delays, strict=True)]
         dlq = Queue(self.dead_letter_queue, durable=True, queue_arguments=base)
         with Connection(config["AMQP_URI"]) as conn:
             channel = conn.channel()
-            retry(channel).declare()
+            for queue in retries:
+                queue(channel).declare()
             dlq(channel).declare()
         self.publisher = ConfirmingPublisher(config["AMQP_URI"])
         self.prom.dead_letters.queues.add(self.dead_letter_queue)
@@ -105,7 +119,19 @@ class ReliableEventHandler(EventHandler):
         else:
             log.warning("handler failed on %s (retry %d of %d): %s",
                         self.queue.name, retries + 1, self.max_retries, exc_info[1])
+            self._retry(message, retries)
+
+    def _retry(self, message, retries):
+        headers = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
+        headers[RETRIES] = retries + 1
+        try:
+            self.publisher.publish_batch(
+                [("", self.retry_queues[retries], message._dealflow_body, headers)])
+        except PublishError as exc:
+            log.warning("could not schedule the retry (%s); rejecting instead", exc)
             self._reject(message)
+            return
+        self.queue_consumer.ack_message(message)
 
     def _reject(self, message):
         if message.channel.connection:

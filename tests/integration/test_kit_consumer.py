@@ -74,8 +74,9 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_after_bounded_retries(
     eventlet.sleep(0.5)  # no further redelivery after dead-lettering
     assert store.attempts(event["id"]) == 4  # the first delivery and 3 retries
     assert store.tally() == 0
-    depths = queue_depths(uri, [QUEUE, QUEUE + ".retry", QUEUE + ".dlq"])
-    assert depths == {QUEUE: 0, QUEUE + ".retry": 0, QUEUE + ".dlq": 1}
+    retries = [f"{QUEUE}.retry.{n}" for n in (1, 2, 3)]
+    depths = queue_depths(uri, [QUEUE, *retries, QUEUE + ".dlq"])
+    assert depths == {QUEUE: 0, **dict.fromkeys(retries, 0), QUEUE + ".dlq": 1}
 
     metrics = api(config).get("/metrics").text
     assert f'dealflow_dead_letter_messages{{queue="{QUEUE}.dlq"}} 1.0' in metrics
@@ -106,3 +107,21 @@ def test_dead_letters_are_replayed_once_the_cause_is_fixed(tally, publish, rabbi
     assert replay(uri, QUEUE) == 1
     assert wait_for(lambda: fixed.tally() == 1)
     assert queue_depths(uri, [QUEUE + ".dlq"])[QUEUE + ".dlq"] == 0
+
+
+def test_retries_wait_longer_each_time_and_are_counted(tally, publish, rabbit_config):
+    from kombu import Connection, Queue
+
+    _, store, _ = tally(fail_times=10_000, CONSUMER={"retry_delays_ms": [100, 60_000]})
+    event = lead_created()
+    publish(event)
+    # the first retry comes back after 100 ms; the second waits in the 60 s queue
+    assert wait_for(lambda: store.attempts(event["id"]) == 2)
+    uri = rabbit_config["AMQP_URI"]
+    assert wait_for(lambda: queue_depths(uri, [QUEUE + ".retry.2"])[QUEUE + ".retry.2"] == 1)
+    with Connection(uri) as conn:
+        waiting = Queue(QUEUE + ".retry.2", no_declare=True)(conn.channel()).get(no_ack=False)
+        assert waiting.headers["x-dealflow-retries"] == 2
+        assert waiting.payload["id"] == event["id"]
+        waiting.requeue()
+    assert store.attempts(event["id"]) == 2
