@@ -15,7 +15,7 @@ from pymongo.errors import PyMongoError
 
 from kit.amqp import ConfirmingPublisher, PublishError
 from kit.config import setting
-from kit.outbox import OutboxRelay
+from kit.outbox import SINCE, OutboxRelay
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,10 @@ class Store(DependencyProvider):
         while self._running and not self._indexes_ready:
             try:
                 self.store.ensure_indexes()
+                # the relay's sweep looks for outboxes by age: on MongoDB this keeps it
+                # from scanning the collection (FerretDB v1 scans whatever the index)
+                for coll in self.store_cls.outbox_collections:
+                    self.store.db[coll].create_index(SINCE)
                 self._indexes_ready = True
             except PyMongoError as exc:
                 log.warning("creating indexes failed, retrying: %s", exc)
