@@ -81,6 +81,9 @@ class ReliableEventHandler(EventHandler):
             for queue in retries:
                 queue(channel).declare()
             dlq(channel).declare()
+            # bound now, before the container starts and /readyz says yes: nameko binds it
+            # later, from its consumer thread, and events published meanwhile would be lost
+            self.queue(channel).declare()
         self.publisher = ConfirmingPublisher(config["AMQP_URI"])
         self.prom.dead_letters.queues.add(self.dead_letter_queue)
 

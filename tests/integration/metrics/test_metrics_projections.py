@@ -144,3 +144,25 @@ def test_two_instances_expose_the_same_totals(metrics, make_config, publish):
     settle(b, len(events), sum(dups.values()))
     assert script.mismatches(kpis(a), events, dups) == []
     assert kpis(a) == kpis(b)
+
+
+def test_events_published_as_soon_as_it_is_ready_are_not_lost(container_factory, make_config,
+                                                               api, publish):
+    """/readyz answers while nameko's consumer may still be binding its queues; the kit binds
+    them during setup, so an event published the moment readiness says yes still arrives."""
+    config = make_config("metrics", KPIS=KPIS)
+    container = container_factory(MetricsService, config)
+    starting = eventlet.spawn(container.start)
+    client = api(config)
+
+    def ready():
+        try:
+            return client.get("/readyz", timeout=1).status_code == 200
+        except Exception:  # noqa: BLE001 - not listening yet
+            return False
+
+    assert wait_for(ready)
+    events = script.build()
+    publish(events)
+    starting.wait()
+    settle(client, len({e["id"] for e in events}), 0)
