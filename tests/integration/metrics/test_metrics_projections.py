@@ -2,7 +2,6 @@
 order and with duplicates gives exactly the expected value of every KPI and of the cohort
 funnel; a restart restores them; a full replay changes nothing but the duplicate counts;
 two instances expose the same totals."""
-import time
 
 import eventlet
 import pytest
@@ -10,18 +9,16 @@ import pytest
 from kit.amqp import ConfirmingPublisher
 from metrics.service import MetricsService
 from tests.integration.metrics import metrics_script as script
+from tests.support import wait
+
+
+def wait_for(predicate, timeout=30.0):
+    """The shared poll, with the patience a full KPI refresh needs."""
+    return wait.wait_for(predicate, timeout=timeout, interval=0.1)
 
 KPIS = {"refresh_seconds": 0.3, "refresh_overlap_seconds": 2}
 
 
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        eventlet.sleep(0.1)
-    return predicate()
 
 
 @pytest.fixture
