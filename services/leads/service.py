@@ -4,10 +4,10 @@ import uuid
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from kit.auth import actor_id, caller, require_role
-from kit.config import setting
-from kit.errors import Conflict, Invalid, NotFound
+from kit.errors import Conflict, DealflowError, Invalid, NotFound
 from kit.fields import UtcDateTime, utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
@@ -22,7 +22,6 @@ from leads.schemas import (
     AssignIn,
     ConvertIn,
     DuplicateQuery,
-    ImportResult,
     LeadCreated,
     LeadIn,
     LeadMerged,
@@ -84,17 +83,23 @@ class LeadsService(Operational):
         return 200, LeadMerged().dump({"id": existing, "merged": True,
                                        "fields": merged["fields"], "lead": after})
 
-    @http("POST", "/api/v1/leads/import", response=ImportResult, status=200,
-          summary="Import leads from CSV (UTF-8, header row, at most 10,000 rows)", tags=TAGS,
-          responses={409: "Idempotency-Key reused with another file"})
+    @http("POST", "/api/v1/leads/import", response=imports.ImportReport, status=200,
+          query=imports.ImportQuery,
+          summary="Import leads from CSV (UTF-8, GB18030/GBK or UTF-16 with BOM, or the charset "
+                  "given; header row; at most 10,000 rows)", tags=TAGS,
+          responses={409: "Idempotency-Key reused with another file, or its import is running",
+                     413: "The CSV is larger than the import allows"},
+          expected_exceptions=(DealflowError, ValidationError, RequestEntityTooLarge))
     def import_leads(self, request):
-        raw = _csv_body(request)
+        charset = query_args(request, imports.ImportQuery()).get("charset")
+        limits = imports.limits(self.config)
+        raw, labelled = _csv_body(request, limits.max_bytes)
         key = request.headers.get("Idempotency-Key") or None
         result, replayed = imports.run(
             self.store, self.rules, raw, key, actor_id(caller(request, self.config)),
-            max_rows=int(setting(self.config, "IMPORT.max_rows", 10_000)))
+            limits=limits, charset=charset or labelled)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
-        return 200, headers, ImportResult().dump(result)
+        return 200, headers, imports.ImportReport().dump(result)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -214,13 +219,33 @@ class LeadsService(Operational):
         self.store.recount_reps()
 
 
-def _csv_body(request):
+def _csv_body(request, max_bytes):
+    """The CSV's bytes, read no further than max_bytes, and the charset its type names."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    # werkzeug enforces this on the stream too, a chunked body and multipart parts included
+    request.max_content_length = max_bytes
     if request.mimetype == "multipart/form-data":
         upload = next(iter(request.files.values()), None)
         if upload is None:
             raise Invalid("Send the CSV as the body or as a multipart file.")
-        return upload.read()
-    return request.get_data(cache=False)
+        return _read_at_most(upload.stream, max_bytes), upload.mimetype_params.get("charset")
+    return _read_at_most(request.stream, max_bytes), request.mimetype_params.get("charset")
+
+
+def _read_at_most(stream, max_bytes, chunk=64 * 1024):
+    chunks, size = [], 0
+    while block := stream.read(chunk):
+        size += len(block)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(block)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes):
+    return RequestEntityTooLarge(f"The CSV may have at most {max_bytes} bytes "
+                                 "(IMPORT.max_bytes).")
 
 
 def _after(cursor):

@@ -403,17 +403,35 @@ class LeadsStore(BaseStore):
     def find_import(self, key):
         return self.db.imports.find_one({"_id": key})
 
-    def begin_import(self, key, body_hash, now):
+    def begin_import(self, key, body_hash, attempt, now):
+        """Records a running import under `key`; returns None, or what is recorded already."""
         try:
             self.db.imports.insert_one({"_id": key, "body_hash": body_hash, "status": "running",
-                                        "started_at": now})
+                                        "attempt": attempt, "started_at": now,
+                                        "heartbeat_at": now})
         except DuplicateKeyError:
-            pass  # a crashed (or concurrent) attempt: deterministic row ids keep it safe
+            return self.find_import(key) or {}
+        return None
 
-    def finish_import(self, key, result, now):
-        self.db.imports.update_one({"_id": key}, {"$set": {
+    def take_over_import(self, key, previous, attempt, body_hash, now):
+        """Claims a running import from the attempt that held it (one that stopped renewing
+        its lease); False when another request claimed or finished it first."""
+        held_by = previous if previous is not None else {"$exists": False}
+        claimed = self.db.imports.update_one(
+            {"_id": key, "status": "running", "attempt": held_by},
+            {"$set": {"attempt": attempt, "body_hash": body_hash, "heartbeat_at": now}})
+        return claimed.matched_count == 1
+
+    def renew_import(self, key, attempt, now):
+        """Renews the attempt's lease; False when another request took the import over."""
+        renewed = self.db.imports.update_one(
+            {"_id": key, "status": "running", "attempt": attempt},
+            {"$set": {"heartbeat_at": now}})
+        return renewed.matched_count == 1
+
+    def finish_import(self, key, attempt, result, now):
+        self.db.imports.update_one({"_id": key, "attempt": attempt}, {"$set": {
             "status": "done", "result": result, "finished_at": now}})
-
 
 def _now():
     return dt.datetime.now(dt.UTC)

@@ -55,7 +55,7 @@ def test_csv_rows_keep_their_starting_line_and_map_columns():
             "\n"
             '"B\nB",b@x.com,,\n'
             "C,c@x.com,,,surplus\n")
-    rows = csvimport.parse(text, 10)
+    rows, _ = csvimport.parse(text, 10)
     assert [line for line, _ in rows] == [2, 4, 6]
     assert rows[0][1] == {"source": "import", "name": "A", "email": "a@x.com",
                           "utm": {"source": "google"}, "custom": {"industry": "retail"}}
@@ -64,7 +64,7 @@ def test_csv_rows_keep_their_starting_line_and_map_columns():
 
 
 def test_csv_decode_drops_the_bom():
-    assert csvimport.decode("\ufeffname\n张伟\n".encode()) == "name\n张伟\n"
+    assert csvimport.decode("\ufeffname\n张伟\n".encode()) == ("name\n张伟\n", "utf-8")
 
 
 @pytest.mark.parametrize("text", ["", "email\nx@y.z\n", "name\na\nb\nc\n"])
