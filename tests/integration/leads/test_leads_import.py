@@ -306,3 +306,40 @@ def test_a_chunked_or_multipart_upload_under_the_limit_is_imported(leads, mongo_
         "b.csv", "name,email\nZ,z@example.cn\n".encode("utf-16"), "text/csv")})
     assert upload.status_code == 200, upload.text
     assert upload.json()["created"] == 1 and upload.json()["encoding"].startswith("utf-16")
+
+
+def _file(tag, rows=600):
+    return ("name,email\n" + "".join(
+        f"{tag} {i},{tag}{i}@example.com\n" for i in range(rows))).encode()
+
+
+def test_two_files_racing_under_one_key_store_only_the_winners_rows(leads, mongo_db):
+    import eventlet
+
+    pool = eventlet.GreenPool(2)
+    bodies = {"a": _file("a"), "b": _file("b")}
+    responses = dict(zip(bodies, pool.imap(
+        lambda body: post_csv(leads, body, key="race"), bodies.values()), strict=True))
+
+    assert sorted(r.status_code for r in responses.values()) == [200, 409], \
+        [r.text for r in responses.values()]
+    [winner] = [tag for tag, r in responses.items() if r.status_code == 200]
+    assert responses[winner].json()["created"] == 600
+    assert mongo_db.leads.count_documents({}) == 600
+    assert {d["email"][0] for d in mongo_db.leads.find({}, {"email": 1})} == {winner}
+
+
+def test_one_file_sent_five_times_at_once_is_stored_once(leads, mongo_db):
+    import eventlet
+
+    body = _file("s")
+    responses = list(eventlet.GreenPool(5).imap(
+        lambda _: post_csv(leads, body, key="same"), range(5)))
+
+    firsts = [r for r in responses
+              if r.status_code == 200 and "Idempotent-Replayed" not in r.headers]
+    assert len(firsts) == 1 and firsts[0].json()["created"] == 600
+    for r in responses:
+        assert (r.status_code == 409 and "in progress" in r.json()["detail"]) or \
+            r.json() == firsts[0].json(), r.text
+    assert mongo_db.leads.count_documents({}) == 600
