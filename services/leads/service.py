@@ -223,14 +223,21 @@ def _csv_body(request, max_bytes):
     """The CSV's bytes, read no further than max_bytes, and the charset its type names."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
-    # werkzeug enforces this on the stream too, a chunked body and multipart parts included
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # eventlet de-chunks the input but does not say so; werkzeug would read it as empty
+        request.environ.setdefault("wsgi.input_terminated", True)
+    # werkzeug then enforces the limit on the stream too, multipart parts included
     request.max_content_length = max_bytes
-    if request.mimetype == "multipart/form-data":
-        upload = next(iter(request.files.values()), None)
-        if upload is None:
-            raise Invalid("Send the CSV as the body or as a multipart file.")
-        return _read_at_most(upload.stream, max_bytes), upload.mimetype_params.get("charset")
-    return _read_at_most(request.stream, max_bytes), request.mimetype_params.get("charset")
+    try:
+        if request.mimetype == "multipart/form-data":
+            upload = next(iter(request.files.values()), None)
+            if upload is None:
+                raise Invalid("Send the CSV as the body or as a multipart file.")
+            return (_read_at_most(upload.stream, max_bytes),
+                    upload.mimetype_params.get("charset"))
+        return _read_at_most(request.stream, max_bytes), request.mimetype_params.get("charset")
+    except RequestEntityTooLarge:
+        raise _too_large(max_bytes) from None
 
 
 def _read_at_most(stream, max_bytes, chunk=64 * 1024):
