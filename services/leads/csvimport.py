@@ -88,13 +88,13 @@ def _field_limit(limit):
         csv.field_size_limit(before)
 
 
-def parse(text, max_rows, max_field_chars=4096, default_source="import"):
+def parse(text, max_rows, max_field_chars=4096, max_columns=100, default_source="import"):
     """Returns ([(line, row dict)], column errors); `line` is where the record starts."""
     with _field_limit(max(len(text), max_field_chars) + 1):
-        return _parse(text, max_rows, max_field_chars, default_source)
+        return _parse(text, max_rows, max_field_chars, max_columns, default_source)
 
 
-def _parse(text, max_rows, max_field_chars, default_source):
+def _parse(text, max_rows, max_field_chars, max_columns, default_source):
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -102,10 +102,12 @@ def _parse(text, max_rows, max_field_chars, default_source):
         raise Invalid("The CSV is empty; it needs a header row.") from None
     except csv.Error as exc:
         raise Invalid(f"The CSV header cannot be read: {exc}.") from None
-    targets, column_errors = columns(header, reader.line_num)
+    if len(header) > max_columns:
+        raise Invalid(f"At most {max_columns} columns per import.", max_columns=max_columns)
+    targets, column_errors = columns(header, reader.line_num, max_field_chars)
     if ("name", None) not in targets:
         raise Invalid("The CSV header needs a name column (name, 姓名, ...).",
-                      columns=[h.strip() for h in header])
+                      columns=[_shown(h.strip()) for h in header])
     rows = []
     start = reader.line_num + 1
     try:
@@ -121,7 +123,7 @@ def _parse(text, max_rows, max_field_chars, default_source):
     return rows, column_errors
 
 
-def columns(header, line=1):
+def columns(header, line=1, max_field_chars=4096):
     """Where each column goes: (lead field, None), ("utm"/"custom", key) or None (ignored),
     and an error for each column ignored for a reason the importer should hear."""
     targets, seen, errors = [], {}, []
@@ -131,18 +133,25 @@ def columns(header, line=1):
         problem = None
         if target is None:
             pass
+        elif len(title) > max_field_chars:
+            problem = f"a header has at most {max_field_chars} characters"
         elif target[1] is not None and not _storable_key(target[1]):
-            problem = "a custom key may not contain '.' or start with '$'"
+            problem = "a key may not be empty, contain '.' or start with '$'"
         elif target in seen:
             problem = f"it repeats column {seen[target]}"
         if problem:
             errors.append({"line": line, "reason": "column", "errors": {
-                "_column": [f"Column {number} ({title!r}) was ignored: {problem}."]}})
+                "_column": [f"Column {number} ({_shown(title)!r}) was ignored: {problem}."]}})
             target = None
         if target is not None:
             seen[target] = number
         targets.append(target)
     return targets, errors
+
+
+def _shown(title, limit=64):
+    """Headers quoted back in errors are cut short: the import result is stored whole."""
+    return title if len(title) <= limit else title[:limit] + "…"
 
 
 def _target(title):

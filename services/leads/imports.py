@@ -27,7 +27,8 @@ ROW_NAMESPACE = uuid.UUID("6f1f8a52-3c1e-4a49-9d7e-2f0c1b7a9e11")
 
 class ImportQuery(Schema):
     charset = fields.String(validate=validate.Length(min=1, max=40), metadata={
-        "description": "how the CSV is encoded; detected when absent (BOM, UTF-8, GB18030)"})
+        "description": "how the CSV is encoded (wins over the Content-Type's charset); "
+                       "when absent: a byte-order mark, then UTF-8, then GB18030"})
 
 
 class ImportReport(ImportResult):
@@ -38,6 +39,7 @@ class Limits(NamedTuple):
     max_bytes: int = 20 * 1024 * 1024
     max_rows: int = 10_000
     max_field_chars: int = 4096
+    max_columns: int = 100
     lease_seconds: int = 120
 
 
@@ -64,7 +66,8 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
         if recorded is not None and _claim(recorded, key, body_hash, limits) == "replay":
             return recorded["result"], True
     text, encoding = csvimport.decode(raw, charset)
-    rows, errors = csvimport.parse(text, limits.max_rows, limits.max_field_chars)
+    rows, errors = csvimport.parse(text, limits.max_rows, limits.max_field_chars,
+                                   limits.max_columns)
     attempt = None
     if key is not None:
         attempt, replay = _begin(store, key, body_hash, limits)

@@ -152,3 +152,18 @@ def test_what_a_request_may_do_with_an_import_under_its_key(recorded, outcome):
 def test_import_limits_default_to_the_yaml():
     path = pathlib.Path(__file__).parents[3] / "services" / "leads" / "config.yml"
     assert imports.limits(load_config(path)) == imports.limits({}) == imports.Limits()
+
+
+def test_a_header_with_too_many_columns_is_refused_as_a_whole():
+    with pytest.raises(Invalid) as err:
+        csvimport.parse("name," + ",".join(f"c{i}" for i in range(100)) + "\nA\n", 10,
+                        max_columns=100)
+    assert err.value.extra == {"max_columns": 100}
+
+
+def test_a_long_header_is_ignored_and_quoted_back_short():
+    rows, column_errors = csvimport.parse("name," + "h" * 200 + "\nA,x\n", 10,
+                                          max_field_chars=100)
+    assert rows == [(2, {"source": "import", "name": "A"})]
+    [message] = column_errors[0]["errors"]["_column"]
+    assert "at most 100 characters" in message and len(message) < 150
