@@ -63,7 +63,7 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
     body_hash = digest.hexdigest()
     if key is not None:
         recorded = store.find_import(key)
-        if recorded is not None and _claim(recorded, key, body_hash, limits) == "replay":
+        if recorded is not None and claim(recorded, key, body_hash, limits) == "replay":
             return recorded["result"], True
     text, encoding = csvimport.decode(raw, charset)
     rows, errors = csvimport.parse(text, limits.max_rows, limits.max_field_chars,
@@ -99,7 +99,7 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
     return result, False
 
 
-def _claim(recorded, key, body_hash, limits, now=None):
+def claim(recorded, key, body_hash, limits, now=None):
     """What a request may do with the import already recorded under its key: "replay" a
     finished one, "take_over" one whose attempt stopped renewing its lease (it crashed).
     Anything else would mix two files' rows under one key's row ids, or report rows that
@@ -113,7 +113,7 @@ def _claim(recorded, key, body_hash, limits, now=None):
     lapses = dt.timedelta(seconds=limits.lease_seconds)
     if renewed is not None and to_utc(renewed) + lapses > (now or utcnow()):
         raise Conflict("An import with this Idempotency-Key is in progress; retry later.",
-                       idempotency_key=key, status="running")
+                       idempotency_key=key, import_status="running")
     return "take_over"
 
 
@@ -123,11 +123,11 @@ def _begin(store, key, body_hash, limits):
     recorded = store.begin_import(key, body_hash, attempt, utcnow())
     if recorded is None:
         return attempt, None
-    if _claim(recorded, key, body_hash, limits) == "replay":
+    if claim(recorded, key, body_hash, limits) == "replay":
         return None, recorded["result"]
     if not store.take_over_import(key, recorded.get("attempt"), attempt, body_hash, utcnow()):
         raise Conflict("An import with this Idempotency-Key is in progress; retry later.",
-                       idempotency_key=key, status="running")
+                       idempotency_key=key, import_status="running")
     return attempt, None
 
 

@@ -280,7 +280,7 @@ def test_the_same_file_under_a_running_key_is_409_in_progress(leads, mongo_db):
     _running(mongo_db, "running-same", body, dt.datetime.now(dt.UTC))
     resp = post_csv(leads, body, key="running-same")
     assert resp.status_code == 409
-    assert "in progress" in resp.json()["detail"] and resp.json()["status"] == 409
+    assert "in progress" in resp.json()["detail"] and resp.json()["import_status"] == "running"
     assert mongo_db.leads.count_documents({}) == 0
 
 

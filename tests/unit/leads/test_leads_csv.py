@@ -142,10 +142,10 @@ STALE = NOW - dt.timedelta(seconds=61)
 ])
 def test_what_a_request_may_do_with_an_import_under_its_key(recorded, outcome):
     if outcome in ("replay", "take_over"):
-        assert imports._claim(recorded, "k", "h", LIMITS, NOW) == outcome
+        assert imports.claim(recorded, "k", "h", LIMITS, NOW) == outcome
     else:
         with pytest.raises(Conflict) as err:
-            imports._claim(recorded, "k", "h", LIMITS, NOW)
+            imports.claim(recorded, "k", "h", LIMITS, NOW)
         assert outcome in err.value.detail
 
 
