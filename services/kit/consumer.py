@@ -22,6 +22,7 @@ from functools import partial
 from kombu import Connection, Queue
 from marshmallow import ValidationError
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.extensions import SharedExtension
 from nameko.messaging import QueueConsumer
 from pymongo.errors import PyMongoError
 
@@ -90,9 +91,29 @@ class ReliableQueueConsumer(QueueConsumer):
             identifier=f"{type(provider).__name__}.handle_undecodable")
 
 
+class RetryPublishers(SharedExtension):
+    """The publishers that move failed messages to retry and dead-letter queues, one per
+    concurrent worker: a publisher's confirm counters and socket belong to one batch in
+    flight. Shared by the container's handlers, so it holds at most max_workers
+    connections, opened only when that many fail at once."""
+
+    def setup(self):
+        self.pool = PublisherPool(self.container.config["AMQP_URI"])
+
+    def publish_batch(self, messages):
+        self.pool.publish_batch(messages)
+
+    def stop(self):
+        self.pool.close()
+
+    def kill(self):
+        self.pool.close()
+
+
 class ReliableEventHandler(EventHandler):
     prom = PromRegistry()
     queue_consumer = ReliableQueueConsumer()
+    publisher = RetryPublishers()
 
     def __init__(self, source_service, event_type, handler_type=SERVICE_POOL, *,
                  permanent=PERMANENT, transient=TRANSIENT, **kwargs):
@@ -132,18 +153,7 @@ class ReliableEventHandler(EventHandler):
             # bound now, before the container starts and /readyz says yes: nameko binds it
             # later, from its consumer thread, and events published meanwhile would be lost
             self.queue(channel).declare()
-        # one publisher per concurrent worker: a publisher's confirm counters and socket
-        # belong to one batch in flight
-        self.publisher = PublisherPool(config["AMQP_URI"])
         self.prom.dead_letters.queues.add(self.dead_letter_queue)
-
-    def stop(self):
-        super().stop()
-        self.publisher.close()
-
-    def kill(self):
-        super().kill()
-        self.publisher.close()
 
     def handle_undecodable(self, message, exc):
         log.error("undecodable message on %s (content type %s): %s",

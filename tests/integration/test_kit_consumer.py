@@ -208,6 +208,19 @@ def test_an_undecodable_message_is_dead_lettered_with_its_reason_and_consuming_g
     assert dlq_depth(uri) == 1
 
 
+@pytest.mark.parametrize("body", [b"[]", b'"lead.created"', b"null", b"", b"{}"])
+def test_json_that_is_no_event_is_dead_lettered_as_malformed(tally, publish, rabbit_config,
+                                                              body):
+    _, store, _ = tally()
+    uri = rabbit_config["AMQP_URI"]
+    send_raw(uri, body, CLOUDEVENTS_JSON)
+    assert wait_for(lambda: dlq_depth(uri) == 1)
+    [(props, dead)] = dead_letters(uri)
+    assert dead == body and props.headers["x-dealflow-error"].startswith("malformed event")
+    publish(lead_created())
+    assert wait_for(lambda: store.tally() == 1)
+
+
 @pytest.mark.parametrize("content_type", ["application/json", CLOUDEVENTS_JSON])
 def test_structured_cloudevents_and_plain_json_are_both_consumed(tally, rabbit_config,
                                                                   content_type):
