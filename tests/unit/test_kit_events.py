@@ -133,6 +133,7 @@ def test_the_envelope_is_a_cloudevent_by_the_sdk_in_structured_mode():
     assert parsed.get_id() == event["id"] and parsed.get_type() == "deal.won"
     assert parsed.get_time() == T0 and parsed.get_subject() == "d1"
     assert parsed.get_extension("dealflowsequence") == 7
+    assert parsed.get_extension("sequence") is None  # CloudEvents' own is a string
     assert parsed.get_extension("actor") == "u1"
     assert parsed.get_data() == event["data"]
 
