@@ -14,7 +14,7 @@ from deals.store import DealsStore
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
 from kit.consumer import event_handler
-from kit.errors import Conflict, Invalid, NotFound
+from kit.errors import Conflict, Invalid, NotFound, Retryable
 from kit.fields import utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
@@ -241,7 +241,7 @@ class DealsService(Operational):
                     deal, change, actor=event.get("actor"), event_id=event["id"],
                     correlationid=event.get("correlationid") or event["id"]):
                 return
-        raise Conflict(f"Deal {quote['deal_id']} kept changing; retrying later.")
+        raise Retryable(f"Deal {quote['deal_id']} kept changing; retrying later.")
 
     # --- timers ------------------------------------------------------------------------------
 

@@ -51,3 +51,11 @@ class Forbidden(DealflowError):
 class Unavailable(DealflowError):
     status = 503
     title = "Service unavailable"
+
+
+class Retryable(DealflowError):
+    """A condition that passes by itself (a race lost to other writers): an event handler
+    that raises it goes through the retries, where other DealflowErrors dead-letter at once."""
+
+    status = 503
+    title = "Try again later"
