@@ -24,6 +24,12 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class Contention(Conflict):
+    """Writers kept racing for one entity: transient, the same request may pass later."""
+
+    title = "Conflict"
+
+
 class PreconditionFailed(DomainError):
     title = "Precondition failed"
 

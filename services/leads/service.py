@@ -3,11 +3,10 @@ import uuid
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
-from kit.errors import Conflict, Invalid, NotFound
+from kit.errors import Invalid
 from kit.fields import UtcDateTime, utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
@@ -35,7 +34,7 @@ from leads.schemas import (
     TaskOut,
     Timeline,
 )
-from leads.store import DuplicateLead, LeadsStore
+from leads.store import LeadsStore
 
 TAGS = ["leads"]
 LEAD = "/api/v1/leads/<id>"
@@ -58,22 +57,13 @@ class LeadsService(Operational):
         on_duplicate = query_args(request, DuplicateQuery())["on_duplicate"]
         return self._capture(data, on_duplicate, actor_id(caller(request, self.config)))
 
-    @rpc(expected_exceptions=(Conflict, Invalid, ValidationError))
-    def create(self, lead, on_duplicate="reject", actor=None):
-        """RPC twin of POST /api/v1/leads: returns {"id"} or {"id", "merged", ...}."""
-        data = LeadIn().load(lead)
-        _, payload = self._capture(data, on_duplicate, actor)
-        return payload
-
     def _capture(self, data, on_duplicate, actor):
         lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
         try:
             self.store.insert_new(lead, self.rules.assignment, actor)
             return 201, LeadCreated().dump({"id": lead["_id"]})
-        except DuplicateLead as dup:
-            existing = dup.existing_id
-        if on_duplicate != "merge":
-            raise Conflict("A lead with this e-mail or phone exists.", existing_id=existing)
+        except domain.DuplicateLead as duplicate:
+            existing = domain.merge_target(on_duplicate, duplicate)
         merged = {}
 
         def decide(current):
@@ -102,10 +92,6 @@ class LeadsService(Operational):
           responses={404: "No such lead"})
     def get_lead(self, request, id):
         return LeadOut().dump(self.store.get(id))
-
-    @rpc(expected_exceptions=(NotFound,))
-    def get(self, lead_id):
-        return LeadOut().dump(self.store.get(lead_id))
 
     @http("GET", "/api/v1/leads", query=ListQuery, response=LeadPage,
           summary="Leads, newest first, filtered and cursor-paginated", tags=TAGS)
