@@ -1,14 +1,14 @@
 """Leads service: nameko entrypoints only; rules live in the domain, queries in the store."""
 import uuid
 
-from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 
+from kit import paging
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
 from kit.errors import Invalid
-from kit.fields import UtcDateTime, utcnow
-from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
+from kit.fields import utcnow
+from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
@@ -105,11 +105,9 @@ class LeadsService(Operational):
             created["$lt"] = args["created_to"]
         if created:
             filters["created_at"] = created
-        after = _after(args["cursor"]) if "cursor" in args else None
+        after = paging.after(args["cursor"]) if "cursor" in args else None
         items, more = self.store.page(filters, args["limit"], after)
-        next_cursor = encode_cursor([items[-1]["created_at"], items[-1]["_id"]]) \
-            if more else None
-        return LeadPage().dump({"items": items, "next_cursor": next_cursor})
+        return LeadPage().dump({"items": items, "next_cursor": paging.next_cursor(items, more)})
 
     @http("GET", LEAD + "/timeline", response=Timeline, summary="Activities in time order",
           tags=TAGS, responses={404: "No such lead"})
@@ -208,11 +206,3 @@ def _csv_body(request):
         return upload.read()
     return request.get_data(cache=False)
 
-
-def _after(cursor):
-    values = decode_cursor(cursor)
-    try:
-        created_at, last_id = values
-        return UtcDateTime().deserialize(created_at), str(last_id)
-    except (TypeError, ValueError, ValidationError):
-        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None

@@ -14,6 +14,7 @@ from kit.errors import Conflict, NotFound
 from kit.fields import utcnow
 from kit.mongo import BaseStore
 from kit.outbox import new_document
+from kit.paging import keyset_filter
 from leads import assignment as rules_of_assignment
 from leads import domain
 from leads.domain import DuplicateLead
@@ -85,9 +86,7 @@ class LeadsStore(BaseStore):
         """Newest first; `after` is (created_at, _id) of the last lead of the previous page."""
         query = dict(filters)
         if after is not None:
-            created_at, last_id = after
-            query["$or"] = [{"created_at": {"$lt": created_at}},
-                            {"created_at": created_at, "_id": {"$lt": last_id}}]
+            query.update(keyset_filter(after, descending=True))
         docs = self.db.leads.find(query, HIDDEN).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)
         docs = list(docs)
