@@ -185,11 +185,11 @@ class LeadsService(Operational):
         self.store.get(id)
         return TaskList().dump({"items": self.store.tasks_of(id)})
 
-    @config_timer("FOLLOWUP.check_interval_seconds", 5)
+    @config_timer("FOLLOWUP.check_interval_seconds", 15)
     def fire_followups(self):
         self.store.fire_due_tasks(utcnow())
 
-    @config_timer("SLA.check_interval_seconds", 5)
+    @config_timer("SLA.check_interval_seconds", 15)
     def check_response_sla(self):
         self.store.fire_overdue(utcnow(), self.rules)
 
