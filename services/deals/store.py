@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from deals import pipelines as P
 from kit import versioned
+from kit.changes import Change
 from kit.fields import utcnow
 from kit.idempotency import APPLIED
 from kit.mongo import BaseStore
@@ -59,8 +60,8 @@ def decode(doc):
 
 
 def _deal_write(change):
-    return versioned.Write(set=encode(change.set), events=change.events,
-                           push={"history": change.transition} if change.transition else {})
+    return Change(set=encode(change.set), events=change.events,
+                  push={"history": change.transition} if change.transition else {})
 
 
 class DealsStore(BaseStore):

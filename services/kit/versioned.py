@@ -11,8 +11,6 @@ write the new state and the change's events in one conditional single-document u
   `Contention`).
 A caller holding an ETag passes it as `expected`: a state at another version is `Stale`.
 """
-from dataclasses import dataclass, field
-
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -24,16 +22,6 @@ from kit.outbox import OUTBOX, SINCE, new_document, with_events
 VERSION = "version"
 REVISION = "revision"
 HIDDEN = (OUTBOX, SINCE, APPLIED)
-
-
-@dataclass
-class Write:
-    """What one versioned write stores: fields to set, values to append, events to emit."""
-
-    set: dict = field(default_factory=dict)
-    push: dict = field(default_factory=dict)
-    events: list = field(default_factory=list)
-    actor: str | None = None
 
 
 def events(subject, version, pairs, *, actor=None, correlationid=None):
@@ -62,15 +50,16 @@ class Stale(Conflict):
 class Versioned:
     """Versioned changes of the entities of one collection.
 
-    `as_write(change)` turns the domain's change into a `Write`; `load(doc)` turns a stored
-    document into what the domain reads. `touched(collection, _id)` wakes the outbox relay.
+    What is written is a kit.changes.Change: `as_write(change)` makes one of the domain's
+    change where that is something else; `load(doc)` turns a stored document into what the
+    domain reads. `touched(collection, _id)` wakes the outbox relay.
     """
 
-    def __init__(self, collection, *, what, as_write, touched, load=None, attempts=8,
+    def __init__(self, collection, *, what, touched, as_write=None, load=None, attempts=8,
                  unique_conflict=None):
         self.collection = collection
         self.what = what
-        self.as_write = as_write
+        self.as_write = as_write or (lambda change: change)
         self.touched = touched
         self.load = load or (lambda doc: doc)
         self.attempts = attempts

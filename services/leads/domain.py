@@ -7,11 +7,12 @@ push, events as (type, data)); the store writes it and its events in one update.
 import dataclasses
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import phonenumbers
 from marshmallow import ValidationError
 
+from kit.changes import Change
 from kit.errors import Conflict
 from leads import scoring
 
@@ -29,14 +30,6 @@ ACTIVITY_TYPES = ("call", "email", "meeting", "note")
 # A note is written for colleagues, not to the lead, so it is no response to the lead.
 RESPONSE_TYPES = frozenset(("call", "email", "meeting"))
 IDENTITY_FIELDS = ("name", "company", "email", "phone", "country", "region")
-
-
-@dataclass
-class Change:
-    set: dict = field(default_factory=dict)
-    push: dict = field(default_factory=dict)
-    events: list = field(default_factory=list)
-    actor: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Collections: `leads` (a lead, its activities and its outbox), `tasks` (follow-up
 outbox), `reps` (open leads per rep, the cap counter), `cursors` (round-robin position per
 team), `imports` (results by Idempotency-Key).
 """
+import dataclasses
 import logging
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -28,12 +29,8 @@ __all__ = ["DuplicateLead", "LeadsStore"]
 
 
 def _lead_write(change):
-    return versioned.Write(set={**change.set, "updated_at": domain.to_millis(utcnow())},
-                           push=change.push, events=change.events, actor=change.actor)
-
-
-def _task_write(change):
-    return versioned.Write(set=change.set, events=change.events)
+    return dataclasses.replace(
+        change, set={**change.set, "updated_at": domain.to_millis(utcnow())})
 
 
 class LeadsStore(BaseStore):
@@ -44,8 +41,7 @@ class LeadsStore(BaseStore):
         self._leads = versioned.Versioned(
             db.leads, what="lead", as_write=_lead_write, touched=self.touched,
             unique_conflict="Another lead already has this e-mail or phone.")
-        self._tasks = versioned.Versioned(
-            db.tasks, what="follow-up", as_write=_task_write, touched=self.touched)
+        self._tasks = versioned.Versioned(db.tasks, what="follow-up", touched=self.touched)
 
     def ensure_indexes(self):
         leads = self.db.leads

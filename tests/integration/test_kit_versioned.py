@@ -1,18 +1,11 @@
 """The versioned-change helper on the real database: events numbered by the version with no
 gaps, writes without events still guarded, lost races decided again, If-Match, consumed
 events applied once."""
-from dataclasses import dataclass, field
-
 import pytest
 
+from kit.changes import Change
 from kit.errors import Contention, NotFound
-from kit.versioned import Stale, Versioned, Write, new_entity
-
-
-@dataclass
-class Change:
-    set: dict
-    events: list = field(default_factory=list)
+from kit.versioned import Stale, Versioned, new_entity
 
 
 def assigned(owner):
@@ -23,8 +16,7 @@ def assigned(owner):
 def things(mongo_db):
     touched = []
     mongo_db.things.insert_one(new_entity({"_id": "t1", "owner": "ann"}, [assigned("ann")]))
-    helper = Versioned(mongo_db.things, what="thing", touched=lambda *ref: touched.append(ref),
-                       as_write=lambda c: Write(set=c.set, events=c.events))
+    helper = Versioned(mongo_db.things, what="thing", touched=lambda *ref: touched.append(ref))
     helper.touched_refs = touched
     return helper
 
