@@ -329,6 +329,8 @@ def response_overdue(lead, now, reassignment=None):
     due_at = lead.get("response_due_at")
     if due_at is None or due_at > now or lead["status"] != "new":
         return None
+    if reassignment is not None and reassignment.owner_id is None:
+        reassignment = None  # nobody else is free: the owner keeps it rather than a queue
     overdue_minutes = int((now - lead["created_at"]).total_seconds() // 60)
     change = Change(set={"response_due_at": None, "response_overdue_at": to_millis(now)})
     change.events.append(("lead.response_overdue", {

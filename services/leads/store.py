@@ -344,8 +344,6 @@ class LeadsStore(BaseStore):
             if rules.reassign_overdue:
                 moved = self.assign(lead.get("country"), lead.get("region"), rules.assignment,
                                     exclude={lead.get("owner_id")})
-                if moved.owner_id is None:
-                    moved = None  # nobody else is free: keep the owner rather than queue it
 
             try:
                 _, change = self.change(lead["_id"], lambda current, moved=moved:

@@ -152,6 +152,14 @@ def test_response_overdue_only_for_a_new_lead_whose_clock_ran_out(extra):
     assert domain.response_overdue(lead(**extra), T0 + dt.timedelta(minutes=61)) is None
 
 
+def test_an_overdue_lead_stays_with_its_owner_when_nobody_else_is_free():
+    from leads.assignment import Assignment
+    queued = Assignment(owner_id=None, team="dach", queue="inbox", rule="fallback")
+    change = domain.response_overdue(lead(response_due_at=T0), T0, queued)
+    assert [e for e, _ in change.events] == ["lead.response_overdue"]
+    assert "owner_id" not in change.set and change.events[0][1]["reassigned_to"] is None
+
+
 def task(**extra):
     return {**domain.new_task(lead(), T0, "call", "t1", T0), **extra}
 
