@@ -10,10 +10,9 @@ import uuid
 from dataclasses import dataclass
 
 import phonenumbers
-from marshmallow import ValidationError
 
 from kit.changes import Change
-from kit.errors import Conflict
+from kit.errors import Conflict, Invalid
 from leads import scoring
 
 STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
@@ -168,7 +167,8 @@ def change_status(lead, target, reason, now, rules, actor=None):
         return convert(lead, None, None, now, actor)
     check_move(lead["status"], target)
     if target == "disqualified" and not (reason or "").strip():
-        raise ValidationError({"reason": ["A reason is required to disqualify a lead."]})
+        raise Invalid("A reason is required to disqualify a lead.",
+                      errors={"reason": ["A reason is required to disqualify a lead."]})
     change = Change(set={"status": target, "reason": (reason or "").strip() or None,
                          "response_due_at": None}, actor=actor)
     if target == "contacted":

@@ -3,9 +3,8 @@ import datetime as dt
 import itertools
 
 import pytest
-from marshmallow import ValidationError
 
-from kit.errors import Conflict
+from kit.errors import Conflict, Invalid
 from kit.events import new_event
 from leads import domain
 from leads.domain import LeadRules
@@ -62,9 +61,9 @@ def test_invalid_move_is_conflict_naming_the_allowed_moves(current, target):
 
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_disqualifying_needs_a_reason(reason):
-    with pytest.raises(ValidationError) as err:
+    with pytest.raises(Invalid) as err:
         domain.change_status(lead("contacted"), "disqualified", reason, T0, RULES)
-    assert "reason" in err.value.messages
+    assert "reason" in err.value.extra["errors"]
 
 
 def test_contacted_sets_first_response_once():
