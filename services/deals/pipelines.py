@@ -8,6 +8,8 @@ meet the gates of the open stages it skips, so jumping ahead never bypasses an S
 """
 import re
 
+from kit.errors import Conflict
+
 WON = "won"
 LOST = "lost"
 TERMINAL = (WON, LOST)
@@ -144,3 +146,15 @@ def missing_for(pipeline, deal, from_key, to_key):
             if item not in ticked and item not in checklist:
                 checklist.append(item)
     return {"fields": fields, "checklist": checklist}
+
+
+def removed_stages(pipeline, stages):
+    """Keys of the stages an edit of `pipeline` to `stages` removes."""
+    return sorted({s["key"] for s in pipeline["stages"]} - {s["key"] for s in stages})
+
+
+def check_edit(removed, open_deals_in_removed):
+    """An edit may remove only stages no open deal sits in: such deals would be stranded."""
+    if removed and open_deals_in_removed:
+        raise Conflict("Open deals are in stages this edit removes; move them first.",
+                       stages=list(removed))

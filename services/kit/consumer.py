@@ -28,7 +28,7 @@ from pymongo.errors import PyMongoError
 
 from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw
 from kit.config import setting
-from kit.errors import DealflowError, Retryable, Unavailable
+from kit.errors import Contention, DealflowError, Retryable, Unavailable
 from kit.events import parse_event
 from kit.prom import PromRegistry
 
@@ -49,7 +49,9 @@ REPLAYED = "x-dealflow-replayed"
 # failures that can never pass, unless they are also transient (Unavailable is a
 # DealflowError); everything else, bugs included, is retried
 PERMANENT = (ValidationError, DealflowError)
-TRANSIENT = (PyMongoError, PublishError, ConnectionError, TimeoutError, Unavailable, Retryable)
+# Contention: writers kept racing for the entity; the same event passes on a later try
+TRANSIENT = (PyMongoError, PublishError, ConnectionError, TimeoutError, Unavailable, Retryable,
+             Contention)
 
 
 def is_permanent(exc, permanent=PERMANENT, transient=TRANSIENT):

@@ -20,7 +20,18 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from kit.amqp import PublishError
-from kit.errors import DealflowError, Invalid
+from kit.errors import (
+    Conflict,
+    DealflowError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Retryable,
+    Unauthorized,
+    Unavailable,
+)
 from kit.prom import PromRegistry
 
 log = logging.getLogger(__name__)
@@ -58,6 +69,24 @@ def problem(status, title, detail=None, instance=None, extra=None):
     return json_response(payload, status=status, content_type=PROBLEM)
 
 
+# The one table of statuses: domain errors carry none, a subclass takes its base's.
+STATUS_OF = {
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    PreconditionRequired: 428,
+    Unavailable: 503,
+    Retryable: 503,
+}
+
+
+def status_of(exc):
+    return next((STATUS_OF[k] for k in type(exc).__mro__ if k in STATUS_OF), 500)
+
+
 def problem_from_exception(exc, request=None):
     """The one place where exceptions become HTTP statuses."""
     instance = request.path if request is not None else None
@@ -65,7 +94,7 @@ def problem_from_exception(exc, request=None):
         return problem(400, "Invalid request", "The request body has invalid fields.",
                        instance, {"errors": exc.messages})
     if isinstance(exc, DealflowError):
-        return problem(exc.status, exc.title, exc.detail, instance, exc.extra)
+        return problem(status_of(exc), exc.title, exc.detail, instance, exc.extra)
     if isinstance(exc, HTTPException):
         return problem(exc.code, exc.name, exc.description, instance)
     if isinstance(exc, (ConnectionFailure, PublishError)):

@@ -72,7 +72,7 @@ class Store(DependencyProvider):
             maxPoolSize=int(setting(config, "MONGO.pool_size", 100)),
         )
         self.store = self.store_cls(self.client[self.db_name], config)
-        self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 2.0))
+        self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 10))
         self.publisher = None
         # An instance may leave relaying to others (and tests drive relays by hand).
         relay_enabled = setting(config, "OUTBOX.relay_enabled", True)

@@ -3,13 +3,13 @@ import uuid
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from kit import paging
 from kit.auth import actor_id, caller, require_role
-from kit.errors import Conflict, DealflowError, Invalid, NotFound
-from kit.fields import UtcDateTime, utcnow
-from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
+from kit.errors import DealflowError, Invalid
+from kit.fields import utcnow
+from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
@@ -34,7 +34,7 @@ from leads.schemas import (
     TaskOut,
     Timeline,
 )
-from leads.store import DuplicateLead, LeadsStore
+from leads.store import LeadsStore
 
 TAGS = ["leads"]
 LEAD = "/api/v1/leads/<id>"
@@ -57,22 +57,13 @@ class LeadsService(Operational):
         on_duplicate = query_args(request, DuplicateQuery())["on_duplicate"]
         return self._capture(data, on_duplicate, actor_id(caller(request, self.config)))
 
-    @rpc(expected_exceptions=(Conflict, Invalid, ValidationError))
-    def create(self, lead, on_duplicate="reject", actor=None):
-        """RPC twin of POST /api/v1/leads: returns {"id"} or {"id", "merged", ...}."""
-        data = LeadIn().load(lead)
-        _, payload = self._capture(data, on_duplicate, actor)
-        return payload
-
     def _capture(self, data, on_duplicate, actor):
         lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
         try:
             self.store.insert_new(lead, self.rules.assignment, actor)
             return 201, LeadCreated().dump({"id": lead["_id"]})
-        except DuplicateLead as dup:
-            existing = dup.existing_id
-        if on_duplicate != "merge":
-            raise Conflict("A lead with this e-mail or phone exists.", existing_id=existing)
+        except domain.DuplicateLead as duplicate:
+            existing = domain.merge_target(on_duplicate, duplicate)
         merged = {}
 
         def decide(current):
@@ -108,10 +99,6 @@ class LeadsService(Operational):
     def get_lead(self, request, id):
         return LeadOut().dump(self.store.get(id))
 
-    @rpc(expected_exceptions=(NotFound,))
-    def get(self, lead_id):
-        return LeadOut().dump(self.store.get(lead_id))
-
     @http("GET", "/api/v1/leads", query=ListQuery, response=LeadPage,
           summary="Leads, newest first, filtered and cursor-paginated", tags=TAGS)
     def list_leads(self, request):
@@ -124,11 +111,9 @@ class LeadsService(Operational):
             created["$lt"] = args["created_to"]
         if created:
             filters["created_at"] = created
-        after = _after(args["cursor"]) if "cursor" in args else None
+        after = paging.after(args["cursor"]) if "cursor" in args else None
         items, more = self.store.page(filters, args["limit"], after)
-        next_cursor = encode_cursor([items[-1]["created_at"], items[-1]["_id"]]) \
-            if more else None
-        return LeadPage().dump({"items": items, "next_cursor": next_cursor})
+        return LeadPage().dump({"items": items, "next_cursor": paging.next_cursor(items, more)})
 
     @http("GET", LEAD + "/timeline", response=Timeline, summary="Activities in time order",
           tags=TAGS, responses={404: "No such lead"})
@@ -206,11 +191,11 @@ class LeadsService(Operational):
         self.store.get(id)
         return TaskList().dump({"items": self.store.tasks_of(id)})
 
-    @config_timer("FOLLOWUP.check_interval_seconds", 5)
+    @config_timer("FOLLOWUP.check_interval_seconds", 15)
     def fire_followups(self):
         self.store.fire_due_tasks(utcnow())
 
-    @config_timer("SLA.check_interval_seconds", 5)
+    @config_timer("SLA.check_interval_seconds", 15)
     def check_response_sla(self):
         self.store.fire_overdue(utcnow(), self.rules)
 
@@ -254,11 +239,3 @@ def _too_large(max_bytes):
     return RequestEntityTooLarge(f"The CSV may have at most {max_bytes} bytes "
                                  "(IMPORT.max_bytes).")
 
-
-def _after(cursor):
-    values = decode_cursor(cursor)
-    try:
-        created_at, last_id = values
-        return UtcDateTime().deserialize(created_at), str(last_id)
-    except (TypeError, ValueError, ValidationError):
-        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None

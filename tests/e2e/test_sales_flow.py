@@ -1,21 +1,16 @@
 """One customer through the whole funnel across processes: a lead is captured, contacted,
 qualified and converted in leads; deals opens its deal from `lead.converted` and wins it;
 metrics counts every step exactly, in Prometheus exposition and in the cohort funnel."""
-import time
 from datetime import datetime, timedelta, timezone
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.wait import wait_for
+
 
 def poll(fn, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    return fn()
+    return wait_for(fn, timeout, interval=0.2)
 
 
 def samples(url):

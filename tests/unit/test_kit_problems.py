@@ -5,6 +5,7 @@ import pytest
 from marshmallow import ValidationError
 from pymongo.errors import ServerSelectionTimeoutError
 
+from kit import errors
 from kit.amqp import PublishError
 from kit.errors import Conflict, Invalid, NotFound, PreconditionRequired
 from kit.http import decode_cursor, encode_cursor, problem_from_exception
@@ -52,3 +53,19 @@ def test_extra_fields_cannot_replace_the_standard_members():
     body = json.loads(response.get_data())
     assert response.status_code == 409
     assert (body["status"], body["title"], body["deal"]) == (409, "Conflict", "d1")
+
+
+@pytest.mark.parametrize("cls", [c for c in vars(errors).values()
+                                 if isinstance(c, type) and issubclass(c, errors.DomainError)])
+def test_domain_errors_carry_no_http_status(cls):
+    assert not hasattr(cls("x"), "status")
+
+
+def test_a_domain_subclass_takes_the_status_of_its_kit_base():
+    class GateClosed(Conflict):
+        title = "Gate closed"
+
+    response = problem_from_exception(GateClosed("missing", missing_fields=["budget"]))
+    body = json.loads(response.get_data())
+    assert response.status_code == 409
+    assert (body["title"], body["missing_fields"]) == ("Gate closed", ["budget"])
