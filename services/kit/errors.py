@@ -51,3 +51,13 @@ class Forbidden(DealflowError):
 class Unavailable(DealflowError):
     status = 503
     title = "Service unavailable"
+
+
+class PayloadTooLarge(DealflowError):
+    status = 413
+    title = "Content too large"
+
+
+class UriTooLong(DealflowError):
+    status = 414
+    title = "URI too long"
