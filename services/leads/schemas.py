@@ -47,11 +47,13 @@ class Utm(Schema):
 
 
 class Email(fields.Email):
-    """Validated after the normalisation dedup uses (case and surrounding spaces)."""
+    """Normalised as dedup compares (case, surrounding spaces) before it is validated; a
+    blank e-mail is no e-mail (validating the None it becomes raised TypeError, a 500)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        return domain.normalise_email(value) if value is not None else None
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if isinstance(value, str):
+            value = domain.normalise_email(value)
+        return super().deserialize(value, attr, data, **kwargs)
 
 
 class LeadIn(Schema):

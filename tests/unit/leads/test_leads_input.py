@@ -60,6 +60,11 @@ def test_edge_input_is_refused_naming_the_field(schema, body, field, message):
     assert messages == message or messages == [message]
 
 
+@pytest.mark.parametrize("email", ["", "   "])
+def test_a_blank_email_is_no_email_not_a_server_error(email):
+    assert LeadIn().load({**GOOD, "email": email})["email"] is None
+
+
 def test_chinese_custom_keys_and_canonical_amounts_are_accepted():
     lead = LeadIn().load({**GOOD, "custom": {"行业": "制造", "预算": "50万"}})
     assert lead["custom"] == {"行业": "制造", "预算": "50万"}
