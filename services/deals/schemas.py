@@ -111,6 +111,7 @@ class DealIn(CurrencyAmounts):
 
 
 class DealPatch(CurrencyAmounts):
+    amount_alone = True  # the deal's currency stays; the domain checks the pair
     name = fields.String(validate=[validate_not_blank, validate.Length(max=200)])
     account = _text(allow_none=True)
     contact = fields.Nested(ContactSchema, allow_none=True)

@@ -97,6 +97,9 @@ class CurrencyAmounts(Schema):
     each amount field to its currency field."""
 
     currency_of = {"amount": "currency"}
+    # whether an amount may come without its currency (a patch keeps the stored one; the
+    # domain then checks the pair); only documentation here, the OpenAPI says so
+    amount_alone = False
 
     @post_load
     def _amounts_in_currency(self, data, **kwargs):
@@ -149,6 +152,11 @@ class Country(_IsoCode):
 
     length = 2
     default_error_messages = {"code": "Not an ISO 3166-1 alpha-2 country code."}
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"enum": sorted(c.alpha_2 for c in pycountry.countries),
+                              **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def lookup(self, code):
         return pycountry.countries.get(alpha_2=code) is not None
@@ -207,7 +215,8 @@ class CustomFields(fields.Dict):
         kwargs["metadata"] = {
             "maxProperties": max_fields,
             "additionalProperties": {"nullable": True, "oneOf": [
-                {"type": "string", "maxLength": max_chars}, {"type": "integer"},
+                {"type": "string", "maxLength": max_chars},
+                {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
                 {"type": "boolean"}]},
             **kwargs.get("metadata", {}),
         }

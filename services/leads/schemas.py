@@ -47,11 +47,14 @@ class Utm(Schema):
 
 
 class Email(fields.Email):
-    """Normalised as dedup compares (case, surrounding spaces) before it is validated; a
-    blank e-mail is no e-mail (validating the None it becomes raised TypeError, a 500)."""
+    """Normalised as dedup compares (case, surrounding spaces) before it is validated. A
+    blank string is not an address (null is "no e-mail"): normalised to None and then
+    validated, it raised TypeError, a 500."""
 
     def deserialize(self, value, attr=None, data=None, **kwargs):
         if isinstance(value, str):
+            if not value.strip():
+                raise self.make_error("invalid")
             value = domain.normalise_email(value)
         return super().deserialize(value, attr, data, **kwargs)
 

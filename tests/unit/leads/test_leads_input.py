@@ -61,8 +61,10 @@ def test_edge_input_is_refused_naming_the_field(schema, body, field, message):
 
 
 @pytest.mark.parametrize("email", ["", "   "])
-def test_a_blank_email_is_no_email_not_a_server_error(email):
-    assert LeadIn().load({**GOOD, "email": email})["email"] is None
+def test_a_blank_email_is_400_not_a_server_error(email):
+    with pytest.raises(ValidationError) as err:
+        LeadIn().load({**GOOD, "email": email})
+    assert err.value.messages == {"email": ["Not a valid email address."]}
 
 
 def test_chinese_custom_keys_and_canonical_amounts_are_accepted():
