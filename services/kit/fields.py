@@ -162,6 +162,9 @@ class Country(_IsoCode):
         return pycountry.countries.get(alpha_2=code) is not None
 
 
+_PLUS_AS_SPACE = re.compile(r"(?<=\d) (\d\d(?::?\d\d)?)$")
+
+
 class UtcDateTime(fields.AwareDateTime):
     """RFC 3339 in and out, stored as UTC. Input must carry its offset: a bare
     "2026-12-01T10:00:00" is 10:00 somewhere, and guessing UTC put Beijing meetings
@@ -175,6 +178,9 @@ class UtcDateTime(fields.AwareDateTime):
         super().__init__(format="iso", **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            # an unencoded '+' in a query string arrives as a space: ?to=...T10:00:00+08:00
+            value = _PLUS_AS_SPACE.sub(r"+\1", value.strip())
         return to_utc(super()._deserialize(value, attr, data, **kwargs))
 
     def _serialize(self, value, attr, obj, **kwargs):

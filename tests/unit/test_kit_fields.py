@@ -117,6 +117,7 @@ def test_iso_codes_are_checked(field, value):
     ("2026-11-26T12:00:00Z", datetime(2026, 11, 26, 12, tzinfo=timezone.utc)),
     ("2026-11-26T14:00:00+02:00", datetime(2026, 11, 26, 12, tzinfo=timezone.utc)),
     ("2026-12-01T10:00:00+08:00", datetime(2026, 12, 1, 2, tzinfo=timezone.utc)),
+    ("2026-12-01T10:00:00 08:00", datetime(2026, 12, 1, 2, tzinfo=timezone.utc)),
 ])
 def test_times_are_utc_aware(value, expected):
     loaded = Sample().load({"at": value})["at"]
