@@ -253,6 +253,13 @@ class CustomFields(fields.Dict):
         return out
 
 
+# One character that is no space to Python nor to the ECMA regexes of JSON Schema (Python
+# counts \x1c-\x1f and \x85 as spaces, ECMA counts \ufeff), so the OpenAPI pattern and
+# this check agree on what "blank" is.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"
+_NOT_BLANK = re.compile(NOT_BLANK)
+
+
 def validate_not_blank(value):
-    if not str(value).strip():
+    if not _NOT_BLANK.search(str(value)):
         raise ValidationError("Must not be blank.")

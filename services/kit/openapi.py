@@ -11,7 +11,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from kit import money
-from kit.fields import CurrencyAmounts, validate_not_blank
+from kit.fields import NOT_BLANK, CurrencyAmounts, validate_not_blank
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -43,7 +43,7 @@ def _schema_ref(schema):
 
 def _not_blank(converter, field, **kwargs):
     if validate_not_blank in field.validators and "pattern" not in field.metadata:
-        return {"pattern": r"\S"}
+        return {"pattern": NOT_BLANK}
     return {}
 
 

@@ -1,6 +1,7 @@
 """Contract fields: money as Decimal strings (never float) with the currency's minor units,
 tender ISO codes, UTC times with an explicit offset, strict integers, bounded custom
 fields."""
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from kit import money
 from kit.fields import (
+    NOT_BLANK,
     Country,
     Currency,
     CurrencyAmounts,
@@ -16,6 +18,7 @@ from kit.fields import (
     Integer,
     Money,
     UtcDateTime,
+    validate_not_blank,
 )
 
 
@@ -169,3 +172,17 @@ KEY_RULE = ("Keys are 1-64 letters, digits, '_', '-' or spaces, not starting wit
 ])
 def test_custom_fields_are_bounded(custom, message):
     assert refused(Sample(), {"custom": custom}) == {"custom": message}
+
+
+@pytest.mark.parametrize("value, blank", [
+    ("", True), ("  \t\n", True), ("\x1f", True), ("\x85", True), ("\ufeff", True),
+    ("\u3000", True), ("a", False), (" 张 ", False),
+])
+def test_blank_means_the_same_to_the_check_and_to_the_openapi_pattern(value, blank):
+    with_pattern = re.search(NOT_BLANK, value) is None
+    try:
+        validate_not_blank(value)
+        checked = False
+    except ValidationError:
+        checked = True
+    assert checked == with_pattern == blank
