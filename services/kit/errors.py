@@ -61,3 +61,11 @@ class Retryable(DomainError):
     retries, where other domain errors dead-letter at once."""
 
     title = "Try again later"
+
+
+class PayloadTooLarge(DomainError):
+    title = "Content too large"
+
+
+class UriTooLong(DomainError):
+    title = "URI too long"

@@ -2,10 +2,8 @@
 page starts strictly after it, in the list's order; both keys are indexed together."""
 import datetime as dt
 
-from marshmallow import ValidationError
-
 from kit.fields import to_utc
-from kit.http import decode_cursor, encode_cursor
+from kit.http import QueryInvalid, decode_cursor, encode_cursor
 
 
 def next_cursor(rows, more, time_key="created_at"):
@@ -22,9 +20,9 @@ def after(cursor):
         at, last_id = values
         at = dt.datetime.fromisoformat(at)
     except (TypeError, ValueError):
-        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+        raise QueryInvalid({"cursor": ["Not a valid cursor."]}) from None
     if at.tzinfo is None or not isinstance(last_id, str):
-        raise ValidationError({"cursor": ["Not a valid cursor."]})
+        raise QueryInvalid({"cursor": ["Not a valid cursor."]})
     return to_utc(at), last_id
 
 

@@ -51,15 +51,16 @@ def normalise_email(email):
 
 
 def normalise_phone(phone, country=None):
-    """E.164, or ValueError when it is no possible phone number (for `country` if local)."""
+    """E.164, or ValueError when it is no valid phone number (for `country` if local):
+    a merely possible one ("12345" in CN has a plausible length) is no one's number."""
     if phone is None or not phone.strip():
         return None
     try:
         number = phonenumbers.parse(phone, (country or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(str(exc)) from None
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError("Not a possible phone number.")
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("Not a valid phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

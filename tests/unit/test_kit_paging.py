@@ -35,3 +35,16 @@ def test_a_tampered_cursor_is_refused_naming_the_parameter(cursor):
 def test_the_next_page_starts_strictly_after_the_cursor(descending, op):
     assert keyset_filter((T, "b"), descending=descending) == {"$or": [
         {"created_at": {op: T}}, {"created_at": T, "_id": {op: "b"}}]}
+
+
+@pytest.mark.parametrize("values", [["2026-11-26T12:00:00", "b"], [1, 2, 3], ["x", 1]])
+def test_a_cursor_of_the_wrong_shape_is_a_query_parameter_error(values):
+    import json
+
+    from kit.http import problem_from_exception
+
+    with pytest.raises(ValidationError) as raised:
+        after(encode_cursor(values))
+    body = json.loads(problem_from_exception(raised.value).get_data())
+    assert body["status"] == 400 and "query parameter" in body["detail"]
+    assert body["errors"] == {"cursor": ["Not a valid cursor."]}

@@ -224,6 +224,13 @@ def test_bad_or_regionless_phone_is_refused(raw):
         domain.normalise_phone(raw, None)
 
 
+@pytest.mark.parametrize("raw, country", [
+    ("12345", "CN"), ("+8612345", None), ("+1 555 0100 999", None), ("1234567", "DE")])
+def test_possible_but_invalid_phone_is_refused(raw, country):
+    with pytest.raises(ValueError, match="Not a valid phone number."):
+        domain.normalise_phone(raw, country)
+
+
 def test_identity_keys_never_collide_for_missing_values():
     assert domain.identity_keys("a", None, None) != domain.identity_keys("b", None, None)
     assert domain.identity_keys("a", "x@y.z", "+1")["email_key"] == "x@y.z"
