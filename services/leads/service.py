@@ -7,9 +7,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from kit import paging
 from kit.auth import actor_id, caller, require_role
-from kit.errors import DealflowError, Invalid
+from kit.errors import DealflowError, Invalid, PayloadTooLarge
 from kit.fields import utcnow
-from kit.http import http, json_body, query_args
+from kit.http import http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
@@ -80,7 +80,7 @@ class LeadsService(Operational):
                   "given; header row; at most 10,000 rows)", tags=TAGS,
           responses={409: "Idempotency-Key reused with another file, or its import is running",
                      413: "The CSV is larger than the import allows"},
-          expected_exceptions=(DealflowError, ValidationError, RequestEntityTooLarge))
+          expected_exceptions=(DealflowError, ValidationError))
     def import_leads(self, request):
         charset = query_args(request, imports.ImportQuery()).get("charset")
         limits = imports.limits(self.config)
@@ -205,37 +205,20 @@ class LeadsService(Operational):
 
 
 def _csv_body(request, max_bytes):
-    """The CSV's bytes, read no further than max_bytes, and the charset its type names."""
+    """The CSV's bytes, read no further than max_bytes (IMPORT.max_bytes, larger than the
+    JSON limit), and the charset its type names."""
+    if request.mimetype != "multipart/form-data":
+        return read_body(request, max_bytes), request.mimetype_params.get("charset")
+    too_large = PayloadTooLarge(f"The CSV may have at most {max_bytes} bytes "
+                                "(IMPORT.max_bytes).", max_bytes=max_bytes)
     if request.content_length is not None and request.content_length > max_bytes:
-        raise _too_large(max_bytes)
-    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-        # eventlet de-chunks the input but does not say so; werkzeug would read it as empty
-        request.environ.setdefault("wsgi.input_terminated", True)
-    # werkzeug then enforces the limit on the stream too, multipart parts included
+        raise too_large
+    # werkzeug's form parser enforces this on the parts as it reads them
     request.max_content_length = max_bytes
     try:
-        if request.mimetype == "multipart/form-data":
-            upload = next(iter(request.files.values()), None)
-            if upload is None:
-                raise Invalid("Send the CSV as the body or as a multipart file.")
-            return (_read_at_most(upload.stream, max_bytes),
-                    upload.mimetype_params.get("charset"))
-        return _read_at_most(request.stream, max_bytes), request.mimetype_params.get("charset")
+        upload = next(iter(request.files.values()), None)
     except RequestEntityTooLarge:
-        raise _too_large(max_bytes) from None
-
-
-def _read_at_most(stream, max_bytes, chunk=64 * 1024):
-    chunks, size = [], 0
-    while block := stream.read(chunk):
-        size += len(block)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(block)
-    return b"".join(chunks)
-
-
-def _too_large(max_bytes):
-    return RequestEntityTooLarge(f"The CSV may have at most {max_bytes} bytes "
-                                 "(IMPORT.max_bytes).")
-
+        raise too_large from None
+    if upload is None:
+        raise Invalid("Send the CSV as the body or as a multipart file.")
+    return upload.read(), upload.mimetype_params.get("charset")
