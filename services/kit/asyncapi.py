@@ -49,7 +49,36 @@ def _schemas():
     for events in CATALOG.values():
         for etype, schema in events.items():
             spec.components.schema(_name(etype), schema=schema)
-    return spec.to_dict()["components"]["schemas"]
+    return _shared_code_lists(spec.to_dict()["components"]["schemas"])
+
+
+# Long code lists (ISO 4217 currencies, ISO 3166 countries) are written once and referred
+# to, rather than repeated in every event that carries a currency or a country.
+CODE_LISTS = (("CurrencyCode", "EUR"), ("CountryCode", "DE"))
+
+
+def _shared_code_lists(schemas):
+    shared = {}
+
+    def visit(node):
+        if isinstance(node, dict):
+            enum = node.get("enum")
+            if isinstance(enum, list) and len(enum) > 20:
+                name = next((n for n, probe in CODE_LISTS if probe in enum), None)
+                if name is not None:
+                    shared[name] = {"type": "string", "enum": enum}
+                    rest = {k: v for k, v in node.items() if k not in ("enum", "type")}
+                    node.clear()
+                    node.update({"allOf": [{"$ref": f"#/components/schemas/{name}"}], **rest})
+                    return
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schemas)
+    return {**schemas, **shared}
 
 
 def _name(etype):
