@@ -124,6 +124,9 @@ class DealCreated(Schema):
     probability = fields.Integer(required=True, validate=validate.Range(0, 100))
     expected_close = fields.Date(**OPTIONAL)
     lead_id = _opt_str()
+    origin = fields.String(load_default="direct", validate=validate.OneOf(("lead", "direct")),
+                           metadata={"description": "lead: opened (or adopted) by the lead's "
+                                     "conversion; direct: opened on its own"})
     created_at = UtcDateTime(required=True)
 
 
@@ -141,6 +144,11 @@ class DealStageChanged(Schema):
 
 
 class DealUpdated(Schema):
+    """Fields of an open deal changed (`changed` names them), or a lead's conversion
+    reached a deal opened with its lead_id before: then `origin` becomes "lead" and the
+    conversion's amount applies if the deal was open without one (else the deal's history
+    records it as not applied)."""
+
     deal_id = _id()
     pipeline_id = _id()
     stage = fields.String(required=True)
@@ -150,6 +158,9 @@ class DealUpdated(Schema):
     probability = fields.Integer(required=True, validate=validate.Range(0, 100))
     owner_id = _opt_str()
     expected_close = fields.Date(**OPTIONAL)
+    origin = fields.String(load_default="direct", validate=validate.OneOf(("lead", "direct")),
+                           metadata={"description": "lead: opened (or adopted) by the lead's "
+                                     "conversion; direct: opened on its own"})
 
 
 class DealWon(Schema):
