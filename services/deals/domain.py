@@ -379,9 +379,12 @@ def adopt_conversion(pipeline, deal, lead, now, *, actor=None, day_seconds=86400
                   events=[_updated(after, changed)])
 
 
-def accept_quote(pipeline, deal, quote, now, *, day_seconds=86400):
+def accept_quote(pipeline, deal, quote, now, *, actor=None, day_seconds=86400):
     """Record the accepted quote (it meets the `accepted_quote` gate); its total becomes the
-    deal's amount, since that is now what the customer agreed to pay."""
+    deal's amount, since that is now what the customer agreed to pay. A closed deal takes
+    no quote (closed is closed): the Conflict dead-letters the event, to be replayed after
+    a reopen."""
+    _require_open(deal)
     record = {"quote_id": quote["quote_id"], "version": quote["version"],
               "total": quote["total"], "currency": quote["currency"],
               "accepted_at": quote["accepted_at"]}
@@ -391,7 +394,9 @@ def accept_quote(pipeline, deal, quote, now, *, day_seconds=86400):
     if not changed:
         return None
     stage = P.stage_of(pipeline, deal["stage"])
-    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds)},
+    entry = _edits(deal, after, changed, now, actor)
+    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
+                       **(_history(deal, entry) if entry else {})},
                   events=[_updated(after, changed)])
 
 

@@ -246,7 +246,7 @@ class DealsService(Operational):
                 return
             pipeline = self.store.get_pipeline(deal["pipeline_id"])
             change = domain.accept_quote(pipeline, deal, quote, utcnow(),
-                                         day_seconds=self._day())
+                                         actor=event.get("actor"), day_seconds=self._day())
             if change is None or self.store.apply_change(
                     deal, change, actor=event.get("actor"), event_id=event["id"],
                     correlationid=event.get("correlationid") or event["id"]):

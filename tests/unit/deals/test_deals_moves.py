@@ -225,6 +225,17 @@ def test_accepted_quote_meets_the_contract_gate_and_sets_the_amount():
     assert after["amount"] == Decimal("950.00")
     assert D.move(PIPELINE, after, "contract_payment", T0).set["stage"] == "contract_payment"
     assert D.accept_quote(PIPELINE, after, quote, T0) is None  # same quote again: no change
+    assert after["history"][-1]["changes"] == {"amount": {"from": "1000.00", "to": "950.00"}}
+
+
+def test_a_closed_deal_takes_no_accepted_quote():
+    deal = make_deal()
+    lost = apply(deal, D.lose(PIPELINE, deal, "price", T0))
+    quote = {"quote_id": "q1", "deal_id": "d1", "version": 2, "total": Decimal("1.00"),
+             "currency": "EUR", "accepted_at": T0}
+    with pytest.raises(Conflict) as exc:
+        D.accept_quote(PIPELINE, lost, quote, T0)
+    assert "reopen" in exc.value.detail
 
 
 @pytest.mark.parametrize(("idle", "stalls", "idle_days"), [
