@@ -185,8 +185,11 @@ def change_status(lead, target, reason, now, rules, actor=None):
     if target == "contacted":
         _first_response(lead, now, change)
         if not change.events:  # answered before (an activity): the status change still tells
+            seconds = lead.get("first_response_seconds")
+            if seconds is None:
+                seconds = (lead["contacted_at"] - lead["created_at"]).total_seconds()
             change.events.append(("lead.contacted", _contacted_data(
-                lead, lead["contacted_at"], lead.get("first_response_seconds"), target)))
+                lead, lead["contacted_at"], seconds, target)))
     elif target == "qualified":
         change.events.append(("lead.qualified", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
