@@ -460,13 +460,16 @@ def cohort_funnel(lead_docs, deal_docs, rules, pipeline=None):
     """For the leads given (one creation window), how many reached each funnel stage, the
     stage-to-stage and overall conversion rates and the median time between stages.
 
-    A lead's deal stages come from the deals opened from it (`lead_id`), only those in
-    `pipeline` when one is given; with several, the one that got furthest counts.
+    A lead's deal stages come from the deals opened from it (`lead_id`) in `pipeline`, by
+    default the funnel pipeline (the deal stages are its stages, in its order: a deal of
+    another pipeline would count as passing stages it never had); with several, the one
+    that got furthest counts.
     """
+    pipeline = pipeline or rules.funnel_pipeline
     deals_by_lead = {}
     for doc in deal_docs:
         s = deal_summary(doc, rules)
-        if pipeline is not None and s["pipeline_id"] != pipeline:
+        if s["pipeline_id"] != pipeline:
             continue
         if s["lead_id"]:
             best = deals_by_lead.get(s["lead_id"])

@@ -320,3 +320,21 @@ def test_conversion_ratios_of_reached_counts_are_at_most_one(seed):
     for origin in domain.ORIGINS:
         counts = [got.get(domain.key("funnel_reached", s, origin), 0) for s in RULES.deal_funnel]
         assert counts == sorted(counts, reverse=True)
+
+
+def test_the_cohort_funnel_counts_only_deals_of_the_funnel_pipeline_by_default():
+    """A lead's deal won in a custom pipeline never had the funnel pipeline's stages."""
+    lead = {"_id": "L1", "rev": 1, "facts": [
+        _lead_fact(1, "lead.created", "new", created_at=script.T0),
+        _lead_fact(2, "lead.converted", "converted", created_at=script.T0,
+                   converted_at=script.T0)]}
+    deal = {"_id": "D1", "rev": 2, "facts": [
+        _deal_fact(1, "deal.created", stage="demo", probability=10, pipeline_id="custom",
+                   lead_id="L1", origin="lead"),
+        _deal_fact(2, "deal.won", from_stage="demo", pipeline_id="custom")]}
+    reached = {s["stage"]: s["reached"] for s in
+               domain.cohort_funnel([lead], [deal], RULES)["stages"]}
+    assert reached["lead_converted"] == 1 and reached["discovery"] == reached["won"] == 0
+    custom = {s["stage"]: s["reached"] for s in
+              domain.cohort_funnel([lead], [deal], RULES, "custom")["stages"]}
+    assert custom["won"] == 1
