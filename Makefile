@@ -19,12 +19,13 @@ LOCAL_AMQP := $(if $(AMQP_URI),,yes)
 LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb prometheus-bin run stop status test lint \
-        unit integration e2e bench asyncapi clean
+        unit integration e2e fuzz bench asyncapi clean
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB and the five services (var/ holds data, logs)"
 	@echo "make stop   - stop what 'make run' started"
 	@echo "make test   - lint, then unit, integration and end-to-end tests"
+	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
 	@echo "make bench  - benchmarks, reported as ratios to raw broker/database limits"
 	@echo "make lint   - ruff"
 
@@ -84,6 +85,10 @@ integration: infra
 
 e2e: infra
 	@$(PY) -m pytest tests/e2e -q
+
+# `make test` runs the same test with few examples; FUZZ_SEED=<n> picks another seed
+fuzz: infra
+	@FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(PY) -m pytest tests/integration/test_openapi_fuzz.py -q
 
 test: lint infra
 	@$(PY) -m pytest tests -q

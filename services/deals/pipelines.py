@@ -13,6 +13,8 @@ metrics service, so their number must stay bounded.
 """
 import re
 
+from kit.errors import Conflict
+
 WON = "won"
 LOST = "lost"
 TERMINAL = (WON, LOST)
@@ -156,3 +158,15 @@ def missing_for(pipeline, deal, from_key, to_key):
             if item not in ticked and item not in checklist:
                 checklist.append(item)
     return {"fields": fields, "checklist": checklist}
+
+
+def removed_stages(pipeline, stages):
+    """Keys of the stages an edit of `pipeline` to `stages` removes."""
+    return sorted({s["key"] for s in pipeline["stages"]} - {s["key"] for s in stages})
+
+
+def check_edit(removed, open_deals_in_removed):
+    """An edit may remove only stages no open deal sits in: such deals would be stranded."""
+    if removed and open_deals_in_removed:
+        raise Conflict("Open deals are in stages this edit removes; move them first.",
+                       stages=list(removed))

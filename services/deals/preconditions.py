@@ -7,7 +7,8 @@ silent overwrite.
 """
 import re
 
-from kit.errors import Conflict, PreconditionRequired
+from kit.errors import PreconditionRequired
+from kit.versioned import stale
 
 _TAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
@@ -32,7 +33,3 @@ def check_version(entity, expected, what="deal"):
     if entity["version"] != expected:
         raise stale(entity["version"], expected, what)
 
-
-def stale(current, expected, what="deal"):
-    return Conflict(f"The {what} changed meanwhile (version {current}, If-Match {expected}); "
-                    "read it again and retry.", current_version=current)

@@ -1,6 +1,4 @@
 """Marshmallow schemas of the deals HTTP API (bodies, queries, responses)."""
-from decimal import Decimal
-
 from marshmallow import (
     Schema,
     ValidationError,
@@ -11,28 +9,29 @@ from marshmallow import (
 
 from deals import forecast as F
 from deals import pipelines as P
-from kit.fields import Currency, Money, UtcDateTime, validate_not_blank
+from kit.fields import (
+    Currency,
+    CurrencyAmounts,
+    CustomFields,
+    Integer,
+    Money,
+    UtcDateTime,
+    validate_not_blank,
+)
 
 KEY = validate.Regexp(P.KEY, error="Use lower-case letters, digits and '_' (max 64).")
 STATUSES = ("open", P.WON, P.LOST)
 
 
-class CustomValue(fields.Field):
-    """A custom field value: string, boolean, integer, decimal (kept as a string) or null."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if value is None or isinstance(value, bool | str | int):
-            return value
-        if isinstance(value, Decimal):
-            return int(value) if value == value.to_integral_value() else str(value)
-        raise ValidationError("Must be a string, number, boolean or null.")
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return value
+ID = validate.Length(min=1, max=100)
 
 
 def _keys():
     return fields.String(validate=KEY)
+
+
+def _key_list(**kw):
+    return fields.List(_keys(), validate=validate.Length(max=100), **kw)
 
 
 def _text(**kw):
@@ -45,11 +44,11 @@ def _text(**kw):
 class StageSchema(Schema):
     key = fields.String(required=True, validate=KEY)
     name = fields.String(required=True, validate=[validate_not_blank, validate.Length(max=200)])
-    probability = fields.Integer(required=True, strict=True, validate=validate.Range(0, 100))
-    required_fields = fields.List(_keys(), load_default=list)
-    required_checklist = fields.List(_keys(), load_default=list)
-    stall_days = fields.Integer(strict=True, allow_none=True, load_default=None,
-                                validate=validate.Range(min=0),
+    probability = Integer(required=True, validate=validate.Range(0, 100))
+    required_fields = _key_list(load_default=list)
+    required_checklist = _key_list(load_default=list)
+    stall_days = Integer(allow_none=True, load_default=None,
+                         validate=validate.Range(min=0, max=3650),
                                 metadata={"description": "idle days until stalled; null: never"})
     terminal = fields.Boolean(dump_only=True)
 
@@ -92,37 +91,37 @@ class ContactSchema(Schema):
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
 
 
-class DealIn(Schema):
+class DealIn(CurrencyAmounts):
     name = fields.String(required=True, validate=[validate_not_blank, validate.Length(max=200)])
-    pipeline_id = fields.String(load_default=P.DEFAULT_PIPELINE_ID)
+    pipeline_id = fields.String(load_default=P.DEFAULT_PIPELINE_ID, validate=ID)
     stage = fields.String(load_default=None, validate=KEY,
                           metadata={"description": "default: the first open stage"})
     account = _text(load_default=None, allow_none=True)
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
-    owner_id = fields.String(load_default=None, allow_none=True)
+    owner_id = fields.String(load_default=None, allow_none=True, validate=ID)
     amount = Money(load_default=None, allow_none=True)
     currency = Currency(load_default=None, allow_none=True)
     expected_close = fields.Date(load_default=None, allow_none=True)
-    lead_id = fields.String(load_default=None, allow_none=True,
+    lead_id = fields.String(load_default=None, allow_none=True, validate=ID,
                             metadata={"description": "one deal per lead"})
     needs_summary = _text(load_default=None, allow_none=True)
-    custom = fields.Dict(keys=_keys(), values=CustomValue(), load_default=dict)
-    checklist = fields.List(_keys(), load_default=list,
-                            metadata={"description": "checklist items already ticked"})
+    custom = CustomFields(load_default=dict)
+    checklist = _key_list(load_default=list,
+                          metadata={"description": "checklist items already ticked"})
 
 
-class DealPatch(Schema):
+class DealPatch(CurrencyAmounts):
+    amount_alone = True  # the deal's currency stays; the domain checks the pair
     name = fields.String(validate=[validate_not_blank, validate.Length(max=200)])
     account = _text(allow_none=True)
     contact = fields.Nested(ContactSchema, allow_none=True)
-    owner_id = fields.String(allow_none=True)
+    owner_id = fields.String(allow_none=True, validate=ID)
     amount = Money(allow_none=True)
     currency = Currency(allow_none=True)
     expected_close = fields.Date(allow_none=True)
-    probability = fields.Integer(strict=True, validate=validate.Range(0, 100))
+    probability = Integer(validate=validate.Range(0, 100))
     needs_summary = _text(allow_none=True)
-    custom = fields.Dict(keys=_keys(), values=CustomValue(allow_none=True),
-                         metadata={"description": "merged; null removes a field"})
+    custom = CustomFields(metadata={"description": "merged; null removes a field"})
     checklist = fields.Dict(keys=_keys(), values=fields.Boolean(truthy={True}, falsy={False}),
                             metadata={"description": "item -> ticked"})
 

@@ -1,25 +1,28 @@
 """Deals service: nameko entrypoints only; rules live in the domain, queries in the store."""
-import datetime as dt
+import logging
 import uuid
 
-from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 
 from deals import domain
 from deals import forecast as F
 from deals import pipelines as P
 from deals import schemas as S
-from deals.preconditions import check_version, etag, if_match, stale
+from deals.preconditions import check_version, etag, if_match
 from deals.store import DealsStore
+from kit import paging
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
 from kit.consumer import event_handler
-from kit.errors import Conflict, Invalid, NotFound
+from kit.errors import Conflict, Contention, Invalid, NotFound
 from kit.fields import utcnow
-from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
+from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
+from kit.versioned import stale
+
+log = logging.getLogger(__name__)
 
 TAGS = ["deals"]
 MOVE_ERRORS = {404: "No such deal", 409: "Stage gate not met, or the deal changed (stale "
@@ -54,19 +57,13 @@ class DealsService(Operational):
         return deal
 
     def _change(self, request, deal_id, decide):
-        """Load, check If-Match, let the domain decide, write if the version still holds."""
+        """A versioned change at the version the caller's If-Match names."""
         expected = if_match(request)
         actor = self._actor(request)
-        deal = self._deal(deal_id)
-        check_version(deal, expected)
-        change = decide(self.store.get_pipeline(deal["pipeline_id"]), deal, utcnow())
-        if change is None:
-            return 200, etag(deal["version"]), S.DealOut().dump(deal)
-        after = self.store.apply_change(deal, change, actor=actor)
-        if after is None:
-            current = self._deal(deal_id)
-            raise stale(current["version"], expected)
-        return 200, etag(after["version"]), S.DealOut().dump(after)
+        deal, _ = self.store.change(deal_id, lambda deal: decide(
+            self.store.get_pipeline(deal["pipeline_id"]), deal, utcnow()),
+            expected=expected, actor=actor)
+        return 200, etag(deal["version"]), S.DealOut().dump(deal)
 
     # --- pipelines ---------------------------------------------------------------------------
 
@@ -111,10 +108,8 @@ class DealsService(Operational):
             raise NotFound(f"No pipeline {id}.")
         check_version(current, expected, "pipeline")
         stages = P.normalise(data["stages"])
-        removed = {s["key"] for s in current["stages"]} - {s["key"] for s in stages}
-        if removed and self.store.open_deals_in_stages(id, removed):
-            raise Conflict("Open deals are in stages this edit removes; move them first.",
-                           stages=sorted(removed))
+        removed = P.removed_stages(current, stages)
+        P.check_edit(removed, self.store.open_deals_in_stages(id, removed))
         doc = self.store.replace_pipeline(id, expected, data["name"], stages)
         if doc is None:
             raise stale(self.store.get_pipeline(id)["version"], expected, "pipeline")
@@ -147,20 +142,12 @@ class DealsService(Operational):
           summary="Deals, filtered (lead_id finds the deal a lead became), by cursor")
     def list_deals(self, request):
         args = query_args(request, S.DealQuery())
-        after = None
-        if args.get("cursor"):
-            try:
-                at, last_id = decode_cursor(args["cursor"])
-                after = (dt.datetime.fromisoformat(at), str(last_id))
-            except (TypeError, ValueError):
-                raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+        after = paging.after(args["cursor"]) if args.get("cursor") else None
         filters = {k: args.get(k) for k in ("lead_id", "owner_id", "pipeline_id", "stage",
                                              "status")}
         rows = self.store.find_deals(filters, args["limit"] + 1, after)
         page, more = rows[:args["limit"]], len(rows) > args["limit"]
-        cursor = (encode_cursor([page[-1]["created_at"].isoformat(), page[-1]["_id"]])
-                  if more else None)
-        return S.DealPage().dump({"items": page, "next_cursor": cursor})
+        return S.DealPage().dump({"items": page, "next_cursor": paging.next_cursor(page, more)})
 
     @http("PATCH", "/api/v1/deals/<id>", body=S.DealPatch, response=S.DealOut, tags=TAGS,
           summary="Edit fields, custom fields and checklist ticks (deal.updated)",
@@ -228,45 +215,39 @@ class DealsService(Operational):
         if self.store.insert_deal(deal, events, actor=event.get("actor"),
                                   correlationid=event.get("correlationid") or event["id"]):
             return
-        existing = self._deal(deal["_id"])
-        change = domain.adopt_conversion(self.store.get_pipeline(existing["pipeline_id"]),
-                                         existing, lead, utcnow(), actor=event.get("actor"),
-                                         day_seconds=self._day())
-        if change is not None and not self.store.apply_change(
-                existing, change, actor=event.get("actor"), event_id=event["id"],
-                correlationid=event.get("correlationid") or event["id"]):
-            raise Conflict(f"Deal {existing['_id']} changed meanwhile; retrying later.")
+        self.store.change(deal["_id"], lambda existing: domain.adopt_conversion(
+            self.store.get_pipeline(existing["pipeline_id"]), existing, lead, utcnow(),
+            actor=event.get("actor"), day_seconds=self._day()),
+            actor=event.get("actor"), event_id=event["id"],
+            correlationid=event.get("correlationid") or event["id"])
 
     @event_handler("quotes", "quote.accepted")
     def handle_quotes_quote_accepted(self, event):
         quote = event["data"]
-        for _ in range(5):  # another write may slip in between read and write; re-read
-            deal = self._deal(quote["deal_id"])
-            if self.store.applied(deal["_id"], event["id"]):
-                return
-            pipeline = self.store.get_pipeline(deal["pipeline_id"])
-            change = domain.accept_quote(pipeline, deal, quote, utcnow(),
-                                         actor=event.get("actor"), day_seconds=self._day())
-            if change is None or self.store.apply_change(
-                    deal, change, actor=event.get("actor"), event_id=event["id"],
-                    correlationid=event.get("correlationid") or event["id"]):
-                return
-        raise Conflict(f"Deal {quote['deal_id']} kept changing; retrying later.")
+        self.store.change(quote["deal_id"], lambda deal: domain.accept_quote(
+            self.store.get_pipeline(deal["pipeline_id"]), deal, quote, utcnow(),
+            actor=event.get("actor"), day_seconds=self._day()), actor=event.get("actor"),
+            event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
 
     # --- timers ------------------------------------------------------------------------------
 
     @config_timer("DEALS.stall_check_interval_seconds", 60)
     def mark_stalled(self):
-        """deal.stalled once per stall: the version in the write's filter is the claim, so
-        of N instances that see the same due deal exactly one writes."""
+        """deal.stalled once per stall: the versioned write is the claim, so of N
+        instances that see the same due deal exactly one writes (the others read it
+        stalled and find nothing to do)."""
         now, day = utcnow(), self._day()
         pipelines = {}
+
+        def pipeline_of(deal):
+            if deal["pipeline_id"] not in pipelines:
+                pipelines[deal["pipeline_id"]] = self.store.get_pipeline(deal["pipeline_id"])
+            return pipelines[deal["pipeline_id"]]
+
         batch = int(setting(self.config, "DEALS.stall_batch_size", 200))
-        for deal in self.store.due_stalls(now, batch):
-            pipeline = pipelines.get(deal["pipeline_id"])
-            if pipeline is None:
-                pipeline = pipelines[deal["pipeline_id"]] = self.store.get_pipeline(
-                    deal["pipeline_id"])
-            change = domain.stall(pipeline, deal, now, day_seconds=day)
-            if change is not None:
-                self.store.apply_change(deal, change, unless={"stalled_at": None})
+        for doc in self.store.due_stalls(now, batch):
+            try:
+                self.store.change(doc["_id"], lambda deal: domain.stall(
+                    pipeline_of(deal), deal, now, day_seconds=day), current=doc)
+            except Contention:
+                log.info("deal %s kept changing; its stall waits for the next pass", doc["_id"])

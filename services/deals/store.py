@@ -11,14 +11,15 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from deals import pipelines as P
-from kit.events import new_event
-from kit.fields import to_utc, utcnow
+from kit import versioned
+from kit.changes import Change
+from kit.fields import utcnow
+from kit.idempotency import APPLIED
 from kit.mongo import BaseStore
-from kit.outbox import new_document, with_events
+from kit.paging import keyset_filter
 
 DEALS = "deals"
 PIPELINES = "pipelines"
-APPLIED = "applied"
 HIDDEN = {"outbox": 0, "outbox_since": 0, APPLIED: 0}
 TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalled_at",
          "closed_at")
@@ -49,18 +50,27 @@ def decode(doc):
     if deal.get("expected_close"):
         deal["expected_close"] = dt.date.fromisoformat(deal["expected_close"])
     if deal.get("accepted_quote"):
-        quote = dict(deal["accepted_quote"])
-        quote["total"] = Decimal(quote["total"])
-        quote["accepted_at"] = to_utc(quote["accepted_at"])
-        deal["accepted_quote"] = quote
+        deal["accepted_quote"] = {**deal["accepted_quote"],
+                                  "total": Decimal(deal["accepted_quote"]["total"])}
+    # (times come back aware: the kit's client is tz_aware)
     for key in TIMES:
-        deal[key] = to_utc(deal.get(key))
-    deal["history"] = [{**t, "at": to_utc(t["at"])} for t in deal.get("history", [])]
+        deal.setdefault(key, None)
+    deal.setdefault("history", [])
     return deal
+
+
+def _deal_write(change):
+    return Change(set=encode(change.set), events=change.events,
+                  push={"history": change.transition} if change.transition else {})
 
 
 class DealsStore(BaseStore):
     outbox_collections = (DEALS,)
+
+    def __init__(self, db, config=None):
+        super().__init__(db, config)
+        self._deals = versioned.Versioned(db[DEALS], what="deal", as_write=_deal_write,
+                                          touched=self.touched, load=decode)
 
     def ensure_indexes(self):
         deals = self.db[DEALS]
@@ -106,21 +116,18 @@ class DealsStore(BaseStore):
             return_document=ReturnDocument.AFTER)
 
     def open_deals_in_stages(self, pipeline_id, stage_keys):
+        if not stage_keys:
+            return 0
         return self.db[DEALS].count_documents(
             {"pipeline_id": pipeline_id, "status": "open", "stage": {"$in": list(stage_keys)}})
 
     # --- deals -------------------------------------------------------------------------------
 
-    def _events(self, deal_id, version, events, actor, correlationid):
-        return [new_event(etype, deal_id, data, version + n, actor=actor,
-                          correlationid=correlationid)
-                for n, (etype, data) in enumerate(events, start=1)]
-
     def insert_deal(self, deal, events, *, actor=None, correlationid=None):
         """Insert a new deal with its first events; False if that _id exists already."""
-        built = self._events(deal["_id"], 0, events, actor, correlationid)
         try:
-            self.db[DEALS].insert_one(new_document(encode(deal), built))
+            self.db[DEALS].insert_one(versioned.new_entity(
+                encode(deal), events, actor=actor, correlationid=correlationid))
         except DuplicateKeyError:
             return False
         self.touched(DEALS, deal["_id"])
@@ -129,49 +136,24 @@ class DealsStore(BaseStore):
     def get_deal(self, deal_id):
         return decode(self.db[DEALS].find_one({"_id": deal_id}, HIDDEN))
 
-    def applied(self, deal_id, event_id):
-        return self.db[DEALS].count_documents({"_id": deal_id, APPLIED: event_id}) > 0
-
-    def apply_change(self, deal, change, *, actor=None, correlationid=None, event_id=None,
-                     unless=None):
-        """Write `change` and its events if the deal is still at the version it was read
-        at; returns the deal after the change, or None when someone else wrote first.
-
-        `event_id` makes the write idempotent for a consumed event (recorded in the same
-        update); `unless` adds filter conditions (a timer's claim)."""
-        events = self._events(deal["_id"], deal["version"], change.events, actor,
-                              correlationid)
-        update = {"$set": encode(change.set), "$inc": {"version": len(events)}}
-        filter_ = {"_id": deal["_id"], "version": deal["version"], **(unless or {})}
-        if change.transition:
-            update["$push"] = {"history": change.transition}
-        if event_id:
-            update.setdefault("$push", {})[APPLIED] = event_id
-            filter_[APPLIED] = {"$ne": event_id}
-        with_events(update, events)
-        # (FerretDB v1 has no projection on findAndModify: hidden fields are dropped here.)
-        doc = self.db[DEALS].find_one_and_update(
-            filter_, update, return_document=ReturnDocument.AFTER)
-        if doc is None:
-            return None
-        self.touched(DEALS, deal["_id"])
-        return decode({k: v for k, v in doc.items() if k not in HIDDEN})
+    def change(self, deal_id, decide, **options):
+        """A versioned change of a deal (kit.versioned.Versioned.change)."""
+        return self._deals.change(deal_id, decide, **options)
 
     def find_deals(self, filters, limit, after=None):
         """A page in (created_at, _id) order; `after` is the last row's pair."""
         query = {k: v for k, v in filters.items() if v is not None}
         if after:
-            at, _id = after
-            query["$or"] = [{"created_at": {"$gt": at}},
-                            {"created_at": at, "_id": {"$gt": _id}}]
+            query.update(keyset_filter(after))
         cursor = self.db[DEALS].find(query, HIDDEN).sort(
             [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
         return [decode(d) for d in cursor]
 
     def due_stalls(self, now, limit):
-        return [decode(d) for d in self.db[DEALS].find(
+        """Stored documents (for `change(current=...)`) of open deals due to stall."""
+        return list(self.db[DEALS].find(
             {"status": "open", "stalled_at": None, "stall_due_at": {"$lte": now}},
-            HIDDEN).limit(limit)]
+            {"outbox": 0, "outbox_since": 0}).limit(limit))
 
     def open_deals(self, filters):
         query = {"status": "open", **{k: v for k, v in filters.items() if v is not None}}

@@ -4,18 +4,39 @@ nameko's EventDispatcher waits for one confirm per message (~470 msg/s here); pu
 batch and then waiting for all its confirms reaches the broker's batched-confirm rate. The
 wire format is the one nameko's EventDispatcher uses — a durable topic exchange
 `<service>.events`, routing key = event type, persistent JSON — so nameko's `event_handler`
-and any plain AMQP client consume it unchanged.
+and any plain AMQP client consume it unchanged. The content type is CloudEvents' structured
+mode, `application/cloudevents+json`; importing this module teaches kombu to decode it as
+JSON (consumers must also list it in their `accept`, as kit.consumer does).
 """
 import json
 import logging
 import time
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import amqp
+import kombu.serialization
+import kombu.utils.json
 from kombu import Connection
 
 log = logging.getLogger(__name__)
 
 PERSISTENT = 2
+CLOUDEVENTS_JSON = "application/cloudevents+json"
+
+kombu.serialization.register(
+    "cloudevents", kombu.utils.json.dumps, kombu.utils.json.loads,
+    content_type=CLOUDEVENTS_JSON, content_encoding="utf-8")
+
+
+class Raw(NamedTuple):
+    """A body republished byte for byte, as it was delivered (retries, dead letters):
+    a message that could not be decoded must not be changed on its way to the DLQ."""
+
+    body: bytes
+    content_type: str | None = None
+    content_encoding: str | None = None
+    message_id: str | None = None
 
 
 class PublishError(Exception):
@@ -23,8 +44,13 @@ class PublishError(Exception):
 
 
 class ConfirmingPublisher:
-    def __init__(self, amqp_uri, *, confirm_timeout=10.0, connect_timeout=3.0):
+    """One connection and channel with confirm counters: not safe to share between
+    concurrent green threads (use PublisherPool for that)."""
+
+    def __init__(self, amqp_uri, *, confirm_timeout=10.0, connect_timeout=3.0,
+                 content_type=CLOUDEVENTS_JSON):
         self.amqp_uri = amqp_uri
+        self.content_type = content_type
         self.confirm_timeout = confirm_timeout
         self.connect_timeout = connect_timeout
         self._conn = None
@@ -74,7 +100,9 @@ class ConfirmingPublisher:
             self._declared.add(name)
 
     def publish_batch(self, messages):
-        """Publish [(exchange, routing_key, body_dict, headers)], then wait for every confirm.
+        """Publish [(exchange, routing_key, body, headers)], then wait for every confirm.
+
+        `body` is a dict (sent as JSON) or a Raw (sent as it is).
 
         Returns when the broker has confirmed all of them; raises PublishError otherwise.
         """
@@ -86,14 +114,16 @@ class ConfirmingPublisher:
             for exchange, routing_key, body, headers in messages:
                 if exchange:
                     self.declare_exchange(exchange, channel)
-                msg = amqp.Message(
-                    json.dumps(body, separators=(",", ":")).encode(),
-                    content_type="application/json",
-                    content_encoding="utf-8",
-                    delivery_mode=PERSISTENT,
-                    message_id=body.get("id") if isinstance(body, dict) else None,
-                    application_headers=headers or {},
-                )
+                if not isinstance(body, Raw):
+                    body = Raw(json.dumps(body, separators=(",", ":")).encode(),
+                               self.content_type, "utf-8",
+                               body.get("id") if isinstance(body, dict) else None)
+                properties = {k: v for k, v in (
+                    ("content_type", body.content_type),
+                    ("content_encoding", body.content_encoding),
+                    ("message_id", body.message_id)) if v}
+                msg = amqp.Message(body.body, delivery_mode=PERSISTENT,
+                                   application_headers=headers or {}, **properties)
                 channel.basic_publish(msg, exchange=exchange, routing_key=routing_key)
                 self._tag += 1
             deadline = time.monotonic() + self.confirm_timeout
@@ -113,6 +143,42 @@ class ConfirmingPublisher:
             raise PublishError(f"publish failed: {exc}") from exc
         if self._nacked:
             raise PublishError("broker refused (nacked) part of the batch")
+
+
+class PublisherPool:
+    """Confirming publishers for concurrent green threads, one per thread at a time.
+
+    A publisher's delivery-tag and ack counters and its socket belong to one batch in
+    flight; shared, one thread's failure closes the connection under another's batch.
+    The pool grows to the number of concurrent publishers (at most the worker count)."""
+
+    def __init__(self, amqp_uri, **options):
+        self.amqp_uri = amqp_uri
+        self.options = options
+        self._idle = []
+        self._closed = False
+
+    @contextmanager
+    def publisher(self):
+        publisher = self._idle.pop() if self._idle else ConfirmingPublisher(
+            self.amqp_uri, **self.options)
+        try:
+            yield publisher
+        finally:
+            if self._closed:
+                publisher.close()
+            else:
+                self._idle.append(publisher)
+
+    def publish_batch(self, messages):
+        with self.publisher() as publisher:
+            publisher.publish_batch(messages)
+
+    def close(self):
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for publisher in idle:
+            publisher.close()
 
 
 def broker_reachable(amqp_uri, timeout=2.0):

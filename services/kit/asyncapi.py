@@ -8,15 +8,22 @@ import yaml
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from kit.amqp import CLOUDEVENTS_JSON
 from kit.catalog import CATALOG
-from kit.events import exchange_for
+from kit.events import SEQUENCE, exchange_for
 
 SUBSCRIBING = """\
 Every service publishes its events to a durable topic exchange `<service>.events`
 (`leads.events`, `deals.events`, `quotes.events`, `support.events`) with the event type as
-routing key (`deal.won`, ...). Messages are persistent, `content_type: application/json`,
-structured-mode CloudEvents 1.0; `sequence` is the entity's version after the change and
-grows by one per change of that entity (`subject`).
+routing key (`deal.won`, ...). Messages are persistent structured-mode CloudEvents 1.0,
+`content_type: application/cloudevents+json` (a JSON document; `datacontenttype` says that
+`data` is `application/json`). The integer extension `dealflowsequence` is the entity's
+version after the change and grows by one per change of that entity (`subject`).
+
+Changed in 2.0.0: the version was an integer `sequence` attribute and the content type
+`application/json`. CloudEvents' `sequence` extension is a string compared
+lexicographically ("10" < "9"), so the integer moved to an extension of our own name.
+Dealflow's own consumers accept both forms.
 
 To subscribe from outside, bind a durable queue of your own; never consume Dealflow's
 queues. With any AMQP 0-9-1 client:
@@ -30,7 +37,7 @@ queues. With any AMQP 0-9-1 client:
 
 Delivery is at least once: an event may arrive twice (after a broker or relay failure)
 and events of one deal may arrive out of order when several instances publish. Use `id`
-to drop duplicates and `sequence` to order and to detect gaps per `subject`. New fields
+to drop duplicates and `dealflowsequence` to order and to detect gaps per `subject`. New fields
 may be added to `data` at any time; fields are never removed or retyped without a new
 event type.
 """
@@ -53,7 +60,7 @@ def envelope_schema(etype):
     return {
         "type": "object",
         "required": ["specversion", "id", "source", "type", "time", "subject",
-                     "datacontenttype", "data", "sequence"],
+                     "datacontenttype", "data", SEQUENCE],
         "properties": {
             "specversion": {"type": "string", "const": "1.0"},
             "id": {"type": "string", "format": "uuid"},
@@ -62,8 +69,9 @@ def envelope_schema(etype):
             "time": {"type": "string", "format": "date-time"},
             "subject": {"type": "string", "description": "the entity id"},
             "datacontenttype": {"type": "string", "const": "application/json"},
-            "sequence": {"type": "integer", "minimum": 1,
-                         "description": "the entity's version after this change"},
+            SEQUENCE: {"type": "integer", "minimum": 1,
+                       "description": "the entity's version after this change (an "
+                                      "extension attribute of Dealflow's own)"},
             "correlationid": {"type": "string"},
             "actor": {"type": "string", "description": "the person who caused it"},
             "data": {"$ref": f"#/components/schemas/{_name(etype)}"},
@@ -85,7 +93,7 @@ def build():
                 "name": etype,
                 "title": etype,
                 "summary": (schema.__doc__ or etype).strip().splitlines()[0],
-                "contentType": "application/json",
+                "contentType": CLOUDEVENTS_JSON,
                 "payload": envelope_schema(etype),
             }
             channels[f"{exchange_for(service)}/{etype}"] = {
@@ -104,8 +112,8 @@ def build():
             }
     return {
         "asyncapi": "2.6.0",
-        "info": {"title": "Dealflow events", "version": "1.0.0", "description": SUBSCRIBING},
-        "defaultContentType": "application/json",
+        "info": {"title": "Dealflow events", "version": "2.0.0", "description": SUBSCRIBING},
+        "defaultContentType": CLOUDEVENTS_JSON,
         "servers": {"local": {"url": "127.0.0.1:5672", "protocol": "amqp",
                               "protocolVersion": "0.9.1"}},
         "channels": channels,

@@ -7,17 +7,28 @@ delay of `CONSUMER.retry_delays_ms`, and only then acked; a header counts the ro
 delays grow (1 s ... 10 min by default), so a dependency outage of several minutes is
 ridden out instead of dead-lettering everything in flight. After the last retry the message
 is copied, with its error, to `<queue>.dlq` (confirmed) and acked; `kit.deadletters`
-replays it once the cause is fixed. A message that cannot be parsed as a catalog event
-can never succeed, so it goes to the dead-letter queue at once.
+replays it once the cause is fixed.
+
+Which failures are worth a retry is one rule (`is_permanent`): a failure that can never
+pass (a schema error, a domain rule: a DealflowError) goes to the dead-letter queue at once;
+a transient one (the database, the broker, Unavailable, Retryable) and anything unknown
+goes through the retries. A handler may override both tuples. A message that cannot be
+decoded or parsed as a catalog event, and a replayed dead letter that fails again, go to
+the dead-letter queue at once, so nothing is dropped and nothing loops.
 """
 import logging
+from functools import partial
 
 from kombu import Connection, Queue
 from marshmallow import ValidationError
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.extensions import SharedExtension
+from nameko.messaging import QueueConsumer
+from pymongo.errors import PyMongoError
 
-from kit.amqp import ConfirmingPublisher, PublishError
+from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw
 from kit.config import setting
+from kit.errors import Contention, DealflowError, Retryable, Unavailable
 from kit.events import parse_event
 from kit.prom import PromRegistry
 
@@ -33,6 +44,18 @@ def queue_arguments(config):
 
 
 RETRIES = "x-dealflow-retries"
+REPLAYED = "x-dealflow-replayed"
+
+# failures that can never pass, unless they are also transient (Unavailable is a
+# DealflowError); everything else, bugs included, is retried
+PERMANENT = (ValidationError, DealflowError)
+# Contention: writers kept racing for the entity; the same event passes on a later try
+TRANSIENT = (PyMongoError, PublishError, ConnectionError, TimeoutError, Unavailable, Retryable,
+             Contention)
+
+
+def is_permanent(exc, permanent=PERMANENT, transient=TRANSIENT):
+    return isinstance(exc, permanent) and not isinstance(exc, transient)
 
 
 def retries_so_far(message, queue_name):
@@ -46,11 +69,59 @@ def retries_so_far(message, queue_name):
     return 0
 
 
+class ReliableQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, except that a message kombu cannot decode (bad JSON, a
+    content type not accepted) goes to its handler, which dead-letters it: kombu's
+    ConsumerMixin would log and ack it, i.e. drop it. It also accepts CloudEvents'
+    structured content type. (A SharedExtension of its own type: event handlers share one
+    connection of their own, apart from nameko's RPC consumers.)"""
+
+    @property
+    def accept(self):
+        return [*self.container.accept, CLOUDEVENTS_JSON]
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = partial(self._undecodable, provider)
+        return consumers
+
+    def _undecodable(self, provider, message, exc):
+        # called inside the consumer thread's drain_events: publish from a thread of its own
+        self.container.spawn_managed_thread(
+            partial(provider.handle_undecodable, message, exc),
+            identifier=f"{type(provider).__name__}.handle_undecodable")
+
+
+class RetryPublishers(SharedExtension):
+    """The publishers that move failed messages to retry and dead-letter queues, one per
+    concurrent worker: a publisher's confirm counters and socket belong to one batch in
+    flight. Shared by the container's handlers, so it holds at most max_workers
+    connections, opened only when that many fail at once."""
+
+    def setup(self):
+        self.pool = PublisherPool(self.container.config["AMQP_URI"])
+
+    def publish_batch(self, messages):
+        self.pool.publish_batch(messages)
+
+    def stop(self):
+        self.pool.close()
+
+    def kill(self):
+        self.pool.close()
+
+
 class ReliableEventHandler(EventHandler):
     prom = PromRegistry()
+    queue_consumer = ReliableQueueConsumer()
+    publisher = RetryPublishers()
 
-    def __init__(self, source_service, event_type, handler_type=SERVICE_POOL, **kwargs):
+    def __init__(self, source_service, event_type, handler_type=SERVICE_POOL, *,
+                 permanent=PERMANENT, transient=TRANSIENT, **kwargs):
         super().__init__(source_service, event_type, handler_type=handler_type, **kwargs)
+        self.permanent = permanent
+        self.transient = transient
 
     def setup(self):
         super().setup()
@@ -84,41 +155,42 @@ class ReliableEventHandler(EventHandler):
             # bound now, before the container starts and /readyz says yes: nameko binds it
             # later, from its consumer thread, and events published meanwhile would be lost
             self.queue(channel).declare()
-        self.publisher = ConfirmingPublisher(config["AMQP_URI"])
         self.prom.dead_letters.queues.add(self.dead_letter_queue)
 
-    def stop(self):
-        super().stop()
-        self.publisher.close()
-
-    def kill(self):
-        super().kill()
-        self.publisher.close()
+    def handle_undecodable(self, message, exc):
+        log.error("undecodable message on %s (content type %s): %s",
+                  self.queue.name, message.content_type, exc)
+        self._dead_letter(message, f"undecodable message: {exc}")
 
     def handle_message(self, body, message):
         try:
             envelope, data = parse_event(body)
         except ValidationError as exc:
             log.error("malformed event on %s: %s", self.queue.name, exc.messages)
-            self._dead_letter(message, body, f"malformed event: {exc.messages}")
+            self._dead_letter(message, f"malformed event: {exc.messages}")
             return
         if envelope["type"] != self.event_type:
-            self._dead_letter(message, body, f"unexpected type {envelope['type']}")
+            self._dead_letter(message, f"unexpected type {envelope['type']}")
             return
         envelope["data"] = data
-        message._dealflow_body = body
         super().handle_message(envelope, message)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return
+        error = f"{exc_info[0].__name__}: {exc_info[1]}"
         retries = retries_so_far(message, self.queue.name)
-        if retries >= self.max_retries:
-            error = f"{exc_info[0].__name__}: {exc_info[1]}"
+        if (message.headers or {}).get(REPLAYED):
+            log.error("replayed message failed again on %s: %s", self.queue.name, error)
+            self._dead_letter(message, f"failed again after replay: {error}")
+        elif is_permanent(exc_info[1], self.permanent, self.transient):
+            log.error("permanent failure on %s: %s", self.queue.name, error)
+            self._dead_letter(message, f"permanent failure: {error}")
+        elif retries >= self.max_retries:
             log.error("dead-lettering after %d retries on %s: %s",
                       retries, self.queue.name, error)
-            self._dead_letter(message, message._dealflow_body, error)
+            self._dead_letter(message, error)
         else:
             log.warning("handler failed on %s (retry %d of %d): %s",
                         self.queue.name, retries + 1, self.max_retries, exc_info[1])
@@ -129,7 +201,7 @@ class ReliableEventHandler(EventHandler):
         headers[RETRIES] = retries + 1
         try:
             self.publisher.publish_batch(
-                [("", self.retry_queues[retries], message._dealflow_body, headers)])
+                [("", self.retry_queues[retries], as_delivered(message), headers)])
         except PublishError as exc:
             log.warning("could not schedule the retry (%s); rejecting instead", exc)
             self._reject(message)
@@ -143,7 +215,7 @@ class ReliableEventHandler(EventHandler):
             except ConnectionError:  # the broker takes the message back by itself
                 pass
 
-    def _dead_letter(self, message, body, error):
+    def _dead_letter(self, message, error):
         headers = dict(message.headers or {})
         headers.pop("x-death", None)
         headers.update({
@@ -152,12 +224,23 @@ class ReliableEventHandler(EventHandler):
             "x-dealflow-routing-key": message.delivery_info.get("routing_key"),
         })
         try:
-            self.publisher.publish_batch([("", self.dead_letter_queue, body, headers)])
+            self.publisher.publish_batch(
+                [("", self.dead_letter_queue, as_delivered(message), headers)])
         except PublishError as exc:
             log.warning("could not dead-letter (%s); the message goes round again", exc)
             self._reject(message)
             return
         self.queue_consumer.ack_message(message)
+
+
+def as_delivered(message):
+    """The message's body and properties as they came (py-amqp hands over a body it
+    could decode with its content encoding as str)."""
+    body = message.body
+    if isinstance(body, str):
+        body = body.encode(message.content_encoding or "utf-8")
+    return Raw(bytes(body), message.content_type, message.content_encoding,
+               message.properties.get("message_id"))
 
 
 event_handler = ReliableEventHandler.decorator

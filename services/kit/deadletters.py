@@ -5,7 +5,9 @@
 
 `replay` moves messages from `<QUEUE>.dlq` back to `<QUEUE>` one at a time: each is
 republished with confirms and only then acked, so a crash repeats a message (consumers are
-idempotent) and never loses one. The retry count starts again from zero.
+idempotent) and never loses one. It goes back byte for byte, marked `x-dealflow-replayed`:
+if it fails again the consumer dead-letters it at once (with the new reason) instead of
+sending it round the retries, so a replay never loops.
 """
 import argparse
 import os
@@ -15,25 +17,31 @@ import requests
 from kombu import Connection, Queue
 
 from kit.amqp import ConfirmingPublisher
+from kit.consumer import REPLAYED, as_delivered
 
 DLQ = ".dlq"
 
 
 def replay(amqp_uri, queue, limit=None):
-    """Move up to `limit` messages from `queue + '.dlq'` to `queue`; returns how many."""
+    """Move up to `limit` of the messages now in `queue + '.dlq'` to `queue`; returns how
+    many."""
     moved = 0
     publisher = ConfirmingPublisher(amqp_uri)
     try:
         with Connection(amqp_uri) as conn:
             dead = Queue(queue + DLQ, no_declare=True)(conn.channel())
-            while limit is None or moved < limit:
+            # only what is there now: a message that fails again comes straight back, and
+            # would be taken again and again
+            _, waiting, _ = dead.queue_declare(passive=True)
+            limit = waiting if limit is None else min(limit, waiting)
+            while moved < limit:
                 message = dead.get(no_ack=False)
                 if message is None:
                     break
                 headers = {k: v for k, v in (message.headers or {}).items()
                            if not k.startswith(("x-death", "x-dealflow-"))}
-                headers["x-dealflow-replayed"] = True
-                publisher.publish_batch([("", queue, message.payload, headers)])
+                headers[REPLAYED] = True
+                publisher.publish_batch([("", queue, as_delivered(message), headers)])
                 message.ack()
                 moved += 1
     finally:

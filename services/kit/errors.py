@@ -1,8 +1,9 @@
-"""Errors any service may raise; kit.http maps each to one problem+json status once."""
+"""Errors a domain or the kit may raise. They carry what went wrong (detail and extra
+members such as `existing_id` or `missing_fields`), never an HTTP status: kit.http maps
+each class to its status in one table."""
 
 
-class DealflowError(Exception):
-    status = 500
+class DomainError(Exception):
     title = "Internal error"
 
     def __init__(self, detail=None, **extra):
@@ -11,43 +12,60 @@ class DealflowError(Exception):
         self.extra = extra
 
 
-class NotFound(DealflowError):
-    status = 404
+# The name the services used before the domain errors lost their statuses.
+DealflowError = DomainError
+
+
+class NotFound(DomainError):
     title = "Not found"
 
 
-class Conflict(DealflowError):
-    status = 409
+class Conflict(DomainError):
     title = "Conflict"
 
 
-class PreconditionFailed(DealflowError):
-    status = 412
+class Contention(Conflict):
+    """Writers kept racing for one entity: transient, the same request may pass later."""
+
+    title = "Conflict"
+
+
+class PreconditionFailed(DomainError):
     title = "Precondition failed"
 
 
-class PreconditionRequired(DealflowError):
-    status = 428
+class PreconditionRequired(DomainError):
     title = "Precondition required"
 
 
-class Invalid(DealflowError):
+class Invalid(DomainError):
     """Input the schema accepted but the rules do not; `errors` maps field -> messages."""
 
-    status = 400
     title = "Invalid request"
 
 
-class Unauthorized(DealflowError):
-    status = 401
+class Unauthorized(DomainError):
     title = "Unauthorized"
 
 
-class Forbidden(DealflowError):
-    status = 403
+class Forbidden(DomainError):
     title = "Forbidden"
 
 
-class Unavailable(DealflowError):
-    status = 503
+class Unavailable(DomainError):
     title = "Service unavailable"
+
+
+class Retryable(DomainError):
+    """A condition that passes by itself: an event handler that raises it goes through the
+    retries, where other domain errors dead-letter at once."""
+
+    title = "Try again later"
+
+
+class PayloadTooLarge(DomainError):
+    title = "Content too large"
+
+
+class UriTooLong(DomainError):
+    title = "URI too long"

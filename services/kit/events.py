@@ -2,11 +2,16 @@
 
 `new_event` validates `data` against the catalog, so an event that breaks its contract
 never reaches the outbox; `parse_event` is what consumers call on a delivered body.
+
+The entity's version travels as the integer extension `dealflowsequence`. CloudEvents'
+own `sequence` extension is a lexicographically ordered string ("10" < "9"), which is not
+what subscribers should compare; events published before carried an integer `sequence`,
+which `parse_event` still reads. Handlers get the version as `event["sequence"]` either way.
 """
 import functools
 import uuid
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from kit.catalog import EVENT_TYPES, PRODUCER
 from kit.fields import UtcDateTime, rfc3339, utcnow
@@ -16,9 +21,24 @@ class UnknownEventType(ValueError):
     pass
 
 
+SEQUENCE = "dealflowsequence"
+LEGACY_SEQUENCE = "sequence"
+
+
 class Envelope(Schema):
     class Meta:
         unknown = EXCLUDE
+
+    @pre_load
+    def legacy_sequence(self, body, **kwargs):
+        """Read the version from `sequence` when an older producer sent that (an integer,
+        or a string of digits as CloudEvents' sequence extension has it)."""
+        if isinstance(body, dict) and SEQUENCE not in body and LEGACY_SEQUENCE in body:
+            value = body[LEGACY_SEQUENCE]
+            if isinstance(value, str) and value.isascii() and value.isdigit():
+                value = int(value)
+            body = {**body, SEQUENCE: value}
+        return body
 
     specversion = fields.String(required=True, validate=validate.Equal("1.0"))
     id = fields.String(required=True, validate=validate.Length(min=1))
@@ -28,7 +48,8 @@ class Envelope(Schema):
     subject = fields.String(required=True, validate=validate.Length(min=1))
     datacontenttype = fields.String(required=True, validate=validate.Equal("application/json"))
     data = fields.Dict(required=True)
-    sequence = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    sequence = fields.Integer(data_key=SEQUENCE, required=True, strict=True,
+                              validate=validate.Range(min=1))
     correlationid = fields.String(allow_none=True, load_default=None)
     actor = fields.String(allow_none=True, load_default=None)
 
@@ -79,7 +100,7 @@ def new_event(etype, subject, data, sequence, *, actor=None, correlationid=None,
         "time": rfc3339(time or utcnow()),
         "subject": str(subject),
         "datacontenttype": "application/json",
-        "sequence": int(sequence),
+        SEQUENCE: int(sequence),
         "data": payload,
     }
     if correlationid:
@@ -90,7 +111,8 @@ def new_event(etype, subject, data, sequence, *, actor=None, correlationid=None,
 
 
 def parse_event(body):
-    """Validate a delivered CloudEvent; returns (envelope, data) with `data` loaded.
+    """Validate a delivered CloudEvent; returns (envelope, data) with `data` loaded and
+    the entity version under `envelope["sequence"]`.
 
     Raises marshmallow.ValidationError for a malformed message: such a message can never
     succeed, and the reliable consumer dead-letters it at once.

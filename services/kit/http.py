@@ -16,11 +16,25 @@ from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from pymongo.errors import ConnectionFailure, PyMongoError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Request, Response
 
 from kit.amqp import PublishError
-from kit.errors import DealflowError, Invalid
+from kit.errors import (
+    Conflict,
+    DealflowError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+    Retryable,
+    Unauthorized,
+    Unavailable,
+    UriTooLong,
+)
+from kit.limits import Limits, check_json
 from kit.prom import PromRegistry
 
 log = logging.getLogger(__name__)
@@ -58,16 +72,43 @@ def problem(status, title, detail=None, instance=None, extra=None):
     return json_response(payload, status=status, content_type=PROBLEM)
 
 
+# The one table of statuses: domain errors carry none, a subclass takes its base's.
+STATUS_OF = {
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    PayloadTooLarge: 413,
+    UriTooLong: 414,
+    PreconditionRequired: 428,
+    Unavailable: 503,
+    Retryable: 503,
+}
+
+
+def status_of(exc):
+    return next((STATUS_OF[k] for k in type(exc).__mro__ if k in STATUS_OF), 500)
+
+
 def problem_from_exception(exc, request=None):
     """The one place where exceptions become HTTP statuses."""
     instance = request.path if request is not None else None
+    if isinstance(exc, QueryInvalid):
+        return problem(400, "Invalid request", "Invalid query parameters: "
+                       f"{', '.join(map(str, exc.messages))}.", instance,
+                       {"errors": exc.messages})
     if isinstance(exc, ValidationError):
         return problem(400, "Invalid request", "The request body has invalid fields.",
                        instance, {"errors": exc.messages})
     if isinstance(exc, DealflowError):
-        return problem(exc.status, exc.title, exc.detail, instance, exc.extra)
+        return problem(status_of(exc), exc.title, exc.detail, instance, exc.extra)
     if isinstance(exc, HTTPException):
-        return problem(exc.code, exc.name, exc.description, instance)
+        response = problem(exc.code, exc.name, exc.description, instance)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
     if isinstance(exc, (ConnectionFailure, PublishError)):
         log.warning("dependency unavailable: %s", exc)
         return problem(503, "Service unavailable",
@@ -81,16 +122,57 @@ def problem_from_exception(exc, request=None):
     return problem(500, "Internal error", "An unexpected error occurred.", instance)
 
 
+class QueryInvalid(ValidationError):
+    """Invalid query parameters (the problem says so, not "body")."""
+
+
+def limits_of(request):
+    """The limits the server attached to this request (defaults outside a server)."""
+    return getattr(request, "limits", None) or Limits()
+
+
+def read_body(request, limit):
+    """The raw body, at most `limit` bytes, else PayloadTooLarge (413): refused before
+    reading when Content-Length says more, and while reading a chunked body that runs
+    past it. Nothing larger is ever held in memory."""
+    cached = getattr(request, "kit_body", None)
+    if cached is not None:
+        return cached
+    too_large = PayloadTooLarge(f"The body is larger than {limit} bytes.", max_bytes=limit)
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    parts, size = [], 0
+    while size <= limit:
+        part = request.stream.read(min(limit + 1 - size, 65536))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise too_large
+    request.kit_body = b"".join(parts)
+    return request.kit_body
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def json_body(request, schema=None, *, partial=False):
-    """Parse a JSON body (numbers as Decimal, never float) and load it with `schema`."""
+    """Parse a JSON body within the limits (numbers as Decimal, never float) and load it
+    with `schema`."""
     ctype = (request.mimetype or "").lower()
     if ctype not in (JSON, "") and not ctype.endswith("+json"):
         raise Invalid(f"Expected a JSON body (Content-Type: {JSON}), got {ctype}.")
-    raw = request.get_data(cache=True)
+    limits = limits_of(request)
+    raw = read_body(request, limits.max_body_bytes)
     try:
-        data = json.loads(raw or b"{}", parse_float=Decimal)
+        data = json.loads(raw or b"{}", parse_float=Decimal, parse_constant=_no_constant)
+    except RecursionError:
+        raise Invalid(f"The body nests deeper than {limits.max_json_depth} levels.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"The body is not valid JSON: {exc}.") from None
+    check_json(data, limits.max_json_depth)
     if schema is None:
         return data
     if not isinstance(data, dict) and not getattr(schema, "many", False):
@@ -99,8 +181,19 @@ def json_body(request, schema=None, *, partial=False):
 
 
 def query_args(request, schema):
-    """Load query-string arguments with a schema (400 with per-field messages)."""
-    return schema.load(request.args.to_dict())
+    """Load query-string arguments with a schema (400 "Invalid query parameters" with
+    per-parameter messages)."""
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as exc:
+        raise QueryInvalid(_as_query_messages(exc.messages)) from None
+
+
+def _as_query_messages(messages):
+    if not isinstance(messages, dict):
+        return {"_query": messages}
+    return {key: ["Unknown query parameter."] if value == ["Unknown field."] else value
+            for key, value in messages.items()}
 
 
 def encode_cursor(values):
@@ -113,15 +206,32 @@ def decode_cursor(cursor):
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+        raise QueryInvalid({"cursor": ["Not a valid cursor."]}) from None
 
 
 class ProblemWsgiApp(WsgiApp):
-    """nameko's WsgiApp, except that unmatched routes and wrong methods answer
-    problem+json too, never HTML."""
+    """nameko's WsgiApp, except that unmatched routes, wrong methods (with `Allow`) and
+    over-long URLs answer problem+json too, never HTML, and every request carries the
+    server's limits for the kit's body readers."""
+
+    def __init__(self, server, limits):
+        super().__init__(server)
+        self.limits = limits
 
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)
+        request.limits = self.limits
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            # eventlet ends a chunked body itself but does not say so; without this flag
+            # werkzeug reads such a body as empty, with it the reader bounds it
+            environ["wsgi.input_terminated"] = True
+        uri = len(environ.get("RAW_PATH_INFO") or environ.get("PATH_INFO", "")) + len(
+            environ.get("QUERY_STRING", ""))
+        if uri > self.limits.max_url_bytes:
+            response = problem_from_exception(UriTooLong(
+                f"The URL is longer than {self.limits.max_url_bytes} bytes.",
+                max_bytes=self.limits.max_url_bytes), request)
+            return response(environ, start_response)
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
@@ -133,8 +243,19 @@ class ProblemWsgiApp(WsgiApp):
 
 
 class ProblemWebServer(WebServer):
+    # eventlet answers a bare 414 to request lines past its own limit; ours (problem+json)
+    # must come first, so eventlet's is set this many times higher
+    EVENTLET_URL_FACTOR = 4
+
     def get_wsgi_app(self):
-        return ProblemWsgiApp(self)
+        self.limits = Limits.from_config(self.container.config)
+        return ProblemWsgiApp(self, self.limits)
+
+    def get_wsgi_server(self, sock, wsgi_app, *args, **kwargs):
+        server = super().get_wsgi_server(sock, wsgi_app, *args, **kwargs)
+        server.url_length_limit = max(server.url_length_limit,
+                                      self.EVENTLET_URL_FACTOR * wsgi_app.limits.max_url_bytes)
+        return server
 
     def process_request(self, sock, address):
         # A response larger than one segment otherwise waits ~40 ms for the client's

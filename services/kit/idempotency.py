@@ -2,7 +2,8 @@
 
 Two shapes, both single-document and so atomic on MongoDB and FerretDB alike:
 - `apply_once`: update an entity only if this event id is not yet in its `applied` list,
-  adding it in the same update (for effects on an existing document);
+  adding it in the same update (for effects on an existing document); `once` gives the
+  filter and update of such a write to writers that build their own (kit.versioned);
 - `record_fact`: insert a document keyed by the event id (for effects that are facts).
 A separate "processed" marker written before or after the effect would not be enough.
 """
@@ -11,18 +12,22 @@ from pymongo.errors import DuplicateKeyError
 APPLIED = "applied"
 
 
+def once(filter_, update, event_id):
+    """(filter, update) that apply `update` only if `event_id` is not yet applied, and
+    record it in the same write."""
+    update = dict(update)
+    update["$push"] = {**update.get("$push", {}), APPLIED: event_id}
+    return {**filter_, APPLIED: {"$ne": event_id}}, update
+
+
 def apply_once(collection, filter_, update, event_id, upsert=False):
     """Apply `update` to the document matching `filter_` unless `event_id` was applied.
 
     Returns True when this call changed the document, False for a duplicate.
     """
-    update = dict(update)
-    push = dict(update.get("$push", {}))
-    push[APPLIED] = event_id
-    update["$push"] = push
+    filter_, update = once(filter_, update, event_id)
     try:
-        result = collection.update_one(
-            {**filter_, APPLIED: {"$ne": event_id}}, update, upsert=upsert)
+        result = collection.update_one(filter_, update, upsert=upsert)
     except DuplicateKeyError:
         # upsert raced with (or followed) an earlier application: the filter missed
         # because the event is already applied, and the upsert hit the same _id.

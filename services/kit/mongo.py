@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 from kit.amqp import ConfirmingPublisher, PublishError
 from kit.config import setting
 from kit.outbox import SINCE, OutboxRelay
+from kit.prom import PromRegistry
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class BaseStore:
 
 
 class Store(DependencyProvider):
+    prom = PromRegistry()
+
     def __init__(self, store_cls):
         self.store_cls = store_cls
         self.client = None
@@ -69,7 +72,7 @@ class Store(DependencyProvider):
             maxPoolSize=int(setting(config, "MONGO.pool_size", 100)),
         )
         self.store = self.store_cls(self.client[self.db_name], config)
-        self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 2.0))
+        self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 10))
         self.publisher = None
         # An instance may leave relaying to others (and tests drive relays by hand).
         relay_enabled = setting(config, "OUTBOX.relay_enabled", True)
@@ -85,6 +88,7 @@ class Store(DependencyProvider):
                 batch_size=int(setting(config, "OUTBOX.batch_size", 500)),
                 grace_seconds=float(setting(config, "OUTBOX.grace_seconds", 2.0)),
             )
+            self.prom.outbox.relaying = True
 
     def start(self):
         self._running = True
@@ -122,13 +126,23 @@ class Store(DependencyProvider):
                     self.relay.publish_entities(refs)
                 now = eventlet.hubs.get_hub().clock()
                 if not woke or now >= next_sweep:
-                    self.relay.sweep()
+                    try:
+                        self.relay.sweep()
+                    finally:
+                        self._note_oldest()
                     next_sweep = now + self.sweep_interval
                 backoff = 0.0
             except (PublishError, PyMongoError) as exc:
                 # The events stay in their outboxes; the sweep finds them once it works again.
                 log.warning("outbox relay: %s; retrying", exc)
                 backoff = min((backoff or 0.25) * 2, self.sweep_interval)
+
+    def _note_oldest(self):
+        """For dealflow_outbox_oldest_seconds: once per sweep, whether it published or not."""
+        try:
+            self.prom.outbox.oldest = self.relay.oldest_pending()
+        except PyMongoError as exc:  # the last value stays, and its age keeps growing
+            log.debug("oldest outbox event unknown: %s", exc)
 
     def _halt(self):
         self._running = False

@@ -80,6 +80,17 @@ class OutboxRelay:
                     break
         return sent
 
+    def oldest_pending(self):
+        """When the oldest event still in an outbox was written (None when all are out):
+        one indexed, sorted look-up per collection."""
+        oldest = None
+        for coll in self.collections:
+            for doc in self.db[coll].find({SINCE: {"$type": "date"}}, {SINCE: 1}) \
+                    .sort(SINCE, 1).limit(1):
+                if oldest is None or doc[SINCE] < oldest:
+                    oldest = doc[SINCE]
+        return oldest
+
     def _publish_docs(self, coll, docs):
         docs = [d for d in docs if d.get(OUTBOX)]
         messages = [

@@ -1,4 +1,5 @@
-"""Prometheus helpers: one registry per container, HTTP request metrics, dead-letter depth.
+"""Prometheus helpers: one registry per container, HTTP request metrics, dead-letter depth,
+the age of the oldest event waiting in an outbox.
 
 A registry per container (not the process-global one) lets tests run several services in
 one process without duplicate-metric errors.
@@ -11,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 
 from kit.amqp import queue_depths
+from kit.fields import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,30 @@ class DeadLetterCollector:
         yield family
 
 
+class OutboxAgeCollector:
+    """Reports `dealflow_outbox_oldest_seconds{service}`: how long the oldest event still in
+    an outbox of this instance's service has waited (0 when none does). The relay notes when
+    that event was written once per sweep; the age is taken at scrape time, so it keeps
+    growing while the database cannot be asked either. Absent where no relay runs."""
+
+    def __init__(self, service):
+        self.service = service
+        self.relaying = False
+        self.oldest = None
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            "dealflow_outbox_oldest_seconds",
+            "Age of the oldest event waiting in an outbox of this service",
+            labels=["service"],
+        )
+        if self.relaying:
+            oldest = self.oldest
+            age = 0.0 if oldest is None else max((utcnow() - oldest).total_seconds(), 0.0)
+            family.add_metric([self.service], age)
+        yield family
+
+
 class PromRegistry(SharedExtension):
     """The container's registry and the metrics the kit itself records."""
 
@@ -60,6 +86,8 @@ class PromRegistry(SharedExtension):
             ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.dead_letters = DeadLetterCollector(self.container.config.get("AMQP_URI"))
         self.registry.register(self.dead_letters)
+        self.outbox = OutboxAgeCollector(self.container.service_name)
+        self.registry.register(self.outbox)
 
     def observe_request(self, method, route, status, seconds):
         self.requests.labels(method, route, str(status)).inc()

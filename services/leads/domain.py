@@ -11,12 +11,12 @@ status from the events alone, as the lead with the highest sequence says it.
 import dataclasses
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import phonenumbers
-from marshmallow import ValidationError
 
-from kit.errors import Conflict
+from kit.changes import Change
+from kit.errors import Conflict, Invalid
 from leads import scoring
 
 STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
@@ -33,14 +33,6 @@ ACTIVITY_TYPES = ("call", "email", "meeting", "note")
 # A note is written for colleagues, not to the lead, so it is no response to the lead.
 RESPONSE_TYPES = frozenset(("call", "email", "meeting"))
 IDENTITY_FIELDS = ("name", "company", "email", "phone", "country", "region")
-
-
-@dataclass
-class Change:
-    set: dict = field(default_factory=dict)
-    push: dict = field(default_factory=dict)
-    events: list = field(default_factory=list)
-    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,15 +55,16 @@ def normalise_email(email):
 
 
 def normalise_phone(phone, country=None):
-    """E.164, or ValueError when it is no possible phone number (for `country` if local)."""
+    """E.164, or ValueError when it is no valid phone number (for `country` if local):
+    a merely possible one ("12345" in CN has a plausible length) is no one's number."""
     if phone is None or not phone.strip():
         return None
     try:
         number = phonenumbers.parse(phone, (country or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(str(exc)) from None
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError("Not a possible phone number.")
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("Not a valid phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -179,7 +172,8 @@ def change_status(lead, target, reason, now, rules, actor=None):
         return convert(lead, None, None, now, actor)
     check_move(lead["status"], target)
     if target == "disqualified" and not (reason or "").strip():
-        raise ValidationError({"reason": ["A reason is required to disqualify a lead."]})
+        raise Invalid("A reason is required to disqualify a lead.",
+                      errors={"reason": ["A reason is required to disqualify a lead."]})
     change = Change(set={"status": target, "reason": (reason or "").strip() or None,
                          "response_due_at": None}, actor=actor)
     if target == "contacted":
@@ -220,10 +214,16 @@ def _contacted_data(lead, at, seconds, status):
             "first_response_seconds": seconds, "status": status}
 
 
-def releases_slot(lead, change):
-    """True when this change closes a lead that counted against its owner's cap."""
-    new_status = change.set.get("status", lead["status"])
-    return lead["status"] in OPEN and new_status not in OPEN and lead.get("owner_id")
+def released_owner(before, after):
+    """The rep whose slot in the cap of open leads this change frees, or None: a closed
+    lead or a new owner frees the previous owner's slot (a new owner's slot is claimed
+    before the write)."""
+    owner = before.get("owner_id")
+    if not owner or before["status"] not in OPEN:
+        return None
+    if after["status"] not in OPEN or after.get("owner_id") != owner:
+        return owner
+    return None
 
 
 # --- activities ------------------------------------------------------------------------------
@@ -255,6 +255,22 @@ def timeline(lead):
 
 
 # --- duplicates ------------------------------------------------------------------------------
+
+
+class DuplicateLead(Conflict):
+    """A capture with the e-mail or phone of a lead that exists."""
+
+    def __init__(self, existing_id):
+        super().__init__("A lead with this e-mail or phone exists.", existing_id=existing_id)
+        self.existing_id = existing_id
+
+
+def merge_target(on_duplicate, duplicate):
+    """The lead a duplicate capture merges into; only when the caller asked for a merge,
+    else the duplicate is refused (409 naming the existing lead)."""
+    if on_duplicate != "merge":
+        raise duplicate
+    return duplicate.existing_id
 
 
 def merge(lead, incoming, now, rules, actor=None):
@@ -326,7 +342,13 @@ def reassign(lead, assignment, actor=None):
 
 def response_overdue(lead, now, reassignment=None):
     """The response SLA of a lead nobody contacted ran out: report it once (and move it to
-    someone else when configured)."""
+    someone else when configured). None when it is not due: its clock was stopped (a
+    response, a status move, an earlier report) or has time left."""
+    due_at = lead.get("response_due_at")
+    if due_at is None or due_at > now or lead["status"] != "new":
+        return None
+    if reassignment is not None and reassignment.owner_id is None:
+        reassignment = None  # nobody else is free: the owner keeps it rather than a queue
     overdue_minutes = int((now - lead["created_at"]).total_seconds() // 60)
     change = Change(set={"response_due_at": None, "response_overdue_at": to_millis(now)})
     change.events.append(("lead.response_overdue", {
@@ -348,8 +370,21 @@ def new_task(lead, due_at, note, task_id, now, actor=None):
     return {
         "_id": task_id, "lead_id": lead["_id"], "due_at": to_millis(due_at), "note": note,
         "owner_id": lead.get("owner_id"), "created_by": actor, "created_at": to_millis(now),
-        "fired": False, "fired_at": None, "version": 1,
+        "fired": False, "fired_at": None, "version": 0,
     }
+
+
+def fire_followup(task, lead, now):
+    """A due follow-up fires once: lead.followup_due to the lead's owner, or, for a lead
+    that is closed (or gone), retired quietly since nobody needs the reminder."""
+    if task["fired"]:
+        return None
+    change = Change(set={"fired": True, "fired_at": now})
+    if lead is None or lead["status"] not in OPEN:
+        change.set["cancelled"] = True
+    else:
+        change.events.append(followup_due(task, lead.get("owner_id")))
+    return change
 
 
 def followup_due(task, owner_id):

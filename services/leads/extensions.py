@@ -9,20 +9,20 @@ from leads.domain import LeadRules
 def rules_from_config(config):
     """Parse scoring, assignment and SLA settings once; a malformed rule stops start-up."""
     return LeadRules(
-        scoring=tuple(scoring.parse_rules(setting(config, "SCORING.rules", []))),
+        scoring=tuple(scoring.parse_rules(setting(config, "SCORING.rules"))),
         grades=scoring.parse_grades(setting(config, "SCORING.grades",
-                                            {"A": 70, "B": 40, "C": 20})),
+                                            {"A": 60, "B": 35, "C": 15})),
         assignment=assignment.AssignmentRules(
             territories=assignment.parse_territories(
-                setting(config, "ASSIGNMENT.territories", [])),
+                setting(config, "ASSIGNMENT.territories")),
             teams={str(k): [str(r) for r in v or ()]
-                   for k, v in (setting(config, "ASSIGNMENT.teams", {}) or {}).items()},
+                   for k, v in (setting(config, "ASSIGNMENT.teams") or {}).items()},
             default_cap=int(setting(config, "ASSIGNMENT.default_cap", 50)),
             caps={str(k): int(v)
-                  for k, v in (setting(config, "ASSIGNMENT.caps", {}) or {}).items()},
+                  for k, v in (setting(config, "ASSIGNMENT.caps") or {}).items()},
             fallback_queue=str(setting(config, "ASSIGNMENT.fallback_queue", "unassigned")),
         ),
-        response_minutes=float(setting(config, "SLA.response_minutes", 0) or 0),
+        response_minutes=float(setting(config, "SLA.response_minutes", 60) or 0),
         reassign_overdue=_flag(setting(config, "SLA.reassign_overdue", False)),
     )
 

@@ -3,21 +3,50 @@ leads, within the file, and against concurrent writers through the unique indexe
 assignment in bulk, and an Idempotency-Key that makes a repeat store nothing twice.
 
 A row's id is derived from (key, line) when a key is given, so a retry after a crash half
-way finds the rows it already stored instead of storing them again.
+way finds the rows it already stored instead of storing them again. That is safe only for the
+same file: a key is bound to its body's hash, and an attempt holds the key by renewing a lease;
+another request under the key is refused while the lease runs, and takes over once it lapsed.
 """
+import datetime as dt
 import hashlib
 import uuid
+from typing import NamedTuple
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, validate
 
+from kit.config import setting
 from kit.errors import Conflict
-from kit.fields import utcnow
+from kit.fields import to_utc, utcnow
 from kit.outbox import new_document
 from leads import csvimport, domain
-from leads.schemas import LeadIn
+from leads.schemas import ImportResult, LeadIn
 
 CHUNK = 500
 ROW_NAMESPACE = uuid.UUID("6f1f8a52-3c1e-4a49-9d7e-2f0c1b7a9e11")
+
+
+class ImportQuery(Schema):
+    charset = fields.String(validate=validate.Length(min=1, max=40), metadata={
+        "description": "how the CSV is encoded (wins over the Content-Type's charset); "
+                       "when absent: a byte-order mark, then UTF-8, then GB18030"})
+
+
+class ImportReport(ImportResult):
+    encoding = fields.String(metadata={"description": "the encoding the CSV was read with"})
+
+
+class Limits(NamedTuple):
+    max_bytes: int = 20 * 1024 * 1024
+    max_rows: int = 10_000
+    max_field_chars: int = 4096
+    max_columns: int = 100
+    lease_seconds: int = 120
+
+
+def limits(config):
+    """The IMPORT section of the service's config."""
+    return Limits(*(int(setting(config, f"IMPORT.{name}", default))
+                    for name, default in Limits._field_defaults.items()))
 
 
 def row_id(key, line):
@@ -26,38 +55,80 @@ def row_id(key, line):
     return str(uuid.uuid5(ROW_NAMESPACE, f"{key}:{line}"))
 
 
-def run(store, rules, raw, key=None, actor=None, max_rows=10_000):
+def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
     """Returns (result, replayed)."""
-    body_hash = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw)
+    if charset:
+        digest.update(b"\ncharset=" + charset.encode())  # the same bytes read another way
+    body_hash = digest.hexdigest()
     if key is not None:
-        done = store.find_import(key)
-        if done is not None and done.get("status") == "done":
-            if done.get("body_hash") != body_hash:
-                raise Conflict("This Idempotency-Key was used for a different file.",
-                               idempotency_key=key)
-            return done["result"], True
-    rows = csvimport.parse(csvimport.decode(raw), max_rows)
+        recorded = store.find_import(key)
+        if recorded is not None and claim(recorded, key, body_hash, limits) == "replay":
+            return recorded["result"], True
+    text, encoding = csvimport.decode(raw, charset)
+    rows, errors = csvimport.parse(text, limits.max_rows, limits.max_field_chars,
+                                   limits.max_columns)
+    attempt = None
     if key is not None:
-        store.begin_import(key, body_hash, utcnow())
+        attempt, replay = _begin(store, key, body_hash, limits)
+        if replay is not None:
+            return replay, True
 
-    errors, valid = validate_rows(rows)
+    invalid, valid = validate_rows(rows)
+    errors += invalid
     fresh = dedup_in_file(valid, errors)
     created = 0
     for start in range(0, len(fresh), CHUNK):
+        if attempt is not None and not store.renew_import(key, attempt, utcnow()):
+            raise Conflict("Another request took over this import; retry it.",
+                           idempotency_key=key)
         created += _store_chunk(store, rules, fresh[start:start + CHUNK], key, actor, errors)
 
     errors.sort(key=lambda e: e["line"])
     result = {
         "idempotency_key": key,
+        "encoding": encoding,
         "rows": len(rows),
         "created": created,
         "duplicates": sum(1 for e in errors if e["reason"] == "duplicate"),
         "invalid": sum(1 for e in errors if e["reason"] == "invalid"),
         "errors": errors,
     }
-    if key is not None:
-        store.finish_import(key, result, utcnow())
+    if attempt is not None:
+        store.finish_import(key, attempt, result, utcnow())
     return result, False
+
+
+def claim(recorded, key, body_hash, limits, now=None):
+    """What a request may do with the import already recorded under its key: "replay" a
+    finished one, "take_over" one whose attempt stopped renewing its lease (it crashed).
+    Anything else would mix two files' rows under one key's row ids, or report rows that
+    another attempt is still storing: a conflict."""
+    if recorded.get("body_hash") not in (None, body_hash):
+        raise Conflict("This Idempotency-Key was used for a different file.",
+                       idempotency_key=key)
+    if recorded.get("status") == "done":
+        return "replay"
+    renewed = recorded.get("heartbeat_at")
+    lapses = dt.timedelta(seconds=limits.lease_seconds)
+    if renewed is not None and to_utc(renewed) + lapses > (now or utcnow()):
+        raise Conflict("An import with this Idempotency-Key is in progress; retry later.",
+                       idempotency_key=key, import_status="running")
+    return "take_over"
+
+
+def _begin(store, key, body_hash, limits):
+    """Returns (this attempt's id, None) or (None, a finished result to replay)."""
+    attempt = str(uuid.uuid4())
+    recorded = store.begin_import(key, body_hash, attempt, utcnow())
+    if recorded is None:
+        return attempt, None
+    if claim(recorded, key, body_hash, limits) == "replay":
+        return None, recorded["result"]
+    if not store.take_over_import(key, recorded.get("attempt"), attempt, body_hash, utcnow()):
+        raise Conflict("An import with this Idempotency-Key is in progress; retry later.",
+                       idempotency_key=key, import_status="running")
+    return attempt, None
 
 
 def validate_rows(rows):
@@ -65,6 +136,10 @@ def validate_rows(rows):
     errors, valid = [], []
     for line, row in rows:
         extra = row.pop("_extra_cells", 0)
+        too_long = row.pop("_too_long", None)
+        if too_long:
+            errors.append({"line": line, "reason": "invalid", "errors": too_long})
+            continue
         try:
             data = schema.load(row)
         except ValidationError as exc:

@@ -1,7 +1,4 @@
 """Marshmallow schemas of the leads HTTP bodies, query strings and responses."""
-import re
-from decimal import Decimal
-
 from marshmallow import (
     RAISE,
     Schema,
@@ -12,15 +9,21 @@ from marshmallow import (
     validates_schema,
 )
 
-from kit.fields import Country, Currency, Money, UtcDateTime, validate_not_blank
+from kit.fields import (
+    Country,
+    Currency,
+    CurrencyAmounts,
+    CustomFields,
+    Integer,
+    Money,
+    UtcDateTime,
+    validate_not_blank,
+)
 from leads import domain
 
 SOURCES = ("web_form", "import", "api", "email", "referral", "event", "ads", "social",
            "partner", "chat", "phone", "other")
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
-# MongoDB (and FerretDB v1 even more) refuses keys with '.' or a leading '$'.
-CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ \-]{0,63}$")
-MAX_CUSTOM_FIELDS = 50
 
 
 def _opt_str(max_len, **kw):
@@ -44,31 +47,16 @@ class Utm(Schema):
 
 
 class Email(fields.Email):
-    """Validated after the normalisation dedup uses (case and surrounding spaces)."""
+    """Normalised as dedup compares (case, surrounding spaces) before it is validated. A
+    blank string is not an address (null is "no e-mail"): normalised to None and then
+    validated, it raised TypeError, a 500."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        return domain.normalise_email(value) if value is not None else None
-
-
-class CustomFields(fields.Dict):
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        if len(value) > MAX_CUSTOM_FIELDS:
-            raise ValidationError(f"At most {MAX_CUSTOM_FIELDS} custom fields.")
-        out, errors = {}, {}
-        for key, item in value.items():
-            if not isinstance(key, str) or not CUSTOM_KEY.match(key):
-                errors[key] = ["Keys are 1-64 letters, digits, '_', '-' or spaces."]
-            elif isinstance(item, Decimal):
-                out[key] = str(item)  # no Decimal128 on FerretDB; keep the exact digits
-            elif item is None or isinstance(item, (str, int, bool)):
-                out[key] = item
-            else:
-                errors[key] = ["Custom values are strings, numbers or booleans."]
-        if errors:
-            raise ValidationError(errors)
-        return out
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if isinstance(value, str):
+            if not value.strip():
+                raise self.make_error("invalid")
+            value = domain.normalise_email(value)
+        return super().deserialize(value, attr, data, **kwargs)
 
 
 class LeadIn(Schema):
@@ -191,8 +179,8 @@ class ActivityIn(Schema):
     actor = _opt_str(100)
     outcome = _opt_str(100)
     summary = _opt_str(5000)
-    duration_minutes = fields.Integer(allow_none=True, load_default=None,
-                                      validate=validate.Range(min=0, max=24 * 60))
+    duration_minutes = Integer(allow_none=True, load_default=None,
+                               validate=validate.Range(min=0, max=24 * 60))
 
 
 class ActivityAdded(Schema):
@@ -205,7 +193,7 @@ class Timeline(Schema):
     activities = fields.List(fields.Nested(ActivityOut))
 
 
-class ConvertIn(Schema):
+class ConvertIn(CurrencyAmounts):
     class Meta:
         unknown = RAISE
 

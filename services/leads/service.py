@@ -3,13 +3,13 @@ import uuid
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from kit import paging
 from kit.auth import actor_id, caller, require_role
-from kit.config import setting
-from kit.errors import Conflict, Invalid, NotFound
-from kit.fields import UtcDateTime, utcnow
-from kit.http import decode_cursor, encode_cursor, http, json_body, query_args
+from kit.errors import DealflowError, Invalid, PayloadTooLarge
+from kit.fields import utcnow
+from kit.http import http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
@@ -22,7 +22,6 @@ from leads.schemas import (
     AssignIn,
     ConvertIn,
     DuplicateQuery,
-    ImportResult,
     LeadCreated,
     LeadIn,
     LeadMerged,
@@ -35,7 +34,7 @@ from leads.schemas import (
     TaskOut,
     Timeline,
 )
-from leads.store import DuplicateLead, LeadsStore
+from leads.store import LeadsStore
 
 TAGS = ["leads"]
 LEAD = "/api/v1/leads/<id>"
@@ -58,22 +57,13 @@ class LeadsService(Operational):
         on_duplicate = query_args(request, DuplicateQuery())["on_duplicate"]
         return self._capture(data, on_duplicate, actor_id(caller(request, self.config)))
 
-    @rpc(expected_exceptions=(Conflict, Invalid, ValidationError))
-    def create(self, lead, on_duplicate="reject", actor=None):
-        """RPC twin of POST /api/v1/leads: returns {"id"} or {"id", "merged", ...}."""
-        data = LeadIn().load(lead)
-        _, payload = self._capture(data, on_duplicate, actor)
-        return payload
-
     def _capture(self, data, on_duplicate, actor):
         lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
         try:
             self.store.insert_new(lead, self.rules.assignment, actor)
             return 201, LeadCreated().dump({"id": lead["_id"]})
-        except DuplicateLead as dup:
-            existing = dup.existing_id
-        if on_duplicate != "merge":
-            raise Conflict("A lead with this e-mail or phone exists.", existing_id=existing)
+        except domain.DuplicateLead as duplicate:
+            existing = domain.merge_target(on_duplicate, duplicate)
         merged = {}
 
         def decide(current):
@@ -84,17 +74,23 @@ class LeadsService(Operational):
         return 200, LeadMerged().dump({"id": existing, "merged": True,
                                        "fields": merged["fields"], "lead": after})
 
-    @http("POST", "/api/v1/leads/import", response=ImportResult, status=200,
-          summary="Import leads from CSV (UTF-8, header row, at most 10,000 rows)", tags=TAGS,
-          responses={409: "Idempotency-Key reused with another file"})
+    @http("POST", "/api/v1/leads/import", response=imports.ImportReport, status=200,
+          query=imports.ImportQuery,
+          summary="Import leads from CSV (UTF-8, GB18030/GBK or UTF-16 with BOM, or the charset "
+                  "given; header row; at most 10,000 rows)", tags=TAGS,
+          responses={409: "Idempotency-Key reused with another file, or its import is running",
+                     413: "The CSV is larger than the import allows"},
+          expected_exceptions=(DealflowError, ValidationError))
     def import_leads(self, request):
-        raw = _csv_body(request)
+        charset = query_args(request, imports.ImportQuery()).get("charset")
+        limits = imports.limits(self.config)
+        raw, labelled = _csv_body(request, limits.max_bytes)
         key = request.headers.get("Idempotency-Key") or None
         result, replayed = imports.run(
             self.store, self.rules, raw, key, actor_id(caller(request, self.config)),
-            max_rows=int(setting(self.config, "IMPORT.max_rows", 10_000)))
+            limits=limits, charset=charset or labelled)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
-        return 200, headers, ImportResult().dump(result)
+        return 200, headers, imports.ImportReport().dump(result)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -102,10 +98,6 @@ class LeadsService(Operational):
           responses={404: "No such lead"})
     def get_lead(self, request, id):
         return LeadOut().dump(self.store.get(id))
-
-    @rpc(expected_exceptions=(NotFound,))
-    def get(self, lead_id):
-        return LeadOut().dump(self.store.get(lead_id))
 
     @http("GET", "/api/v1/leads", query=ListQuery, response=LeadPage,
           summary="Leads, newest first, filtered and cursor-paginated", tags=TAGS)
@@ -119,11 +111,9 @@ class LeadsService(Operational):
             created["$lt"] = args["created_to"]
         if created:
             filters["created_at"] = created
-        after = _after(args["cursor"]) if "cursor" in args else None
+        after = paging.after(args["cursor"]) if "cursor" in args else None
         items, more = self.store.page(filters, args["limit"], after)
-        next_cursor = encode_cursor([items[-1]["created_at"], items[-1]["_id"]]) \
-            if more else None
-        return LeadPage().dump({"items": items, "next_cursor": next_cursor})
+        return LeadPage().dump({"items": items, "next_cursor": paging.next_cursor(items, more)})
 
     @http("GET", LEAD + "/timeline", response=Timeline, summary="Activities in time order",
           tags=TAGS, responses={404: "No such lead"})
@@ -201,11 +191,11 @@ class LeadsService(Operational):
         self.store.get(id)
         return TaskList().dump({"items": self.store.tasks_of(id)})
 
-    @config_timer("FOLLOWUP.check_interval_seconds", 5)
+    @config_timer("FOLLOWUP.check_interval_seconds", 15)
     def fire_followups(self):
         self.store.fire_due_tasks(utcnow())
 
-    @config_timer("SLA.check_interval_seconds", 5)
+    @config_timer("SLA.check_interval_seconds", 15)
     def check_response_sla(self):
         self.store.fire_overdue(utcnow(), self.rules)
 
@@ -214,19 +204,21 @@ class LeadsService(Operational):
         self.store.recount_reps()
 
 
-def _csv_body(request):
-    if request.mimetype == "multipart/form-data":
-        upload = next(iter(request.files.values()), None)
-        if upload is None:
-            raise Invalid("Send the CSV as the body or as a multipart file.")
-        return upload.read()
-    return request.get_data(cache=False)
-
-
-def _after(cursor):
-    values = decode_cursor(cursor)
+def _csv_body(request, max_bytes):
+    """The CSV's bytes, read no further than max_bytes (IMPORT.max_bytes, larger than the
+    JSON limit), and the charset its type names."""
+    if request.mimetype != "multipart/form-data":
+        return read_body(request, max_bytes), request.mimetype_params.get("charset")
+    too_large = PayloadTooLarge(f"The CSV may have at most {max_bytes} bytes "
+                                "(IMPORT.max_bytes).", max_bytes=max_bytes)
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise too_large
+    # werkzeug's form parser enforces this on the parts as it reads them
+    request.max_content_length = max_bytes
     try:
-        created_at, last_id = values
-        return UtcDateTime().deserialize(created_at), str(last_id)
-    except (TypeError, ValueError, ValidationError):
-        raise ValidationError({"cursor": ["Not a valid cursor."]}) from None
+        upload = next(iter(request.files.values()), None)
+    except RequestEntityTooLarge:
+        raise too_large from None
+    if upload is None:
+        raise Invalid("Send the CSV as the body or as a multipart file.")
+    return upload.read(), upload.mimetype_params.get("charset")

@@ -4,35 +4,44 @@ Collections: `leads` (a lead, its activities and its outbox), `tasks` (follow-up
 outbox), `reps` (open leads per rep, the cap counter), `cursors` (round-robin position per
 team), `imports` (results by Idempotency-Key).
 """
-import datetime as dt
+import dataclasses
 import logging
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from kit import versioned
 from kit.errors import Conflict, NotFound
-from kit.events import new_event
-from kit.fields import to_utc
+from kit.fields import utcnow
 from kit.mongo import BaseStore
-from kit.outbox import new_document, with_events
+from kit.outbox import new_document
+from kit.paging import keyset_filter
 from leads import assignment as rules_of_assignment
 from leads import domain
+from leads.domain import DuplicateLead
 
 log = logging.getLogger(__name__)
 
 HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0}
 DUPLICATE_KEY = 11000
-CAS_ATTEMPTS = 8
+
+__all__ = ["DuplicateLead", "LeadsStore"]
 
 
-class DuplicateLead(Exception):
-    def __init__(self, existing_id):
-        super().__init__(existing_id)
-        self.existing_id = existing_id
+def _lead_write(change):
+    return dataclasses.replace(
+        change, set={**change.set, "updated_at": domain.to_millis(utcnow())})
 
 
 class LeadsStore(BaseStore):
     outbox_collections = ("leads", "tasks")
+
+    def __init__(self, db, config=None):
+        super().__init__(db, config)
+        self._leads = versioned.Versioned(
+            db.leads, what="lead", as_write=_lead_write, touched=self.touched,
+            unique_conflict="Another lead already has this e-mail or phone.")
+        self._tasks = versioned.Versioned(db.tasks, what="follow-up", touched=self.touched)
 
     def ensure_indexes(self):
         leads = self.db.leads
@@ -51,8 +60,7 @@ class LeadsStore(BaseStore):
     @staticmethod
     def events_for(subject, version, pairs, actor=None):
         """CloudEvents for (type, data) pairs; each event bumps the entity version by one."""
-        return [new_event(etype, subject, data, version + i + 1, actor=actor)
-                for i, (etype, data) in enumerate(pairs)]
+        return versioned.events(subject, version, pairs, actor=actor)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -61,7 +69,7 @@ class LeadsStore(BaseStore):
         doc = self.db.leads.find_one({"_id": lead_id}, projection)
         if doc is None:
             raise NotFound(f"No lead {lead_id}.")
-        return _utc(doc)
+        return doc
 
     def find_duplicate(self, email, phone):
         keys = domain.real_keys(email, phone)
@@ -74,12 +82,10 @@ class LeadsStore(BaseStore):
         """Newest first; `after` is (created_at, _id) of the last lead of the previous page."""
         query = dict(filters)
         if after is not None:
-            created_at, last_id = after
-            query["$or"] = [{"created_at": {"$lt": created_at}},
-                            {"created_at": created_at, "_id": {"$lt": last_id}}]
+            query.update(keyset_filter(after, descending=True))
         docs = self.db.leads.find(query, HIDDEN).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)
-        docs = [_utc(d) for d in docs]
+        docs = list(docs)
         return docs[:limit], len(docs) > limit
 
     # --- capture ---------------------------------------------------------------------------
@@ -89,10 +95,9 @@ class LeadsStore(BaseStore):
         Raises DuplicateLead when the unique indexes find the same e-mail or phone."""
         chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
         lead.update(domain.assignment_fields(chosen))
-        events = self.events_for(lead["_id"], 0, domain.created_events(lead, chosen), actor)
-        lead["version"] = len(events)
         try:
-            self.db.leads.insert_one(new_document(lead, events))
+            self.db.leads.insert_one(versioned.new_entity(
+                lead, domain.created_events(lead, chosen), actor=actor))
         except DuplicateKeyError:
             self.release(chosen.owner_id)
             existing = self.find_duplicate(lead.get("email"), lead.get("phone"))
@@ -100,6 +105,8 @@ class LeadsStore(BaseStore):
                 raise Conflict("A lead with this e-mail or phone was being created.") from None
             raise DuplicateLead(existing) from None
         self.touched("leads", lead["_id"])
+        lead.pop("outbox", None)
+        lead.pop("outbox_since", None)
         return lead
 
     def insert_batch(self, leads):
@@ -137,52 +144,20 @@ class LeadsStore(BaseStore):
 
     # --- changes ---------------------------------------------------------------------------
 
-    def change(self, lead_id, decide, *, before_write=None):
-        """Read, decide (pure), write if nobody changed the lead meanwhile (version check),
-        else decide again. `decide(lead)` returns a domain.Change or None (nothing to do).
-        Returns (lead after, change) or (lead, None)."""
-        for _ in range(CAS_ATTEMPTS):
-            lead = self.get(lead_id, full=True)
-            change = decide(lead)
-            if change is None:
-                return lead, None
-            after = self._write(lead, change)
-            if after is not None:
-                self._release_if_closed(lead, after)
-                return after, change
-        raise Conflict("The lead is changing concurrently; retry.")
+    def change(self, lead_id, decide, *, current=None):
+        """A versioned change (kit.versioned): `decide(lead)` returns a domain.Change or
+        None (nothing to do). Returns (lead after, change) or (lead, None). The rep's
+        open-lead counter follows the lead, as the domain says."""
+        seen = {}
 
-    def _write(self, lead, change):
-        version = lead["version"]
-        events = self.events_for(lead["_id"], version, change.events, change.actor)
-        update = {"$set": {**change.set, "updated_at": domain.to_millis(_now())},
-                  "$inc": {"version": max(1, len(events))}}
-        if change.push:
-            update["$push"] = dict(change.push)
-        with_events(update, events)
-        try:
-            after = self.db.leads.find_one_and_update(
-                {"_id": lead["_id"], "version": version}, update,
-                return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            raise Conflict("Another lead already has this e-mail or phone.") from None
-        if after is None:
-            return None
-        if events:
-            self.touched("leads", lead["_id"])
-        # FerretDB v1's findAndModify takes no projection: drop the outbox here.
-        after.pop("outbox", None)
-        after.pop("outbox_since", None)
-        return _utc(after)
+        def remember(lead):
+            seen["before"] = lead
+            return decide(lead)
 
-    def _release_if_closed(self, before, after):
-        """The rep's open-lead counter follows the lead: a closed lead or a new owner frees
-        the previous owner's slot (the new owner's slot was claimed before the write)."""
-        owner = before.get("owner_id")
-        if not owner or before["status"] not in domain.OPEN:
-            return
-        if after["status"] not in domain.OPEN or after.get("owner_id") != owner:
-            self.release(owner)
+        after, change = self._leads.change(lead_id, remember, current=current)
+        if change is not None:
+            self.release(domain.released_owner(seen["before"], after))
+        return after, change
 
     def reassign(self, lead_id, decide, new_owner):
         """A manager's reassignment: the new owner's slot is taken regardless of the cap."""
@@ -333,13 +308,14 @@ class LeadsStore(BaseStore):
         return task
 
     def tasks_of(self, lead_id):
-        return [_utc(t) for t in self.db.tasks.find(
-            {"lead_id": lead_id}, {"outbox": 0, "outbox_since": 0}).sort("due_at", ASCENDING)]
+        return list(self.db.tasks.find(
+            {"lead_id": lead_id}, {"outbox": 0, "outbox_since": 0}).sort("due_at", ASCENDING))
 
     def fire_due_tasks(self, now, limit=200):
-        """Claim and fire due follow-ups: the `fired` flag in the filter makes the claim
-        atomic, so with N instances each task fires once. Returns tasks fired."""
-        due = list(self.db.tasks.find({"fired": False, "due_at": {"$lte": now}}).sort(
+        """Fire due follow-ups as the domain says; the versioned write is the claim, so
+        with N instances each task fires once. Returns tasks fired."""
+        due = list(self.db.tasks.find({"fired": False, "due_at": {"$lte": now}},
+                                      {"outbox": 0, "outbox_since": 0}).sort(
             "due_at", ASCENDING).limit(limit))
         if not due:
             return 0
@@ -347,20 +323,10 @@ class LeadsStore(BaseStore):
             {"_id": {"$in": list({t["lead_id"] for t in due})}},
             {"owner_id": 1, "status": 1})}
         fired = 0
-        for task in map(_utc, due):
-            lead = leads.get(task["lead_id"])
-            update = {"$set": {"fired": True, "fired_at": now}, "$inc": {"version": 1}}
-            if lead is None or lead["status"] not in domain.OPEN:
-                # a closed lead needs no reminder: retire the task quietly
-                update["$set"]["cancelled"] = True
-                self.db.tasks.update_one({"_id": task["_id"], "fired": False}, update)
-                continue
-            events = self.events_for(task["_id"], task["version"],
-                                  [domain.followup_due(task, lead.get("owner_id"))])
-            claimed = self.db.tasks.find_one_and_update(
-                {"_id": task["_id"], "fired": False}, with_events(update, events))
-            if claimed is not None:
-                self.touched("tasks", task["_id"])
+        for task in due:
+            _, change = self._tasks.change(task["_id"], lambda t: domain.fire_followup(
+                t, leads.get(t["lead_id"]), now), current=task)
+            if change is not None and change.events:
                 fired += 1
         return fired
 
@@ -378,17 +344,10 @@ class LeadsStore(BaseStore):
             if rules.reassign_overdue:
                 moved = self.assign(lead.get("country"), lead.get("region"), rules.assignment,
                                     exclude={lead.get("owner_id")})
-                if moved.owner_id is None:
-                    moved = None  # nobody else is free: keep the owner rather than queue it
-
-            def decide(current, moved=moved):
-                due_at = current.get("response_due_at")
-                if due_at is None or due_at > now or current["status"] != "new":
-                    return None
-                return domain.response_overdue(current, now, moved)
 
             try:
-                _, change = self.change(lead["_id"], decide)
+                _, change = self.change(lead["_id"], lambda current, moved=moved:
+                                        domain.response_overdue(current, now, moved))
             except Exception:
                 self.release(moved.owner_id if moved else None)
                 raise
@@ -403,29 +362,32 @@ class LeadsStore(BaseStore):
     def find_import(self, key):
         return self.db.imports.find_one({"_id": key})
 
-    def begin_import(self, key, body_hash, now):
+    def begin_import(self, key, body_hash, attempt, now):
+        """Records a running import under `key`; returns None, or what is recorded already."""
         try:
             self.db.imports.insert_one({"_id": key, "body_hash": body_hash, "status": "running",
-                                        "started_at": now})
+                                        "attempt": attempt, "started_at": now,
+                                        "heartbeat_at": now})
         except DuplicateKeyError:
-            pass  # a crashed (or concurrent) attempt: deterministic row ids keep it safe
+            return self.find_import(key) or {}
+        return None
 
-    def finish_import(self, key, result, now):
-        self.db.imports.update_one({"_id": key}, {"$set": {
+    def take_over_import(self, key, previous, attempt, body_hash, now):
+        """Claims a running import from the attempt that held it (one that stopped renewing
+        its lease); False when another request claimed or finished it first."""
+        held_by = previous if previous is not None else {"$exists": False}
+        claimed = self.db.imports.update_one(
+            {"_id": key, "status": "running", "attempt": held_by},
+            {"$set": {"attempt": attempt, "body_hash": body_hash, "heartbeat_at": now}})
+        return claimed.matched_count == 1
+
+    def renew_import(self, key, attempt, now):
+        """Renews the attempt's lease; False when another request took the import over."""
+        renewed = self.db.imports.update_one(
+            {"_id": key, "status": "running", "attempt": attempt},
+            {"$set": {"heartbeat_at": now}})
+        return renewed.matched_count == 1
+
+    def finish_import(self, key, attempt, result, now):
+        self.db.imports.update_one({"_id": key, "attempt": attempt}, {"$set": {
             "status": "done", "result": result, "finished_at": now}})
-
-
-def _now():
-    return dt.datetime.now(dt.UTC)
-
-
-def _utc(doc):
-    """FerretDB may hand back naive datetimes; the rules compare aware UTC ones."""
-    for key, value in doc.items():
-        if isinstance(value, dt.datetime):
-            doc[key] = to_utc(value)
-    for activity in doc.get("activities") or ():
-        for key in ("at", "recorded_at"):
-            if isinstance(activity.get(key), dt.datetime):
-                activity[key] = to_utc(activity[key])
-    return doc

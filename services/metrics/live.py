@@ -177,7 +177,7 @@ class LiveKpis(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.rules = Rules.from_config(setting(config, "KPIS"))
-        self.refresh_seconds = float(setting(config, "KPIS.refresh_seconds", 10))
+        self.refresh_seconds = float(setting(config, "KPIS.refresh_seconds", 5))
         self.overlap = dt.timedelta(seconds=float(setting(config, "KPIS.refresh_overlap_seconds",
                                                           15)))
         self.state = Aggregates()

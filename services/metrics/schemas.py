@@ -1,7 +1,7 @@
 """Marshmallow schemas of the metrics service's HTTP API."""
 import datetime as dt
 
-from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from kit.fields import UtcDateTime, utcnow
 
@@ -13,7 +13,7 @@ class FunnelQuery(Schema):
                         metadata={"description": "cohort start (inclusive); default: to - 30 days"})
     to = UtcDateTime(load_default=None, metadata={"description": "cohort end (exclusive); "
                                                                  "default: now"})
-    pipeline = fields.String(load_default=None,
+    pipeline = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
                              metadata={"description": "count deal stages of this pipeline only "
                                                      "(default: the funnel pipeline)"})
 

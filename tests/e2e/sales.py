@@ -1,19 +1,12 @@
 """Steps of a sales flow over HTTP, shared by the end-to-end tests."""
-import time
-
 import requests
 
 from tests.integration.deals.deals_support import publish, quote_accepted
+from tests.support.wait import wait_for
 
 
 def poll(fn, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    return fn()
+    return wait_for(fn, timeout, interval=0.2)
 
 
 def deal_action(deals, deal, action="", body=None, method="post"):

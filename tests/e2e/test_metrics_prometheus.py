@@ -4,21 +4,21 @@ funnel (with duplicates and out-of-order deliveries), every expression of every 
 panel and every recording rule returns data, and the recorded conversion rates equal the
 expected ones."""
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import requests
 import yaml
 
 from kit.amqp import ConfirmingPublisher
-from tests.conftest import MONGO_URI, free_port
+from tests.conftest import free_port
 from tests.integration.metrics import metrics_script as script
+from tests.support import wait
+from tests.support.platform import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules"
@@ -28,16 +28,10 @@ GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "1s", "$__range": "10m"
 
 
 def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except requests.RequestException:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    """The shared poll, failing the test with `what` at the deadline."""
+    value = wait.wait_for(predicate, timeout, interval=0.2, ignore=(requests.RequestException,))
+    assert value, f"timed out waiting for {what}"
+    return value
 
 
 def stop(proc):
@@ -50,25 +44,17 @@ def stop(proc):
 
 
 @pytest.fixture
-def metrics_process(rabbit_config, mongo_db_name, tmp_path):
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "services"), "EVENTLET_NO_GREENDNS": "yes",
-           "AMQP_URI": rabbit_config["AMQP_URI"], "MONGO_URI": MONGO_URI,
-           "MONGO_DATABASE": mongo_db_name, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-           "KPIS_REFRESH_SECONDS": "1", "LOG_LEVEL": "WARNING"}
-    log = open(tmp_path / "metrics.log", "wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "nameko"), "run", "--config",
-         str(ROOT / "services" / "metrics" / "config.yml"), "metrics.service:MetricsService"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+def metrics_process(rabbit_config, mongo_db_name):
+    platform = Platform(rabbit_config["AMQP_URI"], services=("metrics",),
+                        databases={"metrics": mongo_db_name}, KPIS_REFRESH_SECONDS=1,
+                        LOG_LEVEL="WARNING")
+    base = platform.start(timeout=30).urls["metrics"]
     try:
-        wait_for(lambda: proc.poll() is None and "dealflow_metrics_projections_loaded 1.0"
+        wait_for(lambda: "dealflow_metrics_projections_loaded 1.0"
                  in requests.get(base + "/metrics", timeout=2).text, 30, "metrics service")
-        yield port
+        yield urlparse(base).port
     finally:
-        stop(proc)
-        log.close()
+        platform.stop()
 
 
 @pytest.fixture

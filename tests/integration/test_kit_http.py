@@ -61,7 +61,83 @@ def test_not_found_conflict_and_unknown_route_are_problems(things):
     route = client.get("/api/v1/nowhere")
     assert (route.status_code, route.headers["Content-Type"]) == (404, PROBLEM)
     method = client.delete("/api/v1/things/x")
-    assert method.status_code == 405
+    assert (method.status_code, method.headers["Content-Type"]) == (405, PROBLEM)
+    assert set(method.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+
+
+MB = 1024 * 1024
+
+
+def test_a_body_over_the_limit_is_413_problem_and_writes_nothing(things, mongo_db):
+    client, _ = things()
+    body = b'{"name": "big", "source": "api", "pad": "' + b"x" * (20 * MB) + b'"}'
+    resp = client.post("/api/v1/things", data=body,
+                       headers={"Content-Type": "application/json"})
+    assert (resp.status_code, resp.headers["Content-Type"]) == (413, PROBLEM)
+    assert resp.json()["max_bytes"] == MB
+    assert mongo_db.things.count_documents({}) == 0
+    # the connection stays usable: eventlet discarded the unread body
+    assert client.post("/api/v1/things", json={"name": "small"}).status_code == 201
+
+
+def test_a_chunked_body_is_bounded_while_it_is_read(things, mongo_db):
+    client, _ = things(HTTP={"max_body_bytes": 64 * 1024})
+
+    def chunks():
+        yield b'{"name": "big", "pad": "'
+        for _ in range(64):
+            yield b"x" * 4096
+        yield b'"}'
+
+    resp = client.post("/api/v1/things", data=chunks(),
+                       headers={"Content-Type": "application/json"})
+    assert (resp.status_code, resp.headers["Content-Type"]) == (413, PROBLEM)
+    assert mongo_db.things.count_documents({}) == 0
+
+
+def test_a_small_chunked_body_is_read_not_taken_as_empty(things):
+    client, _ = things()
+    resp = client.post("/api/v1/things", data=iter([b'{"name": ', b'"chunked"}']),
+                       headers={"Content-Type": "application/json"})
+    assert resp.status_code == 201
+
+
+def test_an_over_long_url_is_414_problem(things):
+    client, _ = things()
+    resp = client.get("/api/v1/things/x?q=" + "a" * 9000)
+    assert (resp.status_code, resp.headers["Content-Type"]) == (414, PROBLEM)
+    assert resp.json()["title"] == "URI too long"
+
+
+@pytest.mark.parametrize("depth", [33, 100_000])
+def test_deep_json_is_400_not_a_recursion_error(things, mongo_db, depth):
+    client, _ = things()
+    body = '{"name": "deep", "x": ' + "[" * depth + "]" * depth + "}"
+    resp = client.post("/api/v1/things", data=body,
+                       headers={"Content-Type": "application/json"})
+    assert (resp.status_code, resp.headers["Content-Type"]) == (400, PROBLEM)
+    assert "nests deeper than 32 levels" in resp.json()["detail"]
+    assert mongo_db.things.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
+def test_integers_beyond_64_bits_are_400_naming_the_field(things, mongo_db, value):
+    client, _ = things()
+    body = f'{{"name": "n", "custom": {{"big": {value}}}}}'
+    resp = client.post("/api/v1/things", data=body,
+                       headers={"Content-Type": "application/json"})
+    assert (resp.status_code, resp.headers["Content-Type"]) == (400, PROBLEM)
+    assert resp.json()["errors"] == {
+        "custom": {"big": ["Integers must lie between -2^63 and 2^63-1."]}}
+    assert mongo_db.things.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_numbers_json_does_not_allow_are_400(things, literal):
+    client, _ = things()
+    resp = client.post("/api/v1/things", data=f'{{"name": "n", "x": {literal}}}',
+                       headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and "not valid JSON" in resp.json()["detail"]
 
 
 def test_database_down_gives_503_problem_and_not_ready(things):

@@ -1,7 +1,13 @@
 """The outbox: nothing lost when the broker is down, nothing applied twice after a crash."""
 
+import re
+
 import eventlet
+import pika
 import pytest
+from cloudevents.core.bindings import rabbitmq
+from cloudevents.core.formats.json import JSONFormat
+from kombu import Connection
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from kit.amqp import ConfirmingPublisher
@@ -43,7 +49,7 @@ def test_event_is_published_right_after_the_write(container_factory, make_config
 
     [event] = sub.drain(expect=1, timeout=5)
     assert event["subject"] == thing_id and event["type"] == "lead.created"
-    assert event["source"] == "/dealflow/leads" and event["sequence"] == 1
+    assert event["source"] == "/dealflow/leads" and event["dealflowsequence"] == 1
     # removed from the outbox once confirmed
     assert wait_for(lambda: mongo_db.things.find_one({"_id": thing_id})["outbox"] == [])
     sub.close()
@@ -135,9 +141,66 @@ def test_events_of_concurrent_writes_are_published_in_batches_without_loss(
     events += sub.drain(timeout=1)  # anything beyond 150 would be a duplicate
     assert len(events) == 150
     assert {e["subject"] for e in events if e["type"] == "lead.created"} == set(ids)
-    seqs = {(e["subject"], e["sequence"]) for e in events}
+    seqs = {(e["subject"], e["dealflowsequence"]) for e in events}
     assert len(seqs) == 150
     # the relay removes what it published once the broker confirmed it
     assert wait_for(lambda: mongo_db.things.count_documents(
         {"outbox_since": {"$exists": True}}) == 0)
     sub.close()
+
+
+def outbox_age(api_client):
+    text = api_client.get("/metrics").text
+    found = re.search(r'^dealflow_outbox_oldest_seconds\{service="things"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def test_the_age_of_the_oldest_waiting_event_is_exposed_while_the_broker_is_down(
+        container_factory, make_config, api, rabbit_config, broker_proxy, mongo_db):
+    config = make_config("leads")
+    config["AMQP_URI"] = _via(rabbit_config["AMQP_URI"], broker_proxy.port)
+    container = container_factory(ThingsService, config)
+    container.start()
+    http = api(config)
+    assert outbox_age(http) == 0.0
+
+    broker_proxy.down()
+    assert http.post("/api/v1/things", json={"name": "stuck"}).status_code == 201
+    # the sweep notes the waiting event, and its age grows while it waits
+    assert wait_for(lambda: (outbox_age(http) or 0) >= 1.0)
+
+    broker_proxy.up()
+    assert wait_for(lambda: mongo_db.things.count_documents(
+        {"outbox_since": {"$exists": True}}) == 0)
+    assert wait_for(lambda: outbox_age(http) == 0.0)
+
+
+def test_no_outbox_age_where_this_instance_does_not_relay(container_factory, make_config,
+                                                          api):
+    config = make_config("leads", OUTBOX={"relay_enabled": False})
+    container_factory(ThingsService, config).start()
+    assert outbox_age(api(config)) is None
+
+
+def test_relayed_events_are_cloudevents_by_the_sdk(container_factory, make_config, api,
+                                                   rabbit_config):
+    config = make_config("leads")
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.created")
+    container_factory(ThingsService, config).start()
+    assert api(config).post("/api/v1/things", json={"name": "ce"}).status_code == 201
+    assert wait_for(lambda: sub.queue(sub.conn.channel()).queue_declare(passive=True)[1] == 1)
+
+    amqp = Connection(rabbit_config["AMQP_URI"])
+    connection = pika.BlockingConnection(pika.ConnectionParameters(
+        host=amqp.hostname, port=amqp.port or 5672, virtual_host=amqp.virtual_host,
+        credentials=pika.PlainCredentials(amqp.userid, amqp.password)))
+    method, props, body = connection.channel().basic_get(sub.queue.name, auto_ack=True)
+    connection.close()
+    sub.close()
+    assert props.content_type == "application/cloudevents+json"
+    event = rabbitmq.from_rabbitmq(rabbitmq.RabbitMQMessage(
+        headers=props.headers or {}, content_type=props.content_type, body=body),
+        JSONFormat())  # validates CloudEvents 1.0, or raises
+    assert event.get_type() == "lead.created" and event.get_source() == "/dealflow/leads"
+    assert event.get_extension("dealflowsequence") == 1
+    assert event.get_datacontenttype() == "application/json"

@@ -2,30 +2,35 @@
 with its own database and all on one RabbitMQ vhost of the test's own."""
 import os
 import subprocess
-import time
 import uuid
 
 import requests
 
 from tests.conftest import MONGO_URI, ROOT, free_port
+from tests.support.wait import wait_for
 
 SERVICES = ("leads", "deals", "quotes", "support", "metrics")
 
 
 class Platform:
-    def __init__(self, amqp_uri, services=SERVICES, **env):
+    """Services as processes; `databases` names a service's database (else a fresh one),
+    `env` adds settings for all of them."""
+
+    def __init__(self, amqp_uri, services=SERVICES, databases=None, **env):
         self.amqp_uri = amqp_uri
         self.services = services
         self.env = env
         self.urls = {}
+        self.logs = {}
         self.databases = []
+        self._named = dict(databases or {})
         self._procs = {}
         (ROOT / "var" / "log").mkdir(parents=True, exist_ok=True)
 
     def start(self, timeout=60):
         for name in self.services:
             port = free_port()
-            database = f"e2e_{name}_{uuid.uuid4().hex[:8]}"
+            database = self._named.get(name) or f"e2e_{name}_{uuid.uuid4().hex[:8]}"
             self.databases.append(database)
             environ = {
                 **os.environ,
@@ -38,26 +43,22 @@ class Platform:
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 **{k: str(v) for k, v in self.env.items()},
             }
-            log = open(ROOT / "var" / "log" / f"e2e-{name}.log", "ab")
-            self._procs[name] = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "nameko"), "run", "--config",
-                 str(ROOT / "services" / name / "config.yml"),
-                 f"{name}.service:{name.capitalize()}Service"],
-                env=environ, stdout=log, stderr=subprocess.STDOUT)
+            self.logs[name] = ROOT / "var" / "log" / f"e2e-{name}.log"
+            with open(self.logs[name], "ab") as log:
+                self._procs[name] = subprocess.Popen(
+                    [str(ROOT / ".venv" / "bin" / "nameko"), "run", "--config",
+                     str(ROOT / "services" / name / "config.yml"),
+                     f"{name}.service:{name.capitalize()}Service"],
+                    env=environ, stdout=log, stderr=subprocess.STDOUT)
             self.urls[name] = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
         for name, url in self.urls.items():
-            while True:
-                try:
-                    if requests.get(url + "/readyz", timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if self._procs[name].poll() is not None:
-                    raise RuntimeError(f"{name} exited; see var/log/e2e-{name}.log")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} not ready; see var/log/e2e-{name}.log")
-                time.sleep(0.1)
+            ready = wait_for(lambda name=name, url=url: self._procs[name].poll() is not None
+                             or requests.get(url + "/readyz", timeout=1).status_code == 200,
+                             timeout, interval=0.1, ignore=(requests.RequestException,))
+            if self._procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited; see {self.logs[name]}")
+            if not ready:
+                raise RuntimeError(f"{name} not ready; see {self.logs[name]}")
         return self
 
     def stop(self):
@@ -68,4 +69,5 @@ class Platform:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         return {name: proc.returncode for name, proc in self._procs.items()}

@@ -1,4 +1,5 @@
 """The event catalog and envelope: every event type of DESIGN.md, validated on the way out."""
+import json
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -47,7 +48,8 @@ def test_new_event_is_a_cloudevent_with_json_safe_data():
     assert uuid.UUID(event["id"])
     assert event["source"] == "/dealflow/deals"
     assert event["time"] == "2026-11-26T12:00:00.000Z"
-    assert event["sequence"] == 7 and event["actor"] == "u1" and event["correlationid"] == "c1"
+    assert event["dealflowsequence"] == 7 and "sequence" not in event
+    assert event["actor"] == "u1" and event["correlationid"] == "c1"
     assert event["data"]["amount"] == "1200.50"
     assert event["data"]["won_at"] == "2026-11-26T12:00:00.000Z"
     envelope, data = parse_event(event)
@@ -78,7 +80,8 @@ def test_unknown_type_is_refused():
 
 
 @pytest.mark.parametrize("field, value", [
-    ("specversion", "0.3"), ("type", "lead.exploded"), ("sequence", 0), ("sequence", "3"),
+    ("specversion", "0.3"), ("type", "lead.exploded"), ("dealflowsequence", 0),
+    ("dealflowsequence", "3"), ("dealflowsequence", 1.5),
     ("source", "somewhere"), ("time", "yesterday"),
 ])
 def test_parse_event_refuses_a_broken_envelope(field, value):
@@ -87,6 +90,52 @@ def test_parse_event_refuses_a_broken_envelope(field, value):
     with pytest.raises(ValidationError) as err:
         parse_event(event)
     assert field in err.value.messages
+
+
+@pytest.mark.parametrize("legacy", [3, "3"])
+def test_parse_event_still_reads_the_version_from_a_sequence_attribute(legacy):
+    event = new_event("ticket.reopened", "t", {"ticket_id": "t", "priority": "high"}, 2)
+    del event["dealflowsequence"]
+    event["sequence"] = legacy
+    envelope, _ = parse_event(event)
+    assert envelope["sequence"] == 3
+
+
+@pytest.mark.parametrize("legacy", [0, "", "3a", "٣", None])
+def test_parse_event_refuses_a_legacy_sequence_that_is_no_version(legacy):
+    event = new_event("ticket.reopened", "t", {"ticket_id": "t", "priority": "high"}, 2)
+    del event["dealflowsequence"]
+    event["sequence"] = legacy
+    with pytest.raises(ValidationError) as err:
+        parse_event(event)
+    assert "dealflowsequence" in err.value.messages
+
+
+def test_the_version_is_read_as_sequence_by_handlers():
+    event = new_event("ticket.reopened", "t", {"ticket_id": "t", "priority": "high"}, 2)
+    envelope, _ = parse_event(event)
+    assert envelope["sequence"] == 2 and "dealflowsequence" not in envelope
+
+
+def test_the_envelope_is_a_cloudevent_by_the_sdk_in_structured_mode():
+    from cloudevents.core.bindings import rabbitmq
+    from cloudevents.core.formats.json import JSONFormat
+
+    from kit.amqp import CLOUDEVENTS_JSON
+
+    event = new_event("deal.won", "d1", {
+        "deal_id": "d1", "pipeline_id": "default", "from_stage": "contract_payment",
+        "amount": Decimal("1200.50"), "currency": "EUR", "created_at": T0, "won_at": T0},
+        7, actor="u1", correlationid="c1", time=T0)
+    message = rabbitmq.RabbitMQMessage(
+        headers={}, content_type=CLOUDEVENTS_JSON, body=json.dumps(event).encode())
+    parsed = rabbitmq.from_rabbitmq(message, JSONFormat())  # validates, or raises
+    assert parsed.get_id() == event["id"] and parsed.get_type() == "deal.won"
+    assert parsed.get_time() == T0 and parsed.get_subject() == "d1"
+    assert parsed.get_extension("dealflowsequence") == 7
+    assert parsed.get_extension("sequence") is None  # CloudEvents' own is a string
+    assert parsed.get_extension("actor") == "u1"
+    assert parsed.get_data() == event["data"]
 
 
 def test_consumers_ignore_fields_added_later():

@@ -2,12 +2,29 @@
 import json
 
 import pytest
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, validate
 from pymongo.errors import ServerSelectionTimeoutError
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
+from kit import errors
 from kit.amqp import PublishError
-from kit.errors import Conflict, Invalid, NotFound, PreconditionRequired
-from kit.http import decode_cursor, encode_cursor, problem_from_exception
+from kit.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionRequired,
+    UriTooLong,
+)
+from kit.http import (
+    decode_cursor,
+    encode_cursor,
+    problem_from_exception,
+    query_args,
+    read_body,
+)
 
 
 @pytest.mark.parametrize("exc, status, title", [
@@ -52,3 +69,79 @@ def test_extra_fields_cannot_replace_the_standard_members():
     body = json.loads(response.get_data())
     assert response.status_code == 409
     assert (body["status"], body["title"], body["deal"]) == (409, "Conflict", "d1")
+
+
+@pytest.mark.parametrize("cls", [c for c in vars(errors).values()
+                                 if isinstance(c, type) and issubclass(c, errors.DomainError)])
+def test_domain_errors_carry_no_http_status(cls):
+    assert not hasattr(cls("x"), "status")
+
+
+def test_a_domain_subclass_takes_the_status_of_its_kit_base():
+    class GateClosed(Conflict):
+        title = "Gate closed"
+
+    response = problem_from_exception(GateClosed("missing", missing_fields=["budget"]))
+    body = json.loads(response.get_data())
+    assert response.status_code == 409
+    assert (body["title"], body["missing_fields"]) == ("Gate closed", ["budget"])
+
+
+@pytest.mark.parametrize("exc, status, title", [
+    (PayloadTooLarge("big", max_bytes=10), 413, "Content too large"),
+    (UriTooLong("long"), 414, "URI too long"),
+    (MethodNotAllowed(valid_methods=["GET", "HEAD"]), 405, "Method Not Allowed"),
+])
+def test_limit_errors_are_problems(exc, status, title):
+    response = problem_from_exception(exc)
+    assert (response.status_code, response.mimetype) == (status, "application/problem+json")
+    assert json.loads(response.get_data())["title"] == title
+
+
+def test_405_says_which_methods_are_allowed():
+    response = problem_from_exception(MethodNotAllowed(valid_methods=["GET", "HEAD"]))
+    assert response.headers["Allow"] == "GET, HEAD"
+
+
+class Query(Schema):
+    limit = fields.Integer(validate=validate.Range(1, 200))
+    status = fields.String(validate=validate.OneOf(["open"]))
+
+
+@pytest.mark.parametrize("args, errors", [
+    ({"limit": "x"}, {"limit": ["Not a valid integer."]}),
+    ({"limit": "0"}, {"limit": ["Must be greater than or equal to 1 and less than or equal "
+                                "to 200."]}),
+    ({"colour": "red"}, {"colour": ["Unknown query parameter."]}),
+])
+def test_query_errors_say_query_parameter(args, errors):
+    request = Request(EnvironBuilder(query_string=args).get_environ())
+    with pytest.raises(ValidationError) as err:
+        query_args(request, Query())
+    body = json.loads(problem_from_exception(err.value).get_data())
+    assert body["errors"] == errors
+    assert body["detail"] == f"Invalid query parameters: {', '.join(errors)}."
+
+
+def test_a_bad_cursor_is_a_query_parameter_error():
+    with pytest.raises(ValidationError) as err:
+        decode_cursor("%%%not-base64")
+    assert json.loads(problem_from_exception(err.value).get_data())["detail"] == (
+        "Invalid query parameters: cursor.")
+
+
+@pytest.mark.parametrize("body, limit, chunked", [
+    (b"x" * 11, 10, False), (b"x" * 11, 10, True), (b"x" * 200_000, 100_000, True)])
+def test_read_body_refuses_more_than_the_limit(body, limit, chunked):
+    environ = EnvironBuilder(method="POST", data=body).get_environ()
+    if chunked:
+        del environ["CONTENT_LENGTH"]
+        environ["wsgi.input_terminated"] = True
+    with pytest.raises(PayloadTooLarge):
+        read_body(Request(environ), limit)
+
+
+def test_read_body_returns_a_body_within_the_limit():
+    request = Request(EnvironBuilder(method="POST", data=b"x" * 10).get_environ())
+    assert read_body(request, 10) == b"x" * 10
+    assert read_body(request, 10) == b"x" * 10  # a second reader gets it too

@@ -97,7 +97,7 @@ def test_gates_block_moves_with_exactly_what_is_missing(container_factory, make_
         ("quote_negotiation", "lost"), ("lost", "quote_negotiation")]
 
     events = sub.drain(expect=7, timeout=10)
-    assert [(e["type"], e["sequence"]) for e in events] == [
+    assert [(e["type"], e["dealflowsequence"]) for e in events] == [
         ("deal.created", 1), ("deal.updated", 2), ("deal.stage_changed", 3),
         ("deal.stage_changed", 4), ("deal.stage_changed", 5), ("deal.lost", 6),
         ("deal.stage_changed", 7)]
@@ -158,7 +158,7 @@ def test_concurrent_moves_with_one_version_exactly_one_wins(container_factory, m
     events = sub.drain(expect=5 + sum(1 for _ in deals), timeout=10)
     events += sub.drain(timeout=1)
     for deal in deals:
-        seqs = sorted(e["sequence"] for e in events if e["subject"] == deal["id"])
+        seqs = sorted(e["dealflowsequence"] for e in events if e["subject"] == deal["id"])
         assert seqs == list(range(1, len(seqs) + 1)), seqs
     sub.close()
 

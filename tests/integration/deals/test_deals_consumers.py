@@ -88,7 +88,7 @@ def test_quote_accepted_opens_the_contract_gate_once(container_factory, make_con
     assert moved["stage"] == "contract_payment" and moved["probability"] == 90
 
     [updated] = sub.drain(expect=1, timeout=10) + sub.drain(timeout=1)
-    assert updated["sequence"] == 2 and updated["correlationid"] == accepted["id"]
+    assert updated["dealflowsequence"] == 2 and updated["correlationid"] == accepted["id"]
     assert updated["data"]["changed"] == ["accepted_quote", "amount"]
     assert Decimal(updated["data"]["amount"]) == Decimal("980.00")
     sub.close()

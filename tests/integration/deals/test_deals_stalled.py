@@ -29,7 +29,7 @@ def test_each_stall_is_announced_once_across_two_instances(container_factory, ma
 
     stalled = sub.drain(expect=12, timeout=10) + sub.drain(timeout=1)  # several ticks later
     assert Counter(e["subject"] for e in stalled) == Counter(ids)
-    assert {e["sequence"] for e in stalled} == {2}
+    assert {e["dealflowsequence"] for e in stalled} == {2}
     event = stalled[0]["data"]
     assert (event["stage"], event["owner_id"]) == ("discovery", "rep-1")
     assert event["idle_days"] >= 14
@@ -40,7 +40,7 @@ def test_each_stall_is_announced_once_across_two_instances(container_factory, ma
     again = client.must(again, "", {"needs_summary": "called back"}, method="patch")
     assert again["stalled_at"] is None
     [restalled] = sub.drain(expect=1, timeout=10)
-    assert (restalled["subject"], restalled["sequence"]) == (again["id"], 4)
+    assert (restalled["subject"], restalled["dealflowsequence"]) == (again["id"], 4)
     assert sub.drain(timeout=1) == []
     sub.close()
 
@@ -61,6 +61,6 @@ def test_closed_deals_do_not_stall(container_factory, make_config, api, rabbit_c
     closed_version = resp.json()["version"]
     # a stall may have fired before the close, never after it (0.5 s = 25 "days")
     eventlet.sleep(0.5)
-    assert all(e["sequence"] < closed_version for e in sub.drain(timeout=0.5))
+    assert all(e["dealflowsequence"] < closed_version for e in sub.drain(timeout=0.5))
     assert http.get(f"/api/v1/deals/{deal['id']}").json()["version"] == closed_version
     sub.close()

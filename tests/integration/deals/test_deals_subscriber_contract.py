@@ -122,7 +122,7 @@ def test_outside_subscriber_receives_every_deal_event_without_gaps(
 
     by_deal = {}
     for method, props, body in messages:
-        assert props.content_type == "application/json" and props.delivery_mode == 2
+        assert props.content_type == "application/cloudevents+json" and props.delivery_mode == 2
         envelope, data = parse_event(json.loads(body))  # schema-valid, or it raises
         assert method.exchange == "deals.events" and method.routing_key == envelope["type"]
         assert envelope["source"] == "/dealflow/deals" and data["deal_id"] == envelope["subject"]

@@ -54,8 +54,8 @@ def test_create_stores_normalised_lead_and_publishes_created_then_assigned(leads
     assert "has_company" in lead["score_rules"] and lead["grade"] in "ABCD"
 
     created, assigned = leads.events.drain(expect=2, timeout=5)
-    assert (created["type"], created["sequence"]) == ("lead.created", 1)
-    assert (assigned["type"], assigned["sequence"]) == ("lead.assigned", 2)
+    assert (created["type"], created["dealflowsequence"]) == ("lead.created", 1)
+    assert (assigned["type"], assigned["dealflowsequence"]) == ("lead.assigned", 2)
     assert created["data"]["email"] == "ada@example.com"
     assert created["data"]["owner_id"] == "ann"
     assert assigned["data"] == {"lead_id": lead_id, "owner_id": "ann", "queue": None,
@@ -132,16 +132,16 @@ def test_status_flow_events_and_every_invalid_move_is_409_naming_allowed(leads):
         resp = leads.post(f"/api/v1/leads/{lead_id}/status", json={"status": status})
         assert resp.status_code == 200, resp.text
     contacted, qualified = leads.events.drain(expect=2, timeout=5)
-    assert contacted["type"] == "lead.contacted" and contacted["sequence"] == 3
+    assert contacted["type"] == "lead.contacted" and contacted["dealflowsequence"] == 3
     assert contacted["data"]["first_response_seconds"] >= 0
-    assert qualified["type"] == "lead.qualified" and qualified["sequence"] == 4
+    assert qualified["type"] == "lead.qualified" and qualified["dealflowsequence"] == 4
 
     converted = leads.post(f"/api/v1/leads/{lead_id}/convert",
                            json={"amount": "12500.00", "currency": "eur"})
     assert converted.status_code == 200, converted.text
     assert converted.json()["status"] == "converted"
     [event] = leads.events.drain(expect=1, timeout=5)
-    assert event["type"] == "lead.converted" and event["sequence"] == 5
+    assert event["type"] == "lead.converted" and event["dealflowsequence"] == 5
     assert event["data"]["amount"] == "12500.00" and event["data"]["currency"] == "EUR"
     assert event["data"]["owner_id"] == "ann" and event["data"]["email"] == "ada@example.com"
 
@@ -212,7 +212,7 @@ def test_manager_reassigns_and_lead_assigned_names_previous_owner(leads, mongo_d
     assert resp.json()["owner_id"] == "carol"
     [event] = leads.events.drain(expect=1, timeout=5)
     assert event["type"] == "lead.assigned" and event["data"]["rule"] == "manual"
-    assert event["data"]["previous_owner_id"] == "ann" and event["sequence"] == 3
+    assert event["data"]["previous_owner_id"] == "ann" and event["dealflowsequence"] == 3
     assert {d["_id"]: d["open"] for d in mongo_db.reps.find({})} == {"ann": 0, "carol": 1}
 
     both = leads.post(f"/api/v1/leads/{lead_id}/assign", json={"owner_id": "x", "queue": "y"})

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from deals import pipelines as P
+from kit.errors import Conflict
 
 PIPELINE = P.default_pipeline()
 QUOTE = {"quote_id": "q1", "version": 1, "total": Decimal("10.00"), "currency": "EUR",
@@ -101,3 +102,15 @@ def test_invalid_pipelines_are_refused_with_a_reason(stages, message):
 
 def test_checklist_items_are_every_item_any_stage_asks_for():
     assert P.checklist_items(PIPELINE) == ["discovery_call_held"]
+
+
+def test_an_edit_may_remove_only_stages_without_open_deals():
+    pipeline = P.default_pipeline()
+    kept = [s for s in pipeline["stages"] if s["key"] != "proposal"]
+    removed = P.removed_stages(pipeline, kept)
+    assert removed == ["proposal"]
+    P.check_edit(removed, 0)
+    P.check_edit([], 3)
+    with pytest.raises(Conflict) as exc:
+        P.check_edit(removed, 2)
+    assert exc.value.extra == {"stages": ["proposal"]}

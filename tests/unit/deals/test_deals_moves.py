@@ -8,6 +8,7 @@ from deals import domain as D
 from deals import pipelines as P
 from kit.errors import Conflict, Invalid
 from kit.events import new_event, parse_event
+from kit.http import problem_from_exception
 
 PIPELINE = P.default_pipeline()
 T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -77,7 +78,7 @@ def test_move_blocked_by_gate_lists_exactly_what_is_missing():
     deal = make_deal(checklist=[], needs_summary=None)
     with pytest.raises(Conflict) as exc:
         D.move(PIPELINE, deal, "quote_negotiation", T0)
-    assert exc.value.status == 409
+    assert problem_from_exception(exc.value).status_code == 409
     assert exc.value.extra == {"stage": "quote_negotiation", "missing_fields": ["needs_summary"],
                                "missing_checklist": ["discovery_call_held"]}
 

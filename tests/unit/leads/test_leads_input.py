@@ -1,10 +1,12 @@
 """Capture input: the lead schema field by field, and CSV rows with their line numbers."""
+from decimal import Decimal
+
 import pytest
 from marshmallow import ValidationError
 
 from kit.errors import Invalid
 from leads import csvimport
-from leads.schemas import ConvertIn, LeadIn
+from leads.schemas import ActivityIn, ConvertIn, LeadIn, TaskIn
 
 GOOD = {"name": "Ada", "email": "ada@example.com"}
 
@@ -22,6 +24,55 @@ def test_each_bad_field_is_named(field, value):
     with pytest.raises(ValidationError) as err:
         LeadIn().load({**GOOD, field: value})
     assert field in err.value.messages
+
+
+BEIJING_NAIVE = "2026-12-01T10:00:00"
+
+
+@pytest.mark.parametrize("schema, body, field, message", [
+    (LeadIn, {**GOOD, "phone": "12345", "country": "CN"}, "phone",
+     "Not a valid phone number: Not a valid phone number."),
+    (LeadIn, {**GOOD, "custom": {"x": "a" * 5_000_000}}, "custom",
+     {"x": ["At most 1000 characters."]}),
+    (ActivityIn, {"type": "call", "duration_minutes": Decimal("1.5")}, "duration_minutes",
+     ["Not a valid integer."]),
+    (ActivityIn, {"type": "call", "duration_minutes": "2"}, "duration_minutes",
+     ["Not a valid integer."]),
+    (ActivityIn, {"type": "call", "at": BEIJING_NAIVE}, "at",
+     ["Give a time zone offset, e.g. 2026-12-01T10:00:00+08:00."]),
+    (TaskIn, {"due_at": BEIJING_NAIVE}, "due_at",
+     ["Give a time zone offset, e.g. 2026-12-01T10:00:00+08:00."]),
+    (ConvertIn, {"amount": "0.001", "currency": "CNY"}, "amount",
+     ["CNY amounts have at most 2 decimal places."]),
+    (ConvertIn, {"amount": "100.5", "currency": "JPY"}, "amount",
+     ["JPY amounts have no decimal places."]),
+    (ConvertIn, {"amount": "1e30", "currency": "EUR"}, "amount",
+     ['Write amounts without an exponent: "100000", not "1e5".']),
+    (ConvertIn, {"amount": "1000000000000000", "currency": "EUR"}, "amount",
+     ["Must be less than 1000000000000000."]),
+    (ConvertIn, {"amount": "10", "currency": "XXX"}, "currency",
+     ["Not an ISO 4217 code of a tender currency."]),
+])
+def test_edge_input_is_refused_naming_the_field(schema, body, field, message):
+    with pytest.raises(ValidationError) as err:
+        schema().load(body)
+    messages = err.value.messages[field]
+    assert messages == message or messages == [message]
+
+
+@pytest.mark.parametrize("email", ["", "   "])
+def test_a_blank_email_is_400_not_a_server_error(email):
+    with pytest.raises(ValidationError) as err:
+        LeadIn().load({**GOOD, "email": email})
+    assert err.value.messages == {"email": ["Not a valid email address."]}
+
+
+def test_chinese_custom_keys_and_canonical_amounts_are_accepted():
+    lead = LeadIn().load({**GOOD, "custom": {"行业": "制造", "预算": "50万"}})
+    assert lead["custom"] == {"行业": "制造", "预算": "50万"}
+    assert str(ConvertIn().load({"amount": "100.5", "currency": "CNY"})["amount"]) == "100.50"
+    at = ActivityIn().load({"type": "call", "at": BEIJING_NAIVE + "+08:00"})["at"]
+    assert at.isoformat() == "2026-12-01T02:00:00+00:00"
 
 
 def test_missing_name_is_named():
@@ -55,7 +106,7 @@ def test_csv_rows_keep_their_starting_line_and_map_columns():
             "\n"
             '"B\nB",b@x.com,,\n'
             "C,c@x.com,,,surplus\n")
-    rows = csvimport.parse(text, 10)
+    rows, _ = csvimport.parse(text, 10)
     assert [line for line, _ in rows] == [2, 4, 6]
     assert rows[0][1] == {"source": "import", "name": "A", "email": "a@x.com",
                           "utm": {"source": "google"}, "custom": {"industry": "retail"}}
@@ -64,7 +115,7 @@ def test_csv_rows_keep_their_starting_line_and_map_columns():
 
 
 def test_csv_decode_drops_the_bom():
-    assert csvimport.decode("\ufeffname\n张伟\n".encode()) == "name\n张伟\n"
+    assert csvimport.decode("\ufeffname\n张伟\n".encode()) == ("name\n张伟\n", "utf-8")
 
 
 @pytest.mark.parametrize("text", ["", "email\nx@y.z\n", "name\na\nb\nc\n"])

@@ -3,9 +3,8 @@ import datetime as dt
 import itertools
 
 import pytest
-from marshmallow import ValidationError
 
-from kit.errors import Conflict
+from kit.errors import Conflict, Invalid
 from kit.events import new_event
 from leads import domain
 from leads.domain import LeadRules
@@ -62,9 +61,9 @@ def test_invalid_move_is_conflict_naming_the_allowed_moves(current, target):
 
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_disqualifying_needs_a_reason(reason):
-    with pytest.raises(ValidationError) as err:
+    with pytest.raises(Invalid) as err:
         domain.change_status(lead("contacted"), "disqualified", reason, T0, RULES)
-    assert "reason" in err.value.messages
+    assert "reason" in err.value.extra["errors"]
 
 
 def test_contacted_sets_first_response_once():
@@ -134,12 +133,70 @@ def test_only_a_qualified_lead_converts(status):
         domain.convert(lead(status), None, None, T0)
 
 
-@pytest.mark.parametrize("status,frees", [("new", False), ("disqualified", True),
-                                          ("converted", True)])
-def test_closing_frees_the_owner_slot(status, frees):
-    before = lead("qualified")
-    change = domain.Change(set={"status": status})
-    assert bool(domain.releases_slot(before, change)) is frees
+@pytest.mark.parametrize("before,after,freed", [
+    (("qualified", "ann"), ("qualified", "ann"), None),
+    (("new", "ann"), ("contacted", "ann"), None),
+    (("qualified", "ann"), ("disqualified", "ann"), "ann"),
+    (("qualified", "ann"), ("converted", "ann"), "ann"),
+    (("contacted", "ann"), ("contacted", "bob"), "ann"),
+    (("contacted", "ann"), ("contacted", None), "ann"),
+    (("contacted", None), ("disqualified", None), None),
+    (("disqualified", "ann"), ("disqualified", "bob"), None),
+])
+def test_closing_or_moving_a_lead_frees_its_owner_slot(before, after, freed):
+    assert domain.released_owner(lead(before[0], owner_id=before[1]),
+                                 lead(after[0], owner_id=after[1])) == freed
+
+
+@pytest.mark.parametrize("on_duplicate", ["reject", None, "anything"])
+def test_a_duplicate_capture_is_refused_unless_a_merge_was_asked(on_duplicate):
+    with pytest.raises(domain.DuplicateLead) as exc:
+        domain.merge_target(on_duplicate, domain.DuplicateLead("L1"))
+    assert exc.value.extra == {"existing_id": "L1"} and isinstance(exc.value, Conflict)
+
+
+def test_a_duplicate_capture_merges_into_the_existing_lead_when_asked():
+    assert domain.merge_target("merge", domain.DuplicateLead("L1")) == "L1"
+
+
+@pytest.mark.parametrize("extra", [
+    {"response_due_at": None},
+    {"response_due_at": T0 + dt.timedelta(minutes=62)},
+    {"response_due_at": T0, "status": "contacted"},
+    {"response_due_at": T0, "status": "disqualified"},
+])
+def test_response_overdue_only_for_a_new_lead_whose_clock_ran_out(extra):
+    assert domain.response_overdue(lead(**extra), T0 + dt.timedelta(minutes=61)) is None
+
+
+def test_an_overdue_lead_stays_with_its_owner_when_nobody_else_is_free():
+    from leads.assignment import Assignment
+    queued = Assignment(owner_id=None, team="dach", queue="inbox", rule="fallback")
+    change = domain.response_overdue(lead(response_due_at=T0), T0, queued)
+    assert [e for e, _ in change.events] == ["lead.response_overdue"]
+    assert "owner_id" not in change.set and change.events[0][1]["reassigned_to"] is None
+
+
+def task(**extra):
+    return {**domain.new_task(lead(), T0, "call", "t1", T0), **extra}
+
+
+def test_a_due_followup_of_an_open_lead_fires_its_first_event():
+    change = domain.fire_followup(task(), lead("contacted"), T0)
+    [(etype, data)] = change.events
+    assert etype == "lead.followup_due" and data["owner_id"] == "ann"
+    assert change.set == {"fired": True, "fired_at": T0}
+    assert task()["version"] == 0  # so its one event is sequence 1
+
+
+@pytest.mark.parametrize("owner_lead", [lead("disqualified"), lead("converted"), None])
+def test_a_followup_of_a_closed_or_gone_lead_retires_quietly(owner_lead):
+    change = domain.fire_followup(task(), owner_lead, T0)
+    assert change.events == [] and change.set["cancelled"] is True
+
+
+def test_a_fired_followup_fires_no_more():
+    assert domain.fire_followup(task(fired=True), lead(), T0) is None
 
 
 def test_merge_fills_only_empty_fields_and_new_keys():
@@ -157,7 +214,8 @@ def test_merge_fills_only_empty_fields_and_new_keys():
 def test_response_overdue_with_reassignment_emits_both_events():
     from leads.assignment import Assignment
     moved = Assignment(owner_id="bob", team="dach", queue=None, rule="dach")
-    change = domain.response_overdue(lead(), T0 + dt.timedelta(minutes=61), moved)
+    change = domain.response_overdue(lead(response_due_at=T0 + dt.timedelta(minutes=60)),
+                                     T0 + dt.timedelta(minutes=61), moved)
     assert [e for e, _ in change.events] == ["lead.response_overdue", "lead.assigned"]
     assert change.events[0][1]["overdue_minutes"] == 61
     assert change.events[1][1]["previous_owner_id"] == "ann"
@@ -182,6 +240,13 @@ def test_phone_normalises_to_e164(raw, country, expected):
 def test_bad_or_regionless_phone_is_refused(raw):
     with pytest.raises(ValueError):
         domain.normalise_phone(raw, None)
+
+
+@pytest.mark.parametrize("raw, country", [
+    ("12345", "CN"), ("+8612345", None), ("+1 555 0100 999", None), ("1234567", "DE")])
+def test_possible_but_invalid_phone_is_refused(raw, country):
+    with pytest.raises(ValueError, match="Not a valid phone number."):
+        domain.normalise_phone(raw, country)
 
 
 def test_identity_keys_never_collide_for_missing_values():
