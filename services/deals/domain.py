@@ -5,15 +5,36 @@ values; the store writes both in one single-document update.
 Every change emits at least one event, and the deal's version grows by one per event, so
 an event's `sequence` is the version of the deal right after it (a win is two events:
 deal.stage_changed, then deal.won).
+
+Closed is closed: a won or lost deal changes only through reopen (edits, moves and closes
+are refused with a Conflict naming reopen). Every change of stage, amount, currency or
+owner is an entry of the deal's `history` with its actor. The history is capped at the
+last HISTORY_LIMIT entries (the events hold the full record; buckets would lift the cap).
+
+A deal that names a lead: the lead's conversion opens it (origin "lead"; its id derives
+from the lead's, so there is one per lead), or a rep opened it with that `lead_id` before
+the conversion (origin "direct" until then). When lead.converted finds such a deal, the
+deal is adopted (origin becomes "lead") and the conversion's amount and currency are
+applied if the deal is open and has no amount yet; otherwise the deal keeps its amount and
+the conversion's amount is recorded in its history. Either way deal.updated says what
+happened, so no conversion amount is ever dropped silently.
 """
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from deals import pipelines as P
 from kit.errors import Conflict, Invalid
 
 OPEN = "open"
+# Where a deal came from: a lead's conversion, or opened directly (POST /deals).
+LEAD_ORIGIN = "lead"
+DIRECT_ORIGIN = "direct"
+# The deal document keeps the last this many history entries (see the module docstring).
+HISTORY_LIMIT = 200
+# Field edits that are recorded in the history (with their old and new values).
+AUDITED = ("amount", "currency", "owner_id")
 
 # Fields PATCH may change, in the order `changed` lists them.
 EDITABLE = ("name", "account", "contact", "owner_id", "amount", "currency", "expected_close",
@@ -22,7 +43,8 @@ EDITABLE = ("name", "account", "contact", "owner_id", "amount", "currency", "exp
 
 @dataclass
 class Change:
-    """What one write does: fields to set, a stage transition to append, events to emit."""
+    """What one write does: fields to set (the capped history included), events to emit.
+    (`transition` is kept for the store's interface; the domain sets `history` whole.)"""
 
     set: dict
     events: list
@@ -30,10 +52,21 @@ class Change:
 
     def as_deal(self, deal):
         """The deal after this change (what the caller gets back)."""
-        after = {**deal, **self.set, "version": deal["version"] + len(self.events)}
-        if self.transition:
-            after["history"] = [*deal.get("history", []), self.transition]
-        return after
+        return {**deal, **self.set, "version": deal["version"] + len(self.events)}
+
+
+def _history(deal, *entries):
+    """The deal's history with `entries` appended, capped at HISTORY_LIMIT."""
+    return {"history": [*deal.get("history", []), *entries][-HISTORY_LIMIT:]}
+
+
+def _text(value):
+    """History values as stored (money as its decimal string, dates ISO)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 class GateNotMet(Conflict):
@@ -95,11 +128,16 @@ def _money(deal):
     return {"amount": deal.get("amount"), "currency": deal.get("currency")}
 
 
+def _origin(deal):
+    return deal.get("origin") or DIRECT_ORIGIN
+
+
 def created_data(deal):
     return {"deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
             "name": deal["name"], "owner_id": deal.get("owner_id"), **_money(deal),
             "probability": deal["probability"], "expected_close": deal.get("expected_close"),
-            "lead_id": deal.get("lead_id"), "created_at": deal["created_at"]}
+            "lead_id": deal.get("lead_id"), "origin": _origin(deal),
+            "created_at": deal["created_at"]}
 
 
 def _stage_changed(deal, to_key, probability, now):
@@ -114,7 +152,8 @@ def _updated(deal, changed):
     return ("deal.updated", {
         "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
         "changed": list(changed), **_money(deal), "probability": deal["probability"],
-        "owner_id": deal.get("owner_id"), "expected_close": deal.get("expected_close")})
+        "owner_id": deal.get("owner_id"), "expected_close": deal.get("expected_close"),
+        "origin": _origin(deal)})
 
 
 def _transition(from_key, to_key, now, actor, reason=None):
@@ -140,7 +179,8 @@ def deal_from_lead(lead):
             "contact": contact or None, "owner_id": lead.get("owner_id"),
             "amount": lead.get("amount"),
             "currency": lead.get("currency"),
-            "lead_id": lead["lead_id"], "custom": {"lead_source": lead["source"]}}
+            "lead_id": lead["lead_id"], "origin": LEAD_ORIGIN,
+            "custom": {"lead_source": lead["source"]}}
 
 
 # --- creation --------------------------------------------------------------------------------
@@ -170,6 +210,7 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "status": OPEN,
         "probability": stage["probability"],
         "lead_id": data.get("lead_id"),
+        "origin": data.get("origin") or DIRECT_ORIGIN,
         "needs_summary": data.get("needs_summary"),
         "custom": dict(data.get("custom") or {}),
         "checklist": list(dict.fromkeys(data.get("checklist") or [])),
@@ -191,7 +232,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
 
 def _require_open(deal):
     if deal["status"] != OPEN:
-        raise Conflict(f"The deal is {deal['status']}; reopen it first.",
+        raise Conflict(f"The deal is {deal['status']}; reopen it first "
+                       f"(POST /api/v1/deals/{deal['_id']}/reopen).",
                        deal_status=deal["status"])
 
 
@@ -207,8 +249,8 @@ def move(pipeline, deal, to_key, now, *, actor=None, day_seconds=86400):
     _check_gate(pipeline, deal, deal["stage"], to_key)
     return Change(
         set={"stage": to_key, "probability": stage["probability"],
-             **_activity(stage, now, day_seconds)},
-        transition=_transition(deal["stage"], to_key, now, actor),
+             **_activity(stage, now, day_seconds),
+             **_history(deal, _transition(deal["stage"], to_key, now, actor))},
         events=[_stage_changed(deal, to_key, stage["probability"], now)])
 
 
@@ -223,8 +265,8 @@ def win(pipeline, deal, now, *, actor=None):
         "created_at": deal["created_at"], "won_at": now})
     return Change(
         set={"stage": P.WON, "status": P.WON, "probability": stage["probability"],
-             "closed_at": now, **_activity(stage, now, 0)},
-        transition=_transition(deal["stage"], P.WON, now, actor),
+             "closed_at": now, **_activity(stage, now, 0),
+             **_history(deal, _transition(deal["stage"], P.WON, now, actor))},
         events=[_stage_changed(deal, P.WON, stage["probability"], now), won])
 
 
@@ -240,8 +282,8 @@ def lose(pipeline, deal, reason, now, *, actor=None):
         "owner_id": deal.get("owner_id"), "created_at": deal["created_at"], "lost_at": now})
     return Change(
         set={"stage": P.LOST, "status": P.LOST, "probability": stage["probability"],
-             "lost_reason": reason, "closed_at": now, **_activity(stage, now, 0)},
-        transition=_transition(deal["stage"], P.LOST, now, actor, reason),
+             "lost_reason": reason, "closed_at": now, **_activity(stage, now, 0),
+             **_history(deal, _transition(deal["stage"], P.LOST, now, actor, reason))},
         events=[_stage_changed(deal, P.LOST, stage["probability"], now), lost])
 
 
@@ -250,7 +292,7 @@ def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
     if deal["status"] == OPEN:
         raise Conflict("The deal is open already.", deal_status=OPEN)
     if to_key is None:
-        closing = [t for t in deal.get("history", []) if t["to"] == deal["stage"]]
+        closing = [t for t in deal.get("history", []) if t.get("to") == deal["stage"]]
         to_key = closing[-1]["from"] if closing and closing[-1]["from"] else None
         if P.stage_of(pipeline, to_key or "") is None:
             to_key = P.first_stage(pipeline)["key"]
@@ -261,18 +303,29 @@ def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
     _check_gate(pipeline, deal, deal["stage"], to_key)
     return Change(
         set={"stage": to_key, "status": OPEN, "probability": stage["probability"],
-             "lost_reason": None, "closed_at": None, **_activity(stage, now, day_seconds)},
-        transition=_transition(deal["stage"], to_key, now, actor),
+             "lost_reason": None, "closed_at": None, **_activity(stage, now, day_seconds),
+             **_history(deal, _transition(deal["stage"], to_key, now, actor))},
         events=[_stage_changed(deal, to_key, stage["probability"], now)])
 
 
 # --- edits -----------------------------------------------------------------------------------
 
 
-def update(pipeline, deal, data, now, *, day_seconds=86400):
-    """Apply a PATCH: fields, custom fields (null removes one) and checklist ticks.
+def _edits(deal, after, changed, now, actor, **note):
+    """A history entry for the audited fields among `changed` (None when there are none)."""
+    edits = {k: {"from": _text(deal.get(k)), "to": _text(after.get(k))}
+             for k in changed if k in AUDITED}
+    if not edits and not note:
+        return None
+    return {"at": now, "by": actor, "changes": edits, **note}
+
+
+def update(pipeline, deal, data, now, *, actor=None, day_seconds=86400):
+    """Apply a PATCH: fields, custom fields (null removes one) and checklist ticks. Only an
+    open deal is edited (closed is closed: reopen first).
 
     Returns None when nothing would change (no write, no event)."""
+    _require_open(deal)
     after = dict(deal)
     changed = []
     for name in EDITABLE:
@@ -282,8 +335,6 @@ def update(pipeline, deal, data, now, *, day_seconds=86400):
         if name == "custom":
             value = {**(deal.get("custom") or {}), **value}
             value = {k: v for k, v in value.items() if v is not None}
-        if name == "probability" and deal["status"] != OPEN:
-            raise Conflict("The probability of a closed deal follows its stage.")
         if value != deal.get(name):
             after[name] = value
             changed.append(name)
@@ -299,13 +350,41 @@ def update(pipeline, deal, data, now, *, day_seconds=86400):
         return None
     _check_money(after)
     stage = P.stage_of(pipeline, deal["stage"])
-    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds)},
+    entry = _edits(deal, after, changed, now, actor)
+    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
+                       **(_history(deal, entry) if entry else {})},
                   events=[_updated(after, changed)])
 
 
-def accept_quote(pipeline, deal, quote, now, *, day_seconds=86400):
+def adopt_conversion(pipeline, deal, lead, now, *, actor=None, day_seconds=86400):
+    """lead.converted for a lead that already has a deal (opened with its lead_id before
+    the conversion): the deal becomes the lead's (origin "lead"); the conversion's amount
+    and currency apply when the deal is open and has no amount, else they are recorded in
+    the history as not applied. None when the deal is the lead's already (a redelivery)."""
+    if deal.get("origin") == LEAD_ORIGIN:
+        return None
+    amount, currency = lead.get("amount"), lead.get("currency")
+    after = {**deal, "origin": LEAD_ORIGIN}
+    applies = (amount is not None and deal["status"] == OPEN and deal.get("amount") is None)
+    if applies:
+        after.update(amount=amount, currency=currency)
+    changed = [k for k in ("origin", "amount", "currency") if after.get(k) != deal.get(k)]
+    note = {"event": "lead.converted", "lead_id": lead["lead_id"]}
+    if amount is not None and not applies:
+        note["not_applied"] = {"amount": _text(amount), "currency": currency}
+    entry = _edits(deal, after, changed, now, actor, **note)
+    stage = P.stage_of(pipeline, deal["stage"])
+    activity = _activity(stage, now, day_seconds) if deal["status"] == OPEN else {}
+    return Change(set={**{k: after[k] for k in changed}, **activity, **_history(deal, entry)},
+                  events=[_updated(after, changed)])
+
+
+def accept_quote(pipeline, deal, quote, now, *, actor=None, day_seconds=86400):
     """Record the accepted quote (it meets the `accepted_quote` gate); its total becomes the
-    deal's amount, since that is now what the customer agreed to pay."""
+    deal's amount, since that is now what the customer agreed to pay. A closed deal takes
+    no quote (closed is closed): the Conflict dead-letters the event, to be replayed after
+    a reopen."""
+    _require_open(deal)
     record = {"quote_id": quote["quote_id"], "version": quote["version"],
               "total": quote["total"], "currency": quote["currency"],
               "accepted_at": quote["accepted_at"]}
@@ -315,7 +394,9 @@ def accept_quote(pipeline, deal, quote, now, *, day_seconds=86400):
     if not changed:
         return None
     stage = P.stage_of(pipeline, deal["stage"])
-    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds)},
+    entry = _edits(deal, after, changed, now, actor)
+    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
+                       **(_history(deal, entry) if entry else {})},
                   events=[_updated(after, changed)])
 
 

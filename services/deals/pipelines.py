@@ -4,7 +4,12 @@ A stage is a dict {key, name, probability, required_fields, required_checklist, 
 terminal}. Every pipeline ends with the terminal stages `won` and `lost`; the open stages
 before them are ordered. A deal may enter a stage only when the stage's gate is met: each
 required field is set and each required checklist item is ticked. A forward move must also
-meet the gates of the open stages it skips, so jumping ahead never bypasses an SOP.
+meet the gates of the open stages it skips, so jumping ahead never bypasses an SOP; closing
+as won is a forward move too (it meets the gates of every open stage after the deal's one,
+then won's own). Closing as lost meets only lost's gate: a deal can be lost from anywhere.
+
+A pipeline has at most MAX_STAGES stages: stage keys are Prometheus label values in the
+metrics service, so their number must stay bounded.
 """
 import re
 
@@ -16,6 +21,8 @@ TERMINAL = (WON, LOST)
 DEFAULT_PIPELINE_ID = "default"
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# won and lost included; bounds the label values metrics exposes per pipeline
+MAX_STAGES = 20
 
 # Deal attributes a gate may require; any other name refers to a custom field.
 STANDARD_FIELDS = ("name", "account", "contact", "owner_id", "amount", "currency",
@@ -52,6 +59,8 @@ def validate_stages(stages):
     """Rule errors of a pipeline's stage list as {field: [messages]} (empty when valid)."""
     errors = []
     keys = [s["key"] for s in stages]
+    if len(keys) > MAX_STAGES:
+        errors.append(f"At most {MAX_STAGES} stages (won and lost included), got {len(keys)}.")
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
         errors.append(f"Duplicate stage keys: {', '.join(dupes)}.")
@@ -121,9 +130,12 @@ def field_value(deal, name):
 
 def gates_for_move(pipeline, from_key, to_key):
     """The stages whose gates a move from `from_key` (None for a new deal) to `to_key`
-    must meet: the target, plus the open stages skipped on the way forward."""
+    must meet: the target, plus the open stages skipped on the way forward (a win from
+    an open stage skips every open stage after it)."""
     target = stage_of(pipeline, to_key)
     opens = [s["key"] for s in open_stages(pipeline)]
+    if to_key == WON and from_key in opens:
+        return [stage_of(pipeline, k) for k in opens[opens.index(from_key) + 1:]] + [target]
     if target["terminal"] or to_key not in opens:
         return [target]
     end = opens.index(to_key)

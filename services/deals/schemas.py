@@ -56,7 +56,7 @@ class StageSchema(Schema):
 class PipelineIn(Schema):
     name = fields.String(required=True, validate=[validate_not_blank, validate.Length(max=200)])
     stages = fields.List(fields.Nested(StageSchema), required=True,
-                         validate=validate.Length(min=3, max=50))
+                         validate=validate.Length(min=3, max=P.MAX_STAGES))
 
     @validates_schema
     def stage_rules(self, data, **kwargs):
@@ -154,6 +154,12 @@ class TransitionOut(Schema):
     at = UtcDateTime()
     by = fields.String(allow_none=True)
     reason = fields.String()
+    changes = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
+        "description": "field edits: {field: {from, to}} (amount, currency, owner_id)"})
+    event = fields.String(metadata={"description": "the event that caused the entry"})
+    lead_id = fields.String()
+    not_applied = fields.Dict(metadata={"description": "a lead conversion's amount the "
+                                        "deal did not take (it had one, or was closed)"})
 
 
 class DealOut(Schema):
@@ -170,6 +176,8 @@ class DealOut(Schema):
     status = fields.String()
     probability = fields.Integer()
     lead_id = fields.String(allow_none=True)
+    origin = fields.String(dump_default="direct", metadata={
+        "description": "lead: opened or adopted by the lead's conversion; direct: not"})
     needs_summary = fields.String(allow_none=True)
     custom = fields.Dict()
     checklist = fields.List(fields.String())

@@ -154,8 +154,9 @@ class DealsService(Operational):
           responses={**MOVE_ERRORS, 409: "The deal changed (stale If-Match)"})
     def patch_deal(self, request, id):
         data = json_body(request, S.DealPatch())
+        actor = self._actor(request)
         return self._change(request, id, lambda pipeline, deal, now: domain.update(
-            pipeline, deal, data, now, day_seconds=self._day()))
+            pipeline, deal, data, now, actor=actor, day_seconds=self._day()))
 
     @http("POST", "/api/v1/deals/<id>/stage", body=S.StageMove, response=S.DealOut,
           tags=TAGS, summary="Move to another open stage (gates apply)",
@@ -210,17 +211,23 @@ class DealsService(Operational):
         deal, events = domain.new_deal(
             pipeline, domain.deal_from_lead(lead), domain.deal_id_for_lead(lead["lead_id"]),
             utcnow(), actor=event.get("actor"), day_seconds=self._day())
-        # False means a redelivery (or another instance) created it already: done.
-        self.store.insert_deal(deal, events, actor=event.get("actor"),
-                               correlationid=event.get("correlationid") or event["id"])
+        # False: the lead's deal exists (a redelivery, or opened with its lead_id before).
+        if self.store.insert_deal(deal, events, actor=event.get("actor"),
+                                  correlationid=event.get("correlationid") or event["id"]):
+            return
+        self.store.change(deal["_id"], lambda existing: domain.adopt_conversion(
+            self.store.get_pipeline(existing["pipeline_id"]), existing, lead, utcnow(),
+            actor=event.get("actor"), day_seconds=self._day()),
+            actor=event.get("actor"), event_id=event["id"],
+            correlationid=event.get("correlationid") or event["id"])
 
     @event_handler("quotes", "quote.accepted")
     def handle_quotes_quote_accepted(self, event):
         quote = event["data"]
         self.store.change(quote["deal_id"], lambda deal: domain.accept_quote(
             self.store.get_pipeline(deal["pipeline_id"]), deal, quote, utcnow(),
-            day_seconds=self._day()), actor=event.get("actor"), event_id=event["id"],
-            correlationid=event.get("correlationid") or event["id"])
+            actor=event.get("actor"), day_seconds=self._day()), actor=event.get("actor"),
+            event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
 
     # --- timers ------------------------------------------------------------------------------
 

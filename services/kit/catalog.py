@@ -19,6 +19,16 @@ def _opt_str(**kw):
     return fields.String(**OPTIONAL, **kw)
 
 
+LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
+
+
+def _status():
+    return fields.String(**OPTIONAL, validate=validate.OneOf(LEAD_STATUSES), metadata={
+        "description": "the lead's status after this event (its highest-sequence event says "
+                       "the lead's status now); always set by producers, null only in events "
+                       "published before it was added"})
+
+
 # --- leads -----------------------------------------------------------------------------------
 
 
@@ -38,6 +48,7 @@ class LeadCreated(Schema):
     grade = fields.String(required=True, validate=validate.OneOf("ABCD"))
     owner_id = _opt_str()
     created_at = UtcDateTime(required=True)
+    status = _status()
 
 
 class LeadAssigned(Schema):
@@ -49,10 +60,14 @@ class LeadAssigned(Schema):
     previous_owner_id = _opt_str()
     team = _opt_str()
     rule = fields.String(required=True, metadata={"description": "why: rule name or 'manual'"})
+    status = _status()
 
 
 class LeadContacted(Schema):
-    """The first response to a lead (first activity or status `contacted`)."""
+    """A lead was answered (first call, e-mail or meeting) or moved to `contacted`; see `status`.
+
+    An answer leaves the status as it is (a new lead stays new). `contacted_at` and
+    `first_response_seconds` are always those of the first response."""
 
     lead_id = _id()
     owner_id = _opt_str()
@@ -60,6 +75,7 @@ class LeadContacted(Schema):
     created_at = UtcDateTime(required=True)
     contacted_at = UtcDateTime(required=True)
     first_response_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+    status = _status()
 
 
 class LeadQualified(Schema):
@@ -68,6 +84,7 @@ class LeadQualified(Schema):
     source = fields.String(required=True)
     score = fields.Integer(required=True)
     grade = fields.String(required=True, validate=validate.OneOf("ABCD"))
+    status = _status()
 
 
 class LeadDisqualified(Schema):
@@ -75,6 +92,7 @@ class LeadDisqualified(Schema):
     owner_id = _opt_str()
     source = fields.String(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1))
+    status = _status()
 
 
 class LeadConverted(Schema):
@@ -92,6 +110,7 @@ class LeadConverted(Schema):
     currency = Currency(**OPTIONAL)
     created_at = UtcDateTime(required=True)
     converted_at = UtcDateTime(required=True)
+    status = _status()
 
 
 class LeadFollowupDue(Schema):
@@ -108,6 +127,7 @@ class LeadResponseOverdue(Schema):
     created_at = UtcDateTime(required=True)
     overdue_minutes = fields.Integer(required=True)
     reassigned_to = _opt_str()
+    status = _status()
 
 
 # --- deals -----------------------------------------------------------------------------------
@@ -124,6 +144,9 @@ class DealCreated(Schema):
     probability = fields.Integer(required=True, validate=validate.Range(0, 100))
     expected_close = fields.Date(**OPTIONAL)
     lead_id = _opt_str()
+    origin = fields.String(load_default="direct", validate=validate.OneOf(("lead", "direct")),
+                           metadata={"description": "lead: opened (or adopted) by the lead's "
+                                     "conversion; direct: opened on its own"})
     created_at = UtcDateTime(required=True)
 
 
@@ -141,6 +164,12 @@ class DealStageChanged(Schema):
 
 
 class DealUpdated(Schema):
+    """An open deal's fields changed, or its lead's conversion adopted it; see `changed`.
+
+    When lead.converted reaches a deal opened with its lead_id before, `origin` becomes
+    "lead" and the conversion's amount applies if the deal was open without one (else the
+    deal's history records it as not applied)."""
+
     deal_id = _id()
     pipeline_id = _id()
     stage = fields.String(required=True)
@@ -150,6 +179,9 @@ class DealUpdated(Schema):
     probability = fields.Integer(required=True, validate=validate.Range(0, 100))
     owner_id = _opt_str()
     expected_close = fields.Date(**OPTIONAL)
+    origin = fields.String(load_default="direct", validate=validate.OneOf(("lead", "direct")),
+                           metadata={"description": "lead: opened (or adopted) by the lead's "
+                                     "conversion; direct: opened on its own"})
 
 
 class DealWon(Schema):

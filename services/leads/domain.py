@@ -3,6 +3,10 @@ and first response, merge of duplicates, conversion and the response SLA.
 
 Pure: functions take the lead as a dict and return a `Change` (fields to set, entries to
 push, events as (type, data)); the store writes it and its events in one update.
+
+Every lead event (not the follow-up tasks') carries `status`, the lead's status after the
+change, and every status change emits an event: so a subscriber (metrics) knows the lead's
+status from the events alone, as the lead with the highest sequence says it.
 """
 import dataclasses
 import datetime as dt
@@ -127,7 +131,7 @@ def created_events(lead, assignment):
         "name", "company", "email", "phone", "country", "region", "source", "score", "grade",
         "created_at")}
     created.update(lead_id=lead["_id"], utm=lead.get("utm") or None,
-                   owner_id=assignment.owner_id)
+                   owner_id=assignment.owner_id, status=lead["status"])
     return [("lead.created", created), ("lead.assigned", assigned_data(lead, assignment))]
 
 
@@ -135,7 +139,7 @@ def assigned_data(lead, assignment, previous_owner_id=None):
     return {
         "lead_id": lead["_id"], "owner_id": assignment.owner_id, "queue": assignment.queue,
         "previous_owner_id": previous_owner_id, "team": assignment.team,
-        "rule": assignment.rule,
+        "rule": assignment.rule, "status": lead["status"],
     }
 
 
@@ -174,14 +178,20 @@ def change_status(lead, target, reason, now, rules, actor=None):
                          "response_due_at": None}, actor=actor)
     if target == "contacted":
         _first_response(lead, now, change)
+        if not change.events:  # answered before (an activity): the status change still tells
+            seconds = lead.get("first_response_seconds")
+            if seconds is None:
+                seconds = (lead["contacted_at"] - lead["created_at"]).total_seconds()
+            change.events.append(("lead.contacted", _contacted_data(
+                lead, lead["contacted_at"], seconds, target)))
     elif target == "qualified":
         change.events.append(("lead.qualified", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
-            "score": lead["score"], "grade": lead["grade"]}))
+            "score": lead["score"], "grade": lead["grade"], "status": target}))
     elif target == "disqualified":
         change.events.append(("lead.disqualified", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
-            "reason": change.set["reason"]}))
+            "reason": change.set["reason"], "status": target}))
     return change
 
 
@@ -192,10 +202,16 @@ def _first_response(lead, at, change):
     at = to_millis(max(at, lead["created_at"]))
     seconds = (at - lead["created_at"]).total_seconds()
     change.set.update(contacted_at=at, first_response_seconds=seconds, response_due_at=None)
-    change.events.append(("lead.contacted", {
-        "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
-        "created_at": lead["created_at"], "contacted_at": at,
-        "first_response_seconds": seconds}))
+    change.events.append(("lead.contacted", _contacted_data(
+        lead, at, seconds, change.set.get("status", lead["status"]))))
+
+
+def _contacted_data(lead, at, seconds, status):
+    """lead.contacted: the first response's time, and the status the lead has now (an
+    activity on a new or disqualified lead answers it without changing its status)."""
+    return {"lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
+            "created_at": lead["created_at"], "contacted_at": at,
+            "first_response_seconds": seconds, "status": status}
 
 
 def released_owner(before, after):
@@ -303,7 +319,8 @@ def convert(lead, amount, currency, now, actor=None):
         "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "name": lead["name"],
         "company": lead.get("company"), "email": lead.get("email"), "phone": lead.get("phone"),
         "country": lead.get("country"), "source": lead["source"], "amount": amount,
-        "currency": currency, "created_at": lead["created_at"], "converted_at": now}))
+        "currency": currency, "created_at": lead["created_at"], "converted_at": now,
+        "status": "converted"}))
     return change
 
 
@@ -337,7 +354,8 @@ def response_overdue(lead, now, reassignment=None):
     change.events.append(("lead.response_overdue", {
         "lead_id": lead["_id"], "owner_id": lead.get("owner_id"),
         "created_at": lead["created_at"], "overdue_minutes": overdue_minutes,
-        "reassigned_to": reassignment.owner_id if reassignment else None}))
+        "reassigned_to": reassignment.owner_id if reassignment else None,
+        "status": lead["status"]}))
     if reassignment is not None:
         reassignment = dataclasses.replace(reassignment, rule="response_overdue")
         change.set.update(assignment_fields(reassignment))

@@ -3,12 +3,19 @@
 An entity projection (one per lead, deal, quote, ticket) is the set of *facts* the metrics
 service has applied for that entity: one fact per event, holding the event's id, type,
 sequence, time and the few data fields the KPIs need. Every KPI is a function of the
-facts alone, never of the order they arrived in:
-- "entered" stages are the stages up to the furthest one any fact mentions (a stage that
-  was skipped counts as passed through, so the funnel is monotone);
-- the current stage and the deal's amount/probability come from the fact with the highest
-  sequence that carries them (a stage change after won/lost reopens the deal);
-- each won/lost fact is one close (cycle time, lost reason), so counters only grow;
+facts alone, never of the order they arrived in, and agrees with the owning service:
+- a lead's status is the `status` of its highest-sequence fact (every lead event carries
+  the status after it); a deal's stage is the stage of its highest-sequence fact that
+  carries one (a stage change after won/lost reopens the deal);
+- "entered" stages are the stages an item really had (a lead's statuses, a deal's stages
+  of any pipeline by their own keys); a skipped stage was not entered;
+- "reached" stages are the funnel stages up to the furthest one entered (monotone along
+  the funnel, so every conversion ratio of reached counts is at most 1): leads by status,
+  and deals of the funnel pipeline (`funnel.pipeline_id`, whose stage order the config
+  lists) by their origin: "lead" (opened or adopted by a lead's conversion, at most one
+  per converted lead) or "direct";
+- each won/lost fact is one close (cycle time, lost reason), so those counters only grow;
+  a deal's final outcome (the win rate's input) is its current one, counted once;
 - durations come from the timestamps the producer put in the data.
 
 `contribution(kind, doc, rules)` says what one entity adds to the exposed series, as a flat
@@ -18,6 +25,7 @@ exact (integers and Decimals only: durations in microseconds, money as Decimal),
 replays, duplicates and re-reads change nothing.
 """
 import datetime as dt
+import re
 import statistics
 from bisect import bisect_left
 from decimal import Decimal
@@ -32,20 +40,21 @@ KINDS = {
 
 # Only what the KPIs need is kept: no names, e-mails or comments in the metrics database.
 KEEP = {
-    "lead.created": ("source", "created_at"),
-    "lead.assigned": (),
-    "lead.contacted": ("source", "created_at", "contacted_at", "first_response_seconds"),
-    "lead.qualified": ("source",),
-    "lead.disqualified": ("source", "reason"),
-    "lead.converted": ("source", "created_at", "converted_at"),
+    "lead.created": ("source", "created_at", "status"),
+    "lead.assigned": ("status",),
+    "lead.contacted": ("source", "created_at", "contacted_at", "first_response_seconds",
+                       "status"),
+    "lead.qualified": ("source", "status"),
+    "lead.disqualified": ("source", "reason", "status"),
+    "lead.converted": ("source", "created_at", "converted_at", "status"),
     "lead.followup_due": (),
-    "lead.response_overdue": ("created_at",),
+    "lead.response_overdue": ("created_at", "status"),
     "deal.created": ("pipeline_id", "stage", "amount", "currency", "probability",
-                     "expected_close", "lead_id", "created_at"),
+                     "expected_close", "lead_id", "origin", "created_at"),
     "deal.stage_changed": ("pipeline_id", "from_stage", "to_stage", "amount", "currency",
                            "probability", "expected_close", "changed_at"),
     "deal.updated": ("pipeline_id", "stage", "amount", "currency", "probability",
-                     "expected_close"),
+                     "expected_close", "origin"),
     "deal.won": ("pipeline_id", "from_stage", "lead_id", "created_at", "won_at"),
     "deal.lost": ("pipeline_id", "from_stage", "reason", "created_at", "lost_at"),
     "deal.stalled": ("pipeline_id", "stage"),
@@ -66,8 +75,17 @@ KEEP = {
     "ticket.rated": ("priority", "score"),
 }
 
-LEAD_STAGE_OF = {"lead.created": 0, "lead.contacted": 1, "lead.qualified": 2,
-                 "lead.converted": 3}
+# Lead status -> index into the configured lead stages (disqualified is out of the funnel).
+LEAD_STATUS_INDEX = {"new": 0, "contacted": 1, "qualified": 2, "converted": 3}
+# Facts stored before lead events carried `status`: the status their type implies (a
+# legacy lead.contacted is taken as the move to contacted, as it was counted then).
+LEGACY_LEAD_STATUS = {"lead.created": "new", "lead.contacted": "contacted",
+                      "lead.qualified": "qualified", "lead.disqualified": "disqualified",
+                      "lead.converted": "converted"}
+LEAD_ORIGIN = "lead"
+DIRECT_ORIGIN = "direct"
+ORIGINS = (LEAD_ORIGIN, DIRECT_ORIGIN)
+LOST_STAGE = "lost"
 # A deal's snapshot of amount/currency/probability/expected close comes from these.
 DEAL_SNAPSHOTS = ("deal.created", "deal.stage_changed", "deal.updated")
 QUOTE_STATUSES = ("created", "submitted", "approved", "rejected", "sent", "accepted",
@@ -77,16 +95,19 @@ SLA_KINDS = ("first_response", "resolution")
 OUTCOMES = ("won", "lost")
 OTHER = "other"
 MICROS = 1_000_000
+# the deals service's stage key rule (deals.pipelines.KEY)
+_STAGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class Rules:
     """The configurable vocabulary: funnel stages, label values and histogram buckets."""
 
     def __init__(self, *, lead_stages, deal_stages, won_stage, lead_sources, lost_reasons,
-                 buckets):
+                 buckets, funnel_pipeline="default"):
         self.lead_stages = tuple(lead_stages)
         self.deal_stages = tuple(deal_stages)
         self.won_stage = won_stage
+        self.funnel_pipeline = funnel_pipeline
         self.funnel = self.lead_stages + self.deal_stages + (won_stage,)
         self.deal_funnel = self.deal_stages + (won_stage,)
         self.lead_sources = tuple(lead_sources)
@@ -101,6 +122,7 @@ class Rules:
         return cls(lead_stages=cfg["funnel"]["lead_stages"],
                    deal_stages=cfg["funnel"]["deal_stages"],
                    won_stage=cfg["funnel"].get("won_stage", "won"),
+                   funnel_pipeline=cfg["funnel"].get("pipeline_id", "default"),
                    lead_sources=cfg["labels"]["lead_sources"],
                    lost_reasons=cfg["labels"]["lost_reasons"],
                    buckets=cfg["buckets"])
@@ -112,7 +134,10 @@ class Rules:
         return _bounded(reason, self.lost_reasons)
 
     def deal_stage_label(self, stage):
-        return stage if stage in self.deal_stages else OTHER
+        """A deal stage's own key: the deals service bounds the stages of a pipeline
+        (pipelines.MAX_STAGES) and their keys (short identifiers), so the label values
+        are bounded by pipelines x stages; anything else (no key) becomes "other"."""
+        return stage if isinstance(stage, str) and _STAGE_KEY.match(stage) else OTHER
 
 
 def _bounded(value, allowed):
@@ -176,18 +201,23 @@ def _aware(value):
 # --- per-entity summaries --------------------------------------------------------------------
 
 
+def _lead_status(fact):
+    if "status" in fact:
+        return fact["status"]
+    return LEGACY_LEAD_STATUS.get(fact["type"])
+
+
 def lead_summary(doc, rules):
+    """A lead's funnel state: the statuses it had (entered), the furthest (reached) and
+    the one of its highest-sequence fact that carries a status (current; None when it is
+    disqualified). Follow-up task facts carry the task's sequence and no status."""
     facts = _ordered(doc)
-    reached = -1
-    current = None
-    for fact in facts:
-        if fact["type"] in LEAD_STAGE_OF:
-            reached = max(reached, LEAD_STAGE_OF[fact["type"]])
-            current = rules.lead_stages[LEAD_STAGE_OF[fact["type"]]]
-        elif fact["type"] == "lead.disqualified":
-            current = None
-    if _first(facts, "lead.converted"):
-        current = rules.lead_stages[3]
+    statuses = [(f["seq"], status) for f in facts if (status := _lead_status(f))]
+    entered = sorted({LEAD_STATUS_INDEX[s] for _, s in statuses if s in LEAD_STATUS_INDEX})
+    reached = entered[-1] if entered else -1
+    status = statuses[-1][1] if statuses else None
+    current = (rules.lead_stages[LEAD_STATUS_INDEX[status]]
+               if status in LEAD_STATUS_INDEX else None)
     created = _first(facts, "lead.created")
     contacted = _first(facts, "lead.contacted")
     qualified = _first(facts, "lead.qualified")
@@ -200,6 +230,7 @@ def lead_summary(doc, rules):
         rules.lead_stages[3]: _aware(converted["converted_at"]) if converted else None,
     }
     return {
+        "entered": [rules.lead_stages[i] for i in entered],
         "reached": reached,
         "current": current,
         "source": created["source"] if created else None,
@@ -213,10 +244,11 @@ def lead_summary(doc, rules):
 def deal_summary(doc, rules):
     """A deal's funnel state. The fact with the highest sequence that carries a stage says
     where it is now (a reopened deal — a stage change after won/lost — is open again);
-    every won/lost fact is one close, so close counts only ever grow."""
+    every won/lost fact is one close, so close counts only ever grow. Entered stages are
+    those a fact shows the deal in (never the ones a move skipped)."""
     facts = _ordered(doc)
     index = {stage: i for i, stage in enumerate(rules.deal_funnel)}
-    reached = -1
+    entered = set()
     current = None
     outcome = None
     snapshot = {}
@@ -224,9 +256,10 @@ def deal_summary(doc, rules):
     closes = []
 
     def enter(stage, at):
-        nonlocal reached
+        if not stage or stage == LOST_STAGE:
+            return
+        entered.add(stage)
         if stage in index:
-            reached = max(reached, index[stage])
             at = _aware(at)
             if at is not None and (stage not in times or at < times[stage]):
                 times[stage] = at
@@ -256,8 +289,17 @@ def deal_summary(doc, rules):
                            fact.get("reason")))
         if etype in DEAL_SNAPSHOTS:
             snapshot = fact
+    pipeline_id = next((f["pipeline_id"] for f in facts if f.get("pipeline_id")), None)
+    lead_id = next((f["lead_id"] for f in facts if f.get("lead_id")), None)
+    origins = {f["origin"] for f in facts if f.get("origin")}
+    if not origins and lead_id:  # facts from before events carried the origin
+        origins = {LEAD_ORIGIN}
     return {
-        "reached": reached,
+        "entered": sorted(entered),
+        # furthest funnel stage entered (funnel-pipeline order), -1 for none
+        "reached": max((index[s] for s in entered if s in index), default=-1),
+        "funnel": pipeline_id == rules.funnel_pipeline,
+        "origin": LEAD_ORIGIN if LEAD_ORIGIN in origins else DIRECT_ORIGIN,
         "current": current,
         "outcome": outcome,
         "closes": closes,
@@ -265,8 +307,8 @@ def deal_summary(doc, rules):
         "currency": snapshot.get("currency"),
         "probability": snapshot.get("probability"),
         "expected_close": snapshot.get("expected_close"),
-        "lead_id": next((f["lead_id"] for f in facts if f.get("lead_id")), None),
-        "pipeline_id": next((f["pipeline_id"] for f in facts if f.get("pipeline_id")), None),
+        "lead_id": lead_id,
+        "pipeline_id": pipeline_id,
         "times": times,
     }
 
@@ -303,8 +345,10 @@ def lead_contribution(doc, rules):
     out = _common(doc)
     if s["source"] is not None:
         out += (key("leads_created", rules.source_label(s["source"])), 1)
-    for stage in rules.lead_stages[:s["reached"] + 1]:
+    for stage in s["entered"]:
         out += (key("funnel_entered", stage), 1)
+    for stage in rules.lead_stages[:s["reached"] + 1]:
+        out += (key("funnel_reached", stage, LEAD_ORIGIN), 1)
     if s["current"] is not None:
         out += (key("funnel_current", s["current"]), 1)
     if s["first_response"] is not None:
@@ -315,16 +359,19 @@ def lead_contribution(doc, rules):
 def deal_contribution(doc, rules):
     s = deal_summary(doc, rules)
     out = _common(doc)
-    for stage in rules.deal_funnel[:s["reached"] + 1]:
-        out += (key("funnel_entered", stage), 1)
+    for stage in s["entered"]:
+        out += (key("funnel_entered", rules.deal_stage_label(stage)), 1)
+    if s["funnel"]:
+        for stage in rules.deal_funnel[:s["reached"] + 1]:
+            out += (key("funnel_reached", stage, s["origin"]), 1)
     for outcome, cycle, reason in s["closes"]:
         out = _observe(out, rules, "deal_cycle_seconds", (outcome,), cycle)
         if outcome == "lost":
             out += (key("deals_lost", rules.reason_label(reason)), 1)
+    if s["outcome"] is not None:
+        out += (key("deals_closed", s["outcome"]), 1)
     if s["current"] is not None:
-        label = (s["current"] if s["outcome"] == "won"
-                 else rules.deal_stage_label(s["current"]))
-        out += (key("funnel_current", label), 1)
+        out += (key("funnel_current", rules.deal_stage_label(s["current"])), 1)
     if s["outcome"] is None and s["amount"] is not None and s["currency"]:
         stage = rules.deal_stage_label(s["current"])
         out += (key("pipeline_amount", stage, s["currency"]), s["amount"])
@@ -413,13 +460,16 @@ def cohort_funnel(lead_docs, deal_docs, rules, pipeline=None):
     """For the leads given (one creation window), how many reached each funnel stage, the
     stage-to-stage and overall conversion rates and the median time between stages.
 
-    A lead's deal stages come from the deals opened from it (`lead_id`), only those in
-    `pipeline` when one is given; with several, the one that got furthest counts.
+    A lead's deal stages come from the deals opened from it (`lead_id`) in `pipeline`, by
+    default the funnel pipeline (the deal stages are its stages, in its order: a deal of
+    another pipeline would count as passing stages it never had); with several, the one
+    that got furthest counts.
     """
+    pipeline = pipeline or rules.funnel_pipeline
     deals_by_lead = {}
     for doc in deal_docs:
         s = deal_summary(doc, rules)
-        if pipeline is not None and s["pipeline_id"] != pipeline:
+        if s["pipeline_id"] != pipeline:
             continue
         if s["lead_id"]:
             best = deals_by_lead.get(s["lead_id"])

@@ -28,7 +28,9 @@ from kit.fields import utcnow
 from kit.mongo import Store
 from kit.prom import PromRegistry
 from metrics.domain import (
+    LEAD_ORIGIN,
     MICROS,
+    ORIGINS,
     OTHER,
     OUTCOMES,
     PRIORITIES,
@@ -50,8 +52,15 @@ def _counters(rules):
     return (
         ("leads_created", "Leads created, by source", ["source"],
          [(s,) for s in rules.lead_sources + (OTHER,)]),
-        ("funnel_entered", "Items that ever entered each funnel stage (a skipped stage "
-         "counts as passed)", ["stage"], [(s,) for s in rules.funnel]),
+        ("funnel_entered", "Items that really entered each stage: leads by status, deals by "
+         "their pipeline's own stage keys (a skipped stage is not entered)", ["stage"],
+         [(s,) for s in rules.funnel]),
+        ("funnel_reached", "Items that reached each funnel stage or a later one (leads; deals "
+         "of the funnel pipeline, by origin: lead = opened or adopted by a lead's "
+         "conversion, direct = not): the conversion ratios' inputs, at most 1 by "
+         "construction", ["stage", "origin"],
+         [(s, LEAD_ORIGIN) for s in rules.lead_stages]
+         + [(s, o) for s in rules.deal_funnel for o in ORIGINS]),
         ("deals_lost", "Deals lost, by reason", ["reason"],
          [(r,) for r in rules.lost_reasons + (OTHER,)]),
         ("quotes", "Quotes that ever reached each status", ["status"],
@@ -73,6 +82,9 @@ def _gauges(rules):
     return (
         ("funnel_current", "Items in each funnel stage now", ["stage"],
          [(s,) for s in rules.funnel]),
+        ("deals_closed", "Deals whose outcome now is won or lost, each deal once (a reopened "
+         "deal leaves until it closes again): the win rate's inputs", ["outcome"],
+         [(o,) for o in OUTCOMES]),
         ("pipeline_amount", "Amount of open deals by current stage", ["stage", "currency"], []),
         ("forecast_weighted_amount", "Open deals' amount times probability, by expected "
          "close month", ["currency", "month"], []),

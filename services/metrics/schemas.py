@@ -14,7 +14,8 @@ class FunnelQuery(Schema):
     to = UtcDateTime(load_default=None, metadata={"description": "cohort end (exclusive); "
                                                                  "default: now"})
     pipeline = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
-                             metadata={"description": "count deal stages of this pipeline only"})
+                             metadata={"description": "count deal stages of this pipeline only "
+                                                     "(default: the funnel pipeline)"})
 
     @validates_schema
     def _window(self, data, **kwargs):

@@ -1,16 +1,13 @@
 """One customer through the whole funnel across processes: a lead is captured, contacted,
-qualified and converted in leads; deals opens its deal from `lead.converted` and wins it;
-metrics counts every step exactly, in Prometheus exposition and in the cohort funnel."""
+qualified and converted in leads; deals opens its deal from `lead.converted`, its gates are
+met (an accepted quote included) and it is won; metrics counts every step exactly, in
+Prometheus exposition and in the cohort funnel."""
 from datetime import datetime, timedelta, timezone
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.wait import wait_for
-
-
-def poll(fn, timeout=30.0):
-    return wait_for(fn, timeout, interval=0.2)
+from tests.e2e.sales import meet_every_gate, poll
 
 
 def samples(url):
@@ -44,6 +41,10 @@ def test_a_lead_becomes_a_won_deal_and_every_step_is_counted(platform):
     deal = poll(the_deal)
     assert deal, "deals opened no deal from lead.converted"
     assert (deal["amount"], deal["currency"], deal["stage"]) == ("5000.00", "EUR", "discovery")
+    refused = requests.post(f"{deals}/api/v1/deals/{deal['id']}/won", timeout=10,
+                            headers={"If-Match": f'"{deal["version"]}"'})
+    assert refused.status_code == 409, refused.text  # the skipped stages' gates apply
+    deal = meet_every_gate(deals, platform.amqp_uri, deal)
     won = requests.post(f"{deals}/api/v1/deals/{deal['id']}/won", timeout=10,
                         headers={"If-Match": f'"{deal["version"]}"'})
     assert won.status_code == 200, won.text
@@ -59,6 +60,10 @@ def test_a_lead_becomes_a_won_deal_and_every_step_is_counted(platform):
     for stage in ("lead_created", "lead_contacted", "lead_qualified", "lead_converted",
                   "discovery", "won"):
         assert got[entered + ((("stage", stage),),)] == 1.0, stage
+    # won from discovery: the skipped stages were not entered, but reached (got past)
+    assert got[entered + ((("stage", "needs_confirmed"),),)] == 0.0
+    assert got[("dealflow_funnel_reached_total",
+                (("origin", "lead"), ("stage", "needs_confirmed")))] == 1.0
     assert got[("dealflow_leads_created_total", (("source", "referral"),))] == 1.0
     assert got[("dealflow_deal_cycle_seconds_count", (("outcome", "won"),))] == 1.0
 

@@ -88,18 +88,19 @@ def test_gates_block_moves_with_exactly_what_is_missing(container_factory, make_
     assert client.act(deal, "stage", {"stage": "proposal"}).status_code == 409
     deal = client.must(deal, "reopen")
     assert (deal["status"], deal["stage"], deal["version"]) == ("open", "quote_negotiation", 7)
-    deal = client.must(deal, "won")
-    assert (deal["status"], deal["version"]) == ("won", 9)
+    # closing as won skips contract_payment: its gate applies as it does to /stage
+    resp = client.act(deal, "won")
+    assert resp.status_code == 409 and resp.json()["missing_fields"] == ["accepted_quote"]
+    deal = client.api.get(f"/api/v1/deals/{deal['id']}").json()
     assert [(h["from"], h["to"]) for h in deal["history"]] == [
         (None, "discovery"), ("discovery", "proposal"), ("proposal", "quote_negotiation"),
-        ("quote_negotiation", "lost"), ("lost", "quote_negotiation"),
-        ("quote_negotiation", "won")]
+        ("quote_negotiation", "lost"), ("lost", "quote_negotiation")]
 
-    events = sub.drain(expect=9, timeout=10)
+    events = sub.drain(expect=7, timeout=10)
     assert [(e["type"], e["dealflowsequence"]) for e in events] == [
         ("deal.created", 1), ("deal.updated", 2), ("deal.stage_changed", 3),
         ("deal.stage_changed", 4), ("deal.stage_changed", 5), ("deal.lost", 6),
-        ("deal.stage_changed", 7), ("deal.stage_changed", 8), ("deal.won", 9)]
+        ("deal.stage_changed", 7)]
     assert events[2]["data"]["from"] == "discovery" and events[2]["data"]["to"] == "proposal"
     assert events[5]["data"]["reason"] == "budget frozen"
     sub.close()

@@ -59,7 +59,8 @@ def test_create_stores_normalised_lead_and_publishes_created_then_assigned(leads
     assert created["data"]["email"] == "ada@example.com"
     assert created["data"]["owner_id"] == "ann"
     assert assigned["data"] == {"lead_id": lead_id, "owner_id": "ann", "queue": None,
-                                "previous_owner_id": None, "team": "dach", "rule": "dach"}
+                                "previous_owner_id": None, "team": "dach", "rule": "dach",
+                                "status": "new"}
 
 
 @pytest.mark.parametrize("field,value", [

@@ -1,9 +1,11 @@
 """A scripted sales history as catalog events, and every KPI it must produce.
 
-Five leads, three deals, two quotes and two tickets, built with kit.events.new_event so
-every event is valid against the catalog. `deliveries()` gives the order the test
-publishes in: shuffled across entities, later events of an entity before earlier ones,
-and some events twice. EXPECTED holds the exact exposition values, worked out by hand.
+Seven leads, four deals, two quotes and two tickets, built with kit.events.new_event so
+every event is valid against the catalog. Lead events carry the lead's status as the
+leads service emits them (an answer to a new or disqualified lead leaves its status).
+`deliveries()` gives the order the test publishes in: shuffled across entities, later
+events of an entity before earlier ones, and some events twice. EXPECTED holds the exact
+exposition values, worked out by hand.
 """
 import datetime as dt
 import random
@@ -19,7 +21,8 @@ T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
 D = dt.timedelta(days=1)
 S = dt.timedelta(seconds=1)
-PIPELINE = "pipe-main"
+PIPELINE = "default"  # the funnel pipeline (KPIS.funnel.pipeline_id)
+CUSTOM = "pipe-custom"
 
 
 class History:
@@ -33,44 +36,58 @@ class History:
 
     # leads
     def lead(self, lid, source, created, contacted_after=None, qualified_after=None,
-             converted_after=None, disqualified_after=None):
+             converted_after=None, disqualified_after=None, answered_after=None):
+        """`contacted_after`: moved to contacted (the first response); `answered_after`:
+        an activity answered it without a status change (after any disqualification)."""
         self.add("lead.created", lid, {"lead_id": lid, "name": lid, "source": source,
-                                       "score": 50, "grade": "B", "created_at": created},
-                 created)
-        self.add("lead.assigned", lid, {"lead_id": lid, "owner_id": "rep-1", "rule": "rr"},
-                 created)
-        if contacted_after is not None:
-            at = created + contacted_after
+                                       "score": 50, "grade": "B", "created_at": created,
+                                       "status": "new"}, created)
+        self.add("lead.assigned", lid, {"lead_id": lid, "owner_id": "rep-1", "rule": "rr",
+                                        "status": "new"}, created)
+        status = "new"
+
+        def contacted(after, status):
+            at = created + after
             self.add("lead.contacted", lid, {
                 "lead_id": lid, "source": source, "created_at": created, "contacted_at": at,
-                "first_response_seconds": contacted_after.total_seconds()}, at)
+                "first_response_seconds": after.total_seconds(), "status": status}, at)
+
+        if contacted_after is not None:
+            status = "contacted"
+            contacted(contacted_after, status)
         if qualified_after is not None:
+            status = "qualified"
             self.add("lead.qualified", lid, {"lead_id": lid, "source": source, "score": 80,
-                                             "grade": "A"}, created + qualified_after)
+                                             "grade": "A", "status": status},
+                     created + qualified_after)
         if disqualified_after is not None:
+            status = "disqualified"
             self.add("lead.disqualified", lid, {"lead_id": lid, "source": source,
-                                                "reason": "no budget"},
+                                                "reason": "no budget", "status": status},
                      created + disqualified_after)
+        if answered_after is not None:
+            contacted(answered_after, status)
         if converted_after is not None:
             at = created + converted_after
             self.add("lead.converted", lid, {
                 "lead_id": lid, "name": lid, "source": source, "created_at": created,
-                "converted_at": at}, at)
+                "converted_at": at, "status": "converted"}, at)
 
     # deals
     def deal(self, did, created, stage, amount, currency, probability, lead_id=None,
-             expected_close=None):
+             expected_close=None, pipeline=PIPELINE):
         self.add("deal.created", did, {
-            "deal_id": did, "pipeline_id": PIPELINE, "stage": stage, "name": did,
+            "deal_id": did, "pipeline_id": pipeline, "stage": stage, "name": did,
             "amount": Decimal(amount), "currency": currency, "probability": probability,
-            "expected_close": expected_close, "lead_id": lead_id, "created_at": created},
-            created)
+            "expected_close": expected_close, "lead_id": lead_id,
+            "origin": "lead" if lead_id else "direct", "created_at": created}, created)
         return {"did": did, "stage": stage, "amount": Decimal(amount), "currency": currency,
-                "created": created, "lead_id": lead_id, "expected_close": expected_close}
+                "created": created, "lead_id": lead_id, "expected_close": expected_close,
+                "pipeline": pipeline}
 
     def move(self, deal, to, at, probability):
         self.add("deal.stage_changed", deal["did"], {
-            "deal_id": deal["did"], "pipeline_id": PIPELINE, "from_stage": deal["stage"],
+            "deal_id": deal["did"], "pipeline_id": deal["pipeline"], "from_stage": deal["stage"],
             "to_stage": to,            "probability": probability, "amount": deal["amount"],
             "currency": deal["currency"], "expected_close": deal["expected_close"],
             "changed_at": at}, at)
@@ -78,13 +95,13 @@ class History:
 
     def won(self, deal, at):
         self.add("deal.won", deal["did"], {
-            "deal_id": deal["did"], "pipeline_id": PIPELINE, "from_stage": deal["stage"],
+            "deal_id": deal["did"], "pipeline_id": deal["pipeline"], "from_stage": deal["stage"],
             "amount": deal["amount"], "currency": deal["currency"],
             "lead_id": deal["lead_id"], "created_at": deal["created"], "won_at": at}, at)
 
     def lost(self, deal, at, reason):
         self.add("deal.lost", deal["did"], {
-            "deal_id": deal["did"], "pipeline_id": PIPELINE, "from_stage": deal["stage"],
+            "deal_id": deal["did"], "pipeline_id": deal["pipeline"], "from_stage": deal["stage"],
             "reason": reason, "amount": deal["amount"], "currency": deal["currency"],
             "created_at": deal["created"], "lost_at": at}, at)
 
@@ -110,9 +127,19 @@ def build():
     h.lead("L4", "Google Ads", T0 + 3 * H)
     # L5: before the cohort window
     h.lead("L5", "api", T0 - 10 * D, contacted_after=30 * S, qualified_after=H)
-    # D3: a direct deal (no lead), lost on price after two days
+    # L6, L7 (before the cohort window too): L6 answered by a call but still new; L7
+    # disqualified while new, then answered: it stays disqualified
+    h.lead("L6", "api", T0 - 5 * D, answered_after=900 * S)
+    h.lead("L7", "api", T0 - 5 * D, disqualified_after=H, answered_after=2 * H)
+    # D3: a direct deal (no lead), lost on price after two days, reopened, lost again
     d3 = h.deal("D3", T0 + D, "discovery", "2000.00", "USD", 10)
     h.lost(d3, T0 + 3 * D, "Price")
+    d3["stage"] = "lost"
+    h.move(d3, "discovery", T0 + 4 * D, 10)
+    h.lost(d3, T0 + 5 * D, "timing")
+    # D4: a direct deal of a custom pipeline, won straight from its stage "demo"
+    d4 = h.deal("D4", T0 + D, "demo", "700.00", "EUR", 30, pipeline=CUSTOM)
+    h.won(d4, T0 + 2 * D)
     # quotes on D1: Q1 approved after 30 minutes and accepted; Q2 rejected
     base = {"deal_id": "D1", "version": 1}
     h.add("quote.created", "Q1", {**base, "quote_id": "Q1", "number": "Q-1",
@@ -215,19 +242,32 @@ EXPECTED = {
     ("dealflow_leads_created_total", (("source", "web_form"),)): 2,   # L1, L3
     ("dealflow_leads_created_total", (("source", "referral"),)): 1,   # L2
     ("dealflow_leads_created_total", (("source", "other"),)): 1,      # L4 "Google Ads"
-    ("dealflow_leads_created_total", (("source", "api"),)): 1,        # L5
-    # leads: L1..L5 created; L1,L2,L3,L5 contacted; L1,L2,L5 qualified; L1,L2 converted
-    # deals: D1,D2,D3 discovery; D1 needs_confirmed; D1,D2 proposal (D2 skipped one);
-    # D1 quote_negotiation, contract_payment, won
+    ("dealflow_leads_created_total", (("source", "api"),)): 3,        # L5, L6, L7
+    # leads: L1..L7 created; L1,L2,L3,L5 contacted (L6, L7 were only answered);
+    # L1,L2,L5 qualified; L1,L2 converted
+    # deals: D1,D2,D3 discovery; D1 needs_confirmed (D2 skipped it); D1,D2 proposal;
+    # D1 quote_negotiation, contract_payment; D1, D4 won; D4 demo (custom pipeline)
     **{("dealflow_funnel_entered_total", (("stage", s),)): n for s, n in {
-        "lead_created": 5, "lead_contacted": 4, "lead_qualified": 3, "lead_converted": 2,
-        "discovery": 3, "needs_confirmed": 2, "proposal": 2, "quote_negotiation": 1,
-        "contract_payment": 1, "won": 1}.items()},
-    # now: L4 created; L5 qualified; L1,L2 converted; L3 out; D2 proposal; D1 won; D3 out
+        "lead_created": 7, "lead_contacted": 4, "lead_qualified": 3, "lead_converted": 2,
+        "discovery": 3, "needs_confirmed": 1, "proposal": 2, "quote_negotiation": 1,
+        "contract_payment": 1, "won": 2, "demo": 1}.items()},
+    # reached (or passed): leads by status; deals of the funnel pipeline by origin
+    **{("dealflow_funnel_reached_total", (("origin", "lead"), ("stage", s))): n
+       for s, n in {"lead_created": 7, "lead_contacted": 4, "lead_qualified": 3,
+                    "lead_converted": 2, "discovery": 2, "needs_confirmed": 2,
+                    "proposal": 2, "quote_negotiation": 1, "contract_payment": 1,
+                    "won": 1}.items()},
+    ("dealflow_funnel_reached_total", (("origin", "direct"), ("stage", "discovery"))): 1,
+    # now: L4, L6 created; L5 qualified; L1,L2 converted; L3, L7 out; D2 proposal;
+    # D1, D4 won; D3 out
     **{("dealflow_funnel_current", (("stage", s),)): n for s, n in {
-        "lead_created": 1, "lead_qualified": 1, "lead_converted": 2, "proposal": 1,
-        "won": 1}.items()},
+        "lead_created": 2, "lead_qualified": 1, "lead_converted": 2, "proposal": 1,
+        "won": 2}.items()},
+    # final outcomes, each deal once: D1, D4 won; D3 lost (twice, counted once)
+    ("dealflow_deals_closed", (("outcome", "won"),)): 2,
+    ("dealflow_deals_closed", (("outcome", "lost"),)): 1,
     ("dealflow_deals_lost_total", (("reason", "price"),)): 1,
+    ("dealflow_deals_lost_total", (("reason", "timing"),)): 1,
     ("dealflow_pipeline_amount", (("currency", "EUR"), ("stage", "proposal"))): 5000,
     ("dealflow_forecast_weighted_amount", (("currency", "EUR"), ("month", "2024-06"))): 2500,
     **{("dealflow_quotes_total", (("status", s),)): n for s, n in {
@@ -244,12 +284,14 @@ EXPECTED = {
 }
 
 HISTOGRAMS = {
-    # first responses: L1 600, L2 3600, L3 120, L5 30
-    ("dealflow_lead_first_response_seconds", ()): _hist(LEAD_BUCKETS, [600, 3600, 120, 30]),
+    # first responses: L1 600, L2 3600, L3 120, L5 30, L6 900, L7 7200
+    ("dealflow_lead_first_response_seconds", ()): _hist(LEAD_BUCKETS,
+                                                        [600, 3600, 120, 30, 900, 7200]),
+    # each close: D1 won, D4 won; D3 lost twice
     ("dealflow_deal_cycle_seconds", (("outcome", "won"),)): _hist(CYCLE_BUCKETS,
-                                                                  [5 * 86400 - 7200]),
+                                                                  [5 * 86400 - 7200, 86400]),
     ("dealflow_deal_cycle_seconds", (("outcome", "lost"),)): _hist(CYCLE_BUCKETS,
-                                                                   [2 * 86400]),
+                                                                   [2 * 86400, 4 * 86400]),
     ("dealflow_quote_approval_seconds", ()): _hist(APPROVAL_BUCKETS, [1800]),
     ("dealflow_ticket_resolution_seconds", (("priority", "high"),)): _hist(
         RESOLUTION_BUCKETS, [7200]),
@@ -257,13 +299,28 @@ HISTOGRAMS = {
         RESOLUTION_BUCKETS, [90000]),
 }
 
-# Prometheus funnel conversion (cumulative entered totals), stage to next stage.
+# Prometheus funnel conversion (cumulative reached totals), stage to next stage: lead
+# stages from leads, lead_converted -> discovery from deals of origin lead only, deal
+# stages from deals of both origins.
 STAGES = ["lead_created", "lead_contacted", "lead_qualified", "lead_converted", "discovery",
           "needs_confirmed", "proposal", "quote_negotiation", "contract_payment", "won"]
-ENTERED = {s: EXPECTED[("dealflow_funnel_entered_total", (("stage", s),))] for s in STAGES}
-CONVERSION = {(a, b): ENTERED[b] / ENTERED[a] for a, b in zip(STAGES, STAGES[1:], strict=False)}
-OVERALL_CONVERSION = ENTERED["won"] / ENTERED["lead_created"]
-WIN_RATE = 1 / 2  # D1 won, D3 lost
+
+
+ENTERED = {s: EXPECTED[("dealflow_funnel_entered_total", (("stage", s),))]
+           for s in [*STAGES, "demo"]}
+
+
+def _reached(stage, origins=("lead", "direct")):
+    return sum(EXPECTED.get(("dealflow_funnel_reached_total", (("origin", o), ("stage", stage))),
+                            0) for o in origins)
+
+
+REACHED = {s: _reached(s) for s in STAGES}
+CONVERSION = {(a, b): REACHED[b] / REACHED[a] for a, b in zip(STAGES, STAGES[1:], strict=False)}
+CONVERSION[("lead_converted", "discovery")] = _reached("discovery", ("lead",)) / REACHED[
+    "lead_converted"]
+OVERALL_CONVERSION = _reached("won", ("lead",)) / REACHED["lead_created"]
+WIN_RATE = 2 / 3  # final outcomes: D1, D4 won; D3 lost (twice, once reopened)
 
 # GET /api/v1/funnel?from=T0&to=T0+1d: the cohort is L1..L4 (L5 is older).
 COHORT_REACHED = {"lead_created": 4, "lead_contacted": 3, "lead_qualified": 2,

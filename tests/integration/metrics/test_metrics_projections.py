@@ -113,8 +113,13 @@ def test_cohort_funnel_api(metrics, publish):
     assert [s["reached"] for s in other["stages"]] == [4, 3, 2, 2, 0, 0, 0, 0, 0, 0]
     # the older lead L5 alone
     older = client.get("/api/v1/funnel", params={
-        "from": (script.T0 - 11 * script.D).isoformat(), "to": script.T0.isoformat()}).json()
+        "from": (script.T0 - 11 * script.D).isoformat(),
+        "to": (script.T0 - 6 * script.D).isoformat()}).json()
     assert [s["reached"] for s in older["stages"]][:4] == [1, 1, 1, 0]
+    # L6 (answered, still new) and L7 (disqualified, then answered): created only
+    answered = client.get("/api/v1/funnel", params={
+        "from": (script.T0 - 6 * script.D).isoformat(), "to": script.T0.isoformat()}).json()
+    assert [s["reached"] for s in answered["stages"]][:4] == [2, 0, 0, 0]
 
 
 @pytest.mark.parametrize("params, field", [

@@ -40,9 +40,12 @@ def without(*names):
     # moving back: only the target's gate
     (without("checklist"), "proposal", "discovery", [], []),
     (without("checklist"), "proposal", "needs_confirmed", [], ["discovery_call_held"]),
-    # terminal stages: only their own gate, never the skipped ones
-    (without("needs_summary", "accepted_quote", "checklist"), "discovery", "won", [], []),
+    # won is a forward move: the gates of every open stage after the deal's one, then won's
+    (without("needs_summary", "accepted_quote", "checklist"), "discovery", "won",
+     ["needs_summary", "accepted_quote"], ["discovery_call_held"]),
+    (without("accepted_quote"), "quote_negotiation", "won", ["accepted_quote"], []),
     (without("amount"), "contract_payment", "won", ["amount"], []),
+    # lost: only its own gate (a deal can be lost from anywhere)
     ({"name": "x"}, "discovery", "lost", [], []),
     # reopening from a terminal stage: only the target's gate
     (without("needs_summary"), "lost", "proposal", ["needs_summary"], []),
@@ -89,6 +92,9 @@ def _stages(*keys, won=100, lost=0):
     (_stages("a", "won", "lost", lost=5), "The stage 'lost' must have probability 0."),
     ([{**_stages("a")[0], "required_fields": ["Bad.Key"]}, *_stages("won", "lost")],
      "a: 'Bad.Key' is not a valid field or item key."),
+    # stage keys are metrics label values: a bounded number per pipeline
+    (_stages(*[f"s{i}" for i in range(P.MAX_STAGES - 1)], "won", "lost"),
+     f"At most {P.MAX_STAGES} stages (won and lost included), got {P.MAX_STAGES + 1}."),
 ])
 def test_invalid_pipelines_are_refused_with_a_reason(stages, message):
     assert message in P.validate_stages(stages)["stages"]

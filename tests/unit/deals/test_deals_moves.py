@@ -15,12 +15,12 @@ T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 DAY = 86400
 
 
-def make_deal(stage="discovery", **fields):
+def make_deal(stage="discovery", accepted_quote=None, **fields):
     data = {"name": "Acme", "amount": Decimal("1000.00"), "currency": "EUR",
             "owner_id": "u1", "checklist": ["discovery_call_held"],
             "needs_summary": "needs 3 seats", **fields}
     deal, events = D.new_deal(PIPELINE, {**data, "stage": stage}, "d1", T0)
-    return deal
+    return {**deal, "accepted_quote": accepted_quote}
 
 
 def catalog_valid(etype, data, sequence=1):
@@ -94,8 +94,12 @@ def test_move_refusals(to_key, error):
         D.move(PIPELINE, make_deal(), to_key, T0)
 
 
+QUOTE = {"quote_id": "q1", "version": 1, "total": Decimal("1000.00"), "currency": "EUR",
+         "accepted_at": T0}
+
+
 def test_win_emits_stage_changed_then_won_and_bumps_version_by_two():
-    deal = make_deal("quote_negotiation")
+    deal = make_deal("quote_negotiation", accepted_quote=QUOTE)
     change = D.win(PIPELINE, deal, T0)
     assert [e for e, _ in change.events] == ["deal.stage_changed", "deal.won"]
     won = catalog_valid(*change.events[1], 3)
@@ -108,8 +112,20 @@ def test_win_emits_stage_changed_then_won_and_bumps_version_by_two():
 
 def test_win_needs_an_amount():
     with pytest.raises(Conflict) as exc:
-        D.win(PIPELINE, make_deal(amount=None, currency=None), T0)
+        D.win(PIPELINE, make_deal(amount=None, currency=None, accepted_quote=QUOTE), T0)
     assert exc.value.extra["missing_fields"] == ["amount", "currency"]
+
+
+def test_win_from_discovery_meets_the_gates_of_every_stage_it_skips():
+    """Regression: /won closed a discovery deal whose move to contract_payment was 409."""
+    deal = make_deal("discovery", checklist=[], needs_summary=None)
+    with pytest.raises(Conflict) as moving:
+        D.move(PIPELINE, deal, "contract_payment", T0)
+    with pytest.raises(Conflict) as winning:
+        D.win(PIPELINE, deal, T0)
+    assert winning.value.extra == {**moving.value.extra, "stage": "won"}
+    ready = make_deal("discovery", accepted_quote=QUOTE)
+    assert D.win(PIPELINE, ready, T0).set["status"] == "won"
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
@@ -210,6 +226,17 @@ def test_accepted_quote_meets_the_contract_gate_and_sets_the_amount():
     assert after["amount"] == Decimal("950.00")
     assert D.move(PIPELINE, after, "contract_payment", T0).set["stage"] == "contract_payment"
     assert D.accept_quote(PIPELINE, after, quote, T0) is None  # same quote again: no change
+    assert after["history"][-1]["changes"] == {"amount": {"from": "1000.00", "to": "950.00"}}
+
+
+def test_a_closed_deal_takes_no_accepted_quote():
+    deal = make_deal()
+    lost = apply(deal, D.lose(PIPELINE, deal, "price", T0))
+    quote = {"quote_id": "q1", "deal_id": "d1", "version": 2, "total": Decimal("1.00"),
+             "currency": "EUR", "accepted_at": T0}
+    with pytest.raises(Conflict) as exc:
+        D.accept_quote(PIPELINE, lost, quote, T0)
+    assert "reopen" in exc.value.detail
 
 
 @pytest.mark.parametrize(("idle", "stalls", "idle_days"), [
@@ -237,7 +264,7 @@ def test_a_move_clears_the_stall_so_it_can_stall_again():
 
 
 def test_closed_deals_and_stages_without_stall_days_never_stall():
-    deal = make_deal()
+    deal = make_deal(accepted_quote=QUOTE)
     won = apply(deal, D.win(PIPELINE, deal, T0))
     assert D.stall(PIPELINE, won, T0 + dt.timedelta(days=400)) is None
 
@@ -250,3 +277,79 @@ def test_deal_from_lead_uses_one_id_per_lead():
     assert data["name"] == "Acme" and data["contact"] == {"name": "Ann",
                                                           "email": "a@acme.test"}
     assert data["lead_id"] == "l1" and data["custom"] == {"lead_source": "web_form"}
+
+
+@pytest.mark.parametrize("close", [
+    lambda deal: D.win(PIPELINE, deal, T0),
+    lambda deal: D.lose(PIPELINE, deal, "price", T0),
+])
+@pytest.mark.parametrize("patch", [
+    {"amount": Decimal("1.00")}, {"currency": "USD"}, {"owner_id": "u9"}, {"name": "x"},
+    {"probability": 5}, {"custom": {"seats": 1}}, {"checklist": {"discovery_call_held": False}},
+])
+def test_closed_deals_are_edited_only_after_reopen(close, patch):
+    """Regression: a won deal's amount could be PATCHed from 128000.00 to 1.00."""
+    deal = make_deal(accepted_quote=QUOTE)
+    closed = apply(deal, close(deal))
+    with pytest.raises(Conflict) as exc:
+        D.update(PIPELINE, closed, patch, T0)
+    assert "reopen" in exc.value.detail and exc.value.extra["deal_status"] == closed["status"]
+
+
+def test_edits_of_amount_currency_and_owner_are_in_the_history_with_their_actor():
+    deal = make_deal()
+    later = T0 + dt.timedelta(hours=2)
+    change = D.update(PIPELINE, deal, {"amount": Decimal("1200.50"), "currency": "USD",
+                                       "owner_id": "u2", "name": "Acme 2"}, later, actor="u7")
+    after = apply(deal, change)
+    assert after["history"][-1] == {"at": later, "by": "u7", "changes": {
+        "amount": {"from": "1000.00", "to": "1200.50"}, "currency": {"from": "EUR", "to": "USD"},
+        "owner_id": {"from": "u1", "to": "u2"}}}
+    # a change of no audited field adds no history entry
+    renamed = apply(after, D.update(PIPELINE, after, {"name": "Acme 3"}, later, actor="u7"))
+    assert renamed["history"] == after["history"]
+
+
+def test_history_is_capped_to_the_last_entries():
+    deal = make_deal()
+    for n in range(D.HISTORY_LIMIT + 5):
+        deal = apply(deal, D.update(PIPELINE, deal, {"amount": Decimal(n + 1)}, T0, actor="u"))
+    assert len(deal["history"]) == D.HISTORY_LIMIT
+    assert deal["history"][-1]["changes"]["amount"]["to"] == str(D.HISTORY_LIMIT + 5)
+
+
+def _lead(amount="5000.00", currency="EUR"):
+    return {"lead_id": "l1", "name": "Ann", "company": "Acme", "source": "web_form",
+            "amount": Decimal(amount) if amount else None, "currency": currency}
+
+
+def test_conversion_applies_its_amount_to_an_open_deal_without_one():
+    deal = make_deal(amount=None, currency=None, lead_id="l1")
+    assert deal["origin"] == "direct"
+    change = D.adopt_conversion(PIPELINE, deal, _lead(), T0, actor="u3")
+    [(etype, data)] = change.events
+    loaded = catalog_valid(etype, data, 2)
+    assert loaded["changed"] == ["origin", "amount", "currency"]
+    assert (loaded["origin"], loaded["amount"]) == ("lead", Decimal("5000.00"))
+    after = apply(deal, change)
+    assert (after["amount"], after["currency"], after["origin"]) == \
+        (Decimal("5000.00"), "EUR", "lead")
+    assert after["history"][-1]["changes"]["amount"] == {"from": None, "to": "5000.00"}
+    assert after["history"][-1]["by"] == "u3"
+    assert D.adopt_conversion(PIPELINE, after, _lead(), T0) is None  # redelivery: nothing
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_conversion_never_overwrites_nor_silently_drops_an_amount(closed):
+    deal = make_deal(lead_id="l1")
+    if closed:
+        deal = apply(deal, D.lose(PIPELINE, deal, "price", T0))
+    after = apply(deal, D.adopt_conversion(PIPELINE, deal, _lead(), T0))
+    assert after["amount"] == Decimal("1000.00") and after["origin"] == "lead"
+    assert after["history"][-1]["not_applied"] == {"amount": "5000.00", "currency": "EUR"}
+    assert after["status"] == deal["status"]
+
+
+def test_deals_from_a_conversion_have_the_lead_origin():
+    deal, [(etype, data)] = D.new_deal(PIPELINE, D.deal_from_lead(_lead()), "d1", T0)
+    assert deal["origin"] == "lead" and catalog_valid(etype, data)["origin"] == "lead"

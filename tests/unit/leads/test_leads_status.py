@@ -74,9 +74,27 @@ def test_contacted_sets_first_response_once():
     [(etype, data)] = change.events
     assert etype == "lead.contacted" and data["contacted_at"] == later
 
-    already = lead("new", contacted_at=T0 + dt.timedelta(minutes=1))
+    assert data["status"] == "contacted"
+
+    # answered by an activity before: the status change still emits lead.contacted (with
+    # status contacted), carrying the first response's time, which it does not change
+    already = lead("new", contacted_at=T0 + dt.timedelta(minutes=1), first_response_seconds=60)
     change = domain.change_status(already, "contacted", None, later, RULES)
-    assert change.events == [] and "first_response_seconds" not in change.set
+    assert "first_response_seconds" not in change.set
+    [(etype, data)] = change.events
+    assert (etype, data["status"], data["first_response_seconds"]) == ("lead.contacted",
+                                                                     "contacted", 60)
+    assert data["contacted_at"] == T0 + dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("status", ["new", "disqualified"])
+def test_an_activity_answers_a_lead_without_changing_its_status(status):
+    """Regression: metrics counted the first activity on a new (or disqualified) lead as
+    contacted; the event now says the lead's status stays what it was."""
+    change, _ = domain.add_activity(lead(status), {"type": "call"}, T0, RULES)
+    [(etype, data)] = change.events
+    assert (etype, data["status"]) == ("lead.contacted", status)
+    assert "status" not in change.set
 
 
 @pytest.mark.parametrize("kind,responds", [("call", True), ("email", True), ("meeting", True),

@@ -68,11 +68,12 @@ def test_the_exposition_of_the_script_has_every_expected_value():
 def test_kpis_of_the_script():
     got = totals(projections(script.build()))
     k = domain.key
-    assert got[k("funnel_entered", "needs_confirmed")] == 2  # D2 skipped it: counts as passed
-    assert got[k("funnel_current", "won")] == 1
+    assert got[k("funnel_entered", "needs_confirmed")] == 1  # D2 skipped it: not entered
+    assert got[k("funnel_reached", "needs_confirmed", "lead")] == 2  # but got past it
+    assert got[k("funnel_current", "won")] == 2
     assert got[k("pipeline_amount", "proposal", "EUR")] == Decimal("5000.00")
     assert got[k("forecast_weighted_amount", "EUR", "2024-06")] == Decimal("2500")
-    assert got[k("deal_cycle_seconds:sum", "lost")] == 2 * 86400 * domain.MICROS
+    assert got[k("deal_cycle_seconds:sum", "lost")] == (2 + 4) * 86400 * domain.MICROS
     assert got[k("leads_created", "other")] == 1
 
 
@@ -95,9 +96,12 @@ def test_lead_sources_become_bounded_labels(value, label):
 
 
 @pytest.mark.parametrize("stage, label", [
-    ("proposal", "proposal"), ("Custom stage 7", "other"), ("won", "other"),
+    ("proposal", "proposal"), ("demo_booked", "demo_booked"), ("won", "won"),
+    ("Custom stage 7", "other"), ("x" * 65, "other"), (None, "other"),
 ])
-def test_deal_stages_outside_the_funnel_become_other(stage, label):
+def test_deal_stages_are_labelled_by_their_own_keys(stage, label):
+    """Regression: a custom pipeline's stages were all "other"; now their own keys (the
+    deals service bounds how many a pipeline has), and only what is no key is "other"."""
     assert RULES.deal_stage_label(stage) == label
 
 
@@ -162,3 +166,175 @@ def test_a_reopened_deal_is_open_again_and_its_loss_still_counts(order):
     assert got[k("funnel_current", "proposal")] == 1
     assert got[k("pipeline_amount", "proposal", "EUR")] == Decimal("300")
     assert got[k("forecast_weighted_amount", "EUR", "unscheduled")] == Decimal("150")
+
+
+# --- funnel truth ------------------------------------------------------------------------------
+
+
+def _kpis(kind, facts):
+    doc = {"_id": "x", "rev": len(facts), "facts": facts}
+    got = {}
+    for k, v in zip(*[iter(domain.contribution(kind, doc, RULES))] * 2, strict=True):
+        got[k] = got.get(k, 0) + v
+    return got
+
+
+def _lead_fact(seq, etype, status, **data):
+    return {"id": f"l{seq}", "type": etype, "seq": seq, "time": script.T0, "source": "api",
+            "status": status, **data}
+
+
+ANSWER = {"created_at": script.T0, "contacted_at": script.T0 + script.H,
+          "first_response_seconds": 3600.0}
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+def test_an_answer_to_a_disqualified_lead_leaves_it_disqualified(order):
+    """Regression: lead.contacted after lead.disqualified moved the lead back to
+    lead_contacted in metrics while the leads service said disqualified."""
+    facts = [_lead_fact(1, "lead.created", "new", created_at=script.T0),
+             _lead_fact(2, "lead.disqualified", "disqualified", reason="spam"),
+             _lead_fact(3, "lead.contacted", "disqualified", **ANSWER)]
+    got = _kpis("leads", [facts[i] for i in order])
+    k = domain.key
+    assert not any(key[0] == "funnel_current" for key in got)
+    assert got[k("funnel_entered", "lead_created")] == 1
+    assert k("funnel_entered", "lead_contacted") not in got
+    assert got[k("lead_first_response_seconds:sum")] == 3600 * domain.MICROS
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_the_first_answer_to_a_new_lead_leaves_it_new(order):
+    """Regression: the first activity on a new lead counted it as contacted."""
+    facts = [_lead_fact(1, "lead.created", "new", created_at=script.T0),
+             _lead_fact(2, "lead.contacted", "new", **ANSWER)]
+    got = _kpis("leads", [facts[i] for i in order])
+    k = domain.key
+    assert got[k("funnel_current", "lead_created")] == 1
+    assert k("funnel_entered", "lead_contacted") not in got
+
+
+def test_facts_stored_before_lead_events_had_a_status_keep_their_old_meaning():
+    facts = [_lead_fact(1, "lead.created", "new", created_at=script.T0),
+             _lead_fact(2, "lead.contacted", "contacted", **ANSWER)]
+    for fact in facts:
+        del fact["status"]
+    assert _kpis("leads", facts)[domain.key("funnel_current", "lead_contacted")] == 1
+
+
+def _deal_fact(seq, etype, **data):
+    at = script.T0 + seq * script.H
+    base = {"id": f"d{seq}", "type": etype, "seq": seq, "time": at, "pipeline_id": "default",
+            "created_at": script.T0}
+    if etype == "deal.won":
+        base["won_at"] = at
+    if etype == "deal.lost":
+        base["lost_at"] = at
+    if etype == "deal.stage_changed":
+        base["changed_at"] = at
+    return {**base, **data}
+
+
+def test_a_deal_won_from_discovery_entered_only_discovery_and_won():
+    """Regression: every stage up to the furthest counted as entered."""
+    facts = [_deal_fact(1, "deal.created", stage="discovery", probability=10),
+             _deal_fact(2, "deal.stage_changed", from_stage="discovery", to_stage="won",
+                        probability=100),
+             _deal_fact(3, "deal.won", from_stage="discovery")]
+    got = _kpis("deals", facts)
+    entered = {key[1][0] for key in got if key[0] == "funnel_entered"}
+    assert entered == {"discovery", "won"}
+    reached = {key[1][0] for key in got if key[0] == "funnel_reached"}
+    assert reached == set(RULES.deal_funnel)  # it got past every stage: reached, not entered
+
+
+@pytest.mark.parametrize("lead_id, origin", [(None, "direct"), ("L1", "lead")])
+def test_deals_reach_the_funnel_by_origin(lead_id, origin):
+    """Regression: lead_converted -> discovery read 6 because direct deals counted."""
+    created = _deal_fact(1, "deal.created", stage="discovery", probability=10,
+                         origin=origin, **({"lead_id": lead_id} if lead_id else {}))
+    got = _kpis("deals", [created])
+    assert {key[1] for key in got if key[0] == "funnel_reached"} == {("discovery", origin)}
+
+
+def test_a_direct_deal_adopted_by_its_leads_conversion_becomes_a_lead_deal():
+    facts = [_deal_fact(1, "deal.created", stage="discovery", probability=10,
+                        origin="direct", lead_id="L1"),
+             _deal_fact(2, "deal.updated", stage="discovery", probability=10, origin="lead")]
+    got = _kpis("deals", facts)
+    assert {key[1] for key in got if key[0] == "funnel_reached"} == {("discovery", "lead")}
+
+
+def test_deals_of_other_pipelines_are_not_in_the_reached_funnel():
+    facts = [_deal_fact(1, "deal.created", stage="demo", probability=10,
+                        pipeline_id="custom"),
+             _deal_fact(2, "deal.won", from_stage="demo", pipeline_id="custom")]
+    got = _kpis("deals", facts)
+    assert not any(key[0] == "funnel_reached" for key in got)
+    assert got[domain.key("funnel_entered", "demo")] == 1
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 2, 1, 0), (2, 0, 3, 1)])
+def test_win_rate_counts_each_deals_final_outcome_once(order):
+    """Regression: a deal lost, reopened and lost again counted as two losses."""
+    facts = [_deal_fact(1, "deal.created", stage="discovery", probability=10),
+             _deal_fact(2, "deal.lost", from_stage="discovery", reason="price"),
+             _deal_fact(3, "deal.stage_changed", from_stage="lost", to_stage="discovery",
+                        probability=10),
+             _deal_fact(4, "deal.lost", from_stage="discovery", reason="timing")]
+    got = _kpis("deals", [facts[i] for i in order])
+    k = domain.key
+    assert got[k("deals_closed", "lost")] == 1
+    assert k("deals_closed", "won") not in got
+    assert got[k("deals_lost", "price")] == got[k("deals_lost", "timing")] == 1  # each close
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_conversion_ratios_of_reached_counts_are_at_most_one(seed):
+    """Random deals of random moves (skips, closes, reopens), any arrival order: reached
+    counts never grow along the funnel, per origin (so their ratios are at most 1)."""
+    rng = random.Random(seed)
+    opens = list(RULES.deal_stages)
+    docs = {}
+    for n in range(30):
+        lead = rng.random() < 0.5
+        stage = rng.choice(opens)
+        facts = [_deal_fact(1, "deal.created", stage=stage, probability=10,
+                            origin="lead" if lead else "direct")]
+        for seq in range(2, rng.randrange(2, 8)):
+            if stage in ("won", "lost"):
+                to = rng.choice(opens)
+                facts.append(_deal_fact(seq, "deal.stage_changed", from_stage=stage,
+                                        to_stage=to, probability=10))
+            elif rng.random() < 0.3:
+                to = rng.choice(("won", "lost"))
+                facts.append(_deal_fact(seq, f"deal.{to}", from_stage=stage, reason="x"))
+            else:
+                to = rng.choice(opens)
+                facts.append(_deal_fact(seq, "deal.stage_changed", from_stage=stage,
+                                        to_stage=to, probability=10))
+            stage = to
+        rng.shuffle(facts)
+        docs[("deals", f"D{n}")] = {"_id": f"D{n}", "rev": len(facts), "facts": facts}
+    got = totals(docs)
+    for origin in domain.ORIGINS:
+        counts = [got.get(domain.key("funnel_reached", s, origin), 0) for s in RULES.deal_funnel]
+        assert counts == sorted(counts, reverse=True)
+
+
+def test_the_cohort_funnel_counts_only_deals_of_the_funnel_pipeline_by_default():
+    """A lead's deal won in a custom pipeline never had the funnel pipeline's stages."""
+    lead = {"_id": "L1", "rev": 1, "facts": [
+        _lead_fact(1, "lead.created", "new", created_at=script.T0),
+        _lead_fact(2, "lead.converted", "converted", created_at=script.T0,
+                   converted_at=script.T0)]}
+    deal = {"_id": "D1", "rev": 2, "facts": [
+        _deal_fact(1, "deal.created", stage="demo", probability=10, pipeline_id="custom",
+                   lead_id="L1", origin="lead"),
+        _deal_fact(2, "deal.won", from_stage="demo", pipeline_id="custom")]}
+    reached = {s["stage"]: s["reached"] for s in
+               domain.cohort_funnel([lead], [deal], RULES)["stages"]}
+    assert reached["lead_converted"] == 1 and reached["discovery"] == reached["won"] == 0
+    custom = {s["stage"]: s["reached"] for s in
+              domain.cohort_funnel([lead], [deal], RULES, "custom")["stages"]}
+    assert custom["won"] == 1
