@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from deals import pipelines as P
 from kit.errors import Conflict, Invalid
+from kit.money import in_currency
 
 OPEN = "open"
 # Where a deal came from: a lead's conversion, or opened directly (POST /deals).
@@ -86,9 +87,19 @@ def _activity(stage, now, day_seconds):
 
 
 def _check_money(deal):
-    if deal.get("amount") is not None and not deal.get("currency"):
+    """An amount needs a currency and fits its minor units; the amount is set (in place)
+    to exactly those units. A PATCH may change one without the other, so the schema alone
+    cannot check this: 100.00 CNY may become JPY (100), 100.50 CNY may not."""
+    amount = deal.get("amount")
+    if amount is None:
+        return
+    if not deal.get("currency"):
         raise Invalid("An amount needs a currency.",
                       errors={"currency": ["Required when an amount is given."]})
+    try:
+        deal["amount"] = in_currency(Decimal(amount).normalize(), deal["currency"])
+    except ValueError as exc:
+        raise Invalid(str(exc), errors={"amount": [str(exc)]}) from None
 
 
 def _check_gate(pipeline, deal, from_key, to_key):
@@ -349,6 +360,8 @@ def update(pipeline, deal, data, now, *, actor=None, day_seconds=86400):
     if not changed:
         return None
     _check_money(after)
+    if "currency" in changed and after.get("amount") is not None and "amount" not in changed:
+        changed.insert(changed.index("currency"), "amount")  # its minor units follow
     stage = P.stage_of(pipeline, deal["stage"])
     entry = _edits(deal, after, changed, now, actor)
     return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),

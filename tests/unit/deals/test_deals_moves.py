@@ -208,10 +208,28 @@ def test_update_custom_fields_merge_and_null_removes():
 @pytest.mark.parametrize(("patch", "error"), [
     ({"checklist": {"made_up": True}}, Invalid),
     ({"currency": None}, Invalid),           # amount left without a currency
+    ({"amount": Decimal("10.005")}, Invalid),  # more places than EUR has, currency kept
 ])
 def test_update_refusals(patch, error):
     with pytest.raises(error):
         D.update(PIPELINE, make_deal(), patch, T0)
+
+
+@pytest.mark.parametrize(("before", "patch", "amount"), [
+    ("1000.00", {"currency": "JPY"}, "1000"),         # whole amount: its units follow
+    ("1000", {"currency": "EUR"}, "1000.00"),
+    ("1000.00", {"amount": Decimal("12.5")}, "12.50"),  # amount alone, currency kept
+])
+def test_an_amount_takes_exactly_its_currencys_minor_units(before, patch, amount):
+    deal = make_deal(amount=Decimal(before), currency="JPY" if "." not in before else "EUR")
+    change = D.update(PIPELINE, deal, patch, T0)
+    assert str(change.set["amount"]) == amount
+
+
+def test_a_currency_the_amount_does_not_fit_is_refused():
+    with pytest.raises(Invalid) as raised:
+        D.update(PIPELINE, make_deal(amount=Decimal("1000.50")), {"currency": "JPY"}, T0)
+    assert raised.value.extra["errors"] == {"amount": ["JPY amounts have no decimal places."]}
 
 
 def test_accepted_quote_meets_the_contract_gate_and_sets_the_amount():
@@ -315,7 +333,7 @@ def test_history_is_capped_to_the_last_entries():
     for n in range(D.HISTORY_LIMIT + 5):
         deal = apply(deal, D.update(PIPELINE, deal, {"amount": Decimal(n + 1)}, T0, actor="u"))
     assert len(deal["history"]) == D.HISTORY_LIMIT
-    assert deal["history"][-1]["changes"]["amount"]["to"] == str(D.HISTORY_LIMIT + 5)
+    assert deal["history"][-1]["changes"]["amount"]["to"] == f"{D.HISTORY_LIMIT + 5}.00"
 
 
 def _lead(amount="5000.00", currency="EUR"):
