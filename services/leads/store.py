@@ -51,6 +51,9 @@ class LeadsStore(BaseStore):
         leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
         leads.create_index("status", name="status")
         leads.create_index("owner_id", name="owner")
+        # a rep's open leads, counted when its counter is checked (recount_reps)
+        leads.create_index([("owner_id", ASCENDING), ("status", ASCENDING)],
+                           name="owner_status")
         leads.create_index("response_due_at", name="response_due")
         self.db.tasks.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
         self.db.tasks.create_index("lead_id", name="lead")
@@ -273,25 +276,30 @@ class LeadsStore(BaseStore):
         """Correct open-lead counters that drifted from the leads (a crash between a lead's
         write and its rep's counter update leaves one off by one).
 
-        Only a counter untouched since this instance's previous pass is corrected: every
+        Only a counter untouched since this instance's previous pass is checked: every
         claim and release stamps it, so a claim still between its $inc and its lead's
         insert is never undone, and the correcting write is conditional on the stamp.
+        A counter checked at its current stamp (`verified`) is not counted again, so an
+        idle platform counts nothing, and a check counts one rep's open leads by index.
         Returns {rep: (was, now)} for the counters it corrected.
         """
-        counts = {row["_id"]: row["n"] for row in self.db.leads.aggregate([
-            {"$match": {"status": {"$in": sorted(domain.OPEN)}, "owner_id": {"$ne": None}}},
-            {"$group": {"_id": "$owner_id", "n": {"$sum": 1}}},
-        ])}
         previous, seen, fixed = getattr(self, "_recount_seen", {}), {}, {}
+        # one small document per rep: bounded by the sales team, not by the leads
         for rep in self.db.reps.find({}):
             stamp = rep.get("touched", 0)
             seen[rep["_id"]] = stamp
-            actual = counts.get(rep["_id"], 0)
-            if previous.get(rep["_id"]) != stamp or rep.get("open", 0) == actual:
+            if previous.get(rep["_id"]) != stamp or rep.get("verified") == stamp:
                 continue
+            actual = self.db.leads.count_documents(
+                {"owner_id": rep["_id"], "status": {"$in": sorted(domain.OPEN)}})
             guard = {"touched": stamp} if "touched" in rep else {"touched": {"$exists": False}}
-            done = self.db.reps.update_one({"_id": rep["_id"], **guard},
-                                           {"$set": {"open": actual}, "$inc": {"touched": 1}})
+            if rep.get("open", 0) == actual:
+                self.db.reps.update_one({"_id": rep["_id"], **guard},
+                                        {"$set": {"verified": stamp}})
+                continue
+            done = self.db.reps.update_one(
+                {"_id": rep["_id"], **guard},
+                {"$set": {"open": actual, "verified": stamp + 1}, "$inc": {"touched": 1}})
             if done.modified_count:
                 fixed[rep["_id"]] = (rep.get("open", 0), actual)
                 seen[rep["_id"]] = stamp + 1
