@@ -209,12 +209,21 @@ def run_bench(uri, n, rounds, keep=False, compound=False):
     def pick():
         return picks[next(it) % rounds]
 
+    def keyset_page():
+        # the list's continuation (services/leads/store.py): a page from the middle
+        d = pick()
+        return list(leads.find({"owner_id": d["owner_id"], "$or": [
+            {"created_at": {"$lt": d["created_at"]}},
+            {"created_at": d["created_at"], "_id": {"$lt": d["_id"]}}]}).sort(
+            [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(21))
+
     results = {
         "find by _id": lambda: leads.find_one({"_id": pick()["_id"]}),
         "find by email_key": lambda: leads.find_one({"email_key": pick()["email_key"]}),
         "20 by owner, created_at desc": lambda: list(
             leads.find({"owner_id": pick()["owner_id"]}).sort(
                 [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(21)),
+        "next page by owner (keyset $or)": keyset_page,
         "first list page (no filter)": lambda: list(leads.find({}).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(21)),
         "response_due_at <= now, limit 200": lambda: list(
