@@ -24,6 +24,8 @@ build() {
   mod=$(cd "$src" && go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)
   cp -r "$mod" "$work/FerretDB" && chmod -R u+w "$work/FerretDB"
   patch -s -p1 -d "$work/FerretDB" < "$src/id-pushdown.patch"
+  # pushdown.patch: filters, and with exact filters sorts and limits, as SQL on the indexes
+  patch -s -p1 -d "$work/FerretDB" < "$src/pushdown.patch"
   cp "$src/go.mod" "$src/go.sum" "$work/"
   (cd "$src" && go mod edit -modfile="$work/go.mod" \
      -replace "github.com/FerretDB/FerretDB=$work/FerretDB" \
