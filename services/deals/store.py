@@ -75,9 +75,12 @@ class DealsStore(BaseStore):
     def ensure_indexes(self):
         deals = self.db[DEALS]
         deals.create_index("lead_id")
-        deals.create_index("owner_id")
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
+        # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        for field in ("owner_id", "pipeline_id", "stage", "status"):
+            deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
+                                ("_id", ASCENDING)], name=f"{field}_created")
         self.seed_default_pipeline()
 
     # --- pipelines ---------------------------------------------------------------------------

@@ -48,9 +48,11 @@ class LeadsStore(BaseStore):
         # Identity: always-present keys (see domain.identity_keys) make the race-safe dedup.
         leads.create_index("email_key", unique=True, name="email_key_unique")
         leads.create_index("phone_key", unique=True, name="phone_key_unique")
+        # lists: newest first, filtered by one field (keyset pages read one page)
         leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
-        leads.create_index("status", name="status")
-        leads.create_index("owner_id", name="owner")
+        for field in ("owner_id", "status", "source", "grade"):
+            leads.create_index([(field, ASCENDING), ("created_at", DESCENDING),
+                                ("_id", DESCENDING)], name=f"{field}_created")
         # a rep's open leads, counted when its counter is checked (recount_reps)
         leads.create_index([("owner_id", ASCENDING), ("status", ASCENDING)],
                            name="owner_status")
