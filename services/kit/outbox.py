@@ -14,6 +14,7 @@ from kit.fields import utcnow
 log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SINCE = "outbox_since"
 
 
@@ -85,8 +86,9 @@ class OutboxRelay:
         one indexed, sorted look-up per collection."""
         oldest = None
         for coll in self.collections:
-            for doc in self.db[coll].find({SINCE: {"$type": "date"}}, {SINCE: 1}) \
-                    .sort(SINCE, 1).limit(1):
+            # a range (not $type) so that FerretDB answers it from the index too
+            for doc in self.db[coll].find({SINCE: {"$gte": EPOCH}}, {SINCE: 1}) \
+                    .sort([(SINCE, 1), ("_id", 1)]).limit(1):
                 if oldest is None or doc[SINCE] < oldest:
                     oldest = doc[SINCE]
         return oldest
