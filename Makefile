@@ -19,7 +19,7 @@ LOCAL_AMQP := $(if $(AMQP_URI),,yes)
 LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench asyncapi clean
+        unit integration e2e fuzz bench asyncapi clean queries
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB and the five services (var/ holds data, logs)"
@@ -28,6 +28,7 @@ help:
 	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
 	@echo "make bench  - benchmarks, reported as ratios to raw broker/database limits"
 	@echo "make lint   - ruff"
+	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
 
 # --- set-up ----------------------------------------------------------------------------------
 APT_PACKAGES := rabbitmq-server prometheus
@@ -92,6 +93,9 @@ fuzz: infra
 
 test: lint infra
 	@$(PY) -m pytest tests -q
+
+queries: infra
+	@DEALFLOW_QUERY_INVENTORY=docs/queries.md $(PY) -m pytest tests/integration -q
 
 bench: infra
 	@$(PY) -m bench

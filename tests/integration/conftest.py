@@ -3,10 +3,11 @@ database per test), with services run in-process by nameko's `container_factory`
 `runner_factory`. Faults are injected for real: a TCP proxy cut between a service and the
 broker, a relay stopped between publish and removal, handlers that raise."""
 import functools
+import os
 
 import pytest
 
-from tests.support.queryplans import RECORDER, scans, shape
+from tests.support.queryplans import RECORDER, describe, scans, shape, write_inventory
 from tests.support.wait import wait_for
 
 _EXPLAINED = {}
@@ -30,7 +31,14 @@ def queries_use_indexes(mongo_client, mongo_db_name):
         plan = functools.partial(scans, mongo_client[database], coll, filter_, sort)
         verdict = wait_for(lambda plan=plan: not plan(), timeout=3) or plan()
         if verdict is True:
-            _EXPLAINED[key] = True
+            _EXPLAINED[key] = (caller, coll, describe(filter_), describe(sort or {}))
         else:
             failures.append(f"{caller}: {coll} {filter_!r} sort={sort!r} -> {verdict}")
     assert not failures, "queries without an index:\n" + "\n".join(sorted(set(failures)))
+
+
+def pytest_sessionfinish(session):
+    """`make queries` writes the inventory of what was explained to docs/queries.md."""
+    target = os.environ.get("DEALFLOW_QUERY_INVENTORY")
+    if target and _EXPLAINED:
+        write_inventory(target, _EXPLAINED.values())
