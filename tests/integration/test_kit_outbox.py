@@ -1,5 +1,6 @@
 """The outbox: nothing lost when the broker is down, nothing applied twice after a crash."""
 
+import datetime as dt
 import re
 
 import eventlet
@@ -11,6 +12,7 @@ from kombu import Connection
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from kit.amqp import ConfirmingPublisher
+from kit.events import new_event
 from kit.outbox import OutboxRelay
 from tests.support.amqp import Subscriber
 from tests.support.proxy import TcpProxy
@@ -85,7 +87,7 @@ class CrashAfterPublish(Exception):
 class CrashingRelay(OutboxRelay):
     """Publishes, then dies before it removes what it published."""
 
-    def remove_published(self, coll, _id, published):
+    def remove_many(self, coll, published):
         raise CrashAfterPublish()
 
 
@@ -204,3 +206,37 @@ def test_relayed_events_are_cloudevents_by_the_sdk(container_factory, make_confi
     assert event.get_type() == "lead.created" and event.get_source() == "/dealflow/leads"
     assert event.get_extension("dealflowsequence") == 1
     assert event.get_datacontenttype() == "application/json"
+
+
+class _EventArrivesDuringPublish(ConfirmingPublisher):
+    """The real publisher; while the batch is on its way, a write adds an event to one of
+    the documents it came from."""
+
+    def __init__(self, uri, collection, _id, event):
+        super().__init__(uri)
+        self.late = (collection, _id, event)
+
+    def publish_batch(self, messages):
+        super().publish_batch(messages)
+        collection, _id, event = self.late
+        collection.update_one({"_id": _id}, {"$push": {"outbox": event}})
+
+
+def test_a_batch_removal_keeps_an_event_that_arrived_while_it_was_published(
+        rabbit_config, mongo_db):
+    since = {"outbox_since": dt.datetime(2026, 11, 27, tzinfo=dt.UTC)}
+    events = {n: new_event("lead.followup_due", f"t{n}", {
+        "lead_id": "l1", "task_id": f"t{n}", "owner_id": None,
+        "due_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "note": None}, 1) for n in range(3)}
+    mongo_db.tasks.insert_many([{"_id": "t0", "outbox": [events[0]], **since},
+                                {"_id": "t1", "outbox": [events[1]], **since}])
+    publisher = _EventArrivesDuringPublish(rabbit_config["AMQP_URI"], mongo_db.tasks, "t1",
+                                           events[2])
+    try:
+        assert OutboxRelay(mongo_db, ["tasks"], publisher).publish_entities(
+            [("tasks", "t0"), ("tasks", "t1")]) == 2
+    finally:
+        publisher.close()
+    done, grew = mongo_db.tasks.find_one({"_id": "t0"}), mongo_db.tasks.find_one({"_id": "t1"})
+    assert done["outbox"] == [] and "outbox_since" not in done
+    assert grew["outbox"] == [events[2]] and "outbox_since" in grew
