@@ -69,6 +69,19 @@ def _wait_until_applied(metrics_url, events, timeout):
     raise RuntimeError(f"metrics applied fewer than {events} events in {timeout} s")
 
 
+def _wait_until_relayed(url, timeout):
+    """Until no event waits in the service's outboxes (its outbox age gauge reads 0)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = requests.get(url + "/metrics", timeout=10).text
+        ages = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("dealflow_outbox_oldest_seconds{")]
+        if ages and max(ages) == 0:
+            return
+        time.sleep(2)
+    raise RuntimeError(f"outboxes of {url} not empty after {timeout} s")
+
+
 def run(ctx, leads=None):
     leads = int(leads or os.environ.get("IDLE_LEADS", 1000))
     urls = {name: ctx.start_service(name) for name in ("leads", "deals", "metrics")}
@@ -86,6 +99,7 @@ def run(ctx, leads=None):
     _wait_until_applied(urls["metrics"], 2 * leads,  # lead.created and lead.assigned
                         timeout=float(os.environ.get("IDLE_SETTLE_SECONDS", 1800)))
     _wait_until_drained(ctx, timeout=60)
+    _wait_until_relayed(urls["leads"], timeout=600)
     settled = time.monotonic() - started - imported
     pids = dict(zip(urls, (p.pid for p in ctx._procs[-len(urls):]), strict=True))
     database = _database_pid()
