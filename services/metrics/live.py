@@ -200,6 +200,7 @@ class LiveKpis(DependencyProvider):
         self.ready = False
         self.restored_from = None  # "snapshot" or "projections", once ready
         self._snapshotted = 0
+        self.passes = 0  # completed refresh passes: how tests see the loop turn
         self._running = False
 
     def start(self):
@@ -249,6 +250,7 @@ class LiveKpis(DependencyProvider):
                 else:
                     since = self._restore()
                     self.ready = True
+                self.passes += 1
                 delay = self.refresh_seconds
             except Exception as exc:  # noqa: BLE001 - a managed thread must not die
                 log.warning("reading projections failed, retrying: %s", exc)
