@@ -114,7 +114,8 @@ class Tally:
                 del values[bisect.bisect_left(values, micros)]
 
     def dump(self):
-        return [self.rows, self.reached, self.gaps]
+        """A copy: a snapshot is encoded in another thread while the tallies change."""
+        return [self.rows, list(self.reached), [list(values) for values in self.gaps]]
 
 
 class Cohorts:

@@ -35,7 +35,7 @@ from kit.fields import utcnow
 from kit.mongo import Store
 from kit.prom import PromRegistry
 from metrics import snapshot
-from metrics.cohorts import Cohorts
+from metrics.cohorts import Cohorts, summarise
 from metrics.domain import (
     LEAD_ORIGIN,
     MICROS,
@@ -234,8 +234,8 @@ class LiveKpis(DependencyProvider):
         if self.ready:
             return self.cohorts.funnel(start, end, pipeline, self.store.cohort)
         leads, deals = self.store.cohort(start, end)
-        return Cohorts.of(leads, deals, self.rules, self.bucket_seconds).funnel(
-            start, end, pipeline, self.store.cohort)
+        window = Cohorts.of(leads, deals, self.rules, self.bucket_seconds)
+        return summarise(self.rules, *window.tallies(pipeline))
 
     def _keep_current(self):
         since = None
