@@ -8,7 +8,8 @@ The rows are tallied by the lead's creation period (`bucket_seconds`, a day by d
 - slots "-<pipeline>" and "+<pipeline>": for a lead with a deal of that pipeline, its row
   without deals (to take out) and with its best deal (to put in).
 So the funnel of pipeline P over whole periods is BASE - "-P" + "+P", exactly; the
-partial periods at the window's edges are computed from their projections (few leads).
+leads of the partial periods at the window's edges are taken one by one (their inputs
+are in memory, indexed by period), so a query reads no projection.
 Reached counts are integer sums; the durations are kept as sorted lists of microseconds
 per period and transition, so the medians are exact order statistics of the same values
 the old computation used (merging sorted runs is C work; only the median is selected).
@@ -129,6 +130,7 @@ class Cohorts:
         self.deals = {}        # deal id -> deal_input
         self.lead_deals = {}   # lead id -> {deal ids}
         self.buckets = {}      # bucket -> {slot: Tally}
+        self.members = {}      # bucket -> {lead ids}, for the partial buckets of a window
 
     def _rows(self, lead_id):
         deal_ids = self.lead_deals.get(lead_id, ())
@@ -154,10 +156,12 @@ class Cohorts:
 
     def set_lead(self, lead_id, lead):
         def change():
-            if lead is None:
-                self.leads.pop(lead_id, None)
-            else:
+            old = self.leads.pop(lead_id, None)
+            if old is not None:
+                self.members[old[0] // self.width].discard(lead_id)
+            if lead is not None:
                 self.leads[lead_id] = lead
+                self.members.setdefault(lead[0] // self.width, set()).add(lead_id)
         self._swap([lead_id], change)
 
     def set_deal(self, deal_id, deal):
@@ -185,17 +189,17 @@ class Cohorts:
     # --- queries -----------------------------------------------------------------------------
 
     def split(self, start, end):
-        """The window [start, end) as (first whole bucket, end bucket, edge windows): the
-        edges are the parts of partial buckets, to be read from the projections."""
+        """The window [start, end) in epoch microseconds as (first whole bucket, end
+        bucket, edge ranges): the edges are the parts of partial buckets."""
         lo, hi = epoch_micros(start), epoch_micros(end)
         first, last = -(-lo // self.width), hi // self.width
         if first >= last:
-            return first, first, [(start, end)]
+            return first, first, [(lo, hi)]
         edges = []
         if lo < first * self.width:
-            edges.append((start, EPOCH + dt.timedelta(microseconds=first * self.width)))
+            edges.append((lo, first * self.width))
         if last * self.width < hi:
-            edges.append((EPOCH + dt.timedelta(microseconds=last * self.width), end))
+            edges.append((last * self.width, hi))
         return first, last, edges
 
     def tallies(self, pipeline, first=None, last=None):
@@ -211,17 +215,31 @@ class Cohorts:
                     sign.append(tally)
         return plus, minus
 
-    def funnel(self, start, end, pipeline, edge_docs=None):
-        """The cohort funnel of [start, end) for `pipeline`; `edge_docs(a, b)` gives the
-        (lead docs, deal docs) of an edge window."""
+    def _edge(self, lo, hi, pipeline):
+        """Tallies of the leads created in [lo, hi) (at most two partial buckets), lead
+        by lead."""
+        plus, minus = Tally(self.stages), Tally(self.stages)
+        wanted = {BASE: (plus, 1), "+" + str(pipeline): (plus, 1),
+                  "-" + str(pipeline): (minus, 1)}
+        members = chain.from_iterable(self.members.get(bucket, ())
+                                      for bucket in range(lo // self.width,
+                                                          (hi - 1) // self.width + 1))
+        for lead_id in members:
+            if lo <= self.leads[lead_id][0] < hi:
+                for _, slot, entry_row in self._rows(lead_id):
+                    if slot in wanted:
+                        tally, sign = wanted[slot]
+                        tally.add(entry_row, sign)
+        return plus, minus
+
+    def funnel(self, start, end, pipeline):
+        """The cohort funnel of the leads created in [start, end) for `pipeline`."""
         first, last, edges = self.split(start, end)
         plus, minus = self.tallies(pipeline, first, last)
-        for a, b in edges:
-            leads, deals = edge_docs(a, b)
-            edge = Cohorts.of(leads, deals, self.rules, self.width / MICROS)
-            more_plus, more_minus = edge.tallies(pipeline)
-            plus += more_plus
-            minus += more_minus
+        for lo, hi in edges:
+            edge_plus, edge_minus = self._edge(lo, hi, pipeline)
+            plus.append(edge_plus)
+            minus.append(edge_minus)
         return summarise(self.rules, plus, minus)
 
     @classmethod
@@ -252,6 +270,8 @@ class Cohorts:
         cohorts.deals = {item[0]: tuple(item[1:]) for item in data["deals"]}
         for deal_id, deal in cohorts.deals.items():
             cohorts.lead_deals.setdefault(deal[0], set()).add(deal_id)
+        for lead_id, lead in cohorts.leads.items():
+            cohorts.members.setdefault(lead[0] // cohorts.width, set()).add(lead_id)
         for bucket, slot, rows, reached, gaps in data["buckets"]:
             if len(reached) != cohorts.stages or len(gaps) != cohorts.stages - 1:
                 raise ValueError("cohort tallies do not fit the funnel stages")

@@ -227,12 +227,11 @@ class LiveKpis(DependencyProvider):
             self.cohorts.absorb(kind, doc)
 
     def funnel(self, start, end, pipeline):
-        """The cohort funnel of leads created in [start, end): from the tallies of whole
-        periods plus the projections of the partial ones; before the KPIs are restored,
-        from the projections of the whole window."""
+        """The cohort funnel of leads created in [start, end): from the tallies in memory;
+        before the KPIs are restored, from the projections of the window."""
         pipeline = pipeline or self.rules.funnel_pipeline
         if self.ready:
-            return self.cohorts.funnel(start, end, pipeline, self.store.cohort)
+            return self.cohorts.funnel(start, end, pipeline)
         leads, deals = self.store.cohort(start, end)
         window = Cohorts.of(leads, deals, self.rules, self.bucket_seconds)
         return summarise(self.rules, *window.tallies(pipeline))

@@ -156,7 +156,7 @@ def test_tallies_equal_the_computation_from_every_projection(seed, bucket_second
     for start, end in _windows(random.Random(seed)):
         for pipeline in ("default", CUSTOM, "no-such-pipeline"):
             want = _reference(docs, start, end, pipeline)
-            assert live.funnel(start, end, pipeline, _edges(docs)) == want, \
+            assert live.funnel(start, end, pipeline) == want, \
                 (start, end, pipeline)
             # before the state is restored: the tallies of the window's projections
             window = cohorts.Cohorts.of(*_edges(docs)(start, end), RULES, bucket_seconds)
@@ -227,8 +227,8 @@ def test_a_snapshot_restores_the_kpis_and_the_tallies_exactly():
         assert {i: (rev, codec.decode(c)) for i, (rev, c) in state.entities[kind].items()} \
             == known
     for start, end in _windows(random.Random(7), 5):
-        assert restored.funnel(start, end, "default", _edges(docs)) == \
-            live.funnel(start, end, "default", _edges(docs))
+        assert restored.funnel(start, end, "default") == \
+            live.funnel(start, end, "default")
 
 
 def test_changes_after_a_restore_swap_the_restored_contributions_exactly():
@@ -246,7 +246,7 @@ def test_changes_after_a_restore_swap_the_restored_contributions_exactly():
     assert {k: v for k, v in state.values.items() if v} == \
         {k: v for k, v in expected.values.items() if v}
     for start, end in _windows(rng, 10):
-        assert restored.funnel(start, end, "default", _edges(docs)) == \
+        assert restored.funnel(start, end, "default") == \
             _reference(docs, start, end, "default")
 
 
