@@ -19,6 +19,7 @@
   `scrape_p99_ratio_1m_vs_1k` compares like with like (target: <= 2).
 """
 import datetime as dt
+import json
 import random
 import threading
 import time
@@ -329,7 +330,7 @@ def restart(ctx, rules, config, total_events, changed_after=200):
              if f.name != "dealflow_metrics_projections_loaded"}
     expected = kpi_samples(expected_text, names)
     started = time.perf_counter()
-    url = ctx.start_service("metrics", MONGO_DATABASE=name)
+    url = ctx.start_service("metrics", MONGO_DATABASE=name, LOG_LEVEL="INFO")
     deadline = time.monotonic() + 600
     while True:
         text = requests.get(url + "/metrics", timeout=30).text
@@ -340,6 +341,13 @@ def restart(ctx, rules, config, total_events, changed_after=200):
         time.sleep(0.05)
     figures["restart_to_ready_s"] = round(time.perf_counter() - started, 2)
     figures["restart_scrape_matches"] = kpi_samples(text, names) == expected
+    # the service's own account of the restore: snapshot read, decode, catch-up query
+    port = urllib.parse.urlsplit(url).port
+    for line in (ROOT / "var" / "log" / f"bench-metrics-{port}.log").read_text().splitlines():
+        if "KPIs restored from a snapshot" in line:
+            phases = json.loads(line)
+            for phase in ("read_s", "decode_s", "catch_up_s", "caught_up"):
+                figures[f"restore_{phase}"] = phases[phase]
     return url, name, figures
 
 
