@@ -145,7 +145,7 @@ def seeded_docs(total_events, seed=1):
     events are 100,000 leads and 20,000 deals."""
     rng = random.Random(seed)
     n = made = 0
-    step = dt.timedelta(days=365) * 5 / max(total_events / 10, 1)
+    step = dt.timedelta(days=365) / max(total_events / 10, 1)  # ten events per lead
     while made < total_events:
         created = T0 + n * step + dt.timedelta(seconds=rng.randrange(0, 3600))
         lid = f"L{n}"
