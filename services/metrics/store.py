@@ -91,7 +91,8 @@ class MetricsStore(BaseStore):
         return docs
 
     def cohort(self, start, end):
-        """Lead projections created in [start, end) and the deals opened from them."""
+        """Lead projections created in [start, end) and the deals opened from them (the
+        cohort funnel before an instance has restored its tallies; indexed both)."""
         leads = list(self.db.leads.find({"created_at": {"$gte": start, "$lt": end}}, LEAN))
         ids = [doc["_id"] for doc in leads]
         deals = []
