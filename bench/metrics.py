@@ -4,6 +4,13 @@
 - Throughput and the 1,000-event scrape use a real `nameko run` process fed over AMQP
   (catalog events published with batched confirms to `<service>.events`), on a vhost of
   this benchmark's own so no other bench's services consume (or add to) its events.
+- Restart: for 1,000 and 1,000,000 events (100,000 leads, 20,000 deals), the projections
+  are written to a database of their own as the store writes them, with the snapshot an
+  instance would have written of them, then some projections change after it (the
+  catch-up a restart must do); a real `nameko run` starts on that database and the time
+  until `dealflow_metrics_projections_loaded 1` is measured, its scrape compared with the
+  expected exposition, and `GET /api/v1/funnel` timed on that state (a 30-day window and
+  a whole year) and checked against domain.cohort_funnel over the window's projections.
 - For 1,000,000 events the aggregate state is seeded directly, NOT pushed through AMQP
   and FerretDB (that would take far beyond the bench's budget): synthetic entity
   projections (the documents the store writes) go through the same contribution and
@@ -12,6 +19,7 @@
   `scrape_p99_ratio_1m_vs_1k` compares like with like (target: <= 2).
 """
 import datetime as dt
+import json
 import random
 import threading
 import time
@@ -23,14 +31,18 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from pymongo import MongoClient
 
 from bench.harness import ROOT, free_port
 from kit.amqp import ConfirmingPublisher
 from kit.catalog import PRODUCER
 from kit.config import load_config, setting
 from kit.events import new_event
-from metrics import domain
+from kit.fields import utcnow
+from metrics import domain, snapshot
+from metrics.cohorts import Cohorts
 from metrics.live import KpiCollector
+from metrics.store import MetricsStore
 
 RATIOS = {"events_applied_per_s": "amqp_consume_ack_per_s"}
 STAGES = ["discovery", "needs_confirmed", "proposal", "quote_negotiation", "contract_payment"]
@@ -126,38 +138,70 @@ def own_vhost(ctx):
 
 
 def seeded_docs(total_events, seed=1):
-    """Synthetic projections (the store's document shape) holding `total_events` facts."""
+    """Synthetic projections (the store's document shape) holding `total_events` facts:
+    per 5 leads (8 facts each: created, assigned, contacted, follow-ups, qualified,
+    converted or disqualified) one deal of 10 facts (stage moves, updates, won or lost,
+    some reopened, one in ten in a custom pipeline), created over a year; so 1,000,000
+    events are 100,000 leads and 20,000 deals."""
     rng = random.Random(seed)
     n = made = 0
+    step = dt.timedelta(days=365) / max(total_events / 10, 1)  # ten events per lead
     while made < total_events:
-        created = T0 + dt.timedelta(seconds=n)
-        lid, did = f"L{n}", f"D{n}"
-        facts = [{"id": f"{lid}-1", "type": "lead.created", "seq": 1, "time": created,
-                  "source": rng.choice(SOURCES), "created_at": created},
-                 {"id": f"{lid}-2", "type": "lead.contacted", "seq": 2, "time": created,
-                  "created_at": created, "contacted_at": created,
-                  "first_response_seconds": float(rng.randint(30, 7200))},
-                 {"id": f"{lid}-3", "type": "lead.converted", "seq": 3, "time": created,
-                  "created_at": created, "converted_at": created}]
-        yield "leads", {"_id": lid, "rev": 3, "facts": facts}
-        reached = rng.randint(0, len(STAGES) - 1)
-        facts = [{"id": f"{did}-1", "type": "deal.created", "seq": 1, "time": created,
-                  "stage": STAGES[0], "amount": str(rng.randrange(1000, 50000)),
-                  "currency": rng.choice(["EUR", "USD"]), "probability": 10,
-                  "expected_close": f"2024-{rng.randint(1, 12):02d}-01", "lead_id": lid,
-                  "created_at": created}]
-        for i in range(1, reached + 1):
-            facts.append({"id": f"{did}-{i + 1}", "type": "deal.stage_changed", "seq": i + 1,
-                          "time": created, "from_stage": STAGES[i - 1], "to_stage": STAGES[i],
-                          "amount": facts[0]["amount"], "currency": facts[0]["currency"],
-                          "probability": 20 * i, "expected_close": facts[0]["expected_close"],
-                          "changed_at": created})
-        if rng.random() < 0.3:
-            facts.append({"id": f"{did}-w", "type": "deal.won", "seq": len(facts) + 1,
-                          "time": created, "from_stage": STAGES[reached],
-                          "created_at": created, "won_at": created + dt.timedelta(days=30)})
-        yield "deals", {"_id": did, "rev": len(facts), "facts": facts}
-        made += 3 + len(facts)
+        created = T0 + n * step + dt.timedelta(seconds=rng.randrange(0, 3600))
+        lid = f"L{n}"
+        answered = created + dt.timedelta(seconds=rng.randint(30, 7200))
+        qualified = answered + dt.timedelta(hours=rng.randint(1, 96))
+        converted = n % 5 == 0
+        facts = [{"type": "lead.created", "status": "new", "source": rng.choice(SOURCES),
+                  "created_at": created},
+                 {"type": "lead.assigned", "status": "new"},
+                 {"type": "lead.contacted", "status": "contacted", "created_at": created,
+                  "contacted_at": answered,
+                  "first_response_seconds": (answered - created).total_seconds()},
+                 {"type": "lead.followup_due"}, {"type": "lead.followup_due"},
+                 {"type": "lead.followup_due"},
+                 {"type": "lead.qualified", "status": "qualified"},
+                 {"type": "lead.converted", "status": "converted", "created_at": created,
+                  "converted_at": qualified + dt.timedelta(hours=1)} if converted else
+                 {"type": "lead.disqualified", "status": "disqualified", "reason": "timing"}]
+        for i, fact in enumerate(facts):
+            fact.update(id=f"{lid}-{i}", seq=i + 1, time=created + i * dt.timedelta(hours=1))
+        yield "leads", {"_id": lid, "rev": len(facts), "facts": facts}
+        made += len(facts)
+        if converted:
+            did = f"D{n}"
+            opened = qualified + dt.timedelta(hours=1)
+            pipeline = "custom" if n % 50 == 0 else "default"
+            amount = str(rng.randrange(1000, 50000))
+            common = {"pipeline_id": pipeline, "amount": amount, "currency": rng.choice(
+                ["EUR", "USD", "CNY"]), "expected_close": f"2024-{rng.randint(1, 12):02d}-01"}
+            facts = [{"type": "deal.created", "stage": STAGES[0], "probability": 10,
+                      "lead_id": lid, "origin": "lead", "created_at": opened, **common}]
+            stage, at = STAGES[0], opened
+            for nxt in STAGES[1:rng.randint(2, len(STAGES))]:
+                at += dt.timedelta(days=rng.randint(1, 9))
+                facts.append({"type": "deal.stage_changed", "from_stage": stage,
+                              "to_stage": nxt, "probability": 20, "changed_at": at, **common})
+                stage = nxt
+            while len(facts) < 9:
+                facts.append({"type": "deal.updated", "stage": stage, "probability": 30,
+                              **common})
+            won = rng.random() < 0.5
+            reopened = not won and rng.random() < 0.2 and facts[-1]["type"] == "deal.updated"
+            if reopened:
+                facts.pop()  # keeps ten facts: the reopening move comes after the loss
+            at += dt.timedelta(days=3)
+            facts.append({"type": "deal.won" if won else "deal.lost", "from_stage": stage,
+                          "pipeline_id": pipeline, "created_at": opened,
+                          ("won_at" if won else "lost_at"): at, "reason": "price"})
+            if reopened:
+                facts.append({"type": "deal.stage_changed", "from_stage": "lost",
+                              "to_stage": STAGES[2], "changed_at": at + dt.timedelta(days=1),
+                              **common})
+            for i, fact in enumerate(facts):
+                fact.update(id=f"{did}-{i}", seq=i + 1, time=opened)
+            yield "deals", {"_id": did, "rev": len(facts), "facts": facts}
+            made += len(facts)
         n += 1
 
 
@@ -200,6 +244,152 @@ def seeded_scrape(ctx, rules, total_events):
     return load, seeded_s, sum(len(e) for e in live.state.entities.values())
 
 
+# --- restart from a snapshot ------------------------------------------------------------------
+
+
+def _stored(kind, doc, written):
+    """The projection as the store keeps it: applied ids, index fields, updated_at."""
+    out = {**doc, "applied": [f["id"] for f in doc["facts"]], "updated_at": written}
+    if kind == "leads":
+        out["created_at"] = min(f["created_at"] for f in doc["facts"] if f.get("created_at"))
+    elif doc["facts"][0].get("lead_id"):
+        out["lead_id"] = doc["facts"][0]["lead_id"]
+    return out
+
+
+def seed_restart(ctx, rules, config, total_events, changed_after):
+    """A database holding the projections of `total_events`, the snapshot an instance
+    would have written of them, and `changed_after` lead projections changed after it.
+    Returns (database name, expected live state, seeding figures)."""
+    bucket_seconds = float(setting(config, "KPIS.cohort_bucket_seconds"))
+    name = ctx.new_database("metrics")
+    client = MongoClient(ctx.mongo_uri, tz_aware=True)
+    store = MetricsStore(client[name])
+    store.ensure_indexes()
+    live = _Live(rules)
+    codec = snapshot.Codec()
+    live.state = domain.Aggregates(decode=codec.decode)
+    cohorts = Cohorts(rules, bucket_seconds)
+    written = utcnow() - dt.timedelta(minutes=10)
+    started = time.perf_counter()
+    batches = {"leads": [], "deals": []}
+    leads = []
+    for kind, doc in seeded_docs(total_events):
+        live.state.replace(kind, doc["_id"], doc["rev"], domain.contribution(kind, doc, rules))
+        cohorts.absorb(kind, doc)
+        if kind == "leads":
+            leads.append((doc["_id"], doc["rev"]))
+        batch = batches[kind]
+        batch.append(_stored(kind, doc, written))
+        if len(batch) >= 1000:
+            store.db[kind].insert_many(batch, ordered=False)
+            batch.clear()
+    for kind, batch in batches.items():
+        if batch:
+            store.db[kind].insert_many(batch, ordered=False)
+    seeded_s = time.perf_counter() - started
+    watermark = written + dt.timedelta(seconds=1)
+    started = time.perf_counter()
+    blob = snapshot.encode(snapshot.capture(live.state, cohorts), codec, watermark,
+                           snapshot.fingerprint(rules, bucket_seconds))
+    store.write_snapshot(blob, snapshot.checksum(blob), watermark, utcnow(),
+                         int(setting(config, "KPIS.snapshot_chunk_bytes")))
+    snapshot_s = time.perf_counter() - started
+    started = time.perf_counter()
+    decoded = snapshot.decode(store.read_snapshot()[0],
+                              snapshot.fingerprint(rules, bucket_seconds), rules,
+                              bucket_seconds)
+    read_s = time.perf_counter() - started
+    assert decoded[0].values == live.state.values
+    rng = random.Random(total_events)
+    for lead_id, rev in rng.sample(leads, min(changed_after, len(leads))):
+        # a follow-up applied after the snapshot, as the store applies any event
+        kind, doc, _ = store.apply({"id": f"{lead_id}-after", "type": "lead.followup_due",
+                                    "sequence": rev + 1, "time": utcnow(),
+                                    "data": {"lead_id": lead_id}})
+        live.state.replace(kind, doc["_id"], doc["rev"], domain.contribution(kind, doc, rules))
+        cohorts.absorb(kind, doc)
+    client.close()
+    return name, live, {"snapshot_bytes": len(blob), "seed_projections_s": round(seeded_s, 1),
+                        "snapshot_encode_write_s": round(snapshot_s, 2),
+                        "snapshot_read_decode_s": round(read_s, 2)}
+
+
+def kpi_samples(text, names):
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) if family.name in names
+            for s in family.samples}
+
+
+def restart(ctx, rules, config, total_events, changed_after=200):
+    name, live, figures = seed_restart(ctx, rules, config, total_events, changed_after)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(KpiCollector(live))
+    expected_text = generate_latest(registry).decode()
+    names = {f.name for f in text_string_to_metric_families(expected_text)
+             if f.name != "dealflow_metrics_projections_loaded"}
+    expected = kpi_samples(expected_text, names)
+    started = time.perf_counter()
+    url = ctx.start_service("metrics", MONGO_DATABASE=name, LOG_LEVEL="INFO")
+    deadline = time.monotonic() + 600
+    while True:
+        text = requests.get(url + "/metrics", timeout=30).text
+        if "dealflow_metrics_projections_loaded 1.0" in text:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("metrics did not restore its KPIs in time")
+        time.sleep(0.05)
+    figures["restart_to_ready_s"] = round(time.perf_counter() - started, 2)
+    figures["restart_scrape_matches"] = kpi_samples(text, names) == expected
+    # the service's own account of the restore: snapshot read, decode, catch-up query
+    port = urllib.parse.urlsplit(url).port
+    for line in (ROOT / "var" / "log" / f"bench-metrics-{port}.log").read_text().splitlines():
+        if "KPIs restored from a snapshot" in line:
+            phases = json.loads(line)
+            for phase in ("read_s", "decode_s", "catch_up_s", "caught_up"):
+                figures[f"restore_{phase}"] = phases[phase]
+    return url, name, figures
+
+
+def funnel_figures(ctx, url, db_name, rules, year):
+    """GET /api/v1/funnel over 30 days and over the whole year (edges off the day
+    boundaries), and the 30 days checked against the computation from the projections."""
+    month = (T0 + dt.timedelta(days=180, hours=7), T0 + dt.timedelta(days=210, hours=13))
+    whole = (T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=year + 60))
+    out = {}
+    for label, (start, end) in (("30d", month), ("year", whole)):
+        params = urllib.parse.urlencode({"from": start.isoformat(), "to": end.isoformat()})
+        load = ctx.http_load("GET", f"{url}/api/v1/funnel?{params}", clients=1, duration=3.0)
+        out[f"funnel_p50_ms_{label}"] = load["p50_ms"]
+        out[f"funnel_p99_ms_{label}"] = load["p99_ms"]
+    params = {"from": month[0].isoformat(), "to": month[1].isoformat()}
+    got = requests.get(url + "/api/v1/funnel", params=params, timeout=30).json()
+    client = MongoClient(ctx.mongo_uri, tz_aware=True)
+    started = time.perf_counter()
+    leads, deals = MetricsStore(client[db_name]).cohort(*month)
+    want = domain.cohort_funnel(leads, deals, rules)
+    out["funnel_old_path_s_30d"] = round(time.perf_counter() - started, 2)
+    client.close()
+    out["funnel_30d_leads"] = got["leads"]
+    out["funnel_matches_projections"] = all(
+        got[k] == want[k] for k in ("leads", "stages", "transitions", "overall_conversion_rate"))
+    return out
+
+
+def restarts(ctx, rules, config):
+    out = {}
+    for label, total in (("1k", 1_000), ("1m", 1_000_000)):
+        url, name, figures = restart(ctx, rules, config, total)
+        for key_, value in figures.items():
+            out[f"{key_}_at_{label}"] = value
+        if label == "1m":
+            for key_, value in funnel_figures(ctx, url, name, rules, 365).items():
+                out[f"{key_}_at_100k_leads"] = value
+    out["restart_ratio_1m_vs_1k"] = round(out["restart_to_ready_s_at_1m"]
+                                          / out["restart_to_ready_s_at_1k"], 2)
+    return out
+
+
 def run(ctx):
     out = {}
     vhost, amqp_uri = own_vhost(ctx)
@@ -216,8 +406,8 @@ def run(ctx):
     finally:
         requests.delete(f"{base}/api/vhosts/{vhost}", auth=auth, timeout=10)
 
-    rules = domain.Rules.from_config(setting(load_config(
-        ROOT / "services" / "metrics" / "config.yml"), "KPIS"))
+    config = load_config(ROOT / "services" / "metrics" / "config.yml")
+    rules = domain.Rules.from_config(setting(config, "KPIS"))
     small, _, _ = seeded_scrape(ctx, rules, 1_000)
     big, seeded_s, entities = seeded_scrape(ctx, rules, 1_000_000)
     out["seeded_scrape_p50_ms_at_1k"] = small["p50_ms"]
@@ -227,4 +417,5 @@ def run(ctx):
     out["scrape_p99_ratio_1m_vs_1k"] = round(big["p99_ms"] / small["p99_ms"], 2)
     out["seeded_entities_at_1m"] = entities
     out["seed_aggregate_events_per_s"] = round(1_000_000 / seeded_s)
+    out.update(restarts(ctx, rules, config))
     return out

@@ -424,9 +424,13 @@ class Aggregates:
     stale read never replaces a newer one. Apply and render are pure in-memory work: the
     cost of a scrape depends on the number of series, not on the history."""
 
-    def __init__(self):
+    def __init__(self, decode=None):
         self.values = {}
+        # entity id -> (rev, contribution); a contribution restored from a snapshot stays
+        # encoded (a str) until the entity changes, when `decode` turns it back
         self.entities = {kind: {} for kind in CONTRIBUTIONS}
+        self.decode = decode
+        self.changes = 0
 
     def known_rev(self, kind, entity_id):
         known = self.entities[kind].get(entity_id)
@@ -441,12 +445,15 @@ class Aggregates:
         values = self.values
         if old is not None:
             prev = old[1]
+            if isinstance(prev, str):
+                prev = self.decode(prev)
             for i in range(0, len(prev), 2):
                 values[prev[i]] -= prev[i + 1]
         for i in range(0, len(contrib), 2):
             k = contrib[i]
             values[k] = values.get(k, 0) + contrib[i + 1]
         entities[entity_id] = (rev, contrib)
+        self.changes += 1
         return True
 
     def entity_count(self, kind):
@@ -463,11 +470,11 @@ def cohort_funnel(lead_docs, deal_docs, rules, pipeline=None):
     A lead's deal stages come from the deals opened from it (`lead_id`) in `pipeline`, by
     default the funnel pipeline (the deal stages are its stages, in its order: a deal of
     another pipeline would count as passing stages it never had); with several, the one
-    that got furthest counts.
+    that got furthest counts, the lowest deal id among equals.
     """
     pipeline = pipeline or rules.funnel_pipeline
     deals_by_lead = {}
-    for doc in deal_docs:
+    for doc in sorted(deal_docs, key=lambda d: d["_id"]):
         s = deal_summary(doc, rules)
         if s["pipeline_id"] != pipeline:
             continue

@@ -1,19 +1,26 @@
 """The live KPIs of one metrics instance, and their Prometheus exposition.
 
 The truth is the projection documents in MongoDB (see store.py). Each instance holds the
-sum of their contributions in memory (domain.Aggregates) and keeps it current three ways:
-1. at start, it reads every projection (so a restart restores the KPIs, never resets them);
+sum of their contributions in memory (domain.Aggregates) and the cohort tallies
+(cohorts.Cohorts), and keeps them current three ways:
+1. at start, it loads the newest snapshot (snapshot.py) and re-reads only the projections
+   changed since its watermark; without a usable snapshot it reads every projection. The
+   KPIs are exposed (and `dealflow_metrics_projections_loaded` is 1) only after that;
 2. after each of its own writes, it swaps in that entity's new contribution;
 3. every `refresh_seconds`, it re-reads the projections other instances changed (those
    stamped `updated_at` within the window, with an overlap for clock skew and slow
-   commits) whose `rev` is newer than the one it knows.
+   commits) whose `rev` is newer than the one it knows; every `snapshot_seconds`, when
+   something changed, it writes a snapshot covering up to that refresh's window start.
 So every instance converges to the same totals, and a scrape is pure in-memory rendering
-whose cost depends on the number of series, not on the history.
+whose cost depends on the number of series, not on the history. An idle instance runs
+one indexed query per collection per refresh and touches no entity.
 """
 import datetime as dt
 import logging
+import time
 
 import eventlet
+from eventlet import tpool
 from nameko.extensions import DependencyProvider
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -27,6 +34,8 @@ from kit.config import setting
 from kit.fields import utcnow
 from kit.mongo import Store
 from kit.prom import PromRegistry
+from metrics import snapshot
+from metrics.cohorts import Cohorts, summarise
 from metrics.domain import (
     LEAD_ORIGIN,
     MICROS,
@@ -120,7 +129,8 @@ class KpiCollector:
         live = self.live
         ready = GaugeMetricFamily(
             PREFIX + "metrics_projections_loaded",
-            "1 once this instance has read every projection (KPIs are exposed from then on)")
+            "1 once this instance has restored its KPIs (a snapshot and the projections "
+            "changed since, or every projection); KPIs are exposed from then on")
         ready.add_metric([], 1 if live.ready else 0)
         yield ready
         if not live.ready:
@@ -180,8 +190,17 @@ class LiveKpis(DependencyProvider):
         self.refresh_seconds = float(setting(config, "KPIS.refresh_seconds", 5))
         self.overlap = dt.timedelta(seconds=float(setting(config, "KPIS.refresh_overlap_seconds",
                                                           15)))
-        self.state = Aggregates()
+        self.snapshot_seconds = float(setting(config, "KPIS.snapshot_seconds", 60))
+        self.chunk_bytes = int(setting(config, "KPIS.snapshot_chunk_bytes", 4 << 20))
+        self.bucket_seconds = float(setting(config, "KPIS.cohort_bucket_seconds", 86400))
+        self.fingerprint = snapshot.fingerprint(self.rules, self.bucket_seconds)
+        self.codec = snapshot.Codec()
+        self.state = Aggregates(decode=self.codec.decode)
+        self.cohorts = Cohorts(self.rules, self.bucket_seconds)
         self.ready = False
+        self.restored_from = None  # "snapshot" or "projections", once ready
+        self._snapshotted = 0
+        self.passes = 0  # completed refresh passes: how tests see the loop turn
         self._running = False
 
     def start(self):
@@ -205,18 +224,86 @@ class LiveKpis(DependencyProvider):
         rev = doc.get("rev", 0)
         if rev > self.state.known_rev(kind, doc["_id"]):
             self.state.replace(kind, doc["_id"], rev, contribution(kind, doc, self.rules))
+            self.cohorts.absorb(kind, doc)
+
+    def funnel(self, start, end, pipeline):
+        """The cohort funnel of leads created in [start, end): from the tallies in memory;
+        before the KPIs are restored, from the projections of the window."""
+        pipeline = pipeline or self.rules.funnel_pipeline
+        if self.ready:
+            return self.cohorts.funnel(start, end, pipeline)
+        leads, deals = self.store.cohort(start, end)
+        window = Cohorts.of(leads, deals, self.rules, self.bucket_seconds)
+        return summarise(self.rules, *window.tallies(pipeline))
 
     def _keep_current(self):
         since = None
+        snapshot_due = time.monotonic() + self.snapshot_seconds
         while self._running:
             try:
-                since = self._refresh(since) if self.ready else self._load_all()
-                self.ready = True
+                if self.ready:
+                    since = self._refresh(since)
+                    if time.monotonic() >= snapshot_due:
+                        snapshot_due = time.monotonic() + self.snapshot_seconds
+                        self._snapshot(since)
+                else:
+                    since = self._restore()
+                    self.ready = True
+                self.passes += 1
                 delay = self.refresh_seconds
             except Exception as exc:  # noqa: BLE001 - a managed thread must not die
                 log.warning("reading projections failed, retrying: %s", exc)
                 delay = min(self.refresh_seconds, 1.0)
             eventlet.sleep(delay)
+
+    def _restore(self):
+        try:
+            since = self._from_snapshot()
+        except snapshot.SnapshotError as exc:
+            log.warning("KPI snapshot unusable, reading every projection: %s", exc)
+            since = None
+        if since is not None:
+            self.restored_from = "snapshot"
+            return since
+        self.restored_from = "projections"
+        return self._load_all()
+
+    def _from_snapshot(self):
+        """Install the newest snapshot and catch up from its watermark; None without one.
+        Handlers' absorbs while it is read land in the state it replaces, but their writes
+        are after the watermark, so the catch-up reads them again."""
+        started = time.perf_counter()
+        got = self.store.read_snapshot()
+        if got is None:
+            return None
+        blob, manifest = got
+        read = time.perf_counter()
+        if snapshot.checksum(blob) != manifest.get("sha256"):
+            raise snapshot.SnapshotError("the snapshot's checksum does not match")
+        state, cohorts, watermark, codec = snapshot.decode(
+            blob, self.fingerprint, self.rules, self.bucket_seconds)
+        self.codec, self.state, self.cohorts = codec, state, cohorts
+        self._snapshotted = 0
+        decoded = time.perf_counter()
+        since = self._refresh(watermark)
+        log.info("KPIs restored from a snapshot", extra={
+            "snapshot_bytes": len(blob), "read_s": round(read - started, 3),
+            "decode_s": round(decoded - read, 3),
+            "catch_up_s": round(time.perf_counter() - decoded, 3),
+            "caught_up": state.changes, "watermark": watermark.isoformat()})
+        return since
+
+    def _snapshot(self, since):
+        """Write a snapshot covering what the last refresh covered; nothing when idle."""
+        changes = self.state.changes
+        if changes == self._snapshotted:
+            return
+        captured = snapshot.capture(self.state, self.cohorts)
+        # encoding is CPU work on immutable copies: a real thread keeps scrapes answered
+        blob = tpool.execute(snapshot.encode, captured, self.codec, since, self.fingerprint)
+        self.store.write_snapshot(blob, snapshot.checksum(blob), since, utcnow(),
+                                  self.chunk_bytes)
+        self._snapshotted = changes
 
     def _load_all(self):
         started = utcnow()

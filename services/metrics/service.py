@@ -7,7 +7,6 @@ from kit.consumer import event_handler
 from kit.http import http, query_args
 from kit.mongo import Store
 from kit.ops import Operational
-from metrics.domain import cohort_funnel
 from metrics.live import LiveKpis
 from metrics.schemas import FunnelOut, FunnelQuery
 from metrics.store import MetricsStore
@@ -27,8 +26,7 @@ class MetricsService(Operational):
           summary="Cohort funnel: leads created in [from, to) and how far they got")
     def funnel(self, request):
         args = query_args(request, FunnelQuery())
-        leads, deals = self.store.cohort(args["from_"], args["to"])
-        result = cohort_funnel(leads, deals, self.kpis.rules, args["pipeline"])
+        result = self.kpis.funnel(args["from_"], args["to"], args["pipeline"])
         return FunnelOut().dump({**result, "from_": args["from_"], "to": args["to"],
                                  "pipeline": args["pipeline"]})
 

@@ -5,7 +5,15 @@ event is ONE find-and-modify on that document: it pushes the fact and the event 
 `applied` only when the id is not there yet, bumps `rev` and stamps `updated_at` — so the
 effect and the proof it was applied are one atomic write. A duplicate bumps a per-type
 duplicate counter on the same document instead (also one write).
+
+Snapshots of the KPI state (see snapshot.py) live in `snapshots`: chunk documents
+`<snapshot id>.<n>` and one manifest `kpis` naming the newest complete snapshot, its
+checksum and watermark, and the one before it (kept so a reader that started on it can
+finish); everything is read by `_id`.
 """
+import uuid
+
+from bson import Binary
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -16,6 +24,8 @@ from metrics.domain import CONTRIBUTIONS, fact_from_event, type_key
 PROJECTIONS = tuple(CONTRIBUTIONS)
 # Fields the KPIs never read back (the applied ids can be many).
 LEAN = {"applied": 0}
+SNAPSHOTS = "snapshots"
+MANIFEST = "kpis"
 
 
 class MetricsStore(BaseStore):
@@ -81,10 +91,58 @@ class MetricsStore(BaseStore):
         return docs
 
     def cohort(self, start, end):
-        """Lead projections created in [start, end) and the deals opened from them."""
+        """Lead projections created in [start, end) and the deals opened from them (the
+        cohort funnel before an instance has restored its tallies; indexed both)."""
         leads = list(self.db.leads.find({"created_at": {"$gte": start, "$lt": end}}, LEAN))
         ids = [doc["_id"] for doc in leads]
         deals = []
         for i in range(0, len(ids), 500):
             deals.extend(self.db.deals.find({"lead_id": {"$in": ids[i:i + 500]}}, LEAN))
         return leads, deals
+
+    # --- snapshots ---------------------------------------------------------------------------
+
+    def read_snapshot(self):
+        """(bytes, manifest) of the newest snapshot, or None when there is none or a chunk
+        is missing (a writer removed it meanwhile)."""
+        coll = self.db[SNAPSHOTS]
+        manifest = coll.find_one({"_id": MANIFEST})
+        if manifest is None:
+            return None
+        ids = _chunk_ids(manifest["snap"], manifest["chunks"])
+        found = {doc["_id"]: bytes(doc["data"]) for doc in coll.find({"_id": {"$in": ids}})}
+        if len(found) != len(ids):
+            return None
+        return b"".join(found[i] for i in ids), manifest
+
+    def write_snapshot(self, blob, sha256, watermark, written_at, chunk_bytes):
+        """Store a snapshot and make it the newest unless one with a later watermark is
+        there already; drop the one it pushes out of the manifest. True when it is used."""
+        coll = self.db[SNAPSHOTS]
+        snap = uuid.uuid4().hex
+        chunks = [blob[i:i + chunk_bytes] for i in range(0, len(blob), chunk_bytes)] or [b""]
+        ids = _chunk_ids(snap, len(chunks))
+        for _id, data in zip(ids, chunks, strict=True):
+            coll.insert_one({"_id": _id, "data": Binary(data)})
+        current = {"snap": snap, "chunks": len(chunks), "sha256": sha256,
+                   "watermark": watermark, "written_at": written_at}
+        old = coll.find_one({"_id": MANIFEST})
+        if old is None:
+            try:
+                coll.insert_one({"_id": MANIFEST, **current, "previous": None})
+                return True
+            except DuplicateKeyError:
+                old = coll.find_one({"_id": MANIFEST})
+        swapped = old["watermark"] < watermark and coll.update_one(
+            {"_id": MANIFEST, "snap": old["snap"]},
+            {"$set": {**current, "previous": {"snap": old["snap"], "chunks": old["chunks"]}}},
+        ).modified_count == 1
+        drop = (old.get("previous") if swapped
+                else {"snap": snap, "chunks": len(chunks)})
+        if drop:
+            coll.delete_many({"_id": {"$in": _chunk_ids(drop["snap"], drop["chunks"])}})
+        return swapped
+
+
+def _chunk_ids(snap, count):
+    return [f"{snap}.{n}" for n in range(count)]

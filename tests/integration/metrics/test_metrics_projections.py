@@ -6,7 +6,6 @@ two instances expose the same totals."""
 import eventlet
 import pytest
 
-from kit.amqp import ConfirmingPublisher
 from metrics.service import MetricsService
 from tests.integration.metrics import metrics_script as script
 from tests.support import wait
@@ -21,15 +20,6 @@ KPIS = {"refresh_seconds": 0.3, "refresh_overlap_seconds": 2}
 
 
 
-@pytest.fixture
-def publish(rabbit_config):
-    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
-
-    def send(bodies):
-        publisher.publish_batch([(*script.routed(b), b, {}) for b in bodies])
-
-    yield send
-    publisher.close()
 
 
 @pytest.fixture
