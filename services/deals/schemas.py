@@ -160,6 +160,9 @@ class TransitionOut(Schema):
     lead_id = fields.String()
     not_applied = fields.Dict(metadata={"description": "a lead conversion's amount the "
                                         "deal did not take (it had one, or was closed)"})
+    historical = fields.Boolean(metadata={"description": "recorded later by an admin "
+                                          "(POST /api/v1/deals/history), at recorded_at"})
+    recorded_at = UtcDateTime()
 
 
 class DealOut(Schema):
@@ -205,6 +208,63 @@ class DealQuery(Schema):
 class DealPage(Schema):
     items = fields.List(fields.Nested(DealOut))
     next_cursor = fields.String(allow_none=True)
+
+
+# --- history (admins) ------------------------------------------------------------------------
+
+
+class HistoryStep(Schema):
+    at = UtcDateTime(required=True, metadata={"description": "when it happened (RFC 3339 "
+                                              "with an offset; not before the deal's last "
+                                              "change, not in the future)"})
+    action = fields.String(required=True, validate=validate.OneOf(
+        ("update", "move", "won", "lost")))
+    stage = fields.String(validate=KEY, metadata={"description": "move: the stage entered"})
+    reason = fields.String(validate=[validate_not_blank, validate.Length(max=500)],
+                           metadata={"description": "lost: why"})
+    fields_ = fields.Nested(DealPatch, data_key="fields", attribute="fields",
+                            metadata={"description": "update: as PATCH takes them"})
+
+    @validates_schema
+    def what_the_action_needs(self, data, **kwargs):
+        needs = {"move": "stage", "lost": "reason", "update": "fields"}.get(data["action"])
+        if needs and not data.get(needs):
+            raise ValidationError({needs if needs != "fields" else "fields": [
+                f"Required for {data['action']}."]})
+
+
+class HistoryItem(Schema):
+    deal_id = fields.String(validate=ID)
+    lead_id = fields.String(validate=ID, metadata={"description": "the deal its conversion "
+                                                   "opened"})
+    version = Integer(required=True, validate=validate.Range(min=1), metadata={
+        "description": "the version the steps apply to, as If-Match: a deal at another "
+                       "version is left alone (so a repeated load adds nothing)"})
+    steps = fields.List(fields.Nested(HistoryStep), required=True,
+                        validate=validate.Length(min=1, max=20))
+
+    @validates_schema
+    def one_deal(self, data, **kwargs):
+        if ("deal_id" in data) == ("lead_id" in data):
+            raise ValidationError({"deal_id": ["Give exactly one of deal_id, lead_id."]})
+
+
+class HistoryIn(Schema):
+    items = fields.List(fields.Nested(HistoryItem), required=True,
+                        validate=validate.Length(min=1, max=500))
+
+
+class HistoryOutcome(Schema):
+    deal_id = fields.String()
+    outcome = fields.String(metadata={"description": "applied, stale (another version: "
+                                      "nothing written), not_found, refused (a rule or "
+                                      "gate: nothing written)"})
+    version = fields.Integer(allow_none=True)
+    error = fields.Dict(allow_none=True)
+
+
+class HistoryOut(Schema):
+    items = fields.List(fields.Nested(HistoryOutcome))
 
 
 # --- forecast --------------------------------------------------------------------------------

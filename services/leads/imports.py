@@ -15,7 +15,7 @@ from typing import NamedTuple
 from marshmallow import ValidationError, fields
 
 from kit.config import setting
-from kit.errors import Conflict, DealflowError, Invalid
+from kit.errors import Conflict, Invalid
 from kit.fields import to_utc, utcnow
 from kit.outbox import new_document
 from leads import csvimport, domain
