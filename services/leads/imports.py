@@ -20,7 +20,7 @@ from kit.fields import to_utc, utcnow
 from kit.outbox import new_document
 from leads import csvimport, domain
 from leads.assignment import Assignment
-from leads.schemas import HistoryIn, ImportQuery, ImportResult, LeadIn
+from leads.schemas import HistoryIn, ImportedLead, ImportQuery, ImportResult, LeadIn
 
 CHUNK = 500
 ROW_NAMESPACE = uuid.UUID("6f1f8a52-3c1e-4a49-9d7e-2f0c1b7a9e11")
@@ -32,6 +32,8 @@ __all__ = ["ImportQuery", "ImportReport", "Limits", "limits", "run"]
 class ImportReport(ImportResult):
     encoding = fields.String(metadata={"description": "the encoding the CSV was read with"})
     historical = fields.Boolean(metadata={"description": "the rows carried their history"})
+    leads = fields.List(fields.Nested(ImportedLead), metadata={
+        "description": "a historical import's stored leads: line -> id"})
 
 
 class Limits(NamedTuple):
@@ -92,6 +94,10 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None,
         created += _store_chunk(store, rules, fresh[start:start + CHUNK], key, actor, errors)
 
     errors.sort(key=lambda e: e["line"])
+    refused = {e["line"] for e in errors}
+    # a historical import says which lead each line became (its ids derive from the key)
+    stored = ([{"line": line, "id": row_id(key, line)} for line, _ in fresh
+               if line not in refused] if history else None)
     result = {
         "idempotency_key": key,
         "encoding": encoding,
@@ -102,6 +108,8 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None,
         "historical": history,
         "errors": errors,
     }
+    if stored is not None:
+        result["leads"] = stored
     if attempt is not None:
         store.finish_import(key, attempt, result, utcnow())
     return result, False

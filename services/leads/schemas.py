@@ -297,6 +297,11 @@ class ImportRowError(Schema):
     duplicate_of_line = fields.Integer(allow_none=True)
 
 
+class ImportedLead(Schema):
+    line = fields.Integer()
+    id = fields.String()
+
+
 class ImportResult(Schema):
     idempotency_key = fields.String(allow_none=True)
     rows = fields.Integer()

@@ -122,6 +122,7 @@ def test_events_carry_the_past_times_and_the_lead_says_who_loaded_it(leads, mong
         assert event["actor"] == "ada"
 
     lead = mongo_db.leads.find_one({})
+    assert resp.json()["leads"] == [{"line": 2, "id": lead["_id"]}]
     assert (lead["status"], lead["owner_id"], lead["team"]) == \
         ("converted", "rep-gc-1", "greater_china")
     assert lead["response_due_at"] is None
