@@ -360,12 +360,14 @@ class Seeder:
                          f"{result['created']} created{' (replayed)' if replayed else ''}")
         return totals, ids
 
-    def record_deals(self, rows, ids, patience=600):
+    def record_deals(self, rows, ids, patience=None):
         """Record each converted lead's deal history once its deal exists (lead.converted
         reaches the deals service asynchronously). Returns {outcome: count}."""
         todo = [{"lead_id": ids[r.index], "version": 1, "steps": r.steps}
                 for r in rows if r.steps and r.index in ids]
         counts = {"applied": 0, "stale": 0, "refused": 0}
+        # the leads' outbox relay publishes lead by lead: its pace, not ours, decides this
+        patience = patience or 600 + len(rows) / 20
         deadline = time.monotonic() + patience
         while todo:
             batches = [todo[i:i + HISTORY_BATCH] for i in range(0, len(todo), HISTORY_BATCH)]
@@ -385,7 +387,7 @@ class Seeder:
                                    f"{patience} s: is lead.converted consumed?")
             if waiting:
                 self.log(f"  {len(waiting)} deals not opened yet; waiting")
-                time.sleep(2)
+                time.sleep(5)
             todo = waiting
         return counts
 
@@ -423,6 +425,7 @@ def seed(n, leads_url, deals_url, token=None, seed_value=SEED, now=None, workers
     deals = seeder.record_deals(rows, ids)
     done = time.monotonic()
     return {"leads": leads, "converted": sum(1 for r in rows if r.deal_outcome),
+            "deal_histories": sum(1 for r in rows if r.steps),
             "deals": deals, "pipeline_id": pipeline_id,
             "seconds": {"generate": round(generated - started, 1),
                         "import_leads": round(imported - generated, 1),

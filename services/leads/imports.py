@@ -151,7 +151,7 @@ def _begin(store, key, body_hash, limits, actor=None, history=False):
 def validate_rows(rows, now=None):
     """(errors, [(line, lead input)]); with `now` (a historical import) each input carries
     its `history`, checked against the domain's rules as of `now`."""
-    schema = LeadIn()
+    schema, history_schema = LeadIn(), HistoryIn()
     errors, valid = [], []
     for line, row in rows:
         extra = row.pop("_extra_cells", 0)
@@ -167,7 +167,7 @@ def validate_rows(rows, now=None):
             continue
         if now is not None:
             try:
-                data["history"] = HistoryIn().load(history)
+                data["history"] = history_schema.load(history)
             except ValidationError as exc:
                 errors.append({"line": line, "reason": "invalid", "errors": exc.messages})
                 continue
