@@ -114,9 +114,9 @@ STAGES = (
     {"key": "lost", "name": "Lost", "probability": 0},
 )
 # what each stage's gate needs, as the update step that meets it
-GATE_STEPS = {"needs_confirmed": {"checklist": {"discovery_call_held": True}},
+GATE_STEPS = {"needs_confirmed": {"checklist": ["discovery_call_held"]},
               "proposal": {"needs_summary": "Needs confirmed in the discovery call"},
-              "contract_payment": {"checklist": {"contract_sent": True}}}
+              "contract_payment": {"checklist": ["contract_sent"]}}
 OPEN_STAGES = [s["key"] for s in STAGES if s["key"] not in ("won", "lost")]
 COLUMNS = ("name", "company", "email", "phone", "country", "region", "source", "utm_medium",
            "utm_campaign", "industry", "created_at", "status", "contacted_at", "qualified_at",
@@ -363,7 +363,7 @@ class Seeder:
     def record_deals(self, rows, ids, patience=None):
         """Record each converted lead's deal history once its deal exists (lead.converted
         reaches the deals service asynchronously). Returns {outcome: count}."""
-        todo = [{"lead_id": ids[r.index], "version": 1, "steps": r.steps}
+        todo = [{"deal_id": f"lead:{ids[r.index]}", "version": 1, "steps": r.steps}
                 for r in rows if r.steps and r.index in ids]
         counts = {"applied": 0, "stale": 0, "refused": 0}
         # the leads' outbox relay publishes lead by lead: its pace, not ours, decides this

@@ -446,6 +446,16 @@ def last_time(deal):
     return max([deal["created_at"], *times])
 
 
+LEAD_REFERENCE = "lead:"
+
+
+def history_target(reference):
+    """The deal a history item names: its id, or `lead:<id>` for the lead's deal."""
+    if reference.startswith(LEAD_REFERENCE):
+        return deal_id_for_lead(reference[len(LEAD_REFERENCE):])
+    return reference
+
+
 def replay(pipeline, deal, steps, now, *, actor=None, day_seconds=86400):
     """An admin's record of what happened to a deal: each step (an edit, a move, a win or a
     loss) goes through the same rules and gates as a live one, at its own past time, in
@@ -482,11 +492,14 @@ def replay(pipeline, deal, steps, now, *, actor=None, day_seconds=86400):
 def _step(pipeline, deal, step, at, actor, day_seconds):
     action = step["action"]
     if action == "update":
-        return update(pipeline, deal, step.get("fields") or {}, at, actor=actor,
-                      day_seconds=day_seconds)
+        edit = dict(step.get("fields") or {})
+        if "checklist" in edit:  # ticked items, as PATCH's item -> ticked
+            edit["checklist"] = dict.fromkeys(edit["checklist"], True)
+        return update(pipeline, deal, edit, at, actor=actor, day_seconds=day_seconds)
     if action == "move":
-        return move(pipeline, deal, step.get("stage"), at, actor=actor,
-                    day_seconds=day_seconds)
+        if not step.get("stage"):
+            raise Invalid("A move names its stage.", errors={"stage": ["Required for move."]})
+        return move(pipeline, deal, step["stage"], at, actor=actor, day_seconds=day_seconds)
     if action == "won":
         return win(pipeline, deal, at, actor=actor)
     return lose(pipeline, deal, step.get("reason"), at, actor=actor)

@@ -213,6 +213,15 @@ class DealPage(Schema):
 # --- history (admins) ------------------------------------------------------------------------
 
 
+class HistoryFields(Schema):
+    """What a recorded edit may set: what gates ask for besides amounts (which a lead's
+    conversion brings)."""
+
+    needs_summary = _text()
+    expected_close = fields.Date()
+    checklist = _key_list(metadata={"description": "items ticked"})
+
+
 class HistoryStep(Schema):
     at = UtcDateTime(required=True, metadata={"description": "when it happened (RFC 3339 "
                                               "with an offset; not before the deal's last "
@@ -222,31 +231,18 @@ class HistoryStep(Schema):
     stage = fields.String(validate=KEY, metadata={"description": "move: the stage entered"})
     reason = fields.String(validate=[validate_not_blank, validate.Length(max=500)],
                            metadata={"description": "lost: why"})
-    fields_ = fields.Nested(DealPatch, data_key="fields", attribute="fields",
-                            metadata={"description": "update: as PATCH takes them"})
-
-    @validates_schema
-    def what_the_action_needs(self, data, **kwargs):
-        needs = {"move": "stage", "lost": "reason", "update": "fields"}.get(data["action"])
-        if needs and not data.get(needs):
-            raise ValidationError({needs if needs != "fields" else "fields": [
-                f"Required for {data['action']}."]})
+    fields_ = fields.Nested(HistoryFields, data_key="fields", attribute="fields",
+                            metadata={"description": "update: what it set"})
 
 
 class HistoryItem(Schema):
-    deal_id = fields.String(validate=ID)
-    lead_id = fields.String(validate=ID, metadata={"description": "the deal its conversion "
-                                                   "opened"})
-    version = Integer(required=True, validate=validate.Range(min=1), metadata={
+    deal_id = fields.String(required=True, validate=ID, metadata={
+        "description": "a deal's id, or lead:<lead id> for the deal its conversion opened"})
+    version = Integer(required=True, validate=validate.Range(min=1, max=2**31), metadata={
         "description": "the version the steps apply to, as If-Match: a deal at another "
                        "version is left alone (so a repeated load adds nothing)"})
     steps = fields.List(fields.Nested(HistoryStep), required=True,
                         validate=validate.Length(min=1, max=20))
-
-    @validates_schema
-    def one_deal(self, data, **kwargs):
-        if ("deal_id" in data) == ("lead_id" in data):
-            raise ValidationError({"deal_id": ["Give exactly one of deal_id, lead_id."]})
 
 
 class HistoryIn(Schema):

@@ -214,7 +214,7 @@ class DealsService(Operational):
         return S.HistoryOut().dump({"items": outcomes})
 
     def _record(self, item, pipeline_of, now, actor):
-        deal_id = item.get("deal_id") or domain.deal_id_for_lead(item["lead_id"])
+        deal_id = domain.history_target(item["deal_id"])
         outcome = {"deal_id": deal_id, "version": None, "error": None}
         try:
             deal, _ = self.store.change(deal_id, lambda deal: domain.replay(

@@ -30,8 +30,7 @@ def deal(pipeline):
 
 def test_steps_apply_at_their_times_in_one_change(pipeline, deal):
     change = domain.replay(pipeline, deal, [
-        {"at": day(1), "action": "update", "fields": {"checklist": {"discovery_call_held":
-                                                                   True}}},
+        {"at": day(1), "action": "update", "fields": {"checklist": ["discovery_call_held"]}},
         {"at": day(2), "action": "move", "stage": "needs_confirmed"},
         {"at": day(9), "action": "lost", "reason": "price"},
     ], NOW, actor="admin")
@@ -69,3 +68,16 @@ def test_steps_go_forward(pipeline, deal):
 def test_a_conversion_opens_its_deal_at_the_conversion_never_later_than_now():
     assert domain.opened_at({"converted_at": T0}, NOW) == T0
     assert domain.opened_at({"converted_at": NOW + dt.timedelta(hours=1)}, NOW) == NOW
+
+
+def test_an_item_names_a_deal_or_the_deal_of_a_lead():
+    assert domain.history_target("d-1") == "d-1"
+    assert domain.history_target("lead:l-1") == domain.deal_id_for_lead("l-1")
+
+
+@pytest.mark.parametrize("step,field", [
+    ({"action": "move"}, "stage"), ({"action": "lost"}, "reason")])
+def test_a_move_needs_its_stage_and_a_loss_its_reason(pipeline, deal, step, field):
+    with pytest.raises(Invalid) as refused:
+        domain.replay(pipeline, deal, [{"at": day(1), **step}], NOW)
+    assert field in refused.value.extra["errors"]
