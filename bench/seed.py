@@ -325,7 +325,9 @@ class Seeder:
         return resp.json()["id"]
 
     def import_leads(self, rows, pipeline_id, run_key):
-        """Returns (totals, {row index: lead id})."""
+        """Returns (totals, {row index: lead id}). Converted leads go first: their deals
+        open while the relay still publishes the other leads' events."""
+        rows = sorted(rows, key=lambda r: r.deal_outcome is None)
         chunks = [rows[i:i + self.chunk] for i in range(0, len(rows), self.chunk)]
         totals = {"rows": 0, "created": 0, "duplicates": 0, "invalid": 0, "replayed": 0}
         ids = {}
