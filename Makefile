@@ -19,7 +19,7 @@ LOCAL_AMQP := $(if $(AMQP_URI),,yes)
 LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench asyncapi clean queries
+        unit integration e2e fuzz bench seed asyncapi clean queries
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB and the five services (var/ holds data, logs)"
@@ -27,6 +27,7 @@ help:
 	@echo "make test   - lint, then unit, integration and end-to-end tests"
 	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
 	@echo "make bench  - benchmarks, reported as ratios to raw broker/database limits"
+	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
 	@echo "make lint   - ruff"
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
 
@@ -99,6 +100,12 @@ queries: infra
 
 bench: infra
 	@$(PY) -m bench
+
+# a year of leads (a fifth converted into deals) through the running platform's public APIs;
+# LEADS_URL / DEALS_URL point elsewhere, SEED_TOKEN authenticates as an admin
+N ?= 100000
+seed: venv
+	@$(PY) -m bench.seed -n $(N)
 
 clean: stop
 	rm -rf var

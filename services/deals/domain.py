@@ -194,6 +194,13 @@ def deal_from_lead(lead):
             "custom": {"lead_source": lead["source"]}}
 
 
+def opened_at(lead, now):
+    """When the deal of a lead.converted event starts: at the conversion (a historical one
+    lies in the past), never later than now (a producer's clock ahead of ours)."""
+    converted = lead.get("converted_at")
+    return min(converted, now) if converted is not None else now
+
+
 # --- creation --------------------------------------------------------------------------------
 
 
@@ -426,3 +433,73 @@ def stall(pipeline, deal, now, *, day_seconds=86400):
         "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
         "owner_id": deal.get("owner_id"), "idle_days": idle,
         "last_activity_at": deal["last_activity_at"]})])
+
+
+# --- history (an admin loading the past) -----------------------------------------------------
+
+HISTORY_ACTIONS = ("update", "move", "won", "lost")
+
+
+def last_time(deal):
+    """When the deal last changed as its history says (its creation at the latest)."""
+    times = [t["at"] for t in deal.get("history") or () if t.get("at") is not None]
+    return max([deal["created_at"], *times])
+
+
+LEAD_REFERENCE = "lead:"
+
+
+def history_target(reference):
+    """The deal a history item names: its id, or `lead:<id>` for the lead's deal."""
+    if reference.startswith(LEAD_REFERENCE):
+        return deal_id_for_lead(reference[len(LEAD_REFERENCE):])
+    return reference
+
+
+def replay(pipeline, deal, steps, now, *, actor=None, day_seconds=86400):
+    """An admin's record of what happened to a deal: each step (an edit, a move, a win or a
+    loss) goes through the same rules and gates as a live one, at its own past time, in
+    time order, never before the deal's last change nor in the future. Each history entry
+    says it was recorded later (`recorded_at`, `historical`); the events carry the past
+    times in their data. Returns one Change with the events of all steps (a gap-free run
+    of sequences), or None for no steps."""
+    current, merged, events, previous = deal, {}, [], last_time(deal)
+    for number, step in enumerate(steps):
+        at = step["at"]
+        if at < previous:
+            raise Invalid("History steps go forward in time.", errors={"steps": {number: {
+                "at": [f"Must not be before the deal's last change ({previous.isoformat()})."]
+            }}})
+        if at > now:
+            raise Invalid("History lies in the past.",
+                          errors={"steps": {number: {"at": ["Must not be in the future."]}}})
+        change = _step(pipeline, current, step, at, actor, day_seconds)
+        if change is None:
+            continue
+        if "history" in change.set:  # each rule appends its one entry last
+            history = list(change.set["history"])
+            history[-1] = {**history[-1], "recorded_at": now, "historical": True}
+            change.set["history"] = history
+        merged.update(change.set)
+        events.extend(change.events)
+        current = change.as_deal(current)
+        previous = at
+    if not events:
+        return None
+    return Change(set=merged, events=events)
+
+
+def _step(pipeline, deal, step, at, actor, day_seconds):
+    action = step["action"]
+    if action == "update":
+        edit = dict(step.get("fields") or {})
+        if "checklist" in edit:  # ticked items, as PATCH's item -> ticked
+            edit["checklist"] = dict.fromkeys(edit["checklist"], True)
+        return update(pipeline, deal, edit, at, actor=actor, day_seconds=day_seconds)
+    if action == "move":
+        if not step.get("stage"):
+            raise Invalid("A move names its stage.", errors={"stage": ["Required for move."]})
+        return move(pipeline, deal, step["stage"], at, actor=actor, day_seconds=day_seconds)
+    if action == "won":
+        return win(pipeline, deal, at, actor=actor)
+    return lose(pipeline, deal, step.get("reason"), at, actor=actor)

@@ -160,6 +160,9 @@ class TransitionOut(Schema):
     lead_id = fields.String()
     not_applied = fields.Dict(metadata={"description": "a lead conversion's amount the "
                                         "deal did not take (it had one, or was closed)"})
+    historical = fields.Boolean(metadata={"description": "recorded later by an admin "
+                                          "(POST /api/v1/deals/history), at recorded_at"})
+    recorded_at = UtcDateTime()
 
 
 class DealOut(Schema):
@@ -205,6 +208,59 @@ class DealQuery(Schema):
 class DealPage(Schema):
     items = fields.List(fields.Nested(DealOut))
     next_cursor = fields.String(allow_none=True)
+
+
+# --- history (admins) ------------------------------------------------------------------------
+
+
+class HistoryFields(Schema):
+    """What a recorded edit may set: what gates ask for besides amounts (which a lead's
+    conversion brings)."""
+
+    needs_summary = _text()
+    expected_close = fields.Date()
+    checklist = _key_list(metadata={"description": "items ticked"})
+
+
+class HistoryStep(Schema):
+    at = UtcDateTime(required=True, metadata={"description": "when it happened (RFC 3339 "
+                                              "with an offset; not before the deal's last "
+                                              "change, not in the future)"})
+    action = fields.String(required=True, validate=validate.OneOf(
+        ("update", "move", "won", "lost")))
+    stage = fields.String(validate=KEY, metadata={"description": "move: the stage entered"})
+    reason = fields.String(validate=[validate_not_blank, validate.Length(max=500)],
+                           metadata={"description": "lost: why"})
+    fields_ = fields.Nested(HistoryFields, data_key="fields", attribute="fields",
+                            metadata={"description": "update: what it set"})
+
+
+class HistoryItem(Schema):
+    deal_id = fields.String(required=True, validate=ID, metadata={
+        "description": "a deal's id, or lead:<lead id> for the deal its conversion opened"})
+    version = Integer(required=True, validate=validate.Range(min=1, max=2**31), metadata={
+        "description": "the version the steps apply to, as If-Match: a deal at another "
+                       "version is left alone (so a repeated load adds nothing)"})
+    steps = fields.List(fields.Nested(HistoryStep), required=True,
+                        validate=validate.Length(min=1, max=20))
+
+
+class HistoryIn(Schema):
+    items = fields.List(fields.Nested(HistoryItem), required=True,
+                        validate=validate.Length(min=1, max=500))
+
+
+class HistoryOutcome(Schema):
+    deal_id = fields.String()
+    outcome = fields.String(metadata={"description": "applied, stale (another version: "
+                                      "nothing written), not_found, refused (a rule or "
+                                      "gate: nothing written)"})
+    version = fields.Integer(allow_none=True)
+    error = fields.Dict(allow_none=True)
+
+
+class HistoryOut(Schema):
+    items = fields.List(fields.Nested(HistoryOutcome))
 
 
 # --- forecast --------------------------------------------------------------------------------

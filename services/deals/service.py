@@ -14,13 +14,13 @@ from kit import paging
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
 from kit.consumer import event_handler
-from kit.errors import Conflict, Contention, Invalid, NotFound
+from kit.errors import Conflict, Contention, DealflowError, Invalid, NotFound
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
-from kit.versioned import stale
+from kit.versioned import Stale, stale
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,44 @@ class DealsService(Operational):
         return self._change(request, id, lambda pipeline, deal, now: domain.reopen(
             pipeline, deal, now, data["stage"], actor=actor, day_seconds=self._day()))
 
+    # --- history (admins) --------------------------------------------------------------------
+
+    @http("POST", "/api/v1/deals/history", body=S.HistoryIn, response=S.HistoryOut,
+          tags=TAGS, summary="Record deals' past moves, edits, wins and losses at their "
+          "times (admins; seeding and migrations)",
+          responses={401: "No token", 403: "Not an admin"})
+    def record_history(self, request):
+        who = caller(request, self.config)
+        require_role(who, *setting(self.config, "DEALS.history_roles", ["admin"]),
+                     config=self.config)
+        data = json_body(request, S.HistoryIn())
+        pipelines, now = {}, utcnow()
+
+        def pipeline_of(deal):
+            if deal["pipeline_id"] not in pipelines:
+                pipelines[deal["pipeline_id"]] = self.store.get_pipeline(deal["pipeline_id"])
+            return pipelines[deal["pipeline_id"]]
+
+        outcomes = [self._record(item, pipeline_of, now, actor_id(who))
+                    for item in data["items"]]
+        return S.HistoryOut().dump({"items": outcomes})
+
+    def _record(self, item, pipeline_of, now, actor):
+        deal_id = domain.history_target(item["deal_id"])
+        outcome = {"deal_id": deal_id, "version": None, "error": None}
+        try:
+            deal, _ = self.store.change(deal_id, lambda deal: domain.replay(
+                pipeline_of(deal), deal, item["steps"], now, actor=actor,
+                day_seconds=self._day()), expected=item["version"], actor=actor)
+        except Stale as exc:
+            return {**outcome, "outcome": "stale", "version": exc.extra.get("current_version")}
+        except NotFound:
+            return {**outcome, "outcome": "not_found"}
+        except DealflowError as exc:
+            return {**outcome, "outcome": "refused", "error": {
+                "title": exc.title, "detail": exc.detail, **exc.extra}}
+        return {**outcome, "outcome": "applied", "version": deal["version"]}
+
     # --- forecast ----------------------------------------------------------------------------
 
     @http("GET", "/api/v1/forecast", query=S.ForecastQuery, response=S.ForecastOut,
@@ -207,10 +245,14 @@ class DealsService(Operational):
     @event_handler("leads", "lead.converted")
     def handle_leads_lead_converted(self, event):
         lead = event["data"]
-        pipeline = self.store.get_pipeline(P.DEFAULT_PIPELINE_ID)
+        # the pipeline the conversion asks for, else (none, or unknown here) the default
+        pipeline = (lead.get("pipeline_id") and self.store.get_pipeline(lead["pipeline_id"])
+                    or self.store.get_pipeline(P.DEFAULT_PIPELINE_ID))
+        # the deal starts when its lead converted (a historical import's past time)
+        opened = domain.opened_at(lead, utcnow())
         deal, events = domain.new_deal(
             pipeline, domain.deal_from_lead(lead), domain.deal_id_for_lead(lead["lead_id"]),
-            utcnow(), actor=event.get("actor"), day_seconds=self._day())
+            opened, actor=event.get("actor"), day_seconds=self._day())
         # False: the lead's deal exists (a redelivery, or opened with its lead_id before).
         if self.store.insert_deal(deal, events, actor=event.get("actor"),
                                   correlationid=event.get("correlationid") or event["id"]):

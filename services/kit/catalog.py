@@ -85,6 +85,10 @@ class LeadQualified(Schema):
     score = fields.Integer(required=True)
     grade = fields.String(required=True, validate=validate.OneOf("ABCD"))
     status = _status()
+    qualified_at = UtcDateTime(**OPTIONAL, metadata={
+        "description": "when it was qualified (a historical import's past time; the "
+                       "envelope's time is when the event was emitted); null only in "
+                       "events published before it was added"})
 
 
 class LeadDisqualified(Schema):
@@ -110,6 +114,8 @@ class LeadConverted(Schema):
     currency = Currency(**OPTIONAL)
     created_at = UtcDateTime(required=True)
     converted_at = UtcDateTime(required=True)
+    pipeline_id = _opt_str(metadata={"description": "the deal pipeline the conversion asks "
+                                     "for; null: the deals service's default"})
     status = _status()
 
 

@@ -44,6 +44,9 @@ class AssignmentRules:
     def reps_of(self, team):
         return list((self.teams or {}).get(team, ()))
 
+    def team_of(self, rep):
+        return next((team for team, reps in (self.teams or {}).items() if rep in reps), None)
+
 
 def parse_territories(raw):
     return tuple(

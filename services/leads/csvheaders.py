@@ -18,6 +18,22 @@ ALIASES = {
     "source": ("source", "lead source", "来源", "线索来源", "渠道"),
 }
 
+# Only a historical import (admins, ?history=true) reads these; in any other import such a
+# column is a custom field, as it always was.
+HISTORY_ALIASES = {
+    "created_at": ("created at", "created", "occurred at", "创建时间", "录入时间"),
+    "status": ("status", "lead status", "状态", "线索状态"),
+    "contacted_at": ("contacted at", "first contacted at", "首次联系时间", "联系时间"),
+    "qualified_at": ("qualified at", "合格时间", "确认时间"),
+    "disqualified_at": ("disqualified at", "关闭时间", "无效时间"),
+    "reason": ("reason", "disqualify reason", "原因", "关闭原因"),
+    "converted_at": ("converted at", "转化时间"),
+    "amount": ("amount", "deal amount", "金额", "商机金额"),
+    "currency": ("currency", "币种", "货币"),
+    "owner_id": ("owner", "owner id", "负责人"),
+    "pipeline_id": ("pipeline", "pipeline id", "销售流程"),
+}
+
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 
@@ -31,6 +47,15 @@ FIELD_BY_HEADER = {normalise(alias): field for field, names in ALIASES.items()
                    for alias in names}
 
 
+HISTORY_BY_HEADER = {normalise(alias): field for field, names in HISTORY_ALIASES.items()
+                     for alias in names}
+
+
 def lead_field(header):
     """The lead field a header names, or None when it names none."""
     return FIELD_BY_HEADER.get(normalise(header))
+
+
+def history_field(header):
+    """The history field (of a historical import) a header names, or None."""
+    return HISTORY_BY_HEADER.get(normalise(header))

@@ -13,7 +13,7 @@ import csv
 import io
 
 from kit.errors import Invalid
-from leads.csvheaders import lead_field
+from leads.csvheaders import history_field, lead_field
 
 UTM_PREFIX = "utm_"
 # UTF-32 first: its little-endian mark begins with UTF-16's.
@@ -88,13 +88,16 @@ def _field_limit(limit):
         csv.field_size_limit(before)
 
 
-def parse(text, max_rows, max_field_chars=4096, max_columns=100, default_source="import"):
-    """Returns ([(line, row dict)], column errors); `line` is where the record starts."""
+def parse(text, max_rows, max_field_chars=4096, max_columns=100, default_source="import",
+          history=False):
+    """Returns ([(line, row dict)], column errors); `line` is where the record starts.
+    With `history`, columns naming history fields (leads.csvheaders.HISTORY_ALIASES) fill
+    the row's `history`."""
     with _field_limit(max(len(text), max_field_chars) + 1):
-        return _parse(text, max_rows, max_field_chars, max_columns, default_source)
+        return _parse(text, max_rows, max_field_chars, max_columns, default_source, history)
 
 
-def _parse(text, max_rows, max_field_chars, max_columns, default_source):
+def _parse(text, max_rows, max_field_chars, max_columns, default_source, history):
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -104,7 +107,7 @@ def _parse(text, max_rows, max_field_chars, max_columns, default_source):
         raise Invalid(f"The CSV header cannot be read: {exc}.") from None
     if len(header) > max_columns:
         raise Invalid(f"At most {max_columns} columns per import.", max_columns=max_columns)
-    targets, column_errors = columns(header, reader.line_num, max_field_chars)
+    targets, column_errors = columns(header, reader.line_num, max_field_chars, history)
     if ("name", None) not in targets:
         raise Invalid("The CSV header needs a name column (name, 姓名, ...).",
                       columns=[_shown(h.strip()) for h in header])
@@ -123,13 +126,13 @@ def _parse(text, max_rows, max_field_chars, max_columns, default_source):
     return rows, column_errors
 
 
-def columns(header, line=1, max_field_chars=4096):
+def columns(header, line=1, max_field_chars=4096, history=False):
     """Where each column goes: (lead field, None), ("utm"/"custom", key) or None (ignored),
     and an error for each column ignored for a reason the importer should hear."""
     targets, seen, errors = [], {}, []
     for number, text in enumerate(header, start=1):
         title = text.strip()
-        target = _target(title)
+        target = _target(title, history)
         problem = None
         if target is None:
             pass
@@ -154,12 +157,14 @@ def _shown(title, limit=64):
     return title if len(title) <= limit else title[:limit] + "…"
 
 
-def _target(title):
+def _target(title, history=False):
     if not title:
         return None
     field = lead_field(title)
     if field is not None:
         return field, None
+    if history and history_field(title) is not None:
+        return "history", history_field(title)
     key = title.lower()
     if key.startswith(UTM_PREFIX):
         return "utm", key[len(UTM_PREFIX):]
@@ -173,7 +178,7 @@ def _storable_key(key):
 
 def to_input(targets, record, default_source, max_field_chars=4096):
     row = {"source": default_source}
-    nested = {"utm": {}, "custom": {}}
+    nested = {"utm": {}, "custom": {}, "history": {}}
     too_long = {}
     extra = len(record) - len(targets)
     for target, cell in zip(targets, record, strict=False):

@@ -185,9 +185,11 @@ def change_status(lead, target, reason, now, rules, actor=None):
             change.events.append(("lead.contacted", _contacted_data(
                 lead, lead["contacted_at"], seconds, target)))
     elif target == "qualified":
+        change.set["qualified_at"] = to_millis(now)
         change.events.append(("lead.qualified", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
-            "score": lead["score"], "grade": lead["grade"], "status": target}))
+            "score": lead["score"], "grade": lead["grade"], "status": target,
+            "qualified_at": change.set["qualified_at"]}))
     elif target == "disqualified":
         change.events.append(("lead.disqualified", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
@@ -305,7 +307,7 @@ def merge(lead, incoming, now, rules, actor=None):
 # --- conversion ------------------------------------------------------------------------------
 
 
-def convert(lead, amount, currency, now, actor=None):
+def convert(lead, amount, currency, now, actor=None, pipeline_id=None):
     if lead["status"] == "converted":
         raise Conflict("The lead is already converted.", current="converted", allowed=[])
     if lead["status"] != "qualified":
@@ -320,7 +322,7 @@ def convert(lead, amount, currency, now, actor=None):
         "company": lead.get("company"), "email": lead.get("email"), "phone": lead.get("phone"),
         "country": lead.get("country"), "source": lead["source"], "amount": amount,
         "currency": currency, "created_at": lead["created_at"], "converted_at": now,
-        "status": "converted"}))
+        "pipeline_id": pipeline_id, "status": "converted"}))
     return change
 
 
@@ -391,3 +393,97 @@ def followup_due(task, owner_id):
     return ("lead.followup_due", {
         "lead_id": task["lead_id"], "task_id": task["_id"], "owner_id": owner_id,
         "due_at": task["due_at"], "note": task.get("note")})
+
+
+# --- historical import -----------------------------------------------------------------------
+
+# The times each final status needs (in funnel order), and those it may have: the state
+# machine's path to that status.
+HISTORY_PATHS = {
+    "new": ((), ()),
+    "contacted": (("contacted_at",), ()),
+    "qualified": (("contacted_at", "qualified_at"), ()),
+    "converted": (("contacted_at", "qualified_at", "converted_at"), ()),
+    "disqualified": (("disqualified_at",), ("contacted_at", "qualified_at")),
+}
+HISTORY_TIMES = ("contacted_at", "qualified_at", "converted_at", "disqualified_at")
+CONVERSION_FIELDS = ("amount", "currency", "pipeline_id")
+
+
+def history_errors(history, now):
+    """What is wrong with a lead's past as a historical import gives it ({field: [...]},
+    empty when nothing): each time its status needs and none it may not have, in funnel
+    order (created, contacted, qualified, then converted or disqualified), none in the
+    future; a disqualified lead has a reason, only a converted one an amount or pipeline."""
+    status = history.get("status") or "new"
+    needed, optional = HISTORY_PATHS[status]
+    errors = {}
+    for name in HISTORY_TIMES:
+        given = history.get(name) is not None
+        if name in needed and not given:
+            errors[name] = [f"Required for a {status} lead."]
+        elif given and name not in needed and name not in optional:
+            errors[name] = [f"A {status} lead has no {name}."]
+    if status == "disqualified":
+        if not (history.get("reason") or "").strip():
+            errors["reason"] = ["Required for a disqualified lead."]
+        if history.get("qualified_at") is not None and history.get("contacted_at") is None:
+            errors["contacted_at"] = ["Required for a lead that was qualified."]
+    elif history.get("reason") is not None:
+        errors["reason"] = ["Only a disqualified lead has one."]
+    for name in CONVERSION_FIELDS:
+        if history.get(name) is not None and status != "converted":
+            errors.setdefault(name, []).append("Only a converted lead has one.")
+    order = [n for n in ("created_at", "contacted_at", "qualified_at", "converted_at",
+                         "disqualified_at") if history.get(n) is not None]
+    for earlier, later in zip(order, order[1:], strict=False):
+        if history[later] < history[earlier]:
+            errors.setdefault(later, []).append(f"Must not be before {earlier}.")
+    for name in order:
+        if history[name] > now:
+            errors.setdefault(name, []).append("Must not be in the future.")
+    return errors
+
+
+def historical(lead, history, key, now, rules, actor=None):
+    """A lead's past as an admin imported it: the moves of the state machine at their
+    historical times (their events carry those times in their data; the envelopes carry
+    the real time of the import) and an `import` activity that says who loaded it, when,
+    and that it was history. Returns (fields to set, events), to apply after the lead's
+    creation events. The response SLA clock is not started: the lead was answered or not
+    back then, and a clock run out months ago is no reason to alert anyone today."""
+    errors = history_errors(history, now)
+    if errors:
+        raise Invalid("The lead's history is inconsistent.", errors=errors)
+    current = {**lead, "response_due_at": None}
+    events = []
+    status = history.get("status") or "new"
+    steps = [("contacted", history.get("contacted_at")),
+             ("qualified", history.get("qualified_at"))]
+    if status == "converted":
+        steps.append(("converted", history["converted_at"]))
+    if status == "disqualified":
+        steps.append(("disqualified", history["disqualified_at"]))
+    for target, at in steps:
+        if at is None:
+            continue
+        if target == "converted":
+            change = convert(current, history.get("amount"), history.get("currency"), at,
+                             actor, pipeline_id=history.get("pipeline_id"))
+        else:
+            reason = history.get("reason") if target == "disqualified" else None
+            change = change_status(current, target, reason, at, rules, actor)
+        current.update(change.set)
+        events.extend(change.events)
+    recorded = to_millis(now)
+    entry = {
+        "id": str(uuid.uuid4()), "type": "import", "at": lead["created_at"], "actor": actor,
+        "outcome": "historical", "duration_minutes": None, "recorded_at": recorded,
+        "summary": f"Historical import (up to {status})"
+                   + (f", Idempotency-Key {key}" if key else ""),
+    }
+    imported = {"by": actor, "at": recorded, "historical": True, "idempotency_key": key}
+    fields = {k: v for k, v in current.items() if v != lead.get(k)}
+    fields.update(response_due_at=None, activities=[entry], imported=imported,
+                  updated_at=recorded)
+    return fields, events

@@ -12,27 +12,28 @@ import hashlib
 import uuid
 from typing import NamedTuple
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields
 
 from kit.config import setting
-from kit.errors import Conflict
+from kit.errors import Conflict, Invalid
 from kit.fields import to_utc, utcnow
 from kit.outbox import new_document
 from leads import csvimport, domain
-from leads.schemas import ImportResult, LeadIn
+from leads.assignment import Assignment
+from leads.schemas import HistoryIn, ImportedLead, ImportQuery, ImportResult, LeadIn
 
 CHUNK = 500
 ROW_NAMESPACE = uuid.UUID("6f1f8a52-3c1e-4a49-9d7e-2f0c1b7a9e11")
 
 
-class ImportQuery(Schema):
-    charset = fields.String(validate=validate.Length(min=1, max=40), metadata={
-        "description": "how the CSV is encoded (wins over the Content-Type's charset); "
-                       "when absent: a byte-order mark, then UTF-8, then GB18030"})
+__all__ = ["ImportQuery", "ImportReport", "Limits", "limits", "run"]
 
 
 class ImportReport(ImportResult):
     encoding = fields.String(metadata={"description": "the encoding the CSV was read with"})
+    historical = fields.Boolean(metadata={"description": "the rows carried their history"})
+    leads = fields.List(fields.Nested(ImportedLead), metadata={
+        "description": "a historical import's stored leads: line -> id"})
 
 
 class Limits(NamedTuple):
@@ -55,11 +56,19 @@ def row_id(key, line):
     return str(uuid.uuid5(ROW_NAMESPACE, f"{key}:{line}"))
 
 
-def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
-    """Returns (result, replayed)."""
+def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None,
+        history=False):
+    """Returns (result, replayed). With `history` (the caller is an admin: the service
+    checks) each row carries its past (leads.domain.historical); such an import needs an
+    Idempotency-Key, under which its record says who loaded what."""
+    if history and key is None:
+        raise Invalid("A historical import needs an Idempotency-Key: its record is the "
+                      "audit of what was loaded, by whom.")
     digest = hashlib.sha256(raw)
     if charset:
         digest.update(b"\ncharset=" + charset.encode())  # the same bytes read another way
+    if history:
+        digest.update(b"\nhistory")
     body_hash = digest.hexdigest()
     if key is not None:
         recorded = store.find_import(key)
@@ -67,14 +76,14 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
             return recorded["result"], True
     text, encoding = csvimport.decode(raw, charset)
     rows, errors = csvimport.parse(text, limits.max_rows, limits.max_field_chars,
-                                   limits.max_columns)
+                                   limits.max_columns, history=history)
     attempt = None
     if key is not None:
-        attempt, replay = _begin(store, key, body_hash, limits)
+        attempt, replay = _begin(store, key, body_hash, limits, actor, history)
         if replay is not None:
             return replay, True
 
-    invalid, valid = validate_rows(rows)
+    invalid, valid = validate_rows(rows, utcnow() if history else None)
     errors += invalid
     fresh = dedup_in_file(valid, errors)
     created = 0
@@ -85,6 +94,10 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
         created += _store_chunk(store, rules, fresh[start:start + CHUNK], key, actor, errors)
 
     errors.sort(key=lambda e: e["line"])
+    refused = {e["line"] for e in errors}
+    # a historical import says which lead each line became (its ids derive from the key)
+    stored = ([{"line": line, "id": row_id(key, line)} for line, _ in fresh
+               if line not in refused] if history else None)
     result = {
         "idempotency_key": key,
         "encoding": encoding,
@@ -92,8 +105,11 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None):
         "created": created,
         "duplicates": sum(1 for e in errors if e["reason"] == "duplicate"),
         "invalid": sum(1 for e in errors if e["reason"] == "invalid"),
+        "historical": history,
         "errors": errors,
     }
+    if stored is not None:
+        result["leads"] = stored
     if attempt is not None:
         store.finish_import(key, attempt, result, utcnow())
     return result, False
@@ -117,10 +133,11 @@ def claim(recorded, key, body_hash, limits, now=None):
     return "take_over"
 
 
-def _begin(store, key, body_hash, limits):
+def _begin(store, key, body_hash, limits, actor=None, history=False):
     """Returns (this attempt's id, None) or (None, a finished result to replay)."""
     attempt = str(uuid.uuid4())
-    recorded = store.begin_import(key, body_hash, attempt, utcnow())
+    recorded = store.begin_import(key, body_hash, attempt, utcnow(), by=actor,
+                                  historical=history)
     if recorded is None:
         return attempt, None
     if claim(recorded, key, body_hash, limits) == "replay":
@@ -131,12 +148,15 @@ def _begin(store, key, body_hash, limits):
     return attempt, None
 
 
-def validate_rows(rows):
-    schema = LeadIn()
+def validate_rows(rows, now=None):
+    """(errors, [(line, lead input)]); with `now` (a historical import) each input carries
+    its `history`, checked against the domain's rules as of `now`."""
+    schema, history_schema = LeadIn(), HistoryIn()
     errors, valid = [], []
     for line, row in rows:
         extra = row.pop("_extra_cells", 0)
         too_long = row.pop("_too_long", None)
+        history = row.pop("history", {})
         if too_long:
             errors.append({"line": line, "reason": "invalid", "errors": too_long})
             continue
@@ -145,6 +165,16 @@ def validate_rows(rows):
         except ValidationError as exc:
             errors.append({"line": line, "reason": "invalid", "errors": exc.messages})
             continue
+        if now is not None:
+            try:
+                data["history"] = history_schema.load(history)
+            except ValidationError as exc:
+                errors.append({"line": line, "reason": "invalid", "errors": exc.messages})
+                continue
+            problems = domain.history_errors(data["history"], now)
+            if problems:
+                errors.append({"line": line, "reason": "invalid", "errors": problems})
+                continue
         if extra:
             errors.append({"line": line, "reason": "invalid", "errors": {
                 "_row": [f"{extra} more cell(s) than the header has columns."]}})
@@ -173,21 +203,57 @@ def _store_chunk(store, rules, chunk, key, actor, errors):
     """Insert first and let the unique indexes find duplicates: reads by e-mail or phone
     are full scans on FerretDB v1 (only _id lookups use an index), inserts are not."""
     now = utcnow()
-    leads = [domain.new_lead(data, row_id(key, line), now, rules, actor) for line, data in chunk]
-    assignments = store.assign_batch(leads, rules.assignment)
+    leads = [domain.new_lead(data, row_id(key, line),
+                             data["history"]["created_at"] if "history" in data else now,
+                             rules, actor) for line, data in chunk]
+    assignments, holds = _assign(store, rules, leads, [data for _, data in chunk])
     docs = []
-    for lead, chosen in zip(leads, assignments, strict=True):
+    for lead, chosen, (_, data) in zip(leads, assignments, chunk, strict=True):
         lead.update(domain.assignment_fields(chosen))
-        events = store.events_for(lead["_id"], 0, domain.created_events(lead, chosen), actor)
+        pairs = domain.created_events(lead, chosen)
+        if "history" in data:
+            fields_, later = domain.historical(lead, data["history"], key, now, rules, actor)
+            lead.update(fields_)
+            pairs += later
+        events = store.events_for(lead["_id"], 0, pairs, actor)
         lead["version"] = len(events)
         docs.append(new_document(lead, events))
+    # a lead that is closed holds no slot in its owner's cap of open leads
+    store.release_many(lead["owner_id"] for lead, held in zip(leads, holds, strict=True)
+                       if held and lead["status"] not in domain.OPEN)
+    holds = [held and lead["status"] in domain.OPEN
+             for lead, held in zip(leads, holds, strict=True)]
     failed = store.insert_batch(docs)
     if not failed:
         return len(leads)
     # Every refused row gives back the slot this attempt claimed for it.
-    store.release_many(leads[i]["owner_id"] for i in failed)
+    store.release_many(leads[i]["owner_id"] for i in failed if holds[i])
     refused = [(chunk[i][0], leads[i]) for i in failed]
     return len(leads) - len(failed) + _explain_failures(store, refused, key, errors)
+
+
+def _assign(store, rules, leads, inputs):
+    """(assignment, whether it holds a slot of its owner's cap) per lead. A historical row
+    that names its owner keeps that rep (over the cap, as a manager may assign); the
+    others are routed by the rules."""
+    result = [None] * len(leads)
+    routed, held = [], []
+    for i, data in enumerate(inputs):
+        history = data.get("history") or {}
+        owner = history.get("owner_id")
+        if owner is None:
+            routed.append(i)
+            continue
+        holds = history["status"] in domain.OPEN
+        result[i] = (Assignment(owner_id=owner, team=rules.assignment.team_of(owner),
+                                queue=None, rule="import"), holds)
+        if holds:
+            held.append(owner)
+    store.hold_many(held)
+    chosen = store.assign_batch([leads[i] for i in routed], rules.assignment)
+    for i, assignment in zip(routed, chosen, strict=True):
+        result[i] = (assignment, assignment.owner_id is not None)
+    return [a for a, _ in result], [held for _, held in result]
 
 
 def _explain_failures(store, refused, key, errors):

@@ -131,6 +131,7 @@ class LeadOut(Schema):
     updated_at = UtcDateTime()
     contacted_at = UtcDateTime(allow_none=True)
     first_response_seconds = fields.Float(allow_none=True)
+    qualified_at = UtcDateTime(allow_none=True)
     converted_at = UtcDateTime(allow_none=True)
     amount = Money(allow_none=True)
     currency = fields.String(allow_none=True)
@@ -199,6 +200,10 @@ class ConvertIn(CurrencyAmounts):
 
     amount = Money(allow_none=True, load_default=None)
     currency = Currency(allow_none=True, load_default=None)
+    pipeline_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
+                                metadata={"description": "the deal pipeline to open the "
+                                          "deal in (the deals service's default if absent "
+                                          "or unknown)"})
 
     @validates_schema
     def currency_with_amount(self, data, **kwargs):
@@ -246,12 +251,55 @@ class TaskList(Schema):
     items = fields.List(fields.Nested(TaskOut))
 
 
+class HistoryIn(CurrencyAmounts):
+    """A lead's past, in a historical import (admins only): when it was captured and how far
+    it went. The domain checks the times against its status (leads.domain.history_changes)."""
+
+    class Meta:
+        unknown = RAISE
+
+    created_at = UtcDateTime(required=True, metadata={
+        "description": "when the lead was captured (RFC 3339 with an offset)"})
+    status = fields.String(load_default="new", validate=validate.OneOf(domain.STATUSES))
+    contacted_at = UtcDateTime(load_default=None)
+    qualified_at = UtcDateTime(load_default=None)
+    disqualified_at = UtcDateTime(load_default=None)
+    reason = _opt_str(500)
+    converted_at = UtcDateTime(load_default=None)
+    amount = Money(allow_none=True, load_default=None)
+    currency = Currency(allow_none=True, load_default=None)
+    owner_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    pipeline_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
+                                metadata={"description": "the deal pipeline of a conversion"})
+
+    @validates_schema
+    def currency_with_amount(self, data, **kwargs):
+        if data.get("amount") is not None and data.get("currency") is None:
+            raise ValidationError({"currency": ["Required with an amount."]})
+
+
+class ImportQuery(Schema):
+    charset = fields.String(validate=validate.Length(min=1, max=40), metadata={
+        "description": "how the CSV is encoded (wins over the Content-Type's charset); "
+                       "when absent: a byte-order mark, then UTF-8, then GB18030"})
+    history = fields.Boolean(load_default=False, metadata={
+        "description": "admins only: columns created_at (required, with an offset), "
+                       "status, contacted_at, qualified_at, disqualified_at, reason, "
+                       "converted_at, amount, currency, owner and pipeline load each lead's "
+                       "past; its events carry those times in their data"})
+
+
 class ImportRowError(Schema):
     line = fields.Integer()
     reason = fields.String()
     errors = fields.Dict(allow_none=True)
     existing_id = fields.String(allow_none=True)
     duplicate_of_line = fields.Integer(allow_none=True)
+
+
+class ImportedLead(Schema):
+    line = fields.Integer()
+    id = fields.String()
 
 
 class ImportResult(Schema):

@@ -7,6 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from kit import paging
 from kit.auth import actor_id, caller, require_role
+from kit.config import setting
 from kit.errors import DealflowError, Invalid, PayloadTooLarge
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args, read_body
@@ -78,17 +79,22 @@ class LeadsService(Operational):
           query=imports.ImportQuery,
           summary="Import leads from CSV (UTF-8, GB18030/GBK or UTF-16 with BOM, or the charset "
                   "given; header row; at most 10,000 rows)", tags=TAGS,
-          responses={409: "Idempotency-Key reused with another file, or its import is running",
+          responses={403: "A historical import (?history=true) is for admins",
+                     409: "Idempotency-Key reused with another file, or its import is running",
                      413: "The CSV is larger than the import allows"},
           expected_exceptions=(DealflowError, ValidationError))
     def import_leads(self, request):
-        charset = query_args(request, imports.ImportQuery()).get("charset")
+        args = query_args(request, imports.ImportQuery())
+        who = caller(request, self.config)
+        if args["history"]:
+            require_role(who, *setting(self.config, "IMPORT.history_roles", ["admin"]),
+                         config=self.config)
         limits = imports.limits(self.config)
         raw, labelled = _csv_body(request, limits.max_bytes)
         key = request.headers.get("Idempotency-Key") or None
         result, replayed = imports.run(
-            self.store, self.rules, raw, key, actor_id(caller(request, self.config)),
-            limits=limits, charset=charset or labelled)
+            self.store, self.rules, raw, key, actor_id(who), limits=limits,
+            charset=args.get("charset") or labelled, history=args["history"])
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return 200, headers, imports.ImportReport().dump(result)
 
@@ -157,7 +163,8 @@ class LeadsService(Operational):
         data = json_body(request, ConvertIn())
         actor = actor_id(caller(request, self.config))
         lead, _ = self.store.change(id, lambda lead: domain.convert(
-            lead, data["amount"], data["currency"], utcnow(), actor))
+            lead, data["amount"], data["currency"], utcnow(), actor,
+            pipeline_id=data["pipeline_id"]))
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/assign", body=AssignIn, response=LeadOut,

@@ -266,6 +266,15 @@ class LeadsStore(BaseStore):
         if rep and k:
             self.db.reps.update_one({"_id": rep}, {"$inc": {"open": -k, "touched": 1}})
 
+    def hold_many(self, owners):
+        """Take a slot per lead for each owner, regardless of the cap (as a manager may)."""
+        counts = {}
+        for owner in owners:
+            counts[owner] = counts.get(owner, 0) + 1
+        for owner, k in counts.items():
+            self.db.reps.update_one({"_id": owner}, {"$inc": {"open": k, "touched": 1}},
+                                    upsert=True)
+
     def release_many(self, owners):
         counts = {}
         for owner in owners:
@@ -372,12 +381,14 @@ class LeadsStore(BaseStore):
     def find_import(self, key):
         return self.db.imports.find_one({"_id": key})
 
-    def begin_import(self, key, body_hash, attempt, now):
-        """Records a running import under `key`; returns None, or what is recorded already."""
+    def begin_import(self, key, body_hash, attempt, now, by=None, historical=False):
+        """Records a running import under `key` (who started it, and whether its rows carry
+        their history); returns None, or what is recorded already."""
         try:
             self.db.imports.insert_one({"_id": key, "body_hash": body_hash, "status": "running",
                                         "attempt": attempt, "started_at": now,
-                                        "heartbeat_at": now})
+                                        "heartbeat_at": now, "by": by,
+                                        "historical": historical})
         except DuplicateKeyError:
             return self.find_import(key) or {}
         return None
