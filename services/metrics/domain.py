@@ -44,7 +44,7 @@ KEEP = {
     "lead.assigned": ("status",),
     "lead.contacted": ("source", "created_at", "contacted_at", "first_response_seconds",
                        "status"),
-    "lead.qualified": ("source", "status"),
+    "lead.qualified": ("source", "status", "qualified_at"),
     "lead.disqualified": ("source", "reason", "status"),
     "lead.converted": ("source", "created_at", "converted_at", "status"),
     "lead.followup_due": (),
@@ -226,7 +226,10 @@ def lead_summary(doc, rules):
     times = {
         rules.lead_stages[0]: created_at,
         rules.lead_stages[1]: _aware(contacted["contacted_at"]) if contacted else None,
-        rules.lead_stages[2]: _aware(qualified["time"]) if qualified else None,
+        # when it was qualified, as the producer says (a historical import says the past);
+        # events from before qualified_at existed have only their envelope time
+        rules.lead_stages[2]: (_aware(qualified.get("qualified_at") or qualified["time"])
+                               if qualified else None),
         rules.lead_stages[3]: _aware(converted["converted_at"]) if converted else None,
     }
     return {

@@ -338,3 +338,16 @@ def test_the_cohort_funnel_counts_only_deals_of_the_funnel_pipeline_by_default()
     custom = {s["stage"]: s["reached"] for s in
               domain.cohort_funnel([lead], [deal], RULES, "custom")["stages"]}
     assert custom["won"] == 1
+
+
+def test_a_lead_is_qualified_when_its_event_says_not_when_it_was_sent():
+    """A historical import sends lead.qualified today for a lead qualified months ago: the
+    qualified→converted time comes from the data, never from the envelope's time."""
+    past = script.T0 - 30 * 24 * script.H
+    facts = [_lead_fact(1, "lead.created", "new", created_at=past - 2 * script.H),
+             _lead_fact(2, "lead.qualified", "qualified", qualified_at=past)]
+    summary = domain.lead_summary({"facts": facts}, RULES)
+    assert summary["times"][RULES.lead_stages[2]] == past
+    legacy = domain.lead_summary({"facts": facts[:1] + [_lead_fact(2, "lead.qualified",
+                                                                  "qualified")]}, RULES)
+    assert legacy["times"][RULES.lead_stages[2]] == script.T0
