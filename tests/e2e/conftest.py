@@ -3,9 +3,7 @@ them), real RabbitMQ, FerretDB and Prometheus; HTTP in, Prometheus out."""
 from urllib.parse import urlparse
 
 import pytest
-from pymongo import MongoClient
 
-from tests.conftest import MONGO_URI
 from tests.support.platform import SERVICES, Platform
 
 
@@ -17,8 +15,16 @@ def platform(vhost_pipeline, request):
         running = Platform(f"{base.scheme}://{base.netloc}/{vhost}").start()
         yield running
         codes = running.stop()
-        client = MongoClient(MONGO_URI)
-        for name in running.databases:
-            client.drop_database(name)
-        client.close()
+        running.drop_databases()
         assert codes == {name: 0 for name in SERVICES}, "every service stops cleanly on SIGTERM"
+
+
+@pytest.fixture
+def sales_platform(rabbit_config):
+    """Leads, deals and metrics as processes on the test's own vhost and databases, with
+    metrics re-reading other writers' projections every second."""
+    running = Platform(rabbit_config["AMQP_URI"], services=("leads", "deals", "metrics"),
+                       KPIS_REFRESH_SECONDS=1).start()
+    yield running
+    running.stop()
+    running.drop_databases()

@@ -5,31 +5,16 @@ won, lost, reopened and lost again), then metrics' funnel_current per stage and 
 deal outcomes must equal the counts the services' own list APIs give."""
 import uuid
 
-import pytest
 import requests
-from pymongo import MongoClient
 
-from tests.conftest import MONGO_URI
 from tests.e2e.sales import deal_action, meet_every_gate, poll
 from tests.e2e.test_sales_flow import samples
-from tests.support.platform import Platform
 
 LEAD_STAGE = {"new": "lead_created", "contacted": "lead_contacted",
               "qualified": "lead_qualified", "converted": "lead_converted"}
 DEAL_STAGES = ("discovery", "needs_confirmed", "proposal", "quote_negotiation",
                "contract_payment")
 
-
-@pytest.fixture
-def platform(rabbit_config):
-    running = Platform(rabbit_config["AMQP_URI"], services=("leads", "deals", "metrics"),
-                       KPIS_REFRESH_SECONDS=1).start()
-    yield running
-    running.stop()
-    client = MongoClient(MONGO_URI)
-    for name in running.databases:
-        client.drop_database(name)
-    client.close()
 
 
 def count(url, **params):
@@ -94,7 +79,8 @@ class Run:
         return deal
 
 
-def test_metrics_agree_with_the_services_own_lists(platform):
+def test_metrics_agree_with_the_services_own_lists(sales_platform):
+    platform = sales_platform
     run = Run(platform)
     run.lead()                                                    # new
     run.lead("call")                                              # answered, still new

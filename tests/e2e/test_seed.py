@@ -4,32 +4,17 @@ stores nothing twice."""
 import datetime as dt
 from collections import Counter
 
-import pytest
-from pymongo import MongoClient
-
 from bench import seed
-from tests.conftest import MONGO_URI
 from tests.e2e.sales import poll
 from tests.e2e.test_funnel_agreement import LEAD_STAGE, count
 from tests.e2e.test_sales_flow import samples
-from tests.support.platform import Platform
 
 N = 300
 
 
-@pytest.fixture
-def platform(rabbit_config):
-    running = Platform(rabbit_config["AMQP_URI"], services=("leads", "deals", "metrics"),
-                       KPIS_REFRESH_SECONDS=1).start()
-    yield running
-    running.stop()
-    client = MongoClient(MONGO_URI)
-    for name in running.databases:
-        client.drop_database(name)
-    client.close()
 
-
-def test_a_small_seed_loads_whole_and_metrics_agree(platform):
+def test_a_small_seed_loads_whole_and_metrics_agree(sales_platform):
+    platform = sales_platform
     leads, deals = platform.urls["leads"], platform.urls["deals"]
     now = dt.datetime.now(dt.UTC)
     report = seed.seed(N, leads, deals, now=now, log=lambda _: None)

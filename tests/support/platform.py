@@ -5,6 +5,7 @@ import subprocess
 import uuid
 
 import requests
+from pymongo import MongoClient
 
 from tests.conftest import MONGO_URI, ROOT, free_port
 from tests.support.wait import wait_for
@@ -71,3 +72,11 @@ class Platform:
                 proc.kill()
                 proc.wait()
         return {name: proc.returncode for name, proc in self._procs.items()}
+
+    def drop_databases(self):
+        client = MongoClient(MONGO_URI)
+        try:
+            for name in self.databases:
+                client.drop_database(name)
+        finally:
+            client.close()
