@@ -52,6 +52,12 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class Gone(DomainError):
+    """What was valid once is no longer (an expired signed link)."""
+
+    title = "Gone"
+
+
 class Unavailable(DomainError):
     title = "Service unavailable"
 
