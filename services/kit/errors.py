@@ -58,6 +58,12 @@ class Gone(DomainError):
     title = "Gone"
 
 
+class TooManyRequests(DomainError):
+    """A rate limit ran out; `retry_after` (seconds) goes into the Retry-After header."""
+
+    title = "Too many requests"
+
+
 class Unavailable(DomainError):
     title = "Service unavailable"
 

@@ -31,6 +31,7 @@ from kit.errors import (
     PreconditionFailed,
     PreconditionRequired,
     Retryable,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     UriTooLong,
@@ -85,6 +86,7 @@ STATUS_OF = {
     PayloadTooLarge: 413,
     UriTooLong: 414,
     PreconditionRequired: 428,
+    TooManyRequests: 429,
     Unavailable: 503,
     Retryable: 503,
 }
