@@ -135,6 +135,8 @@ class LeadOut(Schema):
     converted_at = UtcDateTime(allow_none=True)
     amount = Money(allow_none=True)
     currency = fields.String(allow_none=True)
+    erased_at = UtcDateTime(attribute="erased.at", allow_none=True, metadata={
+        "description": "when an admin erased the lead's personal data (null: never)"})
 
 
 class LeadMerged(Schema):

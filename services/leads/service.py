@@ -14,7 +14,7 @@ from kit.http import http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
-from leads import capture, domain, imports
+from leads import capture, domain, erasure, imports
 from leads.assignment import Assignment
 from leads.extensions import Rules
 from leads.schemas import (
@@ -200,6 +200,19 @@ class LeadsService(Operational):
                             rule="manual")
         lead, _ = self.store.reassign(id, lambda lead: domain.reassign(
             lead, target, actor_id(who)), data["owner_id"])
+        return LeadOut().dump(lead)
+
+    @http("POST", LEAD + "/erase", response=LeadOut,
+          summary="Erase the lead's personal data on request (admins; repeatable; emits "
+                  "lead.erased)", tags=TAGS,
+          responses={403: "Admins only", 404: "No such lead"})
+    def erase(self, request, id):
+        who = caller(request, self.config)
+        require_role(who, "admin", config=self.config)
+        keep = setting(self.config, "ERASURE.keep_custom", []) or []
+        lead, _ = self.store.erase(id, lambda lead: erasure.erase(
+            lead, utcnow(), keep, actor_id(who)))
+        lead.pop("activities", None)
         return LeadOut().dump(lead)
 
     # --- follow-ups ------------------------------------------------------------------------

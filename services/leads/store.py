@@ -177,6 +177,15 @@ class LeadsStore(BaseStore):
             self.release(domain.released_owner(seen["before"], after))
         return after, change
 
+    def erase(self, lead_id, decide):
+        """An erasure (leads.erasure): the lead's change, then its follow-ups' notes. The
+        notes go after the lead and on every call, so a repeated request completes an
+        erasure that stopped between the two."""
+        after, change = self.change(lead_id, decide)
+        self.db.tasks.update_many({"lead_id": lead_id, "note": {"$ne": None}},
+                                  {"$set": {"note": None}})
+        return after, change
+
     def reassign(self, lead_id, decide, new_owner):
         """A manager's reassignment: the new owner's slot is taken regardless of the cap."""
         if new_owner:
