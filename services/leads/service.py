@@ -17,6 +17,7 @@ from kit.timers import config_timer
 from leads import domain, imports
 from leads.assignment import Assignment
 from leads.extensions import Rules
+from leads.permissions import PERMISSIONS
 from leads.schemas import (
     ActivityAdded,
     ActivityIn,
@@ -43,6 +44,7 @@ LEAD = "/api/v1/leads/<id>"
 
 class LeadsService(Operational):
     name = "leads"
+    permissions = PERMISSIONS
 
     store = Store(LeadsStore)
     rules = Rules()
@@ -172,7 +174,6 @@ class LeadsService(Operational):
           responses={403: "Managers only", 404: "No such lead", 409: "Lead is closed"})
     def assign(self, request, id):
         who = caller(request, self.config)
-        require_role(who, "manager", config=self.config)
         data = json_body(request, AssignIn())
         target = Assignment(owner_id=data["owner_id"], team=data["team"], queue=data["queue"],
                             rule="manual")
