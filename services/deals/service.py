@@ -8,6 +8,7 @@ from deals import domain
 from deals import forecast as F
 from deals import pipelines as P
 from deals import schemas as S
+from deals.permissions import PERMISSIONS
 from deals.preconditions import check_version, etag, if_match
 from deals.store import DealsStore
 from kit import paging
@@ -31,6 +32,7 @@ MOVE_ERRORS = {404: "No such deal", 409: "Stage gate not met, or the deal change
 
 class DealsService(Operational):
     name = "deals"
+    permissions = PERMISSIONS
 
     store = Store(DealsStore)
     config = Config()
