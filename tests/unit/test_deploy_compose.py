@@ -225,8 +225,10 @@ def test_app_service_port_published_on_loopback(services, name):
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_service_environment(services, name):
     env = _env(services[name])
-    assert re.fullmatch(r"amqp://[^@/]+@rabbitmq:5672/", env.get("AMQP_URI", "")), env
-    assert env.get("MONGO_URI") == "mongodb://mongo:27017"
+    secret = rf"\$\{{(RABBITMQ|MONGO)_{name.upper()}_PASSWORD:\?[^}}]+\}}"
+    assert re.fullmatch(rf"amqp://{name}:{secret}@rabbitmq:5672/", env.get("AMQP_URI", "")), env
+    assert re.fullmatch(rf"mongodb://{name}:{secret}@mongo:27017/{name}\?authSource={name}",
+                        env.get("MONGO_URI", "")), env
     assert env.get("MONGO_DATABASE") == name
     assert env.get("WEB_SERVER_ADDRESS") == f"0.0.0.0:{APP_PORTS[name]}"
 
@@ -461,10 +463,11 @@ def test_grafana_dashboard_provider_reads_the_mounted_dashboards(services):
 # --------------------------------------------------------------------------- Kubernetes
 
 
-def test_k8s_configmap_has_connection_settings():
+def test_k8s_configmap_has_no_credentials():
     data = _k8s_find("ConfigMap", "dealflow-config")["data"]
-    assert data["AMQP_URI"].startswith("amqp://")
-    assert data["MONGO_URI"].startswith("mongodb://")
+    assert data["AMQP_HOST"] and data["MONGO_HOST"]
+    assert "AMQP_URI" not in data and "MONGO_URI" not in data
+    assert not any("@" in str(value) for value in data.values())
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -530,3 +533,92 @@ def test_k8s_hpa_targets_the_deployment(name):
     ]
     assert cpu["target"] == {"type": "Utilization", "averageUtilization": 70}
     assert "replicas" not in _k8s_find("Deployment", name)["spec"], "the HPA owns replicas"
+
+
+# --------------------------------------------------------------------------- least privilege
+
+COMPOSE_VAR = re.compile(r"\$\{([A-Z0-9_]+)(:?[-?+])?([^}]*)\}")
+MONGO_USERS = DEPLOY / "mongo" / "users.js"
+
+
+def test_no_secret_has_a_default_in_compose():
+    """Every password, user and secret variable must be given: `${X:?...}`, never `:-`."""
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    secrets = [(name, op) for name, op, _ in COMPOSE_VAR.findall(text)
+               if re.search(r"PASS|SECRET|TOKEN|KEY", name)]
+    assert secrets
+    assert all(op == ":?" for _, op in secrets), [n for n, op in secrets if op != ":?"]
+
+
+def test_no_guest_and_no_literal_credentials_outside_local_development():
+    for path in (COMPOSE_FILE, K8S_FILE):
+        text = path.read_text(encoding="utf-8")
+        assert "guest:" not in text and "guest@" not in text, path
+        # a password is a variable (${X:?...}, $(X)) or a placeholder (<password>)
+        assert not re.search(r"://[^:/@$\s<]+:[^$@\s(<]+@", text), f"{path}: a literal password"
+        assert "--delete-guest" in text, f"{path} must remove guest"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_creates_each_service_s_users(services, name):
+    users = services["rabbitmq-users"]
+    assert name in users["command"][users["command"].index("--services"):]
+    assert f"RABBITMQ_{name.upper()}_PASSWORD" in _env(users)
+    assert services["rabbitmq-users"]["depends_on"]["rabbitmq"]["condition"] == \
+        "service_healthy"
+    assert services[name]["depends_on"]["rabbitmq-users"]["condition"] == \
+        "service_completed_successfully"
+    mongo = _env(services["mongo"])
+    assert name in mongo["MONGO_SERVICE_USERS"].split()
+    assert f"MONGO_{name.upper()}_PASSWORD" in mongo
+    assert _host_path(services["mongo"], "/docker-entrypoint-initdb.d/10-users.js") == \
+        MONGO_USERS
+
+
+def test_mongo_users_are_limited_to_their_own_database():
+    script = MONGO_USERS.read_text(encoding="utf-8")
+    assert re.search(r'roles = \[\{ role: "readWrite", db: service \}\]', script)
+    assert "getSiblingDB(service)" in script
+    assert "root" not in script and "AnyDatabase" not in script
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_k8s_deployment_connects_as_its_own_users(name):
+    (container,) = _k8s_find("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    for var, key in (("RABBITMQ_PASSWORD", "rabbitmq-password"),
+                     ("MONGO_PASSWORD", "mongo-password")):
+        assert env[var]["valueFrom"]["secretKeyRef"] == {"name": f"{name}-credentials",
+                                                          "key": key}
+    assert env["AMQP_URI"]["value"] == f"amqp://{name}:$(RABBITMQ_PASSWORD)@$(AMQP_HOST)/"
+    assert env["MONGO_URI"]["value"] == (
+        f"mongodb://{name}:$(MONGO_PASSWORD)@$(MONGO_HOST)/{name}?authSource={name}")
+    names = list(env)
+    assert names.index("RABBITMQ_PASSWORD") < names.index("AMQP_URI")  # $(VAR) order
+    assert names.index("MONGO_PASSWORD") < names.index("MONGO_URI")
+
+
+def test_k8s_access_job_creates_every_service_s_users():
+    job = _k8s_find("Job", "dealflow-access")["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in job["containers"]}
+    rabbit, mongo = containers["rabbitmq-users"], containers["mongo-users"]
+    assert "--delete-guest" in rabbit["command"]
+    rabbit_env = {e["name"] for e in rabbit["env"]}
+    mongo_env = {e["name"]: e for e in mongo["env"]}
+    for name in APP_SERVICES:
+        assert name in rabbit["command"]
+        assert f"RABBITMQ_{name.upper()}_PASSWORD" in rabbit_env
+        assert mongo_env[f"MONGO_{name.upper()}_PASSWORD"]["valueFrom"]["secretKeyRef"][
+            "name"] == f"{name}-credentials"
+        assert name in mongo_env["MONGO_SERVICE_USERS"]["value"].split()
+    assert job["securityContext"]["runAsNonRoot"] is True
+
+
+def test_k8s_mongo_users_script_is_the_repository_s():
+    data = _k8s_find("ConfigMap", "dealflow-mongo-users")["data"]
+    assert data["users.js"] == MONGO_USERS.read_text(encoding="utf-8")
+
+
+def test_k8s_declares_no_secret_values():
+    assert not [doc for doc in _k8s_docs() if doc["kind"] == "Secret"], \
+        "Secrets are created by the operator, never committed"
