@@ -58,9 +58,21 @@ READYZ_URL = re.compile(r"http://(?:127\.0\.0\.1|localhost):(\d+)/readyz\b")
 # --------------------------------------------------------------------------- helpers
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """yaml.SafeLoader without the `${VAR:default}` resolver nameko's config loader adds
+    to it process-wide (kit.config): compose's own `${VAR:?...}` must stay as written."""
+
+
+def _plain_loader():
+    _PlainLoader.yaml_implicit_resolvers = {
+        key: [r for r in resolvers if r[0] not in ("!env_var", "!raw_env_var")]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return _PlainLoader
+
+
 def _load_yaml(path: Path):
     with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=_plain_loader())
 
 
 def _text(value) -> str:
@@ -161,7 +173,7 @@ def _dockerfile_env() -> dict[str, str]:
 
 def _k8s_docs() -> list[dict]:
     with K8S_FILE.open(encoding="utf-8") as fh:
-        return [doc for doc in yaml.safe_load_all(fh) if doc]
+        return [doc for doc in yaml.load_all(fh, Loader=_plain_loader()) if doc]
 
 
 def _k8s_find(kind: str, name: str) -> dict:
