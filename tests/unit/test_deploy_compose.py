@@ -12,12 +12,16 @@ Two checks run more than a parser:
 - ``promtool check config`` validates both Prometheus files (Debian's ``prometheus`` package
   provides promtool; `make test` installs it, so a missing promtool is a failure).
 
-What they cannot show: that the image builds, that the containers start, or that
-Kubernetes accepts the manifests.
+Schemas, without a daemon: the compose file against the Compose Specification's JSON
+schema (as check-jsonschema vendors it), every Kubernetes manifest with kubernetes-validate
+(strict, newest API version).
+
+What they cannot show: that the image builds, or that the containers start.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -27,6 +31,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -634,3 +640,45 @@ def test_k8s_mongo_users_script_is_the_repository_s():
 def test_k8s_declares_no_secret_values():
     assert not [doc for doc in _k8s_docs() if doc["kind"] == "Secret"], \
         "Secrets are created by the operator, never committed"
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _compose_spec():
+    """The Compose Specification's JSON schema as check-jsonschema vendors it (no network)."""
+    from importlib.resources import files
+
+    text = (files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
+
+def test_compose_file_follows_the_compose_spec(compose):
+    schema = _compose_spec()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(compose)]
+    assert not errors, "\n".join(errors)
+
+
+def test_the_compose_spec_check_finds_a_wrong_file(compose):
+    schema = _compose_spec()
+    wrong = {**compose, "services": {**compose["services"],
+                                     "leads": {**compose["services"]["leads"], "restart": 5}}}
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(wrong))
+
+
+@pytest.mark.parametrize("doc", _k8s_docs(),
+                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_k8s_manifest_is_valid_kubernetes(doc):
+    """kubernetes-validate, strict (no unknown fields), against its newest API schemas."""
+    kubernetes_validate.validate(doc, kubernetes_validate.utils.latest_version(), strict=True)
+
+
+def test_kubernetes_validate_finds_a_wrong_manifest():
+    deployment = _k8s_find("Deployment", "leads")
+    wrong = {**deployment, "spec": {**deployment["spec"], "replicaz": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong, kubernetes_validate.utils.latest_version(),
+                                     strict=True)
