@@ -19,6 +19,8 @@ amqp_uri_of() {
   if [ -n "${AMQP_URI:-}" ]; then echo "$AMQP_URI"; return; fi
   echo "amqp://$1:$(cat "$root/var/secrets/rabbitmq/$1.password")@127.0.0.1:${RABBITMQ_NODE_PORT:-5672}/"
 }
+# signed customer links: a key generated under var/links on first use (kit.links)
+export LINK_KEYS_DEV_DIR="${LINK_KEYS_DEV_DIR:-$root/var/links}"
 class_of() { echo "$1.service:$(tr '[:lower:]' '[:upper:]' <<<"${1:0:1}")${1:1}Service"; }
 # a pid file can outlive its process, and the pid be reused: check what runs under it
 alive() { [ -f "$run/$1.pid" ] && grep -qa "services/$1/config.yml" \
