@@ -165,9 +165,9 @@ class _Styles:
         self.body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12.5)
         self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=10.5)
         self.cell = ParagraphStyle("cell", parent=self.body, fontSize=8, leading=10)
-        self.num = ParagraphStyle("num", parent=self.cell, alignment=TA_RIGHT)
         self.head = ParagraphStyle("head", parent=self.body, fontSize=11, leading=15,
                                    spaceBefore=8, spaceAfter=4)
+        self.figure = ParagraphStyle("figure", parent=self.body, alignment=TA_RIGHT)
         self.lead = ParagraphStyle("lead", parent=self.body, fontSize=11, leading=15)
         self.total = ParagraphStyle("total", parent=self.lead, alignment=TA_RIGHT)
 
@@ -187,9 +187,13 @@ def _paragraphs(text, style):
     return [_para(block, style) for block in blocks]
 
 
-def _grid(rows, widths, header=True, repeat=0):
+def _grid(rows, widths, right=(), header=True, repeat=0):
+    """A table of lines; cells that never wrap (numbers, dates) are plain strings, drawn
+    without a paragraph's layout (most of the time of a long quote otherwise)."""
     table = Table(rows, colWidths=widths, repeatRows=repeat)
     style = [("VALIGN", (0, 0), (-1, -1), "TOP"),
+             ("FONT", (0, 0), (-1, -1), FONT, 8, 10),
+             *(("ALIGN", (col, 0), (col, -1), "RIGHT") for col in right),
              ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
              ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
              ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
@@ -310,26 +314,23 @@ def render_quote_pdf(quote, company, locale):
 
     columns = ["line_no", "description", "quantity", "unit_price", "discount", "net",
                "tax_rate", "tax", "total"]
-    rows = [[_para(words[c], styles.cell if c in ("line_no", "description") else styles.num)
-             for c in columns]]
+    rows = [[words[c] for c in columns]]
     for number, line in enumerate(quote["lines"], 1):
         quantity = _number(line["quantity"])
         if line.get("unit"):
             quantity = f"{quantity} {line['unit']}"
-        rows.append([_para(number, styles.cell), _para(line["description"], styles.cell)]
-                    + [_para(text, styles.num) for text in (
-                        quantity, _figure(line["unit_price"], currency),
-                        _figure(line["discount"], currency), _figure(line["net"], currency),
-                        f"{_number(line['tax_rate'])}%", _figure(line["tax"], currency),
-                        _figure(line["total"], currency))])
+        rows.append([str(number), _para(line["description"], styles.cell), quantity,
+                     _figure(line["unit_price"], currency), _figure(line["discount"], currency),
+                     _figure(line["net"], currency), f"{_number(line['tax_rate'])}%",
+                     _figure(line["tax"], currency), _figure(line["total"], currency)])
     widths = [8, 46, 17, 21, 18, 21, 11, 18, 22]
-    lines = _grid(rows, [w * mm for w in widths], repeat=1)
+    lines = _grid(rows, [w * mm for w in widths], right=range(2, 9), repeat=1)
 
     totals = [(words["subtotal"], quote["subtotal"]), (words["quote_discount"], quote["discount"]),
               (words["tax"], quote["tax"])]
-    total_rows = [[_para(label, styles.body), _para(money(value, currency), styles.num)]
+    total_rows = [[_para(label, styles.body), _para(money(value, currency), styles.figure)]
                   for label, value in totals]
-    total_rows.append([_para(words["total"], styles.total),
+    total_rows.append([_para(words["total"], styles.lead),
                        _para(money(quote["total"], currency), styles.total)])
     totals_table = Table(total_rows, colWidths=[40 * mm, 52 * mm], hAlign="RIGHT")
     totals_table.setStyle(TableStyle([("LINEABOVE", (0, -1), (-1, -1), 0.75, RULE),
@@ -389,15 +390,12 @@ def render_contract_pdf(contract, company, locale):
               _para(money(contract["amount"], currency), styles.lead),
               *_amount_block(contract["amount"], currency, locale, words, styles)]
 
-    rows = [[_para(words["line_no"], styles.cell), _para(words["milestone"], styles.cell),
-             _para(words["share"], styles.num), _para(words["amount"], styles.num),
-             _para(words["due"], styles.cell)]]
+    rows = [[words[k] for k in ("line_no", "milestone", "share", "amount", "due")]]
     for number, milestone in enumerate(contract.get("milestones") or [], 1):
-        rows.append([_para(number, styles.cell), _para(milestone["name"], styles.cell),
-                     _para(f"{_number(milestone['percent'])}%", styles.num),
-                     _para(money(milestone["amount"], currency), styles.num),
-                     _para(_date(milestone.get("due")), styles.cell)])
-    schedule = _grid(rows, [w * mm for w in (8, 72, 18, 44, 40)], repeat=1)
+        rows.append([str(number), _para(milestone["name"], styles.cell),
+                     f"{_number(milestone['percent'])}%", money(milestone["amount"], currency),
+                     _date(milestone.get("due"))])
+    schedule = _grid(rows, [w * mm for w in (8, 72, 18, 44, 40)], right=(2, 3), repeat=1)
 
     def signature(party_key):
         label = words["signed_for"].format(party=words[party_key])
