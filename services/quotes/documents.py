@@ -190,7 +190,7 @@ def _paragraphs(text, style):
 def _grid(rows, widths, right=(), header=True, repeat=0):
     """A table of lines; cells that never wrap (numbers, dates) are plain strings, drawn
     without a paragraph's layout (most of the time of a long quote otherwise)."""
-    table = Table(rows, colWidths=widths, repeatRows=repeat)
+    table = Table(rows, colWidths=widths, repeatRows=repeat, splitInRow=1)
     style = [("VALIGN", (0, 0), (-1, -1), "TOP"),
              ("FONT", (0, 0), (-1, -1), FONT, 8, 10),
              *(("ALIGN", (col, 0), (col, -1), "RIGHT") for col in right),
@@ -308,7 +308,7 @@ def render_quote_pdf(quote, company, locale):
                         colWidths=[28 * mm, 50 * mm])
     facts_table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0),
                                      ("TOPPADDING", (0, 0), (-1, -1), 0)]))
-    intro = Table([[who, facts_table]], colWidths=[104 * mm, 78 * mm])
+    intro = Table([[who, facts_table]], colWidths=[104 * mm, 78 * mm], splitInRow=1)
     intro.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
 
@@ -376,13 +376,13 @@ def render_contract_pdf(contract, company, locale):
         facts.append((words["quote_ref"], contract["quote_number"]
                       + (f" · {words['version']} {version}" if version else "")))
     facts_table = Table([[_para(k, styles.small), _para(v, styles.body)]
-                         for k, v in facts if v], colWidths=[28 * mm, 154 * mm])
+                         for k, v in facts if v], colWidths=[28 * mm, 154 * mm], splitInRow=1)
     facts_table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0)]))
 
     parties = contract["parties"]
     party_table = Table([[_party(parties["seller"], words["seller"], words, styles),
                           _party(parties["buyer"], words["buyer"], words, styles)]],
-                        colWidths=[91 * mm, 91 * mm])
+                        colWidths=[91 * mm, 91 * mm], splitInRow=1)
     party_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                      ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
 

@@ -303,3 +303,40 @@ def test_every_locale_has_every_word():
     words = yaml.safe_load(documents.TEMPLATES.joinpath("documents.yml").read_text())
     assert set(words) == {"en", "zh-CN"}
     assert set(words["en"]) == set(words["zh-CN"])
+
+
+# --- text of any length and content ----------------------------------------------------------
+def count_each(text, phrase):
+    """How often each character of `phrase` occurs (a page break puts the header and
+    footer between two characters, so whole phrases are not counted)."""
+    return {char: text.count(char) for char in phrase}
+
+
+def test_text_longer_than_a_page_flows_over_pages_whole():
+    data = quote("CNY")
+    data["lines"][0]["description"] = "龙凤麒麟" * 1000
+    data["customer"]["company"] = "鸳鸯鹦鹉" * 600
+    pdf = render_quote_pdf(data, COMPANY, "zh-CN")
+    text = pdftotext(pdf)
+    assert text.count("\f") > 2
+    assert count_each(text, "龙凤麒麟") == dict.fromkeys("龙凤麒麟", 1000)
+    assert count_each(text, "鸳鸯鹦鹉") == dict.fromkeys("鸳鸯鹦鹉", 600)
+
+    terms = contract()
+    terms["parties"]["buyer"]["name"] = "甲乙丙丁" * 800
+    terms["milestones"][0]["name"] = "戊己庚辛" * 800
+    terms["terms"] = "\n\n".join(f"第{n}款 " + "壬癸子丑" * 40 for n in range(1, 60))
+    text = pdftotext(render_contract_pdf(terms, COMPANY, "zh-CN"))
+    assert count_each(text, "甲乙丙丁") == dict.fromkeys("甲乙丙丁", 800)
+    assert count_each(text, "戊己庚辛") == dict.fromkeys("戊己庚辛", 800)
+    assert count_each(text, "壬癸子丑") == dict.fromkeys("壬癸子丑", 59 * 40)
+
+
+@pytest.mark.parametrize("name", ["Router 😀 ✓", "a\x00b\x07c", "&amp; &#x41; <br/> ]]>",
+                                  "", "עברית العربية"])
+def test_odd_text_renders_and_the_rest_reads_back(name):
+    data = quote("USD")
+    data["customer"]["name"] = name
+    data["lines"][0]["description"] = name
+    text = pdftotext(render_quote_pdf(data, COMPANY, "en"))
+    assert "上海云杉科技有限公司" in text and "USD " + figure(data["total"], "USD") in text
