@@ -121,6 +121,12 @@ def _font():
     return FONT
 
 
+# Loaded once at import, in one thread: renders may then run in threads at once (reportlab
+# keeps each document's font subsets apart), and none pays the 0.1 s of reading the font.
+if Path(FONT_FILE).exists():
+    _font()
+
+
 def money(amount, currency):
     """"CNY 12,345.67", "JPY 1,234,567": the currency's minor units exactly (an amount with
     more places is a ValueError, not rounded: rounding is the domain's job)."""

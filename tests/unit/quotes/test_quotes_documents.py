@@ -12,8 +12,10 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import eventlet
 import pytest
 import yaml
+from eventlet import tpool
 
 from kit.money import MINOR_UNITS
 from quotes import documents
@@ -340,3 +342,13 @@ def test_odd_text_renders_and_the_rest_reads_back(name):
     data["lines"][0]["description"] = name
     text = pdftotext(render_quote_pdf(data, COMPANY, "en"))
     assert "上海云杉科技有限公司" in text and "USD " + figure(data["total"], "USD") in text
+
+
+def test_renders_in_os_threads_at_once_give_the_same_bytes():
+    """A service may render in eventlet's thread pool (real threads) so that its hub
+    keeps serving: documents built at the same time keep their font subsets apart."""
+    expected = render_quote_pdf(quote("CNY"), COMPANY, "zh-CN")
+    pool = eventlet.GreenPool()
+    results = list(pool.imap(
+        lambda _: tpool.execute(render_quote_pdf, quote("CNY"), COMPANY, "zh-CN"), range(8)))
+    assert all(pdf == expected for pdf in results)
