@@ -49,6 +49,8 @@ def _split(amount, currency):
         raise ValueError(f"An amount must be a finite Decimal, not {amount!r}.")
     if amount < 0 or amount >= MAX_AMOUNT:
         raise ValueError(f"An amount in words must be from 0 to below {MAX_AMOUNT}.")
+    if currency not in MINOR_UNITS:
+        raise ValueError(f"{currency!r} is not an ISO 4217 tender currency.")
     places = MINOR_UNITS[currency]
     scaled = amount.scaleb(places)
     if scaled != scaled.to_integral_value():

@@ -132,6 +132,8 @@ def money(amount, currency):
     more places is a ValueError, not rounded: rounding is the domain's job)."""
     if not isinstance(amount, Decimal):
         raise ValueError(f"Amounts are Decimal, not {type(amount).__name__}.")
+    if currency not in MINOR_UNITS:
+        raise ValueError(f"{currency!r} is not an ISO 4217 tender currency.")
     places = MINOR_UNITS[currency]
     return f"{currency} {in_currency(amount, currency):,.{places}f}"
 
@@ -142,8 +144,7 @@ def _figure(amount, currency):
 
 def _number(value):
     """A quantity or rate without trailing zeros: 2, 1.5, 13."""
-    text = f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
-    return text
+    return f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
 
 
 def _date(value):

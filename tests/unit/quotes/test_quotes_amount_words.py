@@ -95,6 +95,7 @@ def test_english(amount, currency, words):
     ("english-JPY", "1.5"),        # JPY has no minor unit
     ("english-USD", "0.001"),
     ("english-USD", "-0.01"),
+    ("english-XXX", "1.00"),       # no tender currency
 ])
 def test_bad_amounts_are_refused(call, amount):
     value = Decimal(amount) if isinstance(amount, str) else amount

@@ -294,6 +294,13 @@ def test_amounts_that_are_not_in_the_currency_are_refused(field, value, message)
         render_quote_pdf(data, COMPANY, "en")
 
 
+def test_an_unknown_currency_is_refused():
+    data = quote("CNY")
+    data["currency"] = "XXX"
+    with pytest.raises(ValueError, match="'XXX' is not an ISO 4217 tender currency"):
+        render_quote_pdf(data, COMPANY, "en")
+
+
 def test_a_jpy_amount_with_decimals_is_refused():
     data = quote("JPY")
     data["lines"][0]["unit_price"] = Decimal("268000.5")
