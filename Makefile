@@ -33,7 +33,9 @@ help:
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
 
 # --- set-up ----------------------------------------------------------------------------------
-APT_PACKAGES := rabbitmq-server prometheus
+# poppler-utils: pdftotext reads the quote PDFs back in tests; fonts-wqy-zenhei: the CJK
+# font the PDFs embed (TrueType outlines, which reportlab can subset)
+APT_PACKAGES := rabbitmq-server prometheus poppler-utils fonts-wqy-zenhei
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

@@ -62,6 +62,8 @@ class Gone(DomainError):
 
 
 class TooManyRequests(DomainError):
+    """A rate limit ran out; `retry_after` (seconds) goes into the Retry-After header."""
+
     title = "Too many requests"
 
 

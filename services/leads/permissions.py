@@ -20,10 +20,10 @@ PERMISSIONS = {
     "convert": WORK,
     "add_task": WORK,
     "assign": {"admin": ALL, "manager": TEAM},
-    # website forms: no token; a configured form's key and origins, rate-limited, create
-    # only (leads.capture)
+    # web-to-lead: website forms post without a token; the form's public key, its allowed
+    # origins and the rate limits guard it (leads.capture)
     "capture_form_lead": PUBLIC,
     "capture_preflight": PUBLIC,
-    # personal data erasure on request
+    # erasure of personal data on request (PIPL/GDPR) is an administrator's act
     "erase": {"admin": ALL},
 }
