@@ -107,7 +107,8 @@ class LeadsService(Operational):
         key = request.headers.get("Idempotency-Key") or None
         result, replayed = imports.run(
             self.store, self.rules, raw, key, actor_id(who), limits=limits,
-            charset=args.get("charset") or labelled, history=args["history"])
+            charset=args.get("charset") or labelled, history=args["history"],
+            known=directory(self.config).knows)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return 200, headers, imports.ImportReport().dump(result)
 
