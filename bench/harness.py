@@ -19,7 +19,23 @@ from pathlib import Path
 import requests
 from pymongo import MongoClient
 
+from kit.devtokens import ensure_keypair, mint
+
 ROOT = Path(__file__).resolve().parents[1]
+# security is on in benches too: services read the local key pair's public half (var/auth,
+# as `make run`), and the bench's requests carry an admin's token signed with it
+KEYS = ROOT / "var" / "auth"
+
+
+def bearer():
+    private, _ = ensure_keypair(KEYS)
+    return {"Authorization": f"Bearer {mint(private.read_bytes(), 'ada', ['admin'], 'ops')}"}
+
+
+def auth_environment():
+    _, public = ensure_keypair(KEYS)
+    return {"AUTH_MODE": "production", "AUTH_PUBLIC_KEY_FILE": str(public),
+            "PEOPLE_FILE": str(ROOT / "deploy" / "local" / "people.yml")}
 
 
 def free_port():
@@ -74,6 +90,7 @@ class Context:
             "MONGO_DATABASE": self.new_database(name),
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "LOG_LEVEL": "WARNING",
+            **auth_environment(),
             **{k: str(v) for k, v in env.items()},
         }
         cls = f"{name}.service:{name.capitalize()}Service"
@@ -109,6 +126,7 @@ class Context:
 
         def worker(t):
             session = requests.Session()
+            session.headers.update(bearer())
             mine = []
             while time.monotonic() < stop_at:
                 with lock:

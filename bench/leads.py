@@ -6,6 +6,8 @@ import uuid
 
 import requests
 
+from bench.harness import bearer
+
 RATIOS = {
     "leads_created_per_s": "http_healthz_per_s",
     "import_rows_per_s": "mongo_insert_per_s",
@@ -47,7 +49,8 @@ def run(ctx):
     body = _csv(10_000)
     started = time.perf_counter()
     resp = requests.post(url + "/api/v1/leads/import", data=body, timeout=120,
-                         headers={"Content-Type": "text/csv", "Idempotency-Key": "bench-1"})
+                         headers={"Content-Type": "text/csv", "Idempotency-Key": "bench-1",
+                                  **bearer()})
     seconds = time.perf_counter() - started
     resp.raise_for_status()
     result = resp.json()
@@ -58,7 +61,8 @@ def run(ctx):
 
     started = time.perf_counter()
     again = requests.post(url + "/api/v1/leads/import", data=body, timeout=120,
-                          headers={"Content-Type": "text/csv", "Idempotency-Key": "bench-1"})
+                          headers={"Content-Type": "text/csv", "Idempotency-Key": "bench-1",
+                                   **bearer()})
     again.raise_for_status()
     out["import_replay_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return out

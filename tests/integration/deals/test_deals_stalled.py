@@ -32,6 +32,7 @@ def test_each_stall_is_announced_once_across_two_instances(container_factory, ma
     stalled = list({e["id"]: e for e in stalled}.values())
     assert Counter(e["subject"] for e in stalled) == Counter(ids)
     assert {e["dealflowsequence"] for e in stalled} == {2}
+    assert {e.get("actor") for e in stalled} == {"system:deals"}  # a timer's write
     event = stalled[0]["data"]
     assert (event["stage"], event["owner_id"]) == ("discovery", "rep-1")
     assert event["idle_days"] >= 14

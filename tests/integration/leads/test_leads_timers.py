@@ -72,6 +72,7 @@ def test_response_overdue_fires_once_per_lead_and_reassigns(two_instances, rabbi
     events = list({e["id"]: e for e in events}.values())
     overdue = [e for e in events if e["type"] == "lead.response_overdue"]
     assert sorted(e["subject"] for e in overdue) == sorted(ids)
+    assert {e.get("actor") for e in overdue} == {"system:leads"}  # a timer's write
     for event in overdue:
         lead = mongo_db.leads.find_one({"_id": event["subject"]})
         assert event["data"]["reassigned_to"] == lead["owner_id"]
