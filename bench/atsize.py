@@ -1,0 +1,106 @@
+"""At size: issue 18's targets measured on one platform loaded as a user would load it.
+
+    MONGO_URI=... python -m bench atsize        # ATSIZE_LEADS leads (default 100,000)
+
+1. leads and deals run as `nameko run` processes (databases and a vhost of this run's own)
+   and `bench.seed` loads ATSIZE_LEADS leads and their deals' history through the public
+   APIs, as `make seed` does: its seconds are the `make seed` figure.
+2. List pages (the lists' filters are the search) are timed at that size, p99 over a few
+   seconds each, the first page and a keyset continuation.
+3. The metrics service restarts on 1,000,000 applied events (100,000 leads, 20,000 deals):
+   as bench/metrics.py says, those projections and their snapshot are written straight
+   into its database, not pushed through AMQP (far beyond a bench's budget); the restart
+   itself is real, and so is the funnel on that state.
+4. With nobody using the platform (timers, sweeps and the metrics refresh running at their
+   configured intervals) the CPU time of the database and of the three services over
+   IDLE_WINDOW_SECONDS is read from /proc (the database's pid from FERRETDB_PID or
+   var/ferretdb/ferretdb.pid), as a percentage of one core.
+"""
+import datetime as dt
+import os
+import time
+
+import requests
+
+from bench import idle
+from bench import metrics as metrics_bench
+from bench.harness import ROOT
+from bench.seed import seed
+from kit.config import load_config, setting
+from metrics import domain
+
+RATIOS = {"seed_leads_per_s": "mongo_insert_per_s"}
+LEADS = int(os.environ.get("ATSIZE_LEADS", 100_000))
+
+
+def _pages(ctx, url, path, queries, out, prefix):
+    session = requests.Session()
+    for label, query in queries.items():
+        first = session.get(f"{url}{path}", params={"limit": 20, **query}, timeout=30)
+        first.raise_for_status()
+        cursor = first.json().get("next_cursor")
+        params = "&".join(f"{k}={requests.utils.quote(str(v))}" for k, v in
+                          {"limit": 20, **query}.items())
+        load = ctx.http_load("GET", f"{url}{path}?{params}", clients=1, duration=3.0)
+        out[f"{prefix}_{label}_p50_ms"] = load["p50_ms"]
+        out[f"{prefix}_{label}_p99_ms"] = load["p99_ms"]
+        out[f"{prefix}_{label}_items"] = len(first.json()["items"])
+        if cursor:
+            load = ctx.http_load("GET", f"{url}{path}?{params}&cursor="
+                                 f"{requests.utils.quote(cursor)}", clients=1, duration=2.0)
+            out[f"{prefix}_{label}_page2_p99_ms"] = load["p99_ms"]
+
+
+def run(ctx, leads=None):
+    leads = int(leads or LEADS)
+    out = {"leads": leads}
+    urls = {name: ctx.start_service(name) for name in ("leads", "deals")}
+    pids = {name: proc.pid for name, proc in zip(urls, ctx._procs[-2:], strict=True)}
+
+    started = time.monotonic()
+    report = seed(leads, urls["leads"], urls["deals"], workers=2,
+                  log=lambda line: print(line, flush=True))
+    out["seed_seconds"] = round(time.monotonic() - started, 1)
+    out["seed_phases_seconds"] = report["seconds"]
+    out["seed_leads_per_s"] = round(leads / out["seed_seconds"], 1)
+    out["seed_created"] = report["leads"]["created"]
+    out["seed_deals"] = report["deals"]
+    print(f"seeded in {out['seed_seconds']} s", flush=True)
+
+    # what the load caused is published before anything is timed
+    idle._wait_until_relayed(urls["leads"], timeout=1800)
+    idle._wait_until_relayed(urls["deals"], timeout=1800)
+    out["relayed_after_seed_seconds"] = round(time.monotonic() - started - out["seed_seconds"],
+                                              1)
+
+    some = requests.get(urls["leads"] + "/api/v1/leads", params={"limit": 1}, timeout=30)
+    owner = some.json()["items"][0].get("owner_id") or "nobody"
+    year_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=200)).isoformat()
+    _pages(ctx, urls["leads"], "/api/v1/leads", {
+        "newest": {}, "owner": {"owner_id": owner}, "status": {"status": "qualified"},
+        "source": {"source": "import"}, "grade": {"grade": "B"},
+        "created_range": {"created_from": year_ago}}, out, "leads_list")
+    _pages(ctx, urls["deals"], "/api/v1/deals", {
+        "newest": {}, "status_won": {"status": "won"}, "stage": {"stage": "proposal"}},
+        out, "deals_list")
+
+    config = load_config(ROOT / "services" / "metrics" / "config.yml")
+    rules = domain.Rules.from_config(setting(config, "KPIS"))
+    metrics_url, name, figures = metrics_bench.restart(ctx, rules, config, 1_000_000)
+    out.update({f"metrics_{k}_at_1m": v for k, v in figures.items()})
+    out.update({f"metrics_{k}": v for k, v in
+                metrics_bench.funnel_figures(ctx, metrics_url, name, rules, 365).items()})
+    pids["metrics"] = ctx._procs[-1].pid
+
+    idle._wait_until_drained(ctx, timeout=600)
+    database = idle._database_pid()
+    if database:
+        pids["database"] = database
+    before = {name: idle._cpu_seconds(pid) for name, pid in pids.items()}
+    time.sleep(idle.WINDOW_SECONDS)
+    each = {name: round(100 * (idle._cpu_seconds(pid) - before[name]) / idle.WINDOW_SECONDS,
+                        2) for name, pid in pids.items()}
+    out["idle_cpu_percent_of_one_core"] = round(sum(each.values()), 2)
+    out["idle_cpu_percent_by_process"] = each
+    out["idle_database_measured"] = bool(database)
+    return out
