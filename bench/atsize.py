@@ -17,12 +17,20 @@
    var/ferretdb/ferretdb.pid), as a percentage of one core.
 
 ATSIZE_LEADS=0 runs 3 and 4 only (the metrics service and the database).
+
+ATSIZE_FROM=<leads database>,<deals database> skips the seed: the leads and deals that a
+seed left there (on a loaded machine one may stop it part way) are copied STRAIGHT INTO
+those databases until they hold ATSIZE_LEADS leads and a fifth as many deals (new ids,
+e-mail and phone keys, the deals pointing at the copied leads, outboxes empty: documents
+as the stores wrote them), and 2 and 4 run on them.
 """
 import datetime as dt
 import os
 import time
+import uuid
 
 import requests
+from pymongo import MongoClient
 
 from bench import idle
 from bench import metrics as metrics_bench
@@ -87,8 +95,72 @@ def run(ctx, leads=None):
     return out
 
 
+def _copy(coll, target, change):
+    """Copies of the collection's documents (changed by `change(doc, k)`) until it holds
+    `target`; returns how many it wrote."""
+    originals = list(coll.find({}))
+    written, k, batch = 0, 0, []
+    while originals and len(originals) + written < target:
+        k += 1
+        for doc in originals:
+            if len(originals) + written + len(batch) >= target:
+                break
+            batch.append(change(dict(doc), k))
+            if len(batch) == 1000:
+                coll.insert_many(batch, ordered=False)
+                written += len(batch)
+                batch = []
+        if batch:
+            coll.insert_many(batch, ordered=False)
+            written += len(batch)
+            batch = []
+    return written
+
+
+def _copied_id(_id, k):
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{_id}/{k}"))
+
+
+def _copy_lead(doc, k):
+    doc["_id"] = _copied_id(doc["_id"], k)
+    for field in ("email", "email_key"):
+        if doc.get(field):
+            doc[field] = f"c{k}.{doc[field]}"
+    if doc.get("phone_key"):
+        doc["phone_key"] = f"{doc['phone_key']}-c{k}"
+    doc["outbox"] = []
+    doc.pop("outbox_since", None)
+    return doc
+
+
+def _copy_deal(doc, k):
+    doc["_id"] = _copied_id(doc["_id"], k)
+    if doc.get("lead_id"):
+        doc["lead_id"] = _copied_id(doc["lead_id"], k)
+    doc["outbox"] = []
+    doc.pop("outbox_since", None)
+    return doc
+
+
 def _platform(ctx, leads, out, pids):
-    """leads and deals loaded by the seed; their list pages timed."""
+    """leads and deals loaded by the seed (or copied to size); their list pages timed."""
+    source = os.environ.get("ATSIZE_FROM")
+    if source:
+        leads_db, deals_db = source.split(",")
+        client = MongoClient(ctx.mongo_uri, tz_aware=True)
+        started = time.monotonic()
+        out["copied_leads"] = _copy(client[leads_db].leads, leads, _copy_lead)
+        out["copied_deals"] = _copy(client[deals_db].deals, leads // 5, _copy_deal)
+        out["copy_seconds"] = round(time.monotonic() - started, 1)
+        out["stored_leads"] = client[leads_db].leads.count_documents({})
+        out["stored_deals"] = client[deals_db].deals.count_documents({})
+        client.close()
+        urls = {"leads": ctx.start_service("leads", MONGO_DATABASE=leads_db),
+                "deals": ctx.start_service("deals", MONGO_DATABASE=deals_db)}
+        pids.update({name: proc.pid for name, proc in zip(urls, ctx._procs[-2:], strict=True)})
+        _lists(ctx, urls, out)
+        return
+
     urls = {name: ctx.start_service(name) for name in ("leads", "deals")}
     pids.update({name: proc.pid for name, proc in zip(urls, ctx._procs[-2:], strict=True)})
 
@@ -107,7 +179,10 @@ def _platform(ctx, leads, out, pids):
     idle._wait_until_relayed(urls["deals"], timeout=1800)
     out["relayed_after_seed_seconds"] = round(time.monotonic() - started - out["seed_seconds"],
                                               1)
+    _lists(ctx, urls, out)
 
+
+def _lists(ctx, urls, out):
     some = requests.get(urls["leads"] + "/api/v1/leads", params={"limit": 1}, timeout=30)
     owner = some.json()["items"][0].get("owner_id") or "nobody"
     year_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=200)).isoformat()
