@@ -10,7 +10,7 @@ export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
 action="$1"; shift
 
 port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;
-  support) echo 8004;; metrics) echo 8005;; *) echo "unknown service $1" >&2; exit 2;; esac; }
+  support) echo 8004;; metrics) echo 8005;; notify) echo 8006;; *) echo "unknown service $1" >&2; exit 2;; esac; }
 class_of() { echo "$1.service:$(tr '[:lower:]' '[:upper:]' <<<"${1:0:1}")${1:1}Service"; }
 # a pid file can outlive its process, and the pid be reused: check what runs under it
 alive() { [ -f "$run/$1.pid" ] && grep -qa "services/$1/config.yml" \
