@@ -102,6 +102,7 @@ def plan(event, rules, directory, *, now, owner_fields, teams, opted_out=frozens
 def _notification(event, rule, recipient, channel, address, now, opted_out):
     doc = {
         "_id": notification_key(event["id"], rule.name, recipient["key"], channel),
+        "event_id": event["id"],  # top level: FerretDB's indexes take no dotted paths
         "event": {k: event.get(k) for k in ("id", "type", "time", "subject", "data")},
         "rule": rule.name, "template": rule.template, "recipient": recipient["key"],
         "recipient_name": recipient["name"], "locale": recipient["locale"],

@@ -22,6 +22,8 @@ def build_message(settings, key, to, rendered, unsubscribe_url=None):
     msg["Message-ID"] = f"<{digest}@notify.dealflow>"
     if unsubscribe_url:
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        # RFC 8058: a mail client may unsubscribe with one POST to that link
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(rendered.get("text") or "")
     if rendered.get("html"):
         msg.add_alternative(rendered["html"], subtype="html")

@@ -1,5 +1,6 @@
-"""When a notification may go out: quiet hours in the recipient's time zone, and a rate
-limit per recipient. Pure: the caller passes `now` (tests pass any clock)."""
+"""When a notification may go out: quiet hours in the recipient's time zone, and the
+window of the rate limit per recipient. Pure: the caller passes `now` (tests pass any
+clock)."""
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,13 +49,10 @@ def quiet_until(now, quiet_hours, time_zone):
     return release.astimezone(dt.UTC)
 
 
-def rate_limited_until(sent_times, now, count, per_seconds):
-    """None if one more may go now, else when the oldest send in the window leaves it.
-    `sent_times` are the recipient's sends (on this channel) within the last window."""
-    if count <= 0:
-        return None
-    window = dt.timedelta(seconds=per_seconds)
-    recent = sorted(t for t in sent_times if t > now - window)
-    if len(recent) < count:
-        return None
-    return recent[len(recent) - count] + window
+def rate_window(now, per_seconds):
+    """The fixed window of the rate limit that `now` falls in: (start, end). Windows are
+    aligned to the epoch, so every instance counts into the same one."""
+    per = float(per_seconds)
+    start = (now.timestamp() // per) * per
+    return (dt.datetime.fromtimestamp(start, dt.UTC),
+            dt.datetime.fromtimestamp(start + per, dt.UTC))

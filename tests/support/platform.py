@@ -10,7 +10,7 @@ from pymongo import MongoClient
 from tests.conftest import MONGO_URI, ROOT, free_port
 from tests.support.wait import wait_for
 
-SERVICES = ("leads", "deals", "quotes", "support", "metrics")
+SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify")
 
 
 class Platform:

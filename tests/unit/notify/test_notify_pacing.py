@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from kit.errors import Invalid
-from notify.pacing import quiet_until, rate_limited_until
+from notify.pacing import quiet_until, rate_window
 
 UTC = dt.UTC
 NIGHT = {"start": "22:00", "end": "08:00"}
@@ -55,12 +55,8 @@ def test_bad_quiet_hours_are_refused(hours, zone):
         quiet_until(at(2026, 5, 4, 15, 0), hours, zone)
 
 
-def test_rate_limit_waits_for_the_oldest_send_to_leave_the_window():
-    now = at(2026, 5, 4, 12, 0)
-    sends = [now - dt.timedelta(minutes=m) for m in (50, 30, 10)]
-    assert rate_limited_until(sends, now, 4, 3600) is None
-    assert rate_limited_until(sends, now, 3, 3600) == now + dt.timedelta(minutes=10)
-    assert rate_limited_until(sends, now, 2, 3600) == now + dt.timedelta(minutes=30)
-    # sends older than the window do not count
-    assert rate_limited_until([now - dt.timedelta(hours=2)] * 5, now, 1, 3600) is None
-    assert rate_limited_until(sends, now, 0, 3600) is None
+def test_rate_windows_are_aligned_to_the_epoch():
+    assert rate_window(at(2026, 5, 4, 12, 59, 59), 3600) == (at(2026, 5, 4, 12), at(2026, 5, 4, 13))
+    assert rate_window(at(2026, 5, 4, 13, 0, 0), 3600) == (at(2026, 5, 4, 13), at(2026, 5, 4, 14))
+    assert rate_window(at(2026, 5, 4, 13, 7, 30), 300) == (at(2026, 5, 4, 13, 5),
+                                                          at(2026, 5, 4, 13, 10))
