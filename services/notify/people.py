@@ -3,6 +3,10 @@
 Pure: built from the parsed directory document. Until the kit reads the shared directory
 file, the service loads a YAML file of its own (NOTIFY.people_file) and builds this.
 """
+import datetime as dt
+
+from kit.errors import Invalid
+from notify.pacing import quiet_until, zone
 
 
 class Directory:
@@ -10,6 +14,19 @@ class Directory:
         self.people = dict(people or {})
         self.defaults = {"locale": locale, "time_zone": time_zone,
                          "quiet_hours": quiet_hours or {}}
+        self.check()
+
+    def check(self):
+        """Refuse a directory whose time zones or quiet hours do not parse, naming whom: at
+        start-up, not at the first event for that person."""
+        probe = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        for sub in [None, *self.people]:
+            person = self.person(sub) if sub else {**self.defaults, "sub": "(defaults)"}
+            try:
+                zone(person["time_zone"])
+                quiet_until(probe, person["quiet_hours"], person["time_zone"])
+            except Invalid as exc:
+                raise Invalid(f"People directory, {person['sub']}: {exc.detail}") from None
 
     def person(self, sub):
         """The person with defaults filled in (locale, time zone, quiet hours), or None."""

@@ -13,7 +13,12 @@ from tests.support.wait import wait_for
 PEOPLE = {
     "ann": {"name": "王芳", "email": "ann@example.cn", "phone": "+8613800000001",
             "locale": "zh-CN", "time_zone": "Asia/Shanghai", "team": "gc", "manager": "max",
-            "roles": ["rep"], "quiet_hours": {"start": "22:00", "end": "08:00"}},
+            "roles": ["rep"]},
+    # the only one with quiet hours (22:00-08:00 in Shanghai): the tests that use her set
+    # the service's clock
+    "lin": {"name": "林静", "email": "lin@example.cn", "locale": "zh-CN",
+            "time_zone": "Asia/Shanghai", "roles": ["rep"],
+            "quiet_hours": {"start": "22:00", "end": "08:00"}},
     "max": {"name": "Max Mustermann", "email": "max@example.com", "locale": "en",
             "time_zone": "Europe/Berlin", "roles": ["manager"]},
     "bob": {"name": "Bob", "email": "bob@unknown.invalid", "locale": "en",

@@ -146,21 +146,21 @@ def test_quiet_hours_delay_until_they_end(
     config = notify_config(make_config, tmp_path, inbox)
     notifier = notifier_of(start_notify(container_factory, config))
     http = api(config)
-    # 23:30 in Shanghai: ann's quiet hours (22:00-08:00) until 00:00 UTC
+    # 23:30 in Shanghai: lin's quiet hours (22:00-08:00) until 00:00 UTC
     notifier.clock = lambda: dt.datetime(2026, 5, 4, 15, 30, tzinfo=dt.UTC)
-    ev = lead_assigned("L-6")
+    ev = lead_assigned("L-6", owner="lin")
     publish(rabbit_config["AMQP_URI"], ev)
-    note = wait_status(http, key(ev, "lead_assigned", "person:ann"), "queued")
+    note = wait_status(http, key(ev, "lead_assigned", "person:lin"), "queued")
     assert dt.datetime.fromisoformat(note["due_at"]) == dt.datetime(2026, 5, 5, tzinfo=dt.UTC)
     assert [e["status"] for e in note["log"]] == ["queued", "delayed"]
 
     notifier.clock = lambda: dt.datetime(2026, 5, 4, 23, 59, tzinfo=dt.UTC)
     publish(rabbit_config["AMQP_URI"], lead_assigned("L-7", owner="max"))
     assert wait_for(lambda: inbox.to("max@example.com"))  # passes of the timer went by
-    assert inbox.to("ann@example.cn") == []
+    assert inbox.to("lin@example.cn") == []
 
     notifier.clock = lambda: dt.datetime(2026, 5, 5, 0, 1, tzinfo=dt.UTC)
-    assert wait_for(lambda: inbox.to("ann@example.cn"))
+    assert wait_for(lambda: inbox.to("lin@example.cn"))
     wait_status(http, note["id"], "sent")
 
 

@@ -112,6 +112,13 @@ def test_opt_out_suppresses(opted_out, status):
     assert ("due_at" in doc) == (status == "queued")
 
 
+@pytest.mark.parametrize("entry", [{"time_zone": "Mars/Olympus"},
+                                   {"quiet_hours": {"start": "25:00", "end": "08:00"}}])
+def test_a_directory_with_a_bad_time_zone_or_quiet_hours_is_refused(entry):
+    with pytest.raises(Invalid, match="zed"):
+        Directory({**PEOPLE, "zed": entry}, locale="en", time_zone="UTC")
+
+
 def test_outcomes():
     [doc] = plan([rule()], event(owner_id="ann"))
     done = domain.sent(doc, NOW)
