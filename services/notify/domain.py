@@ -126,7 +126,7 @@ def entry(at, status, detail):
 @dataclass
 class Outcome:
     """What a delivery attempt does to its notification: fields set and removed, a log
-    entry, events for the outbox, and what the metrics count (sent, failed, retry,
+    entry, events for the outbox, and what the metrics count (sent, failed, retried,
     deferred)."""
 
     counted: str
@@ -165,7 +165,7 @@ def retry_or_fail(doc, now, reason, delays_seconds):
     if attempt > len(delays_seconds):
         return failed(doc, now, f"gave up after {attempt} attempts: {reason}")
     due = now + dt.timedelta(seconds=float(delays_seconds[attempt - 1]))
-    return Outcome("retry", {"status": QUEUED, "due_at": due, "reason": reason,
+    return Outcome("retried", {"status": QUEUED, "due_at": due, "reason": reason,
                              "updated_at": now}, ("claim",),
                    entry(now, "retrying", f"{reason}; next attempt {due.isoformat()}"))
 

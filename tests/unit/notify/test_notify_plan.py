@@ -169,3 +169,17 @@ def test_pure_modules_import_no_io(module):
         capture_output=True, text=True, check=True).stdout)
     io = {"pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "requests", "smtplib"}
     assert not set(loaded) & io
+
+
+def test_the_dashboard_reads_what_notify_and_its_rules_produce():
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/notify.json").read_text())
+    produced = ("dealflow_notifications_total", "dealflow_notification_latency_seconds_bucket",
+                "dealflow:notification_attempt_failure:ratio_15m")
+    rules = (ROOT / "deploy/prometheus/rules/notify.yml").read_text()
+    notifier = (ROOT / "services/notify/notifier.py").read_text()
+    assert "record: dealflow:notification_attempt_failure:ratio_15m" in rules
+    assert '"dealflow_notifications_total"' in notifier
+    assert '"dealflow_notification_latency_seconds"' in notifier
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            assert any(name in target["expr"] for name in produced), target["expr"]
