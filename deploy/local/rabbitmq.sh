@@ -42,7 +42,7 @@ case "${1:-start}" in
     fi
     # one user per service (DESIGN: each service has its own RabbitMQ user)
     users=$(rabbitmqctl -q list_users --no-table-headers 2>/dev/null | cut -f1)
-    for svc in leads deals quotes support metrics; do
+    for svc in leads deals quotes support metrics notify; do
       if ! grep -qx "$svc" <<<"$users"; then
         rabbitmqctl -q add_user "$svc" "$svc" >/dev/null
         rabbitmqctl -q set_permissions -p / "$svc" '.*' '.*' '.*' >/dev/null
