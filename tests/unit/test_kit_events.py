@@ -26,6 +26,7 @@ DESIGN_EVENT_TYPES = {
     "quote.accepted", "quote.declined", "quote.expired",
     "ticket.opened", "ticket.assigned", "ticket.first_responded", "ticket.resolved",
     "ticket.reopened", "ticket.sla_breached", "ticket.rated",
+    "notification.sent", "notification.failed",
 }
 
 
@@ -34,7 +35,8 @@ def test_catalog_has_every_event_type_named_in_the_design():
 
 
 def test_catalog_groups_types_by_their_producer():
-    prefixes = {"leads": "lead.", "deals": "deal.", "quotes": "quote.", "support": "ticket."}
+    prefixes = {"leads": "lead.", "deals": "deal.", "quotes": "quote.", "support": "ticket.",
+                "notify": "notification."}
     for service, events in CATALOG.items():
         assert all(t.startswith(prefixes[service]) for t in events)
 
