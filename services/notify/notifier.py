@@ -15,13 +15,14 @@ import yaml
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 
+from kit import people
 from kit.config import setting
-from kit.errors import Retryable
+from kit.errors import Invalid, Retryable
 from kit.fields import utcnow
+from kit.links import Keyring
 from kit.prom import PromRegistry
 from notify import chat, domain, mail, sms
 from notify.failures import DeliveryFailure, Permanent, Transient
-from notify.links import Links
 from notify.lookups import Lookups
 from notify.pacing import rate_window
 from notify.people import Directory
@@ -30,6 +31,7 @@ from notify.templates import TemplateFailure, Templates
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
+UNSUBSCRIBE = "notify.unsubscribe"  # the links' purpose: no other link can unsubscribe
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
 
 
@@ -52,13 +54,13 @@ class Notifier(DependencyProvider):
                                    setting(config, "NOTIFY.default_locale", "zh-CN"))
         self.rules = parse_rules(read_yaml(setting(config, "NOTIFY.rules_file")),
                                  self.templates.templates)
-        people_file = setting(config, "NOTIFY.people_file")
         quiet = setting(config, "NOTIFY.default_quiet_hours") or {}
-        self.directory = Directory(
-            (read_yaml(people_file) if people_file else {}).get("people"),
-            locale=setting(config, "NOTIFY.default_locale", "zh-CN"),
-            time_zone=setting(config, "NOTIFY.default_time_zone", "Asia/Shanghai"),
-            quiet_hours={k: v for k, v in quiet.items() if v})
+        self.person_defaults = {
+            "locale": setting(config, "NOTIFY.default_locale", "zh-CN"),
+            "time_zone": setting(config, "NOTIFY.default_time_zone", "Asia/Shanghai"),
+            "quiet_hours": {k: v for k, v in quiet.items() if v}}
+        self._people = (None, None)
+        self.directory()  # a directory with a bad time zone or quiet hours stops the start
         self.owner_fields = tuple(setting(config, "NOTIFY.owner_fields",
                                            ["owner_id", "agent_id", "approver_id"]))
         self.teams = setting(config, "CHANNELS.teams") or {}
@@ -70,9 +72,8 @@ class Notifier(DependencyProvider):
         self.lease = float(setting(config, "NOTIFY.lease_seconds", 60))
         self.batch = int(setting(config, "NOTIFY.delivery_batch_size", 100))
         self.public_url = str(setting(config, "NOTIFY.public_url", "http://127.0.0.1:8006")).rstrip("/")
-        links = setting(config, "LINKS") or {}
-        self.links = Links(links.get("key_id", "k1"), links.get("secret") or "",
-                           links.get("previous"), links.get("max_age_days", 365))
+        self.links = Keyring.from_config(config)
+        self.unsubscribe_days = float(setting(config, "NOTIFY.unsubscribe_days", 365))
         self.lookups = Lookups(setting(config, "NOTIFY.customers"),
                                setting(config, "NOTIFY.links"),
                                float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)))
@@ -92,6 +93,21 @@ class Notifier(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
+    def directory(self):
+        """The people directory as notify reads it, rebuilt when kit.people reloaded the
+        file; a reloaded file that notify cannot use keeps the last good one."""
+        shared = people.directory(self.config)
+        seen, built = self._people
+        if shared is not seen:
+            try:
+                built = Directory(shared.people, **self.person_defaults)
+            except Invalid as exc:
+                if built is None:
+                    raise
+                log.error("people directory not taken: %s", exc.detail)
+            self._people = (shared, built)
+        return built
+
     # --- an event in ---------------------------------------------------------------------
 
     def on_event(self, store, event):
@@ -100,14 +116,15 @@ class Notifier(DependencyProvider):
         now = self.clock()
         customer = (self.lookups.customer(event)
                     if self.lookups.wants_customer(event["type"]) else None)
-        docs = domain.plan(event, self.rules, self.directory, now=now,
+        directory = self.directory()
+        docs = domain.plan(event, self.rules, directory, now=now,
                            owner_fields=self.owner_fields, teams=self.teams,
                            customer=customer)
         if not docs:
             return []
         opted_out = store.opted_out([d["recipient"] for d in docs])
         if opted_out:  # planned again with what the store knows
-            docs = domain.plan(event, self.rules, self.directory, now=now,
+            docs = domain.plan(event, self.rules, directory, now=now,
                                owner_fields=self.owner_fields, teams=self.teams,
                                customer=customer, opted_out=opted_out)
         inserted = store.insert_planned(docs)
@@ -163,15 +180,23 @@ class Notifier(DependencyProvider):
         return domain.sent(doc, self.clock())
 
     def unsubscribe_url(self, doc):
-        token = self.links.sign({"r": doc["recipient"], "c": doc["channel"]})
+        expires = self.clock() + dt.timedelta(days=self.unsubscribe_days)
+        token = self.links.sign(UNSUBSCRIBE, doc["recipient"], expires,
+                                {"c": doc["channel"]})
         return f"{self.public_url}/api/v1/unsubscribe/{token}"
 
-    def render(self, doc, links=None):
+    def unsubscribe_target(self, token):
+        """(recipient, channel) of a signed unsubscribe link, or kit.links' refusal."""
+        claims = self.links.verify(token, UNSUBSCRIBE, utcnow())
+        return claims.subject, claims.data["c"]
+
+    def render(self, doc, links=None, unsubscribe_url=None):
         event = doc["event"]
         context = {"event": {k: event.get(k) for k in ("id", "type", "time", "subject")},
                    "data": event.get("data") or {},
                    "recipient": {"name": doc.get("recipient_name"), "locale": doc["locale"]},
-                   "links": links or {}, "unsubscribe_url": self.unsubscribe_url(doc)}
+                   "links": links or {},
+                   "unsubscribe_url": unsubscribe_url or self.unsubscribe_url(doc)}
         return self.templates.render(doc["template"], doc["locale"], context)
 
     def send(self, doc):
@@ -179,15 +204,16 @@ class Notifier(DependencyProvider):
             links = self.lookups.links_for(doc["event"])
         except Retryable as exc:
             raise Transient(f"link lookup: {exc}") from None
+        unsubscribe = self.unsubscribe_url(doc)  # one link id, in the body and the header
         try:
-            rendered = self.render(doc, links)
+            rendered = self.render(doc, links, unsubscribe)
         except TemplateFailure as exc:
             raise Permanent(exc.detail) from None
         channel = doc["channel"]
         if channel == "email":
             settings = self.channels["email"]
             msg = mail.build_message(settings, doc["_id"], _address(doc), rendered,
-                                     self.unsubscribe_url(doc))
+                                     unsubscribe)
             mail.send_email(settings, msg)
         elif channel == "sms":
             if "sms" not in rendered:

@@ -6,9 +6,7 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from kit import paging
-from kit.auth import caller, require_role
 from kit.catalog import PRODUCER
-from kit.config import setting
 from kit.consumer import event_handler
 from kit.errors import Invalid, NotFound
 from kit.http import http, json_body, query_args
@@ -17,22 +15,21 @@ from kit.ops import Operational
 from kit.timers import config_timer
 from notify import schemas as S
 from notify.notifier import Notifier
+from notify.permissions import PERMISSIONS
 from notify.store import NotifyStore
 
 TAGS = ["notifications"]
+LINK_REFUSALS = {403: "The link was tampered with or its key retired",
+                 410: "The link has expired"}
 
 
 class NotifyService(Operational):
     name = "notify"
+    permissions = PERMISSIONS
 
     store = Store(NotifyStore)
     notifier = Notifier()
     config = Config()
-
-    def _reader(self, request):
-        require_role(caller(request, self.config),
-                     *setting(self.config, "NOTIFY.reader_roles", ["admin", "manager"]),
-                     config=self.config)
 
     # --- events the default rules name (each its own queue, as every consumer) -----------
 
@@ -99,7 +96,6 @@ class NotifyService(Operational):
           response=S.NotificationPage, tags=TAGS,
           summary="The delivery log: notifications filtered by one field, by cursor")
     def list_notifications(self, request):
-        self._reader(request)
         args = query_args(request, S.NotificationQuery())
         after = paging.after(args["cursor"]) if args.get("cursor") else None
         rows = self.store.find({k: args.get(k) for k in S.FILTERS}, args["limit"] + 1, after)
@@ -111,7 +107,6 @@ class NotifyService(Operational):
           summary="One notification with its delivery log",
           responses={404: "No such notification"})
     def get_notification(self, request, id):
-        self._reader(request)
         doc = self.store.get(id)
         if doc is None:
             raise NotFound(f"No notification {id}.")
@@ -120,7 +115,6 @@ class NotifyService(Operational):
     @http("GET", "/api/v1/rules", response=S.RuleList, tags=["rules"],
           summary="The notification rules in force")
     def list_rules(self, request):
-        self._reader(request)
         return S.RuleList().dump({"items": [vars(rule) for rule in self.notifier.rules]})
 
     @http("POST", "/api/v1/templates/<name>/preview", body=S.PreviewIn,
@@ -128,7 +122,6 @@ class NotifyService(Operational):
           summary="Render a template with a sample event (its own, or the one given)",
           responses={404: "No such template", 400: "The template cannot render it"})
     def preview(self, request, name):
-        self._reader(request)
         data = json_body(request, S.PreviewIn())
         templates = self.notifier.templates
         if name not in templates.templates:
@@ -148,20 +141,20 @@ class NotifyService(Operational):
 
     @http("GET", "/api/v1/unsubscribe/<token>", tags=["unsubscribe"], content="text/html",
           summary="The page an unsubscribe link opens (a button that confirms)",
-          responses={404: "The link is not valid or has expired"})
+          responses=LINK_REFUSALS)
     def unsubscribe_page(self, request, token):
-        target = self.notifier.links.verify(token)
+        recipient, channel = self.notifier.unsubscribe_target(token)
         page = ("<!doctype html><meta charset=utf-8><title>Unsubscribe</title>"
-                f"<p>Stop {html.escape(target['c'])} notifications to "
-                f"{html.escape(target['r'])}?</p><form method=post>"
+                f"<p>Stop {html.escape(channel)} notifications to "
+                f"{html.escape(recipient)}?</p><form method=post>"
                 "<button>Unsubscribe / 退订</button></form>")
         return Response(page, content_type="text/html; charset=utf-8")
 
     @http("POST", "/api/v1/unsubscribe/<token>", response=S.UnsubscribeOut,
           tags=["unsubscribe"], summary="Opt out (signed link; also RFC 8058 one-click)",
-          responses={404: "The link is not valid or has expired"})
+          responses=LINK_REFUSALS)
     def unsubscribe(self, request, token):
-        target = self.notifier.links.verify(token)
-        self.store.opt_out(target["r"], target["c"], self.notifier.clock())
-        return S.UnsubscribeOut().dump({"recipient": target["r"], "channel": target["c"],
+        recipient, channel = self.notifier.unsubscribe_target(token)
+        self.store.opt_out(recipient, channel, self.notifier.clock())
+        return S.UnsubscribeOut().dump({"recipient": recipient, "channel": channel,
                                         "unsubscribed": True})

@@ -192,5 +192,6 @@ def test_an_unsubscribe_link_suppresses_what_follows(
 
     tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
     bad = requests.post(tampered, timeout=5)
-    assert bad.status_code == 404 and bad.headers["Content-Type"] == \
+    assert bad.status_code == 403 and bad.headers["Content-Type"] == \
         "application/problem+json"
+    assert bad.json()["kind"] == "tampered"
