@@ -16,9 +16,10 @@ from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 
 from kit import people
+from kit.catalog import EVENT_TYPES
 from kit.config import setting
 from kit.errors import Invalid, Retryable
-from kit.fields import utcnow
+from kit.fields import rfc3339, utcnow
 from kit.links import Keyring
 from kit.prom import PromRegistry
 from notify import chat, domain, mail, sms
@@ -113,6 +114,7 @@ class Notifier(DependencyProvider):
     def on_event(self, store, event):
         """Plan and store this event's notifications, then send those due now. Returns
         the keys inserted (none for a redelivered event)."""
+        event = as_stored(event)
         now = self.clock()
         customer = (self.lookups.customer(event)
                     if self.lookups.wants_customer(event["type"]) else None)
@@ -237,6 +239,16 @@ def _address(doc):
                            addr_spec=doc["address"]))
     except (HeaderParseError, ValueError, IndexError) as exc:
         raise Permanent(f"invalid address: {exc}") from None
+
+
+def as_stored(event):
+    """The event as its producer published it (JSON values: money as decimal strings,
+    times as RFC 3339), from what the consumer loaded (Decimal, datetime): MongoDB takes
+    no Decimal, and templates see the event as subscribers read it."""
+    data = EVENT_TYPES[event["type"]]().dump(event["data"])
+    when = event.get("time")
+    return {**event, "data": data,
+            "time": rfc3339(when) if isinstance(when, dt.datetime) else when}
 
 
 def _event_time(doc, default):
