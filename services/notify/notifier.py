@@ -7,6 +7,7 @@ claimed, rendered, sent and its outcome recorded (`deliver`).
 """
 import datetime as dt
 import logging
+import time
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from pathlib import Path
@@ -27,7 +28,7 @@ from notify.failures import DeliveryFailure, Permanent, Transient
 from notify.lookups import Lookups
 from notify.pacing import rate_window
 from notify.people import Directory
-from notify.rules import parse_rules
+from notify.rules import effective, parse_rules
 from notify.templates import TemplateFailure, Templates
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ class Notifier(DependencyProvider):
         self.clock = utcnow
         self.templates = Templates(read_yaml(setting(config, "NOTIFY.templates_file")),
                                    setting(config, "NOTIFY.default_locale", "zh-CN"))
-        self.rules = parse_rules(read_yaml(setting(config, "NOTIFY.rules_file")),
-                                 self.templates.templates)
+        self.configured_rules = parse_rules(read_yaml(setting(config, "NOTIFY.rules_file")),
+                                            self.templates.templates)
+        self.rules_refresh = float(setting(config, "NOTIFY.rules_refresh_seconds", 5))
+        self._rules = (float("-inf"), self.configured_rules)
         quiet = setting(config, "NOTIFY.default_quiet_hours") or {}
         self.person_defaults = {
             "locale": setting(config, "NOTIFY.default_locale", "zh-CN"),
@@ -94,6 +97,17 @@ class Notifier(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
+    def rules(self, store, fresh=False):
+        """The rules in force: the configured ones with the admin API's laid over them,
+        read again at most every NOTIFY.rules_refresh_seconds (so every instance takes a
+        change within that time)."""
+        read_at, rules = self._rules
+        if fresh or time.monotonic() - read_at >= self.rules_refresh:
+            rules = effective(self.configured_rules, store.stored_rules(),
+                              self.templates.templates)
+            self._rules = (time.monotonic(), rules)
+        return rules
+
     def directory(self):
         """The people directory as notify reads it, rebuilt when kit.people reloaded the
         file; a reloaded file that notify cannot use keeps the last good one."""
@@ -116,17 +130,20 @@ class Notifier(DependencyProvider):
         the keys inserted (none for a redelivered event)."""
         event = as_stored(event)
         now = self.clock()
+        rules = self.rules(store)
+        if not any(rule.event == event["type"] and rule.enabled for rule in rules):
+            return []
         customer = (self.lookups.customer(event)
                     if self.lookups.wants_customer(event["type"]) else None)
         directory = self.directory()
-        docs = domain.plan(event, self.rules, directory, now=now,
+        docs = domain.plan(event, rules, directory, now=now,
                            owner_fields=self.owner_fields, teams=self.teams,
                            customer=customer)
         if not docs:
             return []
         opted_out = store.opted_out([d["recipient"] for d in docs])
         if opted_out:  # planned again with what the store knows
-            docs = domain.plan(event, self.rules, directory, now=now,
+            docs = domain.plan(event, rules, directory, now=now,
                                owner_fields=self.owner_fields, teams=self.teams,
                                customer=customer, opted_out=opted_out)
         inserted = store.insert_planned(docs)

@@ -6,6 +6,7 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from kit import paging
+from kit.auth import actor_id, caller
 from kit.catalog import PRODUCER
 from kit.consumer import event_handler
 from kit.errors import Invalid, NotFound
@@ -16,6 +17,7 @@ from kit.timers import config_timer
 from notify import schemas as S
 from notify.notifier import Notifier
 from notify.permissions import PERMISSIONS
+from notify.rules import as_dict, parse_rule
 from notify.store import NotifyStore
 
 TAGS = ["notifications"]
@@ -113,9 +115,36 @@ class NotifyService(Operational):
         return S.NotificationOut().dump(doc)
 
     @http("GET", "/api/v1/rules", response=S.RuleList, tags=["rules"],
-          summary="The notification rules in force")
+          summary="The notification rules in force (configured, and set by admins)")
     def list_rules(self, request):
-        return S.RuleList().dump({"items": [vars(rule) for rule in self.notifier.rules]})
+        return S.RuleList().dump({"items": self._rules(fresh=True)})
+
+    @http("PUT", "/api/v1/rules/<name>", body=S.RuleIn, response=S.RuleOut, tags=["rules"],
+          summary="Set a rule (replaces the configured one of that name; enabled: false "
+          "switches it off)", responses={400: "The rule names an unknown template, "
+                                         "recipient or condition"})
+    def put_rule(self, request, name):
+        data = json_body(request, S.RuleIn())
+        raw = {**data, "name": name}
+        rule = parse_rule(raw, self.notifier.templates.templates)
+        self.store.put_rule(name, {k: v for k, v in raw.items() if k != "name"},
+                            actor_id(caller(request, self.config)), self.notifier.clock())
+        self.notifier.rules(self.store, fresh=True)
+        return S.RuleOut().dump({**as_dict(rule), "source": "admin"})
+
+    @http("DELETE", "/api/v1/rules/<name>", status=204, tags=["rules"],
+          summary="Remove a rule set by an admin (the configured one of that name, if any, "
+          "applies again)", responses={404: "No rule of that name was set by an admin"})
+    def delete_rule(self, request, name):
+        if not self.store.delete_rule(name):
+            raise NotFound(f"No rule {name!r} was set through the API.")
+        self.notifier.rules(self.store, fresh=True)
+        return 204, None
+
+    def _rules(self, fresh=False):
+        stored = self.store.stored_rules()
+        return [{**as_dict(rule), "source": "admin" if rule.name in stored else "config"}
+                for rule in self.notifier.rules(self.store, fresh=fresh)]
 
     @http("POST", "/api/v1/templates/<name>/preview", body=S.PreviewIn,
           response=S.PreviewOut, tags=["templates"],

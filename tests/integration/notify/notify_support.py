@@ -92,3 +92,7 @@ def wait_status(http, key, status, timeout=15):
         resp = http.get(f"/api/v1/notifications/{key}")
         return resp.status_code == 200 and resp.json()["status"] == status and resp.json()
     return wait_for(check, timeout)
+
+
+def key(event, rule, recipient, channel="email"):
+    return f"{event['id']}|{rule}|{recipient}|{channel}"
