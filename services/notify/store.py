@@ -21,6 +21,8 @@ from kit.versioned import events as versioned_events
 NOTIFICATIONS = "notifications"
 OPTOUTS = "optouts"
 RATES = "rates"
+RULES = "rules"
+RULES_ID = "rules"  # one document holds the admin API's rules by name
 ACTOR = "system:notify"
 HIDDEN = {"outbox": 0, "outbox_since": 0}
 LIST_FILTERS = ("event_id", "recipient", "status", "rule", "channel")
@@ -122,6 +124,24 @@ class NotifyStore(BaseStore):
 
     def drop_old_windows(self, now):
         self.db[RATES].delete_many({"expires_at": {"$lte": now}})
+
+    # --- rules of the admin API ----------------------------------------------------------
+
+    def stored_rules(self):
+        doc = self.db[RULES].find_one({"_id": RULES_ID})
+        return (doc or {}).get("items") or {}
+
+    def put_rule(self, name, raw, actor, now):
+        """One rule set or replaced by name, in one atomic update (rule names are
+        checked to be plain keys)."""
+        self.db[RULES].update_one(
+            {"_id": RULES_ID},
+            {"$set": {f"items.{name}": {**raw, "by": actor, "at": now}}}, upsert=True)
+
+    def delete_rule(self, name):
+        done = self.db[RULES].update_one({"_id": RULES_ID, f"items.{name}": {"$exists": True}},
+                                         {"$unset": {f"items.{name}": ""}})
+        return bool(done.modified_count)
 
     # --- reading -------------------------------------------------------------------------
 
