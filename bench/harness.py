@@ -62,6 +62,7 @@ class Context:
         self.amqp_uri = f"{parts.scheme}://{parts.netloc}/{self.vhost}"
         self._procs = []
         self._dbs = []
+        self.databases = {}  # service -> the database its last start uses
         api = urllib.parse.urlsplit(self.api_uri)
         self._api = (f"{api.scheme}://{api.hostname}:{api.port}", (api.username, api.password))
         self._mgmt("PUT", f"/api/vhosts/{self.vhost}")
@@ -87,7 +88,7 @@ class Context:
             "PYTHONWARNINGS": "ignore",
             "AMQP_URI": self.amqp_uri,
             "MONGO_URI": self.mongo_uri,
-            "MONGO_DATABASE": self.new_database(name),
+            "MONGO_DATABASE": self.databases.setdefault(name, self.new_database(name)),
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "LOG_LEVEL": "WARNING",
             **auth_environment(),

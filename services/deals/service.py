@@ -300,6 +300,15 @@ class DealsService(Operational):
             actor=self._event_actor(event), event_id=event["id"],
             correlationid=event.get("correlationid") or event["id"])
 
+    @event_handler("leads", "lead.erased")
+    def handle_leads_lead_erased(self, event):
+        lead_id = event["data"]["lead_id"]
+        for deal_id in self.store.deal_ids_of_lead(lead_id):
+            self.store.change(deal_id, lambda deal: domain.erase_contact(
+                deal, lead_id, utcnow(), actor=event.get("actor")),
+                actor=event.get("actor"), event_id=event["id"],
+                correlationid=event.get("correlationid") or event["id"])
+
     @event_handler("quotes", "quote.accepted")
     def handle_quotes_quote_accepted(self, event):
         quote, actor = event["data"], self._event_actor(event)

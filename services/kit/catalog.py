@@ -136,6 +136,14 @@ class LeadResponseOverdue(Schema):
     status = _status()
 
 
+class LeadErased(Schema):
+    """An admin erased the lead's personal data on request: drop what you copied from it
+    (contact data). Carries the id and status only, never what was erased."""
+
+    lead_id = _id()
+    status = _status()
+
+
 # --- deals -----------------------------------------------------------------------------------
 
 
@@ -345,6 +353,32 @@ class TicketRated(Schema):
     comment = _opt_str()
 
 
+# --- notify ----------------------------------------------------------------------------------
+
+
+class _Notification(Schema):
+    notification_id = _id(metadata={"description": "event id|rule|recipient|channel"})
+    event_id = _id(metadata={"description": "the event that caused it"})
+    event_type = fields.String(required=True)
+    rule = fields.String(required=True)
+    recipient = fields.String(required=True, metadata={
+        "description": "person:<sub>, customer:<id> or channel:<team>; no address"})
+    channel = fields.String(required=True, validate=validate.OneOf(
+        ("email", "sms", "dingtalk", "wecom")))
+    attempts = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class NotificationSent(_Notification):
+    sent_at = UtcDateTime(required=True)
+
+
+class NotificationFailed(_Notification):
+    """Failed for good: a permanent failure, or transient ones until the retries ran out."""
+
+    reason = fields.String(required=True)
+    failed_at = UtcDateTime(required=True)
+
+
 CATALOG = {
     "leads": {
         "lead.created": LeadCreated,
@@ -355,6 +389,7 @@ CATALOG = {
         "lead.converted": LeadConverted,
         "lead.followup_due": LeadFollowupDue,
         "lead.response_overdue": LeadResponseOverdue,
+        "lead.erased": LeadErased,
     },
     "deals": {
         "deal.created": DealCreated,
@@ -382,6 +417,10 @@ CATALOG = {
         "ticket.reopened": TicketReopened,
         "ticket.sla_breached": TicketSlaBreached,
         "ticket.rated": TicketRated,
+    },
+    "notify": {
+        "notification.sent": NotificationSent,
+        "notification.failed": NotificationFailed,
     },
 }
 

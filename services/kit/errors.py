@@ -55,7 +55,15 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class Gone(DomainError):
+    """What was valid once is no longer (an expired signed link)."""
+
+    title = "Gone"
+
+
 class TooManyRequests(DomainError):
+    """A rate limit ran out; `retry_after` (seconds) goes into the Retry-After header."""
+
     title = "Too many requests"
 
 

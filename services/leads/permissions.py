@@ -2,7 +2,7 @@
 docs/permissions.md is generated from this one). A rep reaches the leads they own, a
 manager their team's (the lead's `team`), directors read everything, integrations read
 and create leads; admins administer all of it."""
-from kit.permissions import ALL, OWN, TEAM
+from kit.permissions import ALL, OWN, PUBLIC, TEAM
 
 READ = {"admin": ALL, "director": ALL, "manager": TEAM, "rep": OWN, "integration": ALL}
 WORK = {"admin": ALL, "manager": TEAM, "rep": OWN}
@@ -20,4 +20,10 @@ PERMISSIONS = {
     "convert": WORK,
     "add_task": WORK,
     "assign": {"admin": ALL, "manager": TEAM},
+    # web-to-lead: website forms post without a token; the form's public key, its allowed
+    # origins and the rate limits guard it (leads.capture)
+    "capture_form_lead": PUBLIC,
+    "capture_preflight": PUBLIC,
+    # erasure of personal data on request (PIPL/GDPR) is an administrator's act
+    "erase": {"admin": ALL},
 }

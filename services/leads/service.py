@@ -16,7 +16,7 @@ from kit.ops import Operational
 from kit.people import directory
 from kit.permissions import ALL, OWN, TEAM, scope_of
 from kit.timers import config_timer
-from leads import domain, imports
+from leads import capture, domain, erasure, imports
 from leads.assignment import Assignment
 from leads.extensions import Rules
 from leads.permissions import PERMISSIONS
@@ -24,6 +24,8 @@ from leads.schemas import (
     ActivityAdded,
     ActivityIn,
     AssignIn,
+    CaptureIn,
+    CaptureReceived,
     ConvertIn,
     DuplicateQuery,
     LeadCreated,
@@ -42,6 +44,7 @@ from leads.store import LeadsStore
 
 TAGS = ["leads"]
 LEAD = "/api/v1/leads/<id>"
+FORM = "/api/v1/forms/<form_key>/leads"
 
 
 class LeadsService(Operational):
@@ -50,6 +53,7 @@ class LeadsService(Operational):
 
     store = Store(LeadsStore)
     rules = Rules()
+    forms = capture.Forms()
     config = Config()
 
     # --- capture ---------------------------------------------------------------------------
@@ -87,6 +91,21 @@ class LeadsService(Operational):
         after, _ = self.store.change(existing, decide)
         return 200, LeadMerged().dump({"id": existing, "merged": True,
                                        "fields": merged["fields"], "lead": after})
+
+    # public, no token (leads.permissions; leads.capture says what keeps it safe)
+    @http("POST", FORM, body=CaptureIn, response=CaptureReceived, status=202,
+          summary="A website form's lead (public: the form's key and origins, rate-limited; "
+                  "JSON or form-encoded; always 202, known addresses included)", tags=TAGS,
+          responses={403: "Origin not allowed for this form", 404: "No such form",
+                     429: "Rate limit (Retry-After)"})
+    def capture_form_lead(self, request, form_key):
+        return capture.submit(self.store, self.rules, self.forms, self.config, request,
+                              form_key, utcnow())
+
+    @http("OPTIONS", FORM, status=204, summary="CORS preflight of a form's origin",
+          tags=TAGS, responses={403: "Origin not allowed", 404: "No such form"})
+    def capture_preflight(self, request, form_key):
+        return capture.preflight(self.forms, request, form_key)
 
     @http("POST", "/api/v1/leads/import", response=imports.ImportReport, status=200,
           query=imports.ImportQuery,
@@ -216,6 +235,19 @@ class LeadsService(Operational):
             scope.check(lead, "lead"), target, actor_id(who)), data["owner_id"])
         return LeadOut().dump(lead)
 
+    @http("POST", LEAD + "/erase", response=LeadOut,
+          summary="Erase the lead's personal data on request (admins; repeatable; emits "
+                  "lead.erased)", tags=TAGS,
+          responses={403: "Admins only", 404: "No such lead"})
+    def erase(self, request, id):
+        who = caller(request, self.config)
+        require_role(who, "admin", config=self.config)
+        keep = setting(self.config, "ERASURE.keep_custom", []) or []
+        lead, _ = self.store.erase(id, lambda lead: erasure.erase(
+            lead, utcnow(), keep, actor_id(who)))
+        lead.pop("activities", None)
+        return LeadOut().dump(lead)
+
     # --- follow-ups ------------------------------------------------------------------------
 
     @http("POST", LEAD + "/tasks", body=TaskIn, response=TaskOut, status=201,
@@ -241,6 +273,10 @@ class LeadsService(Operational):
     @config_timer("SLA.check_interval_seconds", 15)
     def check_response_sla(self):
         self.store.fire_overdue(utcnow(), self.rules, actor=system_actor(self.name))
+
+    @config_timer("CAPTURE.sweep_interval_seconds", 300)
+    def sweep_rate_buckets(self):
+        self.store.sweep_rate_buckets(utcnow())
 
     @config_timer("ASSIGNMENT.recount_interval_seconds", 300)
     def recount_open_leads(self):

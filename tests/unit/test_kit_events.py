@@ -19,13 +19,14 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 # The "publishes" column of DESIGN.md's services table, which the catalog must match.
 DESIGN_EVENT_TYPES = {
     "lead.created", "lead.assigned", "lead.contacted", "lead.qualified", "lead.disqualified",
-    "lead.converted", "lead.followup_due", "lead.response_overdue",
+    "lead.converted", "lead.followup_due", "lead.response_overdue", "lead.erased",
     "deal.created", "deal.stage_changed", "deal.updated", "deal.won", "deal.lost",
     "deal.stalled",
     "quote.created", "quote.submitted", "quote.approved", "quote.rejected", "quote.sent",
     "quote.accepted", "quote.declined", "quote.expired",
     "ticket.opened", "ticket.assigned", "ticket.first_responded", "ticket.resolved",
     "ticket.reopened", "ticket.sla_breached", "ticket.rated",
+    "notification.sent", "notification.failed",
 }
 
 
@@ -34,7 +35,8 @@ def test_catalog_has_every_event_type_named_in_the_design():
 
 
 def test_catalog_groups_types_by_their_producer():
-    prefixes = {"leads": "lead.", "deals": "deal.", "quotes": "quote.", "support": "ticket."}
+    prefixes = {"leads": "lead.", "deals": "deal.", "quotes": "quote.", "support": "ticket.",
+                "notify": "notification."}
     for service, events in CATALOG.items():
         assert all(t.startswith(prefixes[service]) for t in events)
 
