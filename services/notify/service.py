@@ -17,6 +17,7 @@ from kit.ops import Operational
 from kit.timers import config_timer
 from notify import schemas as S
 from notify.notifier import Notifier
+from notify.permissions import PERMISSIONS
 from notify.store import NotifyStore
 
 TAGS = ["notifications"]
@@ -24,6 +25,7 @@ TAGS = ["notifications"]
 
 class NotifyService(Operational):
     name = "notify"
+    permissions = PERMISSIONS
 
     store = Store(NotifyStore)
     notifier = Notifier()
