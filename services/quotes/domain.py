@@ -12,6 +12,7 @@ import uuid
 
 from kit.changes import Change
 from kit.errors import Conflict, Forbidden, Invalid
+from kit.money import in_currency
 from quotes import approvals, lifecycle
 from quotes import lifecycle as L
 from quotes.pricing import price
@@ -34,6 +35,26 @@ class LinkRefused(Forbidden):
 
 class LinkUsed(Conflict):
     title = "Link used already"
+
+
+# --- the price book --------------------------------------------------------------------------
+
+
+def product(data, tax_rates):
+    """A product's stored values: list prices in their currencies' minor units, a tax rate
+    the configuration allows."""
+    errors, prices = {}, {}
+    if data["tax_rate"] not in tax_rates:
+        errors["tax_rate"] = [f"One of {', '.join(str(r) for r in tax_rates)}."]
+    for currency, amount in data["prices"].items():
+        try:
+            prices[currency] = in_currency(amount, currency)
+        except ValueError as exc:
+            errors.setdefault("prices", {})[currency] = [str(exc)]
+    if errors:
+        raise Invalid("The product is not valid.", errors=errors)
+    return {"name_zh": data["name_zh"], "name_en": data["name_en"], "unit": data["unit"],
+            "tax_rate": data["tax_rate"], "prices": prices}
 
 
 # --- lines and prices ------------------------------------------------------------------------
@@ -141,7 +162,8 @@ def new_quote(data, deal, products, now, *, actor=None, tax_rates=(13, 9, 6, 0))
     check_deal(deal, data["deal_id"])
     _check_validity(data["valid_until"], now)
     quote_id = str(uuid.uuid4())
-    customer = data.get("customer") or {"name": deal.get("account") or deal.get("name")}
+    customer = data.get("customer") or {"name": deal.get("name"), "contact": None,
+                                        "address": None}
     quote = {
         "_id": quote_id, "number": quote_number(quote_id), "deal_id": data["deal_id"],
         "owner_id": data.get("owner_id") or deal.get("owner_id") or actor,

@@ -1,10 +1,352 @@
 """Quotes service: nameko entrypoints only; rules live in the domain, queries in the store."""
+import logging
+import uuid
+
+from nameko.dependency_providers import Config
+from werkzeug.wrappers import Response
+
+from kit import paging
+from kit.auth import actor_id, caller, require_role
+from kit.config import setting
+from kit.consumer import event_handler
+from kit.errors import Conflict, Contention, NotFound, PreconditionRequired
+from kit.fields import utcnow
+from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.timers import config_timer
+from kit.versioned import stale
+from quotes import dealview, domain, printing
+from quotes import schemas as S
+from quotes.links import Links
 from quotes.store import QuotesStore
+
+log = logging.getLogger(__name__)
+
+TAGS = ["quotes"]
+QUOTE_PURPOSE = "quote"
+ACTION_ERRORS = {404: "No such quote", 409: "Not allowed in the quote's status (the "
+                 "problem names the allowed actions), or a stale If-Match"}
+PUBLIC_ERRORS = {403: "The link is altered, expired or replaced", 404: "No such quote",
+                 409: "The link was used already, or the quote is no longer open"}
+
+
+def _etag(version):
+    return {"ETag": f'"{version}"'}
+
+
+def _if_match(request):
+    """The version an optional If-Match names (None without one)."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    text = raw.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise PreconditionRequired(f'If-Match must be one version ETag such as "3", '
+                                   f'got {raw!r}.')
+    return int(text)
 
 
 class QuotesService(Operational):
     name = "quotes"
 
     store = Store(QuotesStore)
+    config = Config()
+
+    # --- helpers (no rules: reading settings, loading, writing) ------------------------------
+
+    def _setting(self, key, default=None):
+        return setting(self.config, f"QUOTES.{key}", default)
+
+    def _tax_rates(self):
+        return tuple(int(r) for r in self._setting("tax_rates", [13, 9, 6, 0]))
+
+    def _links(self):
+        return Links.from_config(setting(self.config, "LINKS"))
+
+    def _quote(self, quote_id):
+        quote = self.store.get_quote(quote_id)
+        if quote is None:
+            raise NotFound(f"No quote {quote_id}.")
+        return quote
+
+    def _out(self, quote, status=200):
+        return status, _etag(quote["version"]), S.QuoteOut().dump(quote)
+
+    def _change(self, request, quote_id, decide, *, actor=None):
+        quote, _ = self.store.change_quote(quote_id, decide, expected=_if_match(request),
+                                           actor=actor)
+        return self._out(quote)
+
+    def _products_for(self, lines):
+        return self.store.products([line["product_code"] for line in lines
+                                    if line.get("product_code")])
+
+    def _link(self, quote):
+        """The customer's link of a sent quote (the same token each time it is asked for:
+        its payload and key do not change)."""
+        token = self._links().sign(QUOTE_PURPOSE, {
+            "quote_id": quote["_id"], "version": quote["quote_version"],
+            "link_id": quote["link_id"]}, quote["link_expires_at"])
+        base = self._setting("public_base_url", "").rstrip("/")
+        return {"url": f"{base}/api/v1/public/quotes?token={token}", "token": token,
+                "expires_at": quote["link_expires_at"]}
+
+    def _verified(self, token, now):
+        return self._links().verify(QUOTE_PURPOSE, token, now)
+
+    def _company(self):
+        company = dict(setting(self.config, "COMPANY", {}) or {})
+        return company, company.pop("locale", "zh-CN")
+
+    # --- price book (admins) -----------------------------------------------------------------
+
+    @http("POST", "/api/v1/products", body=S.ProductIn, response=S.ProductOut, status=201,
+          tags=["price book"], summary="Add a product to the price book (admins)",
+          responses={401: "No token", 403: "Not an admin", 409: "The code exists"})
+    def create_product(self, request):
+        require_role(caller(request, self.config), *self._setting("price_book_roles"),
+                     config=self.config)
+        data = json_body(request, S.ProductIn())
+        product = domain.product(data, self._tax_rates())
+        doc = self.store.insert_product({"_id": data["code"], **product})
+        if doc is None:
+            raise Conflict(f"Product {data['code']} exists already; PUT changes it.")
+        return 201, _etag(doc["version"]), S.ProductOut().dump(doc)
+
+    @http("GET", "/api/v1/products", query=S.ProductQuery, response=S.ProductPage,
+          tags=["price book"], summary="The price book, by cursor")
+    def list_products(self, request):
+        args = query_args(request, S.ProductQuery())
+        after = paging.after(args["cursor"]) if args.get("cursor") else None
+        rows = self.store.product_page(args["limit"] + 1, after)
+        page, more = rows[:args["limit"]], len(rows) > args["limit"]
+        return S.ProductPage().dump({"items": page,
+                                     "next_cursor": paging.next_cursor(page, more)})
+
+    @http("GET", "/api/v1/products/<code>", response=S.ProductOut, tags=["price book"],
+          summary="One product", responses={404: "No such product"})
+    def get_product(self, request, code):
+        doc = self.store.get_product(code)
+        if doc is None:
+            raise NotFound(f"No product {code}.")
+        return 200, _etag(doc["version"]), S.ProductOut().dump(doc)
+
+    @http("PUT", "/api/v1/products/<code>", body=S.ProductPut, response=S.ProductOut,
+          tags=["price book"], summary="Change a product (admins); quotes keep the prices "
+          "they copied", responses={404: "No such product", 409: "Stale If-Match",
+                                    428: "If-Match missing"})
+    def replace_product(self, request, code):
+        require_role(caller(request, self.config), *self._setting("price_book_roles"),
+                     config=self.config)
+        expected = _if_match(request)
+        if expected is None:
+            raise PreconditionRequired("Changing a product needs an If-Match header with "
+                                       'the ETag you read, e.g. If-Match: "1".')
+        data = json_body(request, S.ProductPut())
+        values = domain.product(data, self._tax_rates())
+        doc = self.store.replace_product(code, expected, values)
+        if doc is None:
+            current = self.store.get_product(code)
+            if current is None:
+                raise NotFound(f"No product {code}.")
+            raise stale(current["version"], expected, "product")
+        return 200, _etag(doc["version"]), S.ProductOut().dump(doc)
+
+    # --- quotes ------------------------------------------------------------------------------
+
+    @http("POST", "/api/v1/quotes", body=S.QuoteIn, response=S.QuoteOut, status=201,
+          tags=TAGS, summary="Draft a quote for an open deal (quote.created)",
+          responses={409: "Unknown, closed or lost deal"})
+    def create_quote(self, request):
+        data = json_body(request, S.QuoteIn())
+        actor = actor_id(caller(request, self.config))
+        quote, events = domain.new_quote(
+            data, self.store.get_deal(data["deal_id"]), self._products_for(data["lines"]),
+            utcnow(), actor=actor, tax_rates=self._tax_rates())
+        quote = self.store.insert_quote(quote, events, actor=actor)
+        headers = {**_etag(quote["version"]), "Location": f"/api/v1/quotes/{quote['_id']}"}
+        return 201, headers, S.QuoteOut().dump(quote)
+
+    @http("GET", "/api/v1/quotes/<id>", response=S.QuoteOut, tags=TAGS, summary="One quote",
+          responses={404: "No such quote"})
+    def get_quote(self, request, id):
+        return self._out(self._quote(id))
+
+    @http("GET", "/api/v1/quotes", query=S.QuoteQuery, response=S.QuotePage, tags=TAGS,
+          summary="A deal's quotes, by cursor")
+    def list_quotes(self, request):
+        args = query_args(request, S.QuoteQuery())
+        after = paging.after(args["cursor"]) if args.get("cursor") else None
+        rows = self.store.quotes_of_deal(args["deal_id"], args["limit"] + 1, after)
+        page, more = rows[:args["limit"]], len(rows) > args["limit"]
+        return S.QuotePage().dump({"items": page,
+                                   "next_cursor": paging.next_cursor(page, more)})
+
+    @http("PATCH", "/api/v1/quotes/<id>", body=S.QuotePatch, response=S.QuoteOut, tags=TAGS,
+          summary="Edit a draft (lines are priced again from the price book)",
+          responses=ACTION_ERRORS)
+    def edit_quote(self, request, id):
+        data = json_body(request, S.QuotePatch())
+        products = self._products_for(data.get("lines") or self._quote(id)["lines"])
+        return self._change(request, id, lambda quote: domain.edit(
+            quote, data, products, utcnow(), tax_rates=self._tax_rates()))
+
+    @http("POST", "/api/v1/quotes/<id>/submit", response=S.QuoteOut, tags=TAGS,
+          summary="Submit for approval (quote.submitted; quote.approved when no tier "
+          "applies)", responses=ACTION_ERRORS)
+    def submit(self, request, id):
+        actor = actor_id(caller(request, self.config))
+        rules = self._setting("approvals", [])
+        return self._change(request, id, lambda quote: domain.submit(
+            quote, rules, utcnow(), actor=actor))
+
+    @http("POST", "/api/v1/quotes/<id>/approve", body=S.ApproveIn, response=S.QuoteOut,
+          tags=TAGS, summary="Approve one pending tier (quote.approved after the last)",
+          responses={**ACTION_ERRORS, 401: "No token", 403: "Own quote, or no role for a "
+                     "pending tier"})
+    def approve(self, request, id):
+        data = json_body(request, S.ApproveIn())
+        who = caller(request, self.config)
+        return self._change(request, id, lambda quote: domain.approve(
+            quote, who, utcnow(), tier=data["tier"], reason=data["reason"]))
+
+    @http("POST", "/api/v1/quotes/<id>/reject", body=S.ReasonIn, response=S.QuoteOut,
+          tags=TAGS, summary="Reject with a reason (quote.rejected)",
+          responses={**ACTION_ERRORS, 401: "No token", 403: "Own quote, or no role"})
+    def reject(self, request, id):
+        data = json_body(request, S.ReasonIn())
+        who = caller(request, self.config)
+        return self._change(request, id, lambda quote: domain.reject(
+            quote, who, data["reason"], utcnow()))
+
+    @http("POST", "/api/v1/quotes/<id>/send", response=S.SentOut, tags=TAGS,
+          summary="Send an approved quote: immutable from now, answered through the signed "
+          "link returned (quote.sent)", responses=ACTION_ERRORS)
+    def send(self, request, id):
+        actor = actor_id(caller(request, self.config))
+        link_id = str(uuid.uuid4())
+        quote, _ = self.store.change_quote(id, lambda quote: domain.send(
+            quote, self.store.get_deal(quote["deal_id"]), link_id, utcnow(), actor=actor),
+            expected=_if_match(request), actor=actor)
+        return 200, _etag(quote["version"]), S.SentOut().dump(
+            {"quote": quote, "link": self._link(quote)})
+
+    @http("GET", "/api/v1/quotes/<id>/link", response=S.LinkOut, tags=TAGS,
+          summary="The customer's link of a sent quote (for whoever sends it on)",
+          responses={404: "No such quote", 409: "The quote is not sent"})
+    def get_link(self, request, id):
+        quote = self._quote(id)
+        if quote["status"] != "sent":
+            raise Conflict(f"A {quote['status']} quote has no open link.",
+                           status=quote["status"])
+        return S.LinkOut().dump(self._link(quote))
+
+    @http("POST", "/api/v1/quotes/<id>/revise", response=S.QuoteOut, tags=TAGS,
+          summary="Version n+1 as a draft; version n is superseded (quote.created)",
+          responses=ACTION_ERRORS)
+    def revise(self, request, id):
+        actor = actor_id(caller(request, self.config))
+        return self._change(request, id, lambda quote: domain.revise(
+            quote, self.store.get_deal(quote["deal_id"]), utcnow(), actor=actor,
+            max_versions=int(self._setting("max_versions", 20))), actor=actor)
+
+    @http("POST", "/api/v1/quotes/<id>/void", body=S.ReasonIn, response=S.QuoteOut,
+          tags=TAGS, summary="Void an open quote (quote.voided)", responses=ACTION_ERRORS)
+    def void(self, request, id):
+        data = json_body(request, S.ReasonIn())
+        actor = actor_id(caller(request, self.config))
+        return self._change(request, id, lambda quote: domain.void(
+            quote, data["reason"], utcnow(), actor=actor), actor=actor)
+
+    @http("GET", "/api/v1/quotes/<id>/pdf", tags=TAGS, content="application/pdf",
+          summary="The quote as a PDF", responses={404: "No such quote",
+                                                   503: "PDF rendering not installed"})
+    def quote_pdf(self, request, id):
+        company, locale = self._company()
+        pdf = printing.quote_pdf(self._quote(id), company, locale)
+        return Response(pdf, content_type="application/pdf")
+
+    # --- the customer, through the link (no login) -------------------------------------------
+
+    @http("GET", "/api/v1/public/quotes", response=S.QuoteOut, tags=["customer"],
+          summary="The quote a customer link opens (no login)", responses=PUBLIC_ERRORS)
+    def public_quote(self, request):
+        link = self._verified(request.args.get("token", ""), utcnow())
+        quote = self._quote(link["quote_id"])
+        domain.check_link(quote, link)
+        return S.QuoteOut(only=("id", "number", "version", "status", "customer", "currency",
+                                "lines", "totals", "valid_until", "terms")).dump(quote)
+
+    def _answer(self, request, id, action):
+        data = json_body(request, S.CustomerAnswerIn())
+        now = utcnow()
+        link = self._verified(data["token"], now)
+        if link["quote_id"] != id:
+            raise domain.LinkRefused("This link is for another quote.", reason="other_quote")
+        quote, _ = self.store.change_quote(id, lambda quote: domain.answer(
+            quote, link, action, now, name=data["name"], reason=data["reason"],
+            address=request.remote_addr))
+        return self._out(quote)
+
+    @http("POST", "/api/v1/quotes/<id>/accept", body=S.CustomerAnswerIn, response=S.QuoteOut,
+          tags=["customer"], summary="The customer accepts through the link (quote.accepted)",
+          responses=PUBLIC_ERRORS)
+    def accept(self, request, id):
+        return self._answer(request, id, "accept")
+
+    @http("POST", "/api/v1/quotes/<id>/decline", body=S.CustomerAnswerIn,
+          response=S.QuoteOut, tags=["customer"],
+          summary="The customer declines through the link (quote.declined)",
+          responses=PUBLIC_ERRORS)
+    def decline(self, request, id):
+        return self._answer(request, id, "decline")
+
+    # --- deals, as their events tell ---------------------------------------------------------
+
+    def _project(self, event):
+        newest, gaps = dealview.facts(event["type"], event["data"])
+        self.store.project_deal(event["data"]["deal_id"], event["sequence"], newest, gaps)
+
+    @event_handler("deals", "deal.created")
+    def handle_deals_deal_created(self, event):
+        self._project(event)
+
+    @event_handler("deals", "deal.stage_changed")
+    def handle_deals_deal_stage_changed(self, event):
+        self._project(event)
+
+    @event_handler("deals", "deal.updated")
+    def handle_deals_deal_updated(self, event):
+        self._project(event)
+
+    @event_handler("deals", "deal.won")
+    def handle_deals_deal_won(self, event):
+        self._project(event)
+
+    @event_handler("deals", "deal.lost")
+    def handle_deals_deal_lost(self, event):
+        """The view first (no new quote for the deal from now), then its open quotes are
+        voided; a redelivery finds them voided and does nothing."""
+        self._project(event)
+        now = utcnow()
+        for quote in self.store.quotes_of_deal(event["data"]["deal_id"], 1000):
+            self.store.change_quote(quote["_id"], lambda q: domain.void_for_lost_deal(q, now),
+                                    actor="system:quotes",
+                                    correlationid=event.get("correlationid") or event["id"])
+
+    # --- timers ------------------------------------------------------------------------------
+
+    @config_timer("QUOTES.expiry_check_interval_seconds", 60)
+    def expire_quotes(self):
+        """quote.expired once per quote: the versioned write is the claim, so of N
+        instances that see the same due quote exactly one writes."""
+        now = utcnow()
+        batch = int(self._setting("expiry_batch_size", 200))
+        for doc in self.store.due_expiries(now, batch):
+            try:
+                self.store.change_quote(doc["_id"], lambda q: domain.expire(q, now),
+                                        current=doc)
+            except Contention:
+                log.info("quote %s kept changing; its expiry waits for the next pass",
+                         doc["_id"])
