@@ -302,3 +302,95 @@ class LinkOut(Schema):
 class SentOut(Schema):
     quote = fields.Nested(QuoteOut)
     link = fields.Nested(LinkOut)
+
+
+# --- contracts and payments ------------------------------------------------------------------
+
+
+class PartyOut(Schema):
+    name = fields.Raw(allow_none=True, metadata={"description": "text, or {locale: text}"})
+    company = fields.String(allow_none=True)
+    representative = fields.String(allow_none=True)
+    address = fields.Raw(allow_none=True)
+
+
+class PartiesOut(Schema):
+    seller = fields.Nested(PartyOut)
+    buyer = fields.Nested(PartyOut)
+
+
+class MilestoneOut(Schema):
+    key = fields.String()
+    label = fields.String()
+    percent = Money()
+    amount = Money()
+    trigger = fields.String()
+    due_days = fields.Integer()
+    due_at = UtcDateTime(allow_none=True)
+    paid = Money()
+
+
+class SignatureOut(Schema):
+    name = fields.String()
+    at = UtcDateTime()
+    address = fields.String(allow_none=True)
+    pdf_sha256 = fields.String()
+
+
+class PaymentOut(Schema):
+    payment_id = fields.String()
+    amount = Money()
+    method = fields.String()
+    reference = fields.String(allow_none=True)
+    received_at = UtcDateTime()
+    recorded_at = UtcDateTime()
+    recorded_by = fields.String(allow_none=True)
+
+
+class ContractOut(Schema):
+    id = fields.String(attribute="_id")
+    number = fields.String()
+    quote_id = fields.String()
+    quote_number = fields.String()
+    quote_version = fields.Integer()
+    deal_id = fields.String()
+    parties = fields.Nested(PartiesOut)
+    amount = Money()
+    currency = fields.String()
+    milestones = fields.List(fields.Nested(MilestoneOut))
+    terms = fields.String()
+    status = fields.String()
+    link_expires_at = UtcDateTime(allow_none=True)
+    signature = fields.Nested(SignatureOut, allow_none=True)
+    countersignature = fields.Nested(ByOut, allow_none=True)
+    payments = fields.List(fields.Nested(PaymentOut))
+    paid_total = Money()
+    fully_paid_at = UtcDateTime(allow_none=True)
+    voided = fields.Nested(ByOut, allow_none=True)
+    etag = fields.Integer(attribute="version")
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class ContractQuery(Schema):
+    deal_id = fields.String(required=True, validate=ID)
+
+
+class ContractList(Schema):
+    items = fields.List(fields.Nested(ContractOut))
+
+
+class SignIn(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    name = fields.String(required=True, validate=[validate_not_blank,
+                                                  validate.Length(max=200)],
+                         metadata={"description": "the signer's typed name"})
+
+
+class PaymentIn(Schema):
+    amount = Money(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    method = fields.String(required=True, validate=validate.OneOf(
+        ("bank_transfer", "card", "cash", "cheque", "other")))
+    reference = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(max=200))
+    received_at = UtcDateTime(required=True)

@@ -1,4 +1,5 @@
 """Quotes service: nameko entrypoints only; rules live in the domain, queries in the store."""
+import datetime as dt
 import logging
 import uuid
 
@@ -16,7 +17,7 @@ from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
 from kit.versioned import stale
-from quotes import dealview, domain, printing
+from quotes import contracts, dealview, domain, printing
 from quotes import schemas as S
 from quotes.links import Links
 from quotes.store import QuotesStore
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TAGS = ["quotes"]
 QUOTE_PURPOSE = "quote"
+CONTRACT_PURPOSE = "contract"
 ACTION_ERRORS = {404: "No such quote", 409: "Not allowed in the quote's status (the "
                  "problem names the allowed actions), or a stale If-Match"}
 PUBLIC_ERRORS = {403: "The link is altered, expired or replaced", 404: "No such quote",
@@ -95,8 +97,30 @@ class QuotesService(Operational):
     def _verified(self, token, now):
         return self._links().verify(QUOTE_PURPOSE, token, now)
 
+    def _contract(self, contract_id):
+        contract = self.store.get_contract(contract_id)
+        if contract is None:
+            raise NotFound(f"No contract {contract_id}.")
+        return contract
+
+    def _contract_out(self, contract, status=200, headers=None):
+        return status, {**_etag(contract["version"]), **(headers or {})}, \
+            S.ContractOut().dump(contract)
+
+    def _contract_link(self, contract):
+        token = self._links().sign(CONTRACT_PURPOSE, {
+            "contract_id": contract["_id"], "link_id": contract["link_id"]},
+            contract["link_expires_at"])
+        base = self._setting("public_base_url", "").rstrip("/")
+        return {"url": f"{base}/api/v1/public/contracts?token={token}", "token": token,
+                "expires_at": contract["link_expires_at"]}
+
+    def _contract_pdf(self, contract):
+        company, locale = self._company()
+        return printing.contract_pdf(contract, company, locale)
+
     def _company(self):
-        company = dict(setting(self.config, "COMPANY", {}) or {})
+        company = dict(setting(self.config, "COMPANY") or {})
         return company, company.pop("locale", "zh-CN")
 
     # --- price book (admins) -----------------------------------------------------------------
@@ -302,6 +326,124 @@ class QuotesService(Operational):
     def decline(self, request, id):
         return self._answer(request, id, "decline")
 
+    # --- contracts and payments -------------------------------------------------------------
+
+    @event_handler("quotes", "quote.accepted")
+    def handle_quotes_quote_accepted(self, event):
+        """An accepted quote becomes its contract (one per quote: its id derives from the
+        quote's, so a redelivery finds it there)."""
+        quote = self._quote(event["data"]["quote_id"])
+        company, _ = self._company()
+        section = setting(self.config, "CONTRACTS")
+        contract, events = contracts.new_contract(
+            quote, company, section["payment_schedule"], section.get("terms"), utcnow())
+        self.store.insert_contract(contract, events, actor="system:quotes",
+                                   correlationid=event.get("correlationid") or event["id"])
+
+    @http("GET", "/api/v1/contracts/<id>", response=S.ContractOut, tags=["contracts"],
+          summary="One contract", responses={404: "No such contract"})
+    def get_contract(self, request, id):
+        return self._contract_out(self._contract(id))
+
+    @http("GET", "/api/v1/contracts", query=S.ContractQuery, response=S.ContractList,
+          tags=["contracts"], summary="A deal's contracts")
+    def list_contracts(self, request):
+        args = query_args(request, S.ContractQuery())
+        return S.ContractList().dump({"items": self.store.contracts_of_deal(args["deal_id"])})
+
+    @http("POST", "/api/v1/contracts/<id>/send", response=S.LinkOut, tags=["contracts"],
+          summary="A signing link for the customer (a new one replaces the last)",
+          responses={404: "No such contract", 409: "Signed or voided already"})
+    def send_contract(self, request, id):
+        actor = actor_id(caller(request, self.config))
+        now = utcnow()
+        expires = now + dt.timedelta(days=float(setting(self.config,
+                                                        "CONTRACTS.sign_link_days", 14)))
+        contract, _ = self.store.change_contract(id, lambda contract: contracts.send(
+            contract, str(uuid.uuid4()), expires, now, actor=actor),
+            expected=_if_match(request), actor=actor)
+        return S.LinkOut().dump(self._contract_link(contract))
+
+    @http("GET", "/api/v1/contracts/<id>/pdf", tags=["contracts"], content="application/pdf",
+          summary="The contract as a PDF", responses={404: "No such contract",
+                                                      503: "PDF rendering not installed"})
+    def contract_pdf(self, request, id):
+        return Response(self._contract_pdf(self._contract(id)),
+                        content_type="application/pdf")
+
+    def _signing_link(self, token, now):
+        link = self._links().verify(CONTRACT_PURPOSE, token, now)
+        contract = self._contract(link["contract_id"])
+        if contract.get("link_id") != link["link_id"] and \
+                (contract.get("signature") or {}).get("link_id") != link["link_id"]:
+            raise domain.LinkRefused("This link was replaced by a newer one.",
+                                     reason="replaced")
+        return link, contract
+
+    @http("GET", "/api/v1/public/contracts", response=S.ContractOut, tags=["customer"],
+          summary="The contract a signing link opens (no login)", responses=PUBLIC_ERRORS)
+    def public_contract(self, request):
+        _, contract = self._signing_link(request.args.get("token", ""), utcnow())
+        return S.ContractOut(exclude=("payments",)).dump(contract)
+
+    @http("GET", "/api/v1/public/contracts/pdf", tags=["customer"],
+          content="application/pdf", summary="The exact PDF the customer signs (no login)",
+          responses=PUBLIC_ERRORS)
+    def public_contract_pdf(self, request):
+        _, contract = self._signing_link(request.args.get("token", ""), utcnow())
+        return Response(self._contract_pdf(contract), content_type="application/pdf")
+
+    @http("POST", "/api/v1/contracts/<id>/sign", body=S.SignIn, response=S.ContractOut,
+          tags=["customer"], summary="The customer signs through the link: typed name, "
+          "time, address and the PDF's SHA-256 are kept (contract.signed)",
+          responses=PUBLIC_ERRORS)
+    def sign_contract(self, request, id):
+        data = json_body(request, S.SignIn())
+        now = utcnow()
+        link = self._links().verify(CONTRACT_PURPOSE, data["token"], now)
+        if link["contract_id"] != id:
+            raise domain.LinkRefused("This link is for another contract.",
+                                     reason="other_contract")
+        digest = printing.sha256(self._contract_pdf(self._contract(id)))
+        required = setting(self.config, "CONTRACTS.countersign_required", False)
+        contract, _ = self.store.change_contract(id, lambda contract: contracts.sign(
+            contract, link, data["name"], request.remote_addr, digest, now,
+            countersign_required=required))
+        return self._contract_out(contract)
+
+    @http("POST", "/api/v1/contracts/<id>/countersign", response=S.ContractOut,
+          tags=["contracts"], summary="Our signature after the customer's (contract.signed)",
+          responses={401: "No token", 403: "No role", 409: "Not signed by the customer"})
+    def countersign(self, request, id):
+        who = caller(request, self.config)
+        require_role(who, *setting(self.config, "CONTRACTS.countersign_roles"),
+                     config=self.config)
+        contract, _ = self.store.change_contract(id, lambda contract: contracts.countersign(
+            contract, actor_id(who), utcnow()), expected=_if_match(request))
+        return self._contract_out(contract)
+
+    @http("POST", "/api/v1/contracts/<id>/payments", body=S.PaymentIn, response=S.ContractOut,
+          status=201, tags=["contracts"], summary="Record a payment (Idempotency-Key "
+          "required; the same key again is the same payment) (payment.received, "
+          "contract.fully_paid)", responses={200: "This payment was recorded before",
+                                             404: "No such contract", 409: "Over-payment, "
+                                             "unsigned contract, or the key was used for "
+                                             "another payment", 428: "Idempotency-Key missing"})
+    def record_payment(self, request, id):
+        who = caller(request, self.config)
+        require_role(who, *setting(self.config, "CONTRACTS.payment_roles"),
+                     config=self.config)
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if not key or len(key) > 200:
+            raise PreconditionRequired("Recording a payment needs an Idempotency-Key header "
+                                       "(1-200 characters), e.g. the bank's reference.")
+        data = json_body(request, S.PaymentIn())
+        payment = {"payment_id": contracts.payment_id_for(id, key), **data}
+        contract, change = self.store.change_contract(id, lambda contract: (
+            contracts.record_payment(contract, payment, utcnow(), actor=actor_id(who))),
+            actor=actor_id(who))
+        return self._contract_out(contract, status=201 if change else 200)
+
     # --- deals, as their events tell ---------------------------------------------------------
 
     def _project(self, event):
@@ -326,14 +468,17 @@ class QuotesService(Operational):
 
     @event_handler("deals", "deal.lost")
     def handle_deals_deal_lost(self, event):
-        """The view first (no new quote for the deal from now), then its open quotes are
-        voided; a redelivery finds them voided and does nothing."""
+        """The view first (no new quote for the deal from now), then its open quotes and
+        unsigned contracts are voided; a redelivery finds them voided and does nothing."""
         self._project(event)
         now = utcnow()
+        correlationid = event.get("correlationid") or event["id"]
         for quote in self.store.quotes_of_deal(event["data"]["deal_id"], 1000):
             self.store.change_quote(quote["_id"], lambda q: domain.void_for_lost_deal(q, now),
-                                    actor="system:quotes",
-                                    correlationid=event.get("correlationid") or event["id"])
+                                    actor="system:quotes", correlationid=correlationid)
+        for contract in self.store.contracts_of_deal(event["data"]["deal_id"]):
+            self.store.change_contract(contract["_id"], lambda c: contracts.void_for_lost_deal(
+                c, now), actor="system:quotes", correlationid=correlationid)
 
     # --- timers ------------------------------------------------------------------------------
 
