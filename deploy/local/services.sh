@@ -7,6 +7,9 @@ run="$root/var/run"; logs="$root/var/log"
 mkdir -p "$run" "$logs"
 export PYTHONPATH="$root/services" EVENTLET_NO_GREENDNS=yes
 export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
+# security is on locally too: the key pair `make keys` created and the local directory
+export AUTH_PUBLIC_KEY_FILE="${AUTH_PUBLIC_KEY_FILE:-$root/var/auth/public.pem}"
+export PEOPLE_FILE="${PEOPLE_FILE:-$root/deploy/local/people.yml}"
 action="$1"; shift
 
 port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;

@@ -34,6 +34,8 @@ LEAD_ORIGIN = "lead"
 DIRECT_ORIGIN = "direct"
 # The deal document keeps the last this many history entries (see the module docstring).
 HISTORY_LIMIT = 200
+# a deal named after a person whose data was erased (deals.domain.erase_contact)
+ERASED_NAME = "(erased contact)"
 # Field edits that are recorded in the history (with their old and new values).
 AUDITED = ("amount", "currency", "owner_id")
 
@@ -398,6 +400,23 @@ def adopt_conversion(pipeline, deal, lead, now, *, actor=None, day_seconds=86400
     stage = P.stage_of(pipeline, deal["stage"])
     activity = _activity(stage, now, day_seconds) if deal["status"] == OPEN else {}
     return Change(set={**{k: after[k] for k in changed}, **activity, **_history(deal, entry)},
+                  events=[_updated(after, changed)])
+
+
+def erase_contact(deal, lead_id, now, *, actor=None):
+    """lead.erased: drop the contact data copied from the lead, and the lead's name where
+    it became the deal's name (a lead without a company). None when nothing is left to
+    drop (a redelivery). Deals of any status: erasure does not wait for a deal to close."""
+    contact = deal.get("contact") or {}
+    after = {**deal, "contact": None}
+    if contact.get("name") and deal["name"] == contact["name"]:
+        after["name"] = ERASED_NAME
+    changed = [k for k in ("name", "contact") if after.get(k) != deal.get(k)]
+    if not changed:
+        return None
+    entry = {"at": now, "by": actor, "changes": {}, "event": "lead.erased",
+             "lead_id": lead_id, "erased": changed}
+    return Change(set={**{k: after[k] for k in changed}, **_history(deal, entry)},
                   events=[_updated(after, changed)])
 
 

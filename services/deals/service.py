@@ -8,6 +8,7 @@ from deals import domain
 from deals import forecast as F
 from deals import pipelines as P
 from deals import schemas as S
+from deals.permissions import PERMISSIONS
 from deals.preconditions import check_version, etag, if_match
 from deals.store import DealsStore
 from kit import paging
@@ -31,6 +32,7 @@ MOVE_ERRORS = {404: "No such deal", 409: "Stage gate not met, or the deal change
 
 class DealsService(Operational):
     name = "deals"
+    permissions = PERMISSIONS
 
     store = Store(DealsStore)
     config = Config()
@@ -262,6 +264,15 @@ class DealsService(Operational):
             actor=event.get("actor"), day_seconds=self._day()),
             actor=event.get("actor"), event_id=event["id"],
             correlationid=event.get("correlationid") or event["id"])
+
+    @event_handler("leads", "lead.erased")
+    def handle_leads_lead_erased(self, event):
+        lead_id = event["data"]["lead_id"]
+        for deal_id in self.store.deal_ids_of_lead(lead_id):
+            self.store.change(deal_id, lambda deal: domain.erase_contact(
+                deal, lead_id, utcnow(), actor=event.get("actor")),
+                actor=event.get("actor"), event_id=event["id"],
+                correlationid=event.get("correlationid") or event["id"])
 
     @event_handler("quotes", "quote.accepted")
     def handle_quotes_quote_accepted(self, event):

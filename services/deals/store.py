@@ -144,6 +144,9 @@ class DealsStore(BaseStore):
     def get_deal(self, deal_id):
         return decode(self.db[DEALS].find_one({"_id": deal_id}, HIDDEN))
 
+    def deal_ids_of_lead(self, lead_id):
+        return [d["_id"] for d in self.db[DEALS].find({"lead_id": lead_id}, {"_id": 1})]
+
     def change(self, deal_id, decide, **options):
         """A versioned change of a deal (kit.versioned.Versioned.change)."""
         return self._deals.change(deal_id, decide, **options)

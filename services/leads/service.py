@@ -14,13 +14,16 @@ from kit.http import http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
-from leads import domain, imports
+from leads import capture, domain, erasure, imports
 from leads.assignment import Assignment
 from leads.extensions import Rules
+from leads.permissions import PERMISSIONS
 from leads.schemas import (
     ActivityAdded,
     ActivityIn,
     AssignIn,
+    CaptureIn,
+    CaptureReceived,
     ConvertIn,
     DuplicateQuery,
     LeadCreated,
@@ -39,13 +42,16 @@ from leads.store import LeadsStore
 
 TAGS = ["leads"]
 LEAD = "/api/v1/leads/<id>"
+FORM = "/api/v1/forms/<form_key>/leads"
 
 
 class LeadsService(Operational):
     name = "leads"
+    permissions = PERMISSIONS
 
     store = Store(LeadsStore)
     rules = Rules()
+    forms = capture.Forms()
     config = Config()
 
     # --- capture ---------------------------------------------------------------------------
@@ -74,6 +80,24 @@ class LeadsService(Operational):
         after, _ = self.store.change(existing, decide)
         return 200, LeadMerged().dump({"id": existing, "merged": True,
                                        "fields": merged["fields"], "lead": after})
+
+    # Public, no token (leads.capture says what keeps it safe); for auth's matrix:
+    #   POST    /api/v1/forms/<form_key>/leads  public (a configured form's origins)
+    #   OPTIONS /api/v1/forms/<form_key>/leads  public (CORS preflight)
+    #   POST    /api/v1/leads/<id>/erase        admin
+    @http("POST", FORM, body=CaptureIn, response=CaptureReceived, status=202,
+          summary="A website form's lead (public: the form's key and origins, rate-limited; "
+                  "JSON or form-encoded; always 202, known addresses included)", tags=TAGS,
+          responses={403: "Origin not allowed for this form", 404: "No such form",
+                     429: "Rate limit (Retry-After)"})
+    def capture_form_lead(self, request, form_key):
+        return capture.submit(self.store, self.rules, self.forms, self.config, request,
+                              form_key, utcnow())
+
+    @http("OPTIONS", FORM, status=204, summary="CORS preflight of a form's origin",
+          tags=TAGS, responses={403: "Origin not allowed", 404: "No such form"})
+    def capture_preflight(self, request, form_key):
+        return capture.preflight(self.forms, request, form_key)
 
     @http("POST", "/api/v1/leads/import", response=imports.ImportReport, status=200,
           query=imports.ImportQuery,
@@ -172,12 +196,24 @@ class LeadsService(Operational):
           responses={403: "Managers only", 404: "No such lead", 409: "Lead is closed"})
     def assign(self, request, id):
         who = caller(request, self.config)
-        require_role(who, "manager", config=self.config)
         data = json_body(request, AssignIn())
         target = Assignment(owner_id=data["owner_id"], team=data["team"], queue=data["queue"],
                             rule="manual")
         lead, _ = self.store.reassign(id, lambda lead: domain.reassign(
             lead, target, actor_id(who)), data["owner_id"])
+        return LeadOut().dump(lead)
+
+    @http("POST", LEAD + "/erase", response=LeadOut,
+          summary="Erase the lead's personal data on request (admins; repeatable; emits "
+                  "lead.erased)", tags=TAGS,
+          responses={403: "Admins only", 404: "No such lead"})
+    def erase(self, request, id):
+        who = caller(request, self.config)
+        require_role(who, "admin", config=self.config)
+        keep = setting(self.config, "ERASURE.keep_custom", []) or []
+        lead, _ = self.store.erase(id, lambda lead: erasure.erase(
+            lead, utcnow(), keep, actor_id(who)))
+        lead.pop("activities", None)
         return LeadOut().dump(lead)
 
     # --- follow-ups ------------------------------------------------------------------------
@@ -205,6 +241,10 @@ class LeadsService(Operational):
     @config_timer("SLA.check_interval_seconds", 15)
     def check_response_sla(self):
         self.store.fire_overdue(utcnow(), self.rules)
+
+    @config_timer("CAPTURE.sweep_interval_seconds", 300)
+    def sweep_rate_buckets(self):
+        self.store.sweep_rate_buckets(utcnow())
 
     @config_timer("ASSIGNMENT.recount_interval_seconds", 300)
     def recount_open_leads(self):

@@ -2,13 +2,14 @@
 
 Collections: `leads` (a lead, its activities and its outbox), `tasks` (follow-ups and their
 outbox), `reps` (open leads per rep, the cap counter), `cursors` (round-robin position per
-team), `imports` (results by Idempotency-Key).
+team), `imports` (results by Idempotency-Key), `rate_buckets` (public capture's rate-limit
+windows, see leads.capture).
 """
 import dataclasses
 import logging
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from kit import versioned
 from kit.errors import Conflict, NotFound
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0}
 DUPLICATE_KEY = 11000
+NOT_IMPLEMENTED = 238
 
 __all__ = ["DuplicateLead", "LeadsStore"]
 
@@ -59,6 +61,17 @@ class LeadsStore(BaseStore):
         leads.create_index("response_due_at", name="response_due")
         self.db.tasks.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
         self.db.tasks.create_index("lead_id", name="lead")
+        self._ensure_bucket_expiry()
+
+    def _ensure_bucket_expiry(self):
+        """MongoDB removes expired rate-limit buckets itself (TTL); FerretDB v1 has no TTL
+        indexes (NotImplemented), so there the capture sweep removes them by `_id` range."""
+        try:
+            self.db.rate_buckets.create_index("expires_at", expireAfterSeconds=0,
+                                              name="expiry")
+        except OperationFailure as exc:
+            if exc.code != NOT_IMPLEMENTED:
+                raise
 
     # --- events ----------------------------------------------------------------------------
 
@@ -162,6 +175,15 @@ class LeadsStore(BaseStore):
         after, change = self._leads.change(lead_id, remember, current=current)
         if change is not None:
             self.release(domain.released_owner(seen["before"], after))
+        return after, change
+
+    def erase(self, lead_id, decide):
+        """An erasure (leads.erasure): the lead's change, then its follow-ups' notes. The
+        notes go after the lead and on every call, so a repeated request completes an
+        erasure that stopped between the two."""
+        after, change = self.change(lead_id, decide)
+        self.db.tasks.update_many({"lead_id": lead_id, "note": {"$ne": None}},
+                                  {"$set": {"note": None}})
         return after, change
 
     def reassign(self, lead_id, decide, new_owner):
@@ -412,3 +434,24 @@ class LeadsStore(BaseStore):
     def finish_import(self, key, attempt, result, now):
         self.db.imports.update_one({"_id": key, "attempt": attempt}, {"$set": {
             "status": "done", "result": result, "finished_at": now}})
+
+    # --- public capture rate limits ---------------------------------------------------------
+
+    def count_hit(self, bucket_id, expires_at):
+        """Count one request in a rate-limit window and return the window's count: one
+        atomic upsert by `_id`, so instances sharing the database share the limit."""
+        for _ in range(2):
+            try:
+                doc = self.db.rate_buckets.find_one_and_update(
+                    {"_id": bucket_id},
+                    {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": expires_at}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                return doc["n"]
+            except DuplicateKeyError:
+                continue  # two first hits raced to insert: the other one exists now
+        raise Conflict("The rate limit is contended; retry.")
+
+    def sweep_rate_buckets(self, now):
+        """Remove windows that ended (ids start with their end, see leads.capture.bucket)."""
+        cutoff = f"{int(now.timestamp()):012d};"
+        return self.db.rate_buckets.delete_many({"_id": {"$lt": cutoff}}).deleted_count

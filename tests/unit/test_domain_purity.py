@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "deals.domain",
+DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "leads.forms", "deals.domain",
            "deals.pipelines", "deals.forecast", "metrics.domain", "quotes.domain",
-           "quotes.pricing", "quotes.lifecycle", "quotes.approvals"]
+           "quotes.pricing", "quotes.lifecycle", "quotes.approvals", "quotes.contracts"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 
