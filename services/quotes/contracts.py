@@ -110,12 +110,13 @@ def sign(contract, link, name, address, pdf_sha256, now, *, countersign_required
     """The customer's signature through the contract's link: typed name, time, source
     address and the SHA-256 of the exact PDF they signed are recorded."""
     if link["contract_id"] != contract["_id"]:
-        raise LinkRefused("This link is for another contract.", reason="other_contract")
+        raise LinkRefused("This link is for another contract.", kind="other_contract")
     signature = contract.get("signature") or {}
     if signature.get("link_id") == link["link_id"]:
-        raise LinkUsed(f"This link was used already: signed at {signature['at'].isoformat()}.")
+        raise LinkUsed(f"This link was used already: signed at {signature['at'].isoformat()}.",
+                       kind="used")
     if link["link_id"] != contract.get("link_id"):
-        raise LinkRefused("This link was replaced by a newer one.", reason="replaced")
+        raise LinkRefused("This link was replaced by a newer one.", kind="replaced")
     _require(contract, UNSIGNED, doing="signed")
     if not (name or "").strip():
         raise Invalid("Type your name to sign.", errors={"name": ["Required to sign."]})

@@ -11,7 +11,7 @@ kit.versioned's event counter (the ETag).
 import uuid
 
 from kit.changes import Change
-from kit.errors import Conflict, Forbidden, Invalid
+from kit.errors import Conflict, Forbidden, Gone, Invalid
 from kit.money import in_currency
 from quotes import approvals, lifecycle
 from quotes import lifecycle as L
@@ -27,14 +27,20 @@ FRESH = {"approvals_required": [], "approvals": [], "submitted_at": None,
          "link_expires_at": None, "response": None, "voided": None}
 
 
+# The refusals of a genuine customer link, with a `kind` as kit.links gives its own (that
+# module reads config through nameko, so the domain does not import it).
 class LinkRefused(Forbidden):
-    """A customer link that does not (or no longer) open this quote."""
+    """The link does not (or no longer) open this entity."""
 
-    title = "Link not valid"
+    title = "Invalid link"
 
 
 class LinkUsed(Conflict):
-    title = "Link used already"
+    title = "Link already used"
+
+
+class LinkExpired(Gone):
+    title = "Link expired"
 
 
 # --- the price book --------------------------------------------------------------------------
@@ -280,14 +286,15 @@ def send(quote, deal, link_id, now, *, actor=None):
 def check_link(quote, link):
     """The link (verified and unexpired) must be this quote's current one, unused."""
     if link["quote_id"] != quote["_id"]:
-        raise LinkRefused("This link is for another quote.", reason="other_quote")
+        raise LinkRefused("This link is for another quote.", kind="other_quote")
     response = quote.get("response") or {}
     if response.get("link_id") == link["link_id"]:
         raise LinkUsed(f"This link was used already: the quote was {response['answer']} "
-                       f"at {response['at'].isoformat()}.", answer=response["answer"])
+                       f"at {response['at'].isoformat()}.", kind="used",
+                       answer=response["answer"])
     if link["version"] != quote["quote_version"] or link["link_id"] != quote.get("link_id"):
         raise LinkRefused("This link was replaced by a newer version of the quote.",
-                          reason="replaced")
+                          kind="replaced")
 
 
 def answer(quote, link, action, now, *, name=None, reason=None, address=None):
@@ -295,7 +302,8 @@ def answer(quote, link, action, now, *, name=None, reason=None, address=None):
     check_link(quote, link)
     lifecycle.check(quote["status"], action)
     if now >= quote["valid_until"]:
-        raise LinkRefused("The quote expired.", reason="expired")
+        raise LinkExpired(f"The quote expired at {quote['valid_until'].isoformat()}.",
+                          kind="expired")
     status = L.ACCEPTED if action == "accept" else L.DECLINED
     actor = f"customer:{link['link_id']}"
     response = {"answer": status, "link_id": link["link_id"], "at": now, "name": name,

@@ -6,20 +6,21 @@ import uuid
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
-from kit import paging
-from kit.auth import actor_id, caller, require_role
+from kit import links, paging
+from kit.auth import actor_id, caller
 from kit.config import setting
 from kit.consumer import event_handler
-from kit.errors import Conflict, Contention, NotFound, PreconditionRequired
+from kit.errors import Conflict, Contention, NotFound, PreconditionRequired, Unavailable
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.permissions import OWN, scope_of
 from kit.timers import config_timer
 from kit.versioned import stale
 from quotes import contracts, dealview, domain, printing
 from quotes import schemas as S
-from quotes.links import Links
+from quotes.permissions import PERMISSIONS
 from quotes.store import QuotesStore
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,12 @@ def _if_match(request):
     return int(text)
 
 
+_keyrings = {}
+
+
 class QuotesService(Operational):
     name = "quotes"
+    permissions = PERMISSIONS
 
     store = Store(QuotesStore)
     config = Config()
@@ -63,21 +68,36 @@ class QuotesService(Operational):
     def _tax_rates(self):
         return tuple(int(r) for r in self._setting("tax_rates", [13, 9, 6, 0]))
 
-    def _links(self):
-        return Links.from_config(setting(self.config, "LINKS"))
+    def _keyring(self):
+        """The link keys, read once per container (a service without any answers 503 on
+        the routes that need them, and serves the rest)."""
+        key = id(self.config)
+        if key not in _keyrings:
+            try:
+                _keyrings[key] = links.Keyring.from_config(self.config)
+            except ValueError as exc:
+                raise Unavailable(f"Customer links are not configured: {exc}") from None
+        return _keyrings[key]
 
-    def _quote(self, quote_id):
+    def _quote(self, quote_id, request=None):
+        """The quote, or 404 when there is none or it lies outside the caller's reach."""
         quote = self.store.get_quote(quote_id)
-        if quote is None:
+        if quote is None or (request is not None and not scope_of(request).allows(quote)):
             raise NotFound(f"No quote {quote_id}.")
         return quote
+
+    def _in_scope(self, request, doc, what):
+        if not scope_of(request).allows(doc):
+            raise NotFound(f"No {what} {doc['_id']}.")
+        return doc
 
     def _out(self, quote, status=200):
         return status, _etag(quote["version"]), S.QuoteOut().dump(quote)
 
     def _change(self, request, quote_id, decide, *, actor=None):
-        quote, _ = self.store.change_quote(quote_id, decide, expected=_if_match(request),
-                                           actor=actor)
+        quote, _ = self.store.change_quote(
+            quote_id, lambda quote: decide(self._in_scope(request, quote, "quote")),
+            expected=_if_match(request), actor=actor)
         return self._out(quote)
 
     def _products_for(self, lines):
@@ -85,21 +105,28 @@ class QuotesService(Operational):
                                     if line.get("product_code")])
 
     def _link(self, quote):
-        """The customer's link of a sent quote (the same token each time it is asked for:
-        its payload and key do not change)."""
-        token = self._links().sign(QUOTE_PURPOSE, {
-            "quote_id": quote["_id"], "version": quote["quote_version"],
-            "link_id": quote["link_id"]}, quote["link_expires_at"])
+        """The customer's link of a sent quote (the same token each time it is asked for,
+        while the signing key stays current: its payload does not change)."""
+        token = self._keyring().sign(QUOTE_PURPOSE, quote["_id"], quote["link_expires_at"],
+                                     data={"v": quote["quote_version"]},
+                                     link_id=quote["link_id"])
         base = self._setting("public_base_url", "").rstrip("/")
         return {"url": f"{base}/api/v1/public/quotes?token={token}", "token": token,
                 "expires_at": quote["link_expires_at"]}
 
     def _verified(self, token, now):
-        return self._links().verify(QUOTE_PURPOSE, token, now)
+        claims = self._keyring().verify(token, QUOTE_PURPOSE, now)
+        return {"quote_id": claims.subject, "link_id": claims.link_id,
+                "version": claims.data.get("v")}
 
-    def _contract(self, contract_id):
+    def _verified_contract(self, token, now):
+        claims = self._keyring().verify(token, CONTRACT_PURPOSE, now)
+        return {"contract_id": claims.subject, "link_id": claims.link_id}
+
+    def _contract(self, contract_id, request=None):
         contract = self.store.get_contract(contract_id)
-        if contract is None:
+        if contract is None or (request is not None and
+                                not scope_of(request).allows(contract)):
             raise NotFound(f"No contract {contract_id}.")
         return contract
 
@@ -108,9 +135,8 @@ class QuotesService(Operational):
             S.ContractOut().dump(contract)
 
     def _contract_link(self, contract):
-        token = self._links().sign(CONTRACT_PURPOSE, {
-            "contract_id": contract["_id"], "link_id": contract["link_id"]},
-            contract["link_expires_at"])
+        token = self._keyring().sign(CONTRACT_PURPOSE, contract["_id"],
+                                     contract["link_expires_at"], link_id=contract["link_id"])
         base = self._setting("public_base_url", "").rstrip("/")
         return {"url": f"{base}/api/v1/public/contracts?token={token}", "token": token,
                 "expires_at": contract["link_expires_at"]}
@@ -129,8 +155,6 @@ class QuotesService(Operational):
           tags=["price book"], summary="Add a product to the price book (admins)",
           responses={401: "No token", 403: "Not an admin", 409: "The code exists"})
     def create_product(self, request):
-        require_role(caller(request, self.config), *self._setting("price_book_roles"),
-                     config=self.config)
         data = json_body(request, S.ProductIn())
         product = domain.product(data, self._tax_rates())
         doc = self.store.insert_product({"_id": data["code"], **product})
@@ -161,8 +185,6 @@ class QuotesService(Operational):
           "they copied", responses={404: "No such product", 409: "Stale If-Match",
                                     428: "If-Match missing"})
     def replace_product(self, request, code):
-        require_role(caller(request, self.config), *self._setting("price_book_roles"),
-                     config=self.config)
         expected = _if_match(request)
         if expected is None:
             raise PreconditionRequired("Changing a product needs an If-Match header with "
@@ -185,6 +207,8 @@ class QuotesService(Operational):
     def create_quote(self, request):
         data = json_body(request, S.QuoteIn())
         actor = actor_id(caller(request, self.config))
+        if scope_of(request).reach == OWN:  # a rep's quotes are their own
+            data["owner_id"] = actor
         quote, events = domain.new_quote(
             data, self.store.get_deal(data["deal_id"]), self._products_for(data["lines"]),
             utcnow(), actor=actor, tax_rates=self._tax_rates())
@@ -195,14 +219,15 @@ class QuotesService(Operational):
     @http("GET", "/api/v1/quotes/<id>", response=S.QuoteOut, tags=TAGS, summary="One quote",
           responses={404: "No such quote"})
     def get_quote(self, request, id):
-        return self._out(self._quote(id))
+        return self._out(self._quote(id, request))
 
     @http("GET", "/api/v1/quotes", query=S.QuoteQuery, response=S.QuotePage, tags=TAGS,
           summary="A deal's quotes, by cursor")
     def list_quotes(self, request):
         args = query_args(request, S.QuoteQuery())
         after = paging.after(args["cursor"]) if args.get("cursor") else None
-        rows = self.store.quotes_of_deal(args["deal_id"], args["limit"] + 1, after)
+        rows = self.store.quotes_of_deal(args["deal_id"], args["limit"] + 1, after,
+                                         scope_of(request).query())
         page, more = rows[:args["limit"]], len(rows) > args["limit"]
         return S.QuotePage().dump({"items": page,
                                    "next_cursor": paging.next_cursor(page, more)})
@@ -212,7 +237,7 @@ class QuotesService(Operational):
           responses=ACTION_ERRORS)
     def edit_quote(self, request, id):
         data = json_body(request, S.QuotePatch())
-        products = self._products_for(data.get("lines") or self._quote(id)["lines"])
+        products = self._products_for(data.get("lines") or self._quote(id, request)["lines"])
         return self._change(request, id, lambda quote: domain.edit(
             quote, data, products, utcnow(), tax_rates=self._tax_rates()))
 
@@ -251,8 +276,8 @@ class QuotesService(Operational):
         actor = actor_id(caller(request, self.config))
         link_id = str(uuid.uuid4())
         quote, _ = self.store.change_quote(id, lambda quote: domain.send(
-            quote, self.store.get_deal(quote["deal_id"]), link_id, utcnow(), actor=actor),
-            expected=_if_match(request), actor=actor)
+            self._in_scope(request, quote, "quote"), self.store.get_deal(quote["deal_id"]),
+            link_id, utcnow(), actor=actor), expected=_if_match(request), actor=actor)
         return 200, _etag(quote["version"]), S.SentOut().dump(
             {"quote": quote, "link": self._link(quote)})
 
@@ -260,7 +285,7 @@ class QuotesService(Operational):
           summary="The customer's link of a sent quote (for whoever sends it on)",
           responses={404: "No such quote", 409: "The quote is not sent"})
     def get_link(self, request, id):
-        quote = self._quote(id)
+        quote = self._quote(id, request)
         if quote["status"] != "sent":
             raise Conflict(f"A {quote['status']} quote has no open link.",
                            status=quote["status"])
@@ -288,7 +313,7 @@ class QuotesService(Operational):
                                                    503: "PDF rendering not installed"})
     def quote_pdf(self, request, id):
         company, locale = self._company()
-        pdf = printing.quote_pdf(self._quote(id), company, locale)
+        pdf = printing.quote_pdf(self._quote(id, request), company, locale)
         return Response(pdf, content_type="application/pdf")
 
     # --- the customer, through the link (no login) -------------------------------------------
@@ -307,7 +332,7 @@ class QuotesService(Operational):
         now = utcnow()
         link = self._verified(data["token"], now)
         if link["quote_id"] != id:
-            raise domain.LinkRefused("This link is for another quote.", reason="other_quote")
+            raise domain.LinkRefused("This link is for another quote.", kind="other_quote")
         quote, _ = self.store.change_quote(id, lambda quote: domain.answer(
             quote, link, action, now, name=data["name"], reason=data["reason"],
             address=request.remote_addr))
@@ -343,13 +368,14 @@ class QuotesService(Operational):
     @http("GET", "/api/v1/contracts/<id>", response=S.ContractOut, tags=["contracts"],
           summary="One contract", responses={404: "No such contract"})
     def get_contract(self, request, id):
-        return self._contract_out(self._contract(id))
+        return self._contract_out(self._contract(id, request))
 
     @http("GET", "/api/v1/contracts", query=S.ContractQuery, response=S.ContractList,
           tags=["contracts"], summary="A deal's contracts")
     def list_contracts(self, request):
         args = query_args(request, S.ContractQuery())
-        return S.ContractList().dump({"items": self.store.contracts_of_deal(args["deal_id"])})
+        return S.ContractList().dump({"items": self.store.contracts_of_deal(
+            args["deal_id"], scope=scope_of(request).query())})
 
     @http("POST", "/api/v1/contracts/<id>/send", response=S.LinkOut, tags=["contracts"],
           summary="A signing link for the customer (a new one replaces the last)",
@@ -360,7 +386,8 @@ class QuotesService(Operational):
         expires = now + dt.timedelta(days=float(setting(self.config,
                                                         "CONTRACTS.sign_link_days", 14)))
         contract, _ = self.store.change_contract(id, lambda contract: contracts.send(
-            contract, str(uuid.uuid4()), expires, now, actor=actor),
+            self._in_scope(request, contract, "contract"), str(uuid.uuid4()), expires, now,
+            actor=actor),
             expected=_if_match(request), actor=actor)
         return S.LinkOut().dump(self._contract_link(contract))
 
@@ -368,16 +395,15 @@ class QuotesService(Operational):
           summary="The contract as a PDF", responses={404: "No such contract",
                                                       503: "PDF rendering not installed"})
     def contract_pdf(self, request, id):
-        return Response(self._contract_pdf(self._contract(id)),
+        return Response(self._contract_pdf(self._contract(id, request)),
                         content_type="application/pdf")
 
     def _signing_link(self, token, now):
-        link = self._links().verify(CONTRACT_PURPOSE, token, now)
+        link = self._verified_contract(token, now)
         contract = self._contract(link["contract_id"])
         if contract.get("link_id") != link["link_id"] and \
                 (contract.get("signature") or {}).get("link_id") != link["link_id"]:
-            raise domain.LinkRefused("This link was replaced by a newer one.",
-                                     reason="replaced")
+            raise domain.LinkRefused("This link was replaced by a newer one.", kind="replaced")
         return link, contract
 
     @http("GET", "/api/v1/public/contracts", response=S.ContractOut, tags=["customer"],
@@ -400,10 +426,10 @@ class QuotesService(Operational):
     def sign_contract(self, request, id):
         data = json_body(request, S.SignIn())
         now = utcnow()
-        link = self._links().verify(CONTRACT_PURPOSE, data["token"], now)
+        link = self._verified_contract(data["token"], now)
         if link["contract_id"] != id:
             raise domain.LinkRefused("This link is for another contract.",
-                                     reason="other_contract")
+                                     kind="other_contract")
         digest = printing.sha256(self._contract_pdf(self._contract(id)))
         required = setting(self.config, "CONTRACTS.countersign_required", False)
         contract, _ = self.store.change_contract(id, lambda contract: contracts.sign(
@@ -416,8 +442,6 @@ class QuotesService(Operational):
           responses={401: "No token", 403: "No role", 409: "Not signed by the customer"})
     def countersign(self, request, id):
         who = caller(request, self.config)
-        require_role(who, *setting(self.config, "CONTRACTS.countersign_roles"),
-                     config=self.config)
         contract, _ = self.store.change_contract(id, lambda contract: contracts.countersign(
             contract, actor_id(who), utcnow()), expected=_if_match(request))
         return self._contract_out(contract)
@@ -431,8 +455,6 @@ class QuotesService(Operational):
                                              "another payment", 428: "Idempotency-Key missing"})
     def record_payment(self, request, id):
         who = caller(request, self.config)
-        require_role(who, *setting(self.config, "CONTRACTS.payment_roles"),
-                     config=self.config)
         key = (request.headers.get("Idempotency-Key") or "").strip()
         if not key or len(key) > 200:
             raise PreconditionRequired("Recording a payment needs an Idempotency-Key header "

@@ -148,8 +148,10 @@ class QuotesStore(BaseStore):
         """A versioned change of a quote (kit.versioned.Versioned.change)."""
         return self._quotes.change(quote_id, decide, **options)
 
-    def quotes_of_deal(self, deal_id, limit, after=None):
-        query = {"deal_id": deal_id}
+    def quotes_of_deal(self, deal_id, limit, after=None, scope=None):
+        """A page of a deal's quotes in (created_at, _id) order; `scope` narrows it (a
+        rep's own)."""
+        query = {"deal_id": deal_id, **(scope or {})}
         if after:
             query.update(keyset_filter(after))
         return [decode(d) for d in self.db[QUOTES].find(query, HIDDEN).sort(
@@ -178,6 +180,7 @@ class QuotesStore(BaseStore):
     def change_contract(self, contract_id, decide, **options):
         return self._contracts.change(contract_id, decide, **options)
 
-    def contracts_of_deal(self, deal_id, limit=200):
-        return [decode(d) for d in self.db[CONTRACTS].find({"deal_id": deal_id}, HIDDEN).sort(
+    def contracts_of_deal(self, deal_id, limit=200, scope=None):
+        query = {"deal_id": deal_id, **(scope or {})}
+        return [decode(d) for d in self.db[CONTRACTS].find(query, HIDDEN).sort(
             [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)]

@@ -2,14 +2,19 @@
 import datetime as dt
 import uuid
 
-import jwt
-
 from kit.events import new_event
 from quotes.service import QuotesService
 from tests.integration.deals.deals_support import publish, queue_bound  # noqa: F401
+from tests.support import tokens
 from tests.support.wait import wait_for  # noqa: F401 - shared with the quotes tests
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+# the tests' customer-link key (kit.links wants 32 characters or more)
+LINKS = {"keys": "t1=" + "k" * 40}
+
+
+def quotes_config(make_config, **overrides):
+    return make_config("quotes", LINKS=LINKS, **overrides)
 
 
 def start_quotes(container_factory, config):
@@ -22,11 +27,8 @@ def store_of(container):
     return next(d for d in container.dependencies if d.attr_name == "store").store
 
 
-def token(config, sub, *roles):
-    claims = {"sub": sub, "roles": list(roles), "aud": config["AUTH"]["audience"],
-              "exp": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)}
-    return {"Authorization": "Bearer " + jwt.encode(claims, config["AUTH"]["secret"],
-                                                    algorithm="HS256")}
+def token(sub, *roles):
+    return tokens.bearer(*roles, sub=sub, team="sales")
 
 
 def deal_created(deal_id, name="上海云杉科技有限公司", owner_id="rep-1", sequence=1):
@@ -69,14 +71,14 @@ class Quotes:
     def __init__(self, http, config, sub="rep-1", roles=("rep",)):
         self.http = http
         self.config = config
-        self.headers = token(config, sub, *roles)
+        self.headers = token(sub, *roles)
 
     def as_(self, sub, *roles):
         return Quotes(self.http, self.config, sub, roles)
 
     def product(self, **overrides):
         resp = self.http.post("/api/v1/products", json={**PRODUCT, **overrides},
-                              headers=token(self.config, "admin-1", "admin"))
+                              headers=token("admin-1", "admin"))
         assert resp.status_code == 201, resp.text
         return resp.json()
 
@@ -100,7 +102,7 @@ class Quotes:
         return resp.json()
 
     def get(self, quote_id):
-        return self.http.get(f"/api/v1/quotes/{quote_id}").json()
+        return self.http.get(f"/api/v1/quotes/{quote_id}", headers=self.headers).json()
 
 
 def known_deal(mongo_db, amqp_uri, deal_id, **kw):

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from quotes.links import Links
+from kit.links import Keyring
 from tests.integration.quotes.quotes_support import (
     PRODUCT,
     Quotes,
@@ -13,6 +13,7 @@ from tests.integration.quotes.quotes_support import (
     known_deal,
     new_deal_id,
     publish,
+    quotes_config,
     stage_changed,
     start_quotes,
     token,
@@ -23,7 +24,7 @@ from tests.support.amqp import Subscriber
 
 @pytest.fixture
 def setup(container_factory, make_config, api, rabbit_config, mongo_db):
-    config = make_config("quotes")
+    config = quotes_config(make_config)
     start_quotes(container_factory, config)
     http = api(config)
     quotes = Quotes(http, config)
@@ -40,10 +41,10 @@ def test_the_price_book_needs_an_admin_and_an_if_match(setup):
     assert product["name_zh"] == "云服务标准版"
     body = {k: v for k, v in PRODUCT.items() if k != "code"}
     assert http.put("/api/v1/products/CLOUD-STD", json=body,
-                    headers=token(config, "r", "rep")).status_code == 403
+                    headers=token("r", "rep")).status_code == 403
     assert http.put("/api/v1/products/CLOUD-STD", json=body,
-                    headers=token(config, "a", "admin")).status_code == 428
-    again = http.post("/api/v1/products", json=PRODUCT, headers=token(config, "a", "admin"))
+                    headers=token("a", "admin")).status_code == 428
+    again = http.post("/api/v1/products", json=PRODUCT, headers=token("a", "admin"))
     assert again.status_code == 409
     assert [p["code"] for p in http.get("/api/v1/products").json()["items"]] == ["CLOUD-STD"]
 
@@ -56,7 +57,7 @@ def test_a_product_with_bad_values_is_400_and_not_written(setup, mongo_db, field
                                                            error):
     quotes, _, config, http = setup
     resp = http.post("/api/v1/products", json={**PRODUCT, "code": "X1", field: value},
-                     headers=token(config, "a", "admin"))
+                     headers=token("a", "admin"))
     assert resp.status_code == 400, resp.text
     errors = resp.json()["errors"][field]
     assert errors == error or errors == [error]
@@ -140,7 +141,7 @@ def test_an_invalid_action_is_409_naming_the_allowed_ones(setup):
     assert "allowed: edit, submit, void" in resp.json()["detail"]
 
 
-def test_stacked_approvals_then_send_accept_once(setup, rabbit_config, mongo_db):
+def test_stacked_approvals_then_send_accept_once(setup, rabbit_config, mongo_db, api):
     quotes, deal_id, config, http = setup
     sub = Subscriber(rabbit_config["AMQP_URI"], "quotes", "quote.*")
     quote = quotes.must_create(deal_id, discount_percent="30")
@@ -168,7 +169,7 @@ def test_stacked_approvals_then_send_accept_once(setup, rabbit_config, mongo_db)
     patched = http.patch(f"/api/v1/quotes/{quote['id']}", json={"terms": "x"})
     assert patched.status_code == 409
 
-    public = api_without_token(http)
+    public = api(config, auth={})  # the customer has no login
     accepted = public.post(f"/api/v1/quotes/{quote['id']}/accept",
                            json={"token": link["token"], "name": "张伟"})
     assert accepted.status_code == 200, accepted.text
@@ -177,7 +178,7 @@ def test_stacked_approvals_then_send_accept_once(setup, rabbit_config, mongo_db)
     for action in ("accept", "decline"):  # the link is used: nothing changes
         reused = public.post(f"/api/v1/quotes/{quote['id']}/{action}",
                              json={"token": link["token"]})
-        assert reused.status_code == 409 and "used already" in reused.json()["detail"]
+        assert reused.status_code == 409 and reused.json()["kind"] == "used"
     assert quotes.get(quote["id"])["etag"] == accepted.json()["etag"]
 
     events = sub.drain(expect=5, timeout=10)
@@ -190,10 +191,6 @@ def test_stacked_approvals_then_send_accept_once(setup, rabbit_config, mongo_db)
         "currency": "CNY", "accepted_at": None}
     assert "token" not in repr(events)
     sub.close()
-
-
-def api_without_token(http):
-    return http  # the Api fixture sends no Authorization header unless given one
 
 
 def _sent(quotes, deal_id):
@@ -213,7 +210,7 @@ def test_an_altered_link_is_403_and_changes_nothing(setup, alter):
     before = quotes.get(sent["quote"]["id"])
     resp = http.post(f"/api/v1/quotes/{before['id']}/accept",
                      json={"token": alter(sent["link"]["token"])})
-    assert resp.status_code == 403 and resp.json()["reason"] == "tampered"
+    assert resp.status_code == 403 and resp.json()["kind"] in ("tampered", "unknown_key")
     assert quotes.get(before["id"]) == before
 
 
@@ -223,11 +220,13 @@ def test_an_expired_link_is_403_and_changes_nothing(setup):
     quote = sent["quote"]
     stored = quotes.get(quote["id"])
     # the same link as the service signs, but past its expiry
-    links = Links.from_config(config["LINKS"])
-    payload = links.verify("quote", sent["link"]["token"], dt.datetime.now(dt.UTC))
-    expired = links.sign("quote", payload, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    keyring = Keyring.from_config(config)
+    claims = keyring.verify(sent["link"]["token"], "quote", dt.datetime.now(dt.UTC))
+    expired = keyring.sign("quote", claims.subject,
+                           dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+                           data=claims.data, link_id=claims.link_id)
     resp = http.post(f"/api/v1/quotes/{quote['id']}/decline", json={"token": expired})
-    assert resp.status_code == 403 and resp.json()["reason"] == "expired"
+    assert resp.status_code == 410 and resp.json()["kind"] == "expired"
     assert quotes.get(quote["id"]) == stored
 
 
@@ -236,13 +235,13 @@ def test_a_link_for_another_quote_or_an_old_version_is_refused(setup):
     first, second = _sent(quotes, deal_id), _sent(quotes, deal_id)
     other = http.post(f"/api/v1/quotes/{second['quote']['id']}/accept",
                       json={"token": first["link"]["token"]})
-    assert other.status_code == 403 and other.json()["reason"] == "other_quote"
+    assert other.status_code == 403 and other.json()["kind"] == "other_quote"
     revised = quotes.must(first["quote"]["id"], "revise")
     assert (revised["version"], revised["status"]) == (2, "draft")
     assert revised["previous"][0]["status"] == "superseded"
     old = http.post(f"/api/v1/quotes/{first['quote']['id']}/accept",
                     json={"token": first["link"]["token"]})
-    assert old.status_code == 403 and old.json()["reason"] == "replaced"
+    assert old.status_code == 403 and old.json()["kind"] == "replaced"
 
 
 def test_a_price_change_never_alters_a_sent_quote(setup):
@@ -252,7 +251,7 @@ def test_a_price_change_never_alters_a_sent_quote(setup):
     body = {**{k: v for k, v in PRODUCT.items() if k != "code"},
             "prices": {"CNY": "1200.00"}}
     changed = http.put("/api/v1/products/CLOUD-STD", json=body,
-                       headers={**token(config, "a", "admin"),
+                       headers={**token("a", "admin"),
                                 "If-Match": product.headers["ETag"]})
     assert changed.status_code == 200, changed.text
     assert quotes.get(sent["quote"]["id"])["lines"][0]["unit_price"] == "1000.00"
@@ -275,3 +274,20 @@ def test_deal_lost_voids_its_open_quotes_once(setup, rabbit_config, mongo_db):
     assert sorted(e["subject"] for e in voided) == sorted(
         [draft["id"], sent["id"], accepted_draft["id"]])
     sub.close()
+
+
+def test_a_rep_reaches_only_their_own_quotes(setup):
+    quotes, deal_id, _, http = setup
+    mine = quotes.must_create(deal_id)
+    assert mine["owner_id"] == "rep-1" and mine["created_by"] == "rep-1"
+    other = quotes.as_("rep-2", "rep")
+    assert other.http.get(f"/api/v1/quotes/{mine['id']}",
+                          headers=other.headers).status_code == 404
+    assert other.act(mine["id"], "submit").status_code == 404
+    assert other.http.get("/api/v1/quotes", params={"deal_id": deal_id},
+                          headers=other.headers).json()["items"] == []
+    manager = quotes.as_("m-1", "manager")
+    assert [q["id"] for q in manager.http.get(
+        "/api/v1/quotes", params={"deal_id": deal_id},
+        headers=manager.headers).json()["items"]] == [mine["id"]]
+    assert quotes.act(mine["id"], "approve").status_code == 403  # reps do not approve

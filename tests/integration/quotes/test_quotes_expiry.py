@@ -6,6 +6,7 @@ from tests.integration.quotes.quotes_support import (
     Quotes,
     known_deal,
     new_deal_id,
+    quotes_config,
     start_quotes,
     wait_for,
 )
@@ -15,7 +16,7 @@ from tests.support.amqp import Subscriber
 def test_two_instances_expire_each_due_quote_once(container_factory, make_config, api,
                                                   rabbit_config, mongo_db):
     fast = {"QUOTES": {"expiry_check_interval_seconds": 0.1}}
-    first, second = make_config("quotes", **fast), make_config("quotes", **fast)
+    first, second = quotes_config(make_config, **fast), quotes_config(make_config, **fast)
     sub = Subscriber(rabbit_config["AMQP_URI"], "quotes", "quote.expired")
     start_quotes(container_factory, first)
     start_quotes(container_factory, second)
