@@ -17,7 +17,9 @@ def call(method, url, expect=200, **kwargs):
     return resp
 
 
-def test_a_deal_is_won_through_quote_approval_acceptance_signature_and_payment(platform):
+def test_a_deal_is_won_through_quote_approval_acceptance_signature_and_payment(
+        quotes_platform):
+    platform = quotes_platform
     deals, quotes = platform.urls["deals"], platform.urls["quotes"]
     ann, mia, fay = bearer("rep", sub="ann"), bearer("manager", sub="mia"), \
         bearer("finance", sub="fay")
