@@ -4,6 +4,7 @@ accepts through the signed link (no login); deals records the accepted quote; th
 the quote became is signed through its link (the PDF's hash kept); finance records the
 first payment; the signed contract opens Won."""
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.sales import poll
 from tests.support.tokens import bearer
@@ -100,3 +101,25 @@ def test_a_deal_is_won_through_quote_approval_acceptance_signature_and_payment(
     assert deal["first_payment"]["amount"] == "5596.80"
     won = act(deal, "won")
     assert (won["status"], won["amount"], won["currency"]) == ("won", "18656.00", "CNY")
+
+    # the KPIs, exact
+    want = {
+        ("dealflow_quotes_current", (("status", "accepted"),)): 1.0,
+        ("dealflow_quotes_total", (("status", "approved"),)): 1.0,
+        ("dealflow_quotes_total", (("status", "accepted"),)): 1.0,
+        ("dealflow_quote_discount_percent_sum", ()): 12.0,
+        ("dealflow_quote_discount_quotes", ()): 1.0,
+        ("dealflow_quote_approval_seconds_count", ()): 1.0,
+        ("dealflow_contracts_current", (("status", "signed"),)): 1.0,
+        ("dealflow_contracted_amount", (("currency", "CNY"),)): 18656.0,
+        ("dealflow_collected_amount", (("currency", "CNY"),)): 5596.8,
+        ("dealflow_deals_closed", (("outcome", "won"),)): 1.0,
+    }
+
+    def kpis():
+        text = requests.get(platform.urls["metrics"] + "/metrics", timeout=5).text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+    got = poll(lambda: (now := kpis()) if all(now.get(k) == v for k, v in want.items())
+               else None) or kpis()
+    assert {k: got.get(k) for k in want} == want
