@@ -120,6 +120,8 @@ def test_a_deal_is_won_through_quote_approval_acceptance_signature_and_payment(
         text = requests.get(platform.urls["metrics"] + "/metrics", timeout=5).text
         return {(s.name, tuple(sorted(s.labels.items()))): s.value
                 for family in text_string_to_metric_families(text) for s in family.samples}
-    got = poll(lambda: (now := kpis()) if all(now.get(k) == v for k, v in want.items())
-               else None) or kpis()
+    def exact():
+        got = kpis()
+        return got if all(got.get(k) == v for k, v in want.items()) else None
+    got = poll(exact) or kpis()
     assert {k: got.get(k) for k in want} == want
