@@ -45,7 +45,10 @@ def in_currency(amount, currency):
     return amount.quantize(Decimal(1).scaleb(-places))
 
 
+QUANTUM = {code: Decimal(1).scaleb(-places) for code, places in MINOR_UNITS.items()}
+
+
 def rounded(amount, currency):
     """`amount` rounded half-up to `currency`'s minor units (a price times a quantity, a
     percentage of an amount): the one rounding rule of quotes and contracts."""
-    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_UP)
+    return amount.quantize(QUANTUM[currency], rounding=ROUND_HALF_UP)

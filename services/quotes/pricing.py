@@ -11,32 +11,37 @@ The quote's subtotal, discount, tax and total are exact sums of the rounded line
 total = subtotal - discount + tax = the sum of the line totals, to the minor unit.
 """
 from decimal import Decimal
-from fractions import Fraction
 
 from kit.errors import Invalid
-from kit.money import MINOR_UNITS, rounded
+from kit.money import QUANTUM, rounded
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 
 
 def _unit(currency):
-    return Decimal(1).scaleb(-MINOR_UNITS[currency])
+    return QUANTUM[currency]
 
 
 def allocate(amount, weights, currency):
     """`amount` shared over `weights` in proportion, in whole minor units, by largest
-    remainder (ties to the earlier line): the shares add up to `amount` exactly."""
+    remainder (ties to the earlier line): the shares add up to `amount` exactly. Integer
+    arithmetic only (the weights scaled to integers), so nothing is rounded on the way."""
     unit = _unit(currency)
     if not weights:
         return []
-    total_weight = sum(weights, ZERO)
+    places = max(max(-w.as_tuple().exponent for w in weights), 0)
+    scaled = [int(w.scaleb(places)) for w in weights]
+    total_weight = sum(scaled)
     if amount == 0 or total_weight == 0:
         return [ZERO.quantize(unit)] * len(weights)
     units = int(amount / unit)
-    raw = [Fraction(units) * Fraction(w) / Fraction(total_weight) for w in weights]
-    floors = [int(r) for r in raw]  # every weight is >= 0, so int() is the floor
-    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - floors[i]), i))
+    floors, remainders = [], []
+    for weight in scaled:  # every weight is >= 0, so divmod floors
+        share, rest = divmod(units * weight, total_weight)
+        floors.append(share)
+        remainders.append(rest)
+    order = sorted(range(len(scaled)), key=lambda i: (-remainders[i], i))
     for i in order[:units - sum(floors)]:
         floors[i] += 1
     return [(Decimal(f) * unit).quantize(unit) for f in floors]
