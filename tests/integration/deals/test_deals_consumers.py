@@ -129,7 +129,8 @@ def test_contract_signed_and_a_first_payment_reach_the_deal_once(
 
     def complete():
         body = http.get(f"/api/v1/deals/{deal['id']}").json()
-        return body if body["contract_signed"] and body["first_payment"] else None
+        done = body["accepted_quote"] and body["contract_signed"] and body["first_payment"]
+        return body if done else None
     deal = wait_for(complete)
     assert deal["contract_signed"] == {"contract_id": "c-1",
                                        "signed_at": "2025-03-03T10:00:00.000Z"}

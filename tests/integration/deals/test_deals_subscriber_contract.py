@@ -86,7 +86,8 @@ def test_outside_subscriber_receives_every_deal_event_without_gaps(
     assert client.act(won, "stage", {"stage": "contract_payment"}).status_code == 409
     publish(rabbit_config["AMQP_URI"], quote_accepted(won["id"], total="990.00"),
             contract_signed(won["id"], total="990.00"))
-    won = wait_for(lambda: (lambda d: d if d["contract_signed"] else None)(
+    won = wait_for(lambda: (lambda d: d if d["contract_signed"] and d["accepted_quote"]
+                            else None)(
         http.get(f"/api/v1/deals/{won['id']}").json()))
     won = client.must(won, "stage", {"stage": "contract_payment"})
     won = client.must(won, "won")
