@@ -71,7 +71,7 @@ def creations(ctx):
     admin = mint(private.read_bytes(), "ada", ["admin"], "ops")
     base = ctx.start_service("quotes", AUTH_MODE="production", AUTH_PUBLIC_KEY_FILE=public,
                              PEOPLE_FILE=ROOT / "deploy" / "local" / "people.yml",
-                             LINKS_KEYS="bench=" + "b" * 40)
+                             LINK_KEYS="bench=" + "b" * 40)
     resp = requests.post(f"{base}/api/v1/products", timeout=10, json={
         "code": "BENCH-1", "name_zh": "基准产品", "name_en": "Bench product", "unit": "套",
         "prices": {"CNY": "99.90"}, "tax_rate": 13},

@@ -6,13 +6,14 @@ import uuid
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
-from kit import links, paging
+from kit import paging
 from kit.auth import actor_id, caller
 from kit.config import setting
 from kit.consumer import event_handler
-from kit.errors import Conflict, Contention, NotFound, PreconditionRequired, Unavailable
+from kit.errors import Conflict, Contention, NotFound, PreconditionRequired
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
+from kit.links import LinkKeys
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.permissions import OWN, scope_of
@@ -50,15 +51,13 @@ def _if_match(request):
     return int(text)
 
 
-_keyrings = {}
-
-
 class QuotesService(Operational):
     name = "quotes"
     permissions = PERMISSIONS
 
     store = Store(QuotesStore)
     config = Config()
+    links = LinkKeys()
 
     # --- helpers (no rules: reading settings, loading, writing) ------------------------------
 
@@ -67,17 +66,6 @@ class QuotesService(Operational):
 
     def _tax_rates(self):
         return tuple(int(r) for r in self._setting("tax_rates", [13, 9, 6, 0]))
-
-    def _keyring(self):
-        """The link keys, read once per container (a service without any answers 503 on
-        the routes that need them, and serves the rest)."""
-        key = id(self.config)
-        if key not in _keyrings:
-            try:
-                _keyrings[key] = links.Keyring.from_config(self.config)
-            except ValueError as exc:
-                raise Unavailable(f"Customer links are not configured: {exc}") from None
-        return _keyrings[key]
 
     def _quote(self, quote_id, request=None):
         """The quote, or 404 when there is none or it lies outside the caller's reach."""
@@ -107,7 +95,7 @@ class QuotesService(Operational):
     def _link(self, quote):
         """The customer's link of a sent quote (the same token each time it is asked for,
         while the signing key stays current: its payload does not change)."""
-        token = self._keyring().sign(QUOTE_PURPOSE, quote["_id"], quote["link_expires_at"],
+        token = self.links.sign(QUOTE_PURPOSE, quote["_id"], quote["link_expires_at"],
                                      data={"v": quote["quote_version"]},
                                      link_id=quote["link_id"])
         base = self._setting("public_base_url", "").rstrip("/")
@@ -115,12 +103,12 @@ class QuotesService(Operational):
                 "expires_at": quote["link_expires_at"]}
 
     def _verified(self, token, now):
-        claims = self._keyring().verify(token, QUOTE_PURPOSE, now)
+        claims = self.links.verify(token, QUOTE_PURPOSE, now)
         return {"quote_id": claims.subject, "link_id": claims.link_id,
                 "version": claims.data.get("v")}
 
     def _verified_contract(self, token, now):
-        claims = self._keyring().verify(token, CONTRACT_PURPOSE, now)
+        claims = self.links.verify(token, CONTRACT_PURPOSE, now)
         return {"contract_id": claims.subject, "link_id": claims.link_id}
 
     def _contract(self, contract_id, request=None):
@@ -135,7 +123,7 @@ class QuotesService(Operational):
             S.ContractOut().dump(contract)
 
     def _contract_link(self, contract):
-        token = self._keyring().sign(CONTRACT_PURPOSE, contract["_id"],
+        token = self.links.sign(CONTRACT_PURPOSE, contract["_id"],
                                      contract["link_expires_at"], link_id=contract["link_id"])
         base = self._setting("public_base_url", "").rstrip("/")
         return {"url": f"{base}/api/v1/public/contracts?token={token}", "token": token,

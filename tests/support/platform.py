@@ -45,7 +45,7 @@ class Platform:
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 **auth_environment(),
                 # the customer links of quotes: a local key generated on first use
-                "LINKS_DEV_DIR": str(ROOT / "var" / "e2e-links"),
+                "LINK_KEYS_DEV_DIR": str(ROOT / "var" / "e2e-links"),
                 **{k: str(v) for k, v in self.env.items()},
             }
             self.logs[name] = ROOT / "var" / "log" / f"e2e-{name}.log"
