@@ -454,6 +454,16 @@ class QuotesService(Operational):
             actor=actor_id(who))
         return self._contract_out(contract, status=201 if change else 200)
 
+    @event_handler("support", "delivery.accepted")
+    def handle_support_delivery_accepted(self, event):
+        """The milestones due on delivery acceptance fall due (each once: a redelivery
+        finds their due dates set). (Needs support's delivery.accepted in the catalog.)"""
+        data, now = event["data"], utcnow()
+        for contract in self.store.contracts_of_deal(data["deal_id"]):
+            self.store.change_contract(contract["_id"], lambda c: contracts.delivery_accepted(
+                c, data["accepted_at"], now), actor="system:quotes",
+                correlationid=event.get("correlationid") or event["id"])
+
     # --- deals, as their events tell ---------------------------------------------------------
 
     def _project(self, event):

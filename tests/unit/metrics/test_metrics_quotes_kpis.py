@@ -9,7 +9,6 @@ def key(name, *labels):
     return (name, labels)
 
 
-
 def as_dict(series):
     out = {}
     for i in range(0, len(series), 2):
