@@ -80,7 +80,8 @@ def new_contract(quote, seller, schedule, terms, now):
         "amount": quote["totals"]["total"], "currency": quote["currency"],
         "milestones": milestones(schedule, quote["totals"]["total"], quote["currency"]),
         "terms": "\n\n".join(t for t in (terms, quote.get("terms")) if t),
-        "status": UNSIGNED, "link_id": None, "link_expires_at": None, "signature": None,
+        "next_due_at": None, "status": UNSIGNED, "link_id": None, "link_expires_at": None,
+        "signature": None,
         "countersignature": None, "payments": [], "paid_total": quote["totals"]["total"] * 0,
         "fully_paid_at": None, "voided": None, "created_at": now, "updated_at": now,
     }
@@ -99,6 +100,14 @@ def send(contract, link_id, expires_at, now, *, actor=None):
     _require(contract, UNSIGNED, doing="sent for signature")
     return Change(set={"link_id": link_id, "link_expires_at": expires_at, "updated_at": now},
                   actor=actor)
+
+
+def _schedule(milestones_):
+    """The milestones and when the first unpaid one falls due (indexed, so the overdue
+    check reads only contracts with something due)."""
+    due = [m["due_at"] for m in milestones_
+           if m["due_at"] is not None and m["paid"] < m["amount"]]
+    return {"milestones": milestones_, "next_due_at": min(due) if due else None}
 
 
 def _falls_due(contract, trigger, at):
@@ -125,7 +134,7 @@ def sign(contract, link, name, address, pdf_sha256, now, *, countersign_required
     change = {"signature": record, "status": SIGNED, "updated_at": now}
     events = []
     if not countersign_required:
-        change.update(status=EXECUTED, milestones=_falls_due(contract, ON_SIGNING, now))
+        change.update(status=EXECUTED, **_schedule(_falls_due(contract, ON_SIGNING, now)))
         events.append(_signed_event(contract, record))
     return Change(set=change, events=events, actor=f"customer:{link['link_id']}")
 
@@ -139,7 +148,7 @@ def countersign(contract, who, now):
     """Our signature after the customer's: the contract is executed (contract.signed)."""
     _require(contract, SIGNED, doing="countersigned")
     return Change(set={"countersignature": {"by": who, "at": now}, "status": EXECUTED,
-                       "milestones": _falls_due(contract, ON_SIGNING, now), "updated_at": now},
+                       **_schedule(_falls_due(contract, ON_SIGNING, now)), "updated_at": now},
                   events=[_signed_event(contract, {**contract["signature"]})], actor=who)
 
 
@@ -151,7 +160,7 @@ def delivery_accepted(contract, accepted_at, now):
     after = _falls_due(contract, ON_DELIVERY, accepted_at)
     if after == contract["milestones"]:
         return None
-    return Change(set={"milestones": after, "updated_at": now}, actor="system:quotes")
+    return Change(set={**_schedule(after), "updated_at": now}, actor="system:quotes")
 
 
 def _fill(milestones_, paid_total):
@@ -194,7 +203,7 @@ def record_payment(contract, payment, now, *, actor=None):
     paid_total = contract["paid_total"] + payment["amount"]
     record = {**payment, "recorded_at": now, "recorded_by": actor}
     change = {"paid_total": paid_total, "updated_at": now,
-              "milestones": _fill(contract["milestones"], paid_total)}
+              **_schedule(_fill(contract["milestones"], paid_total))}
     events = [("payment.received", {
         **_ref(contract), "payment_id": payment["payment_id"], "paid": payment["amount"],
         "paid_total": paid_total, "method": payment["method"],
@@ -221,3 +230,15 @@ def overdue(contract, now):
     """Milestones due before `now` and not fully paid."""
     return [m for m in contract["milestones"]
             if m["due_at"] is not None and m["due_at"] < now and m["paid"] < m["amount"]]
+
+
+def overdue_totals(contracts_, now):
+    """{currency: (milestones overdue, amount still unpaid on them)} over `contracts_`."""
+    totals = {}
+    for contract in contracts_:
+        if contract["status"] == VOIDED:
+            continue
+        for m in overdue(contract, now):
+            count, amount = totals.get(contract["currency"], (0, Decimal(0)))
+            totals[contract["currency"]] = (count + 1, amount + m["amount"] - m["paid"])
+    return totals

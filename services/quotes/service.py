@@ -4,6 +4,7 @@ import logging
 import uuid
 
 from nameko.dependency_providers import Config
+from prometheus_client import Gauge
 from werkzeug.wrappers import Response
 
 from kit import paging
@@ -17,6 +18,7 @@ from kit.links import LinkKeys
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.permissions import OWN, scope_of
+from kit.prom import Metrics
 from kit.timers import config_timer
 from kit.versioned import stale
 from quotes import contracts, dealview, domain, printing
@@ -25,6 +27,7 @@ from quotes.permissions import PERMISSIONS
 from quotes.store import QuotesStore
 
 log = logging.getLogger(__name__)
+_gauges = {}
 
 TAGS = ["quotes"]
 QUOTE_PURPOSE = "quote"
@@ -58,6 +61,7 @@ class QuotesService(Operational):
     store = Store(QuotesStore)
     config = Config()
     links = LinkKeys()
+    registry = Metrics()
 
     # --- helpers (no rules: reading settings, loading, writing) ------------------------------
 
@@ -501,6 +505,31 @@ class QuotesService(Operational):
                 c, now), actor="system:quotes", correlationid=correlationid)
 
     # --- timers ------------------------------------------------------------------------------
+
+    def _overdue_gauges(self):
+        """This container's gauges of overdue milestones (every instance computes the same
+        from the shared contracts: dashboards take max())."""
+        key = id(self.registry)
+        if key not in _gauges:
+            _gauges[key] = (
+                Gauge("dealflow_contract_milestones_overdue", "Payment milestones past their "
+                      "due date and not fully paid, by currency", ["currency"],
+                      registry=self.registry),
+                Gauge("dealflow_contract_overdue_amount", "Amount still unpaid on overdue "
+                      "payment milestones, by currency", ["currency"], registry=self.registry),
+                set())  # the currencies shown so far: one with nothing overdue shows 0
+        return _gauges[key]
+
+    @config_timer("CONTRACTS.overdue_check_interval_seconds", 60)
+    def count_overdue(self):
+        count_gauge, amount_gauge, shown = self._overdue_gauges()
+        now = utcnow()
+        totals = contracts.overdue_totals(self.store.contracts_due(now), now)
+        shown.update(totals)
+        for currency in shown:
+            count, amount = totals.get(currency, (0, 0))
+            count_gauge.labels(currency).set(count)
+            amount_gauge.labels(currency).set(float(amount))
 
     @config_timer("QUOTES.expiry_check_interval_seconds", 60)
     def expire_quotes(self):

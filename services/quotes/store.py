@@ -78,6 +78,7 @@ class QuotesStore(BaseStore):
         contracts = self.db[CONTRACTS]
         contracts.create_index([("deal_id", ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name="deal_created")
+        contracts.create_index("next_due_at", name="next_due_at")
 
     # --- price book ------------------------------------------------------------------------
 
@@ -179,6 +180,11 @@ class QuotesStore(BaseStore):
 
     def change_contract(self, contract_id, decide, **options):
         return self._contracts.change(contract_id, decide, **options)
+
+    def contracts_due(self, now):
+        """Contracts whose first unpaid milestone fell due by `now` (only those)."""
+        return [decode(d) for d in self.db[CONTRACTS].find(
+            {"next_due_at": {"$lte": now}}, {"currency": 1, "status": 1, "milestones": 1})]
 
     def contracts_of_deal(self, deal_id, limit=200, scope=None):
         query = {"deal_id": deal_id, **(scope or {})}

@@ -143,3 +143,28 @@ def test_deal_lost_voids_an_unsigned_contract(accepted, rabbit_config):
     publish(rabbit_config["AMQP_URI"], deal_lost(deal_id, sequence=9))
     assert wait_for(lambda: http.get(f"/api/v1/contracts/{contract['id']}").json()[
         "status"] == "voided")
+
+
+def test_overdue_milestones_are_counted_until_paid(accepted, rabbit_config):
+    due_at_once = [{"key": "signing", "label": "30 %", "percent": 30, "trigger": "signed",
+                    "due_days": 0},
+                   {"key": "delivery", "label": "70 %", "percent": 70,
+                    "trigger": "delivery_accepted", "due_days": 30}]
+    quotes, http, customer, contract, _, _, _ = accepted(CONTRACTS={
+        "payment_schedule": due_at_once, "overdue_check_interval_seconds": 0.1})
+    link = http.post(f"/api/v1/contracts/{contract['id']}/send").json()
+    customer.post(f"/api/v1/contracts/{contract['id']}/sign",
+                  json={"token": link["token"], "name": "张伟"})
+
+    def gauge(name):
+        text = http.get("/metrics").text
+        line = next((x for x in text.splitlines()
+                     if x.startswith(f'{name}{{currency="CNY"}}')), None)
+        return float(line.split()[-1]) if line else None
+    assert wait_for(lambda: gauge("dealflow_contract_milestones_overdue") == 1.0)
+    assert gauge("dealflow_contract_overdue_amount") == 636.0
+    http.post(f"/api/v1/contracts/{contract['id']}/payments",
+              json={"amount": "636.00", "method": "bank_transfer",
+                    "received_at": "2026-01-10T10:00:00+08:00"},
+              headers={**token("fay", "finance"), "Idempotency-Key": "p-1"})
+    assert wait_for(lambda: gauge("dealflow_contract_milestones_overdue") == 0.0)

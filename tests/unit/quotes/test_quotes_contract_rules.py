@@ -167,3 +167,15 @@ def test_deal_lost_voids_only_an_unexecuted_contract():
     change = C.void_for_lost_deal(doc, NOW)
     assert change.set["status"] == C.VOIDED and change.events[0][0] == "contract.voided"
     assert C.void_for_lost_deal(executed(), NOW) is None
+
+
+def test_next_due_at_follows_the_first_unpaid_milestone_and_overdue_totals_add_up():
+    doc = executed()
+    assert doc["next_due_at"] == NOW + dt.timedelta(days=14)
+    later = NOW + dt.timedelta(days=15)
+    assert C.overdue_totals([doc], later) == {"CNY": (1, D("300.00"))}
+    doc = apply(doc, C.record_payment(doc, payment(amount="100.00"), NOW))
+    assert C.overdue_totals([doc], later) == {"CNY": (1, D("200.00"))}
+    doc = apply(doc, C.record_payment(doc, payment("k2", "200.00"), NOW))
+    assert doc["next_due_at"] is None and C.overdue_totals([doc], later) == {}
+    assert C.overdue_totals([{**executed(), "status": C.VOIDED}], later) == {}
