@@ -291,3 +291,14 @@ def test_a_rep_reaches_only_their_own_quotes(setup):
         "/api/v1/quotes", params={"deal_id": deal_id},
         headers=manager.headers).json()["items"]] == [mine["id"]]
     assert quotes.act(mine["id"], "approve").status_code == 403  # reps do not approve
+
+
+def test_the_openapi_document_names_every_route_and_the_public_ones(setup):
+    _, _, _, http = setup
+    resp = http.get("/openapi.json")
+    assert resp.status_code == 200, resp.text
+    paths = resp.json()["paths"]
+    for path in ("/api/v1/quotes", "/api/v1/quotes/{id}/accept", "/api/v1/contracts/{id}/sign",
+                 "/api/v1/contracts/{id}/payments", "/api/v1/products/{code}",
+                 "/api/v1/public/quotes"):
+        assert path in paths, path
