@@ -3,6 +3,7 @@ import datetime as dt
 import logging
 import uuid
 
+from eventlet import tpool
 from nameko.dependency_providers import Config
 from prometheus_client import Gauge
 from werkzeug.wrappers import Response
@@ -135,7 +136,8 @@ class QuotesService(Operational):
 
     def _contract_pdf(self, contract):
         company, locale = self._company()
-        return printing.contract_pdf(contract, company, locale)
+        # rendering is pure CPU: in a real thread, so the hub keeps serving meanwhile
+        return tpool.execute(printing.contract_pdf, contract, company, locale)
 
     def _company(self):
         company = dict(setting(self.config, "COMPANY") or {})
@@ -305,7 +307,7 @@ class QuotesService(Operational):
                                                    503: "PDF rendering not installed"})
     def quote_pdf(self, request, id):
         company, locale = self._company()
-        pdf = printing.quote_pdf(self._quote(id, request), company, locale)
+        pdf = tpool.execute(printing.quote_pdf, self._quote(id, request), company, locale)
         return Response(pdf, content_type="application/pdf")
 
     # --- the customer, through the link (no login) -------------------------------------------
