@@ -95,6 +95,19 @@ def _require(contract, *statuses, doing):
                        status=contract["status"])
 
 
+def reschedule(contract, schedule, now, *, actor=None):
+    """This contract's own payment schedule instead of the configured one (before it is
+    signed: the customer signs the schedule). Percents must add up to 100."""
+    _require(contract, UNSIGNED, doing="rescheduled (the customer signed its schedule)")
+    try:
+        planned = milestones(schedule, contract["amount"], contract["currency"])
+    except ValueError as exc:
+        raise Invalid(str(exc), errors={"milestones": [str(exc)]}) from None
+    # a new schedule is a new document to sign: an open signing link stops working
+    return Change(set={"milestones": planned, "link_id": None, "link_expires_at": None,
+                       "updated_at": now}, actor=actor)
+
+
 def send(contract, link_id, expires_at, now, *, actor=None):
     """A (new) signing link for an unsigned contract: older links stop working."""
     _require(contract, UNSIGNED, doing="sent for signature")

@@ -34,6 +34,7 @@ PERMISSIONS = {
     "get_contract": READ,
     "list_contracts": READ,
     "send_contract": WORK,
+    "reschedule_contract": WORK,
     "contract_pdf": READ,
     "public_contract": PUBLIC,
     "public_contract_pdf": PUBLIC,

@@ -387,6 +387,24 @@ class SignIn(Schema):
                          metadata={"description": "the signer's typed name"})
 
 
+class MilestoneIn(Schema):
+    key = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9_]{0,31}$", error="Lower-case letters, digits and '_' (max 32)."))
+    label = fields.String(required=True, validate=[validate_not_blank,
+                                                   validate.Length(max=200)])
+    percent = Money(places=2, required=True, validate=validate.Range(
+        min=0, min_inclusive=False, max=100))
+    trigger = fields.String(required=True, validate=validate.OneOf(
+        ("signed", "delivery_accepted")))
+    due_days = Integer(load_default=0, validate=validate.Range(0, 3650))
+
+
+class ScheduleIn(Schema):
+    milestones = fields.List(fields.Nested(MilestoneIn), required=True,
+                             validate=validate.Length(min=1, max=20),
+                             metadata={"description": "percents add up to 100"})
+
+
 class PaymentIn(Schema):
     amount = Money(required=True, validate=validate.Range(min=0, min_inclusive=False))
     method = fields.String(required=True, validate=validate.OneOf(

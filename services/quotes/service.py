@@ -385,6 +385,18 @@ class QuotesService(Operational):
             expected=_if_match(request), actor=actor)
         return S.LinkOut().dump(self._contract_link(contract))
 
+    @http("PUT", "/api/v1/contracts/<id>/schedule", body=S.ScheduleIn, response=S.ContractOut,
+          tags=["contracts"], summary="This contract's own payment schedule (before signing; "
+          "an open signing link stops working)", responses={
+              404: "No such contract", 409: "Signed or voided already"})
+    def reschedule_contract(self, request, id):
+        data = json_body(request, S.ScheduleIn())
+        actor = actor_id(caller(request, self.config))
+        contract, _ = self.store.change_contract(id, lambda contract: contracts.reschedule(
+            self._in_scope(request, contract, "contract"), data["milestones"], utcnow(),
+            actor=actor), expected=_if_match(request), actor=actor)
+        return self._contract_out(contract)
+
     @http("GET", "/api/v1/contracts/<id>/pdf", tags=["contracts"], content="application/pdf",
           summary="The contract as a PDF", responses={404: "No such contract",
                                                       503: "PDF rendering not installed"})

@@ -168,3 +168,27 @@ def test_overdue_milestones_are_counted_until_paid(accepted, rabbit_config):
                     "received_at": "2026-01-10T10:00:00+08:00"},
               headers={**token("fay", "finance"), "Idempotency-Key": "p-1"})
     assert wait_for(lambda: gauge("dealflow_contract_milestones_overdue") == 0.0)
+
+
+def test_a_contract_may_have_its_own_schedule_until_it_is_signed(accepted):
+    quotes, http, customer, contract, _, _, _ = accepted()
+    path = f"/api/v1/contracts/{contract['id']}/schedule"
+    link = http.post(f"/api/v1/contracts/{contract['id']}/send").json()
+    bad = http.put(path, json={"milestones": [
+        {"key": "all", "label": "x", "percent": "90", "trigger": "signed"}]})
+    assert bad.status_code == 400 and "100" in bad.json()["errors"]["milestones"][0]
+    three = [{"key": "advance", "label": "10 % advance", "percent": "10", "trigger": "signed"},
+             {"key": "signing", "label": "40 % on signing", "percent": "40",
+              "trigger": "signed", "due_days": 7},
+             {"key": "delivery", "label": "50 % on acceptance", "percent": "50",
+              "trigger": "delivery_accepted", "due_days": 30}]
+    done = http.put(path, json={"milestones": three})
+    assert done.status_code == 200, done.text
+    assert [m["amount"] for m in done.json()["milestones"]] == ["212.00", "848.00", "1060.00"]
+    stale = customer.post(f"/api/v1/contracts/{contract['id']}/sign",
+                          json={"token": link["token"], "name": "张伟"})
+    assert stale.status_code == 403 and stale.json()["kind"] == "replaced"
+    link = http.post(f"/api/v1/contracts/{contract['id']}/send").json()
+    assert customer.post(f"/api/v1/contracts/{contract['id']}/sign",
+                         json={"token": link["token"], "name": "张伟"}).status_code == 200
+    assert http.put(path, json={"milestones": three}).status_code == 409
