@@ -302,3 +302,32 @@ def test_the_openapi_document_names_every_route_and_the_public_ones(setup):
                  "/api/v1/contracts/{id}/payments", "/api/v1/products/{code}",
                  "/api/v1/public/quotes"):
         assert path in paths, path
+
+
+def test_a_declined_quote_is_revised_edited_and_accepted_as_version_2(setup, api,
+                                                                       rabbit_config):
+    quotes, deal_id, config, http = setup
+    sub = Subscriber(rabbit_config["AMQP_URI"], "quotes", "quote.accepted",
+                     name="accepted-v2")
+    customer = api(config, auth={})
+    first = _sent(quotes, deal_id)
+    quote_id = first["quote"]["id"]
+    declined = customer.post(f"/api/v1/quotes/{quote_id}/decline",
+                             json={"token": first["link"]["token"], "reason": "too dear"})
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    revised = quotes.must(quote_id, "revise")
+    edited = http.patch(f"/api/v1/quotes/{quote_id}", json={"discount_percent": "5"},
+                        headers=quotes.headers)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["totals"]["total"] == "2014.00"  # 2000 - 5 %, + 6 % tax
+    assert revised["previous"][0]["was"] == "declined"
+    quotes.must(quote_id, "submit")
+    second = quotes.must(quote_id, "send")
+    assert customer.post(f"/api/v1/quotes/{quote_id}/accept", json={
+        "token": first["link"]["token"]}).json()["kind"] == "replaced"
+    accepted = customer.post(f"/api/v1/quotes/{quote_id}/accept",
+                             json={"token": second["link"]["token"]})
+    assert accepted.status_code == 200 and accepted.json()["version"] == 2
+    [event] = sub.drain(expect=1, timeout=10)
+    assert (event["data"]["version"], event["data"]["total"]) == (2, "2014.00")
+    sub.close()
