@@ -8,8 +8,13 @@ What a service does on the broker, and the permission each needs:
   `.retry.<n>` and `.dlq` queues (kit.consumer): configure + write + read on them;
 - binds those queues to `<source>.events`: read on the source exchange, and configure
   on it because kombu declares a queue's exchange before binding (an idempotent declare);
-- retries a failed event by publishing to its retry queue through the default exchange:
-  write on `amq.default` (only services that consume).
+- retries a failed event by publishing to its retry queue through the default exchange,
+  and declares its queues with the default exchange as their dead-letter exchange (which
+  RabbitMQ checks as a write at declare time): write on `amq.default` (consumers only).
+  Known gap: the default exchange reaches any queue by name, so a consumer's user could
+  put a message into another service's queue. Closing it means dead-lettering through a
+  per-service exchange (kit.consumer's queue arguments), which needs the existing queues
+  migrated (their arguments cannot change in place).
 Nothing grants write on another service's exchange: leads cannot publish `deal.*`
 (tests/integration/test_broker_permissions.py proves it on a real broker).
 

@@ -483,7 +483,9 @@ def stall(pipeline, deal, now, *, day_seconds=86400):
     if due is None or due > now:
         return None
     idle = int((now - deal["last_activity_at"]).total_seconds() // day_seconds)
-    return Change(set={"stalled_at": now}, events=[("deal.stalled", {
+    # no longer due: the stall check's index range holds only deals still to stall, so a
+    # pass reads what is due, not every stalled deal again
+    return Change(set={"stalled_at": now, "stall_due_at": None}, events=[("deal.stalled", {
         "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
         "owner_id": deal.get("owner_id"), "idle_days": idle,
         "last_activity_at": deal["last_activity_at"]})])

@@ -403,6 +403,32 @@ class TicketRated(Schema):
     comment = _opt_str()
 
 
+# --- notify ----------------------------------------------------------------------------------
+
+
+class _Notification(Schema):
+    notification_id = _id(metadata={"description": "event id|rule|recipient|channel"})
+    event_id = _id(metadata={"description": "the event that caused it"})
+    event_type = fields.String(required=True)
+    rule = fields.String(required=True)
+    recipient = fields.String(required=True, metadata={
+        "description": "person:<sub>, customer:<id> or channel:<team>; no address"})
+    channel = fields.String(required=True, validate=validate.OneOf(
+        ("email", "sms", "dingtalk", "wecom")))
+    attempts = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class NotificationSent(_Notification):
+    sent_at = UtcDateTime(required=True)
+
+
+class NotificationFailed(_Notification):
+    """Failed for good: a permanent failure, or transient ones until the retries ran out."""
+
+    reason = fields.String(required=True)
+    failed_at = UtcDateTime(required=True)
+
+
 CATALOG = {
     "leads": {
         "lead.created": LeadCreated,
@@ -447,6 +473,10 @@ CATALOG = {
         "ticket.reopened": TicketReopened,
         "ticket.sla_breached": TicketSlaBreached,
         "ticket.rated": TicketRated,
+    },
+    "notify": {
+        "notification.sent": NotificationSent,
+        "notification.failed": NotificationFailed,
     },
 }
 

@@ -8,13 +8,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from kit import paging
 from kit.auth import actor_id, caller, require_role, system_actor
 from kit.config import setting
-from kit.errors import DealflowError, Forbidden, Invalid, PayloadTooLarge
+from kit.errors import Conflict, DealflowError, Forbidden, Invalid, PayloadTooLarge
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
-from kit.permissions import OWN, TEAM, scope_of
+from kit.permissions import ALL, OWN, TEAM, scope_of
 from kit.timers import config_timer
 from leads import capture, domain, erasure, imports
 from leads.assignment import Assignment
@@ -76,6 +76,10 @@ class LeadsService(Operational):
             self.store.insert_new(lead, self.rules.assignment, actor, owner=owner)
             return 201, LeadCreated().dump({"id": lead["_id"]})
         except domain.DuplicateLead as duplicate:
+            if scope.reach != ALL and not scope.allows(self.store.get(duplicate.existing_id)):
+                # another owner's lead: neither its id nor a merge into it
+                raise Conflict("A lead with this e-mail or phone exists outside your reach; "
+                               "its owner or their manager can update it.") from None
             existing = domain.merge_target(on_duplicate, duplicate)
         merged = {}
 
@@ -122,7 +126,8 @@ class LeadsService(Operational):
         key = request.headers.get("Idempotency-Key") or None
         result, replayed = imports.run(
             self.store, self.rules, raw, key, actor_id(who), limits=limits,
-            charset=args.get("charset") or labelled, history=args["history"])
+            charset=args.get("charset") or labelled, history=args["history"],
+            known=directory(self.config).knows)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return 200, headers, imports.ImportReport().dump(result)
 

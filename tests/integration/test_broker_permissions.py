@@ -1,6 +1,7 @@
 """Least privilege on the broker (real RabbitMQ): each service's user, with the permissions
 deploy/rabbitmq/access.py grants, can do what its service does and nothing of the others'.
 Users are named per test (users are broker-wide) and removed afterwards."""
+import datetime as dt
 import importlib.util
 import secrets
 import uuid
@@ -11,11 +12,16 @@ import amqp
 import pytest
 from kombu import Connection, Exchange
 
+from kit.amqp import ConfirmingPublisher
+from kit.consumer import event_handler
+from kit.errors import Retryable
+from kit.events import new_event
 from tests.integration.deals.deals_support import start_deals
 from tests.support.amqp import Subscriber
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 _spec = importlib.util.spec_from_file_location("access", ROOT / "deploy/rabbitmq/access.py")
 access = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(access)
@@ -75,6 +81,33 @@ def test_no_user_reads_another_service_s_queue(users, rabbit_config):
         conn.channel().queue_declare(queue, durable=True)
     with Connection(users["metrics"]) as conn, pytest.raises(amqp.exceptions.AccessRefused):
         conn.channel().basic_get(queue)
+
+
+class Flaky:
+    """A consumer named as deals is: its first attempt fails, the retry succeeds."""
+
+    name = "deals"
+    calls = []
+
+    @event_handler("leads", "lead.created")
+    def on_created(self, event):
+        self.calls.append(event["id"])
+        if len(self.calls) == 1:
+            raise Retryable("the first attempt fails")
+
+
+def test_a_failed_event_is_retried_under_the_service_s_own_user(users, container_factory,
+                                                                make_config, rabbit_config):
+    Flaky.calls = []
+    config = make_config("deals", AMQP_URI=users["deals"])
+    container_factory(Flaky, config).start()
+    event = new_event("lead.created", "l-1", {"lead_id": "l-1", "name": "Ada",
+                                              "source": "api", "created_at": NOW,
+                                              "score": 0, "grade": "D"}, 1)
+    ConfirmingPublisher(rabbit_config["AMQP_URI"]).publish_batch(
+        [("leads.events", "lead.created", event, None)])
+    assert wait_for(lambda: len(Flaky.calls) == 2), Flaky.calls
+    assert Flaky.calls == [event["id"], event["id"]]
 
 
 def test_services_run_with_their_own_users(users, container_factory, make_config, api,

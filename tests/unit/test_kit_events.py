@@ -29,6 +29,7 @@ DESIGN_EVENT_TYPES = {
     "contract.voided",
     "ticket.opened", "ticket.assigned", "ticket.first_responded", "ticket.resolved",
     "ticket.reopened", "ticket.sla_breached", "ticket.rated",
+    "notification.sent", "notification.failed",
 }
 
 
@@ -38,7 +39,8 @@ def test_catalog_has_every_event_type_named_in_the_design():
 
 def test_catalog_groups_types_by_their_producer():
     prefixes = {"leads": ("lead.",), "deals": ("deal.",),
-                "quotes": ("quote.", "contract.", "payment."), "support": ("ticket.",)}
+                "quotes": ("quote.", "contract.", "payment."), "support": ("ticket.",),
+                "notify": ("notification.",)}
     for service, events in CATALOG.items():
         assert all(t.startswith(prefixes[service]) for t in events)
 

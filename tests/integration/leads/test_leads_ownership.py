@@ -49,6 +49,12 @@ def owned(leads):
             "bob": [capture(leads["bob"], n) for n in range(3, 5)]}
 
 
+def stored(mongo_db, lead_id):
+    """The stored lead without its outbox, which the relay empties meanwhile."""
+    doc = mongo_db.leads.find_one({"_id": lead_id})
+    return {k: v for k, v in doc.items() if k not in ("outbox", "outbox_since")}
+
+
 def ids(page):
     return {lead["id"] for lead in page.json()["items"]}
 
@@ -91,11 +97,24 @@ def test_a_rep_lists_and_pages_only_their_own(leads, owned):
     ("/convert", {"amount": "10.00", "currency": "EUR"}),
 ])
 def test_a_rep_cannot_change_another_reps_lead(leads, owned, mongo_db, path, body):
-    before = mongo_db.leads.find_one({"_id": owned["bob"][0]})
+    before = stored(mongo_db, owned["bob"][0])
     resp = leads["ann"].post(f"/api/v1/leads/{owned['bob'][0]}{path}", json=body)
     assert resp.status_code == 404, resp.text
-    assert mongo_db.leads.find_one({"_id": owned["bob"][0]}) == before
+    assert stored(mongo_db, owned["bob"][0]) == before
     assert mongo_db.tasks.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("on_duplicate", ["reject", "merge"])
+def test_a_duplicate_of_another_reps_lead_names_no_id_and_merges_nothing(
+        leads, owned, mongo_db, on_duplicate):
+    before = stored(mongo_db, owned["ann"][0])
+    resp = leads["bob"].post("/api/v1/leads", params={"on_duplicate": on_duplicate},
+                             json={"name": "Again", "email": "l0@x.com", "company": "Co"})
+    assert resp.status_code == 409, resp.text
+    assert "existing_id" not in resp.json()
+    assert stored(mongo_db, owned["ann"][0]) == before
+    mine = leads["ann"].post("/api/v1/leads", json={"name": "Again", "email": "l0@x.com"})
+    assert mine.status_code == 409 and mine.json()["existing_id"] == owned["ann"][0]
 
 
 def test_a_manager_reaches_their_team_and_no_other(leads, owned):
