@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from decimal import ROUND_HALF_UP, Decimal
 
-from bench.harness import ROOT
+from bench.harness import KEYS, bearer
 from kit.amqp import ConfirmingPublisher
 from kit.devtokens import ensure_keypair, mint
 from kit.events import new_event
@@ -66,16 +66,13 @@ def totals():
 def creations(ctx):
     import requests
 
-    private, public = ensure_keypair(ROOT / "var" / "bench-auth")
+    private, _ = ensure_keypair(KEYS)
     token = mint(private.read_bytes(), "ann", ["rep"], "dach")
-    admin = mint(private.read_bytes(), "ada", ["admin"], "ops")
-    base = ctx.start_service("quotes", AUTH_MODE="production", AUTH_PUBLIC_KEY_FILE=public,
-                             PEOPLE_FILE=ROOT / "deploy" / "local" / "people.yml",
-                             LINK_KEYS="bench=" + "b" * 40)
+    base = ctx.start_service("quotes", LINK_KEYS="bench=" + "b" * 40)
     resp = requests.post(f"{base}/api/v1/products", timeout=10, json={
         "code": "BENCH-1", "name_zh": "基准产品", "name_en": "Bench product", "unit": "套",
         "prices": {"CNY": "99.90"}, "tax_rate": 13},
-        headers={"Authorization": f"Bearer {admin}"})
+        headers=bearer())
     resp.raise_for_status()
     deal_id = "bench-deal"
     publisher = ConfirmingPublisher(ctx.amqp_uri)
