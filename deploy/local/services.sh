@@ -10,8 +10,6 @@ export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
 # security is on locally too: the key pair `make keys` created and the local directory
 export AUTH_PUBLIC_KEY_FILE="${AUTH_PUBLIC_KEY_FILE:-$root/var/auth/public.pem}"
 export PEOPLE_FILE="${PEOPLE_FILE:-$root/deploy/local/people.yml}"
-# signed links (kit.links): a development key generated under var/ on first use
-export LINKS_DEV_DIR="${LINKS_DEV_DIR:-$root/var/links}"
 action="$1"; shift
 
 port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;

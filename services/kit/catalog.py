@@ -253,6 +253,8 @@ class QuoteSubmitted(_Quote):
     currency = Currency(required=True)
     requires_approval = fields.Boolean(required=True)
     submitted_at = UtcDateTime(required=True)
+    discount_percent = Money(places=2, **OPTIONAL, metadata={
+        "description": "the whole discount as a percent of the subtotal"})
 
 
 class QuoteApproved(_Quote):
@@ -286,6 +288,54 @@ class QuoteDeclined(_Quote):
 
 class QuoteExpired(_Quote):
     valid_until = UtcDateTime(required=True)
+
+
+class QuoteVoided(_Quote):
+    """An open quote was voided (by a person, or because its deal was lost)."""
+
+    reason = fields.String(required=True)
+    voided_at = UtcDateTime(required=True)
+
+
+class _Contract(Schema):
+    contract_id = _id()
+    quote_id = _id()
+    deal_id = _id()
+    amount = Money(required=True)
+    currency = Currency(required=True)
+
+
+class ContractCreated(_Contract):
+    """An accepted quote became a contract, with its payment schedule."""
+
+    number = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class ContractSigned(_Contract):
+    """The customer signed through the contract's link (typed name, time, address and the
+    SHA-256 of the exact PDF are kept with the contract, not in the event)."""
+
+    signed_at = UtcDateTime(required=True)
+    pdf_sha256 = fields.String(required=True, validate=validate.Length(equal=64))
+
+
+class ContractVoided(_Contract):
+    reason = fields.String(required=True)
+    voided_at = UtcDateTime(required=True)
+
+
+class PaymentReceived(_Contract):
+    payment_id = _id()
+    paid = Money(required=True, metadata={"description": "this payment"})
+    paid_total = Money(required=True, metadata={"description": "all payments so far"})
+    method = fields.String(required=True)
+    received_at = UtcDateTime(required=True)
+    first = fields.Boolean(required=True, metadata={"description": "the contract's first"})
+
+
+class ContractFullyPaid(_Contract):
+    paid_at = UtcDateTime(required=True)
 
 
 # --- support ---------------------------------------------------------------------------------
@@ -408,6 +458,12 @@ CATALOG = {
         "quote.accepted": QuoteAccepted,
         "quote.declined": QuoteDeclined,
         "quote.expired": QuoteExpired,
+        "quote.voided": QuoteVoided,
+        "contract.created": ContractCreated,
+        "contract.signed": ContractSigned,
+        "contract.voided": ContractVoided,
+        "payment.received": PaymentReceived,
+        "contract.fully_paid": ContractFullyPaid,
     },
     "support": {
         "ticket.opened": TicketOpened,

@@ -30,12 +30,15 @@ import statistics
 from bisect import bisect_left
 from decimal import Decimal
 
+from metrics import quotes_kpis
+
 # event type prefix -> (projection collection, id field in the event data)
 KINDS = {
     "lead": ("leads", "lead_id"),
     "deal": ("deals", "deal_id"),
     "quote": ("quotes", "quote_id"),
     "ticket": ("tickets", "ticket_id"),
+    **quotes_kpis.KINDS,
 }
 
 # Only what the KPIs need is kept: no names, e-mails or comments in the metrics database.
@@ -73,6 +76,7 @@ KEEP = {
     "ticket.reopened": ("priority",),
     "ticket.sla_breached": ("priority", "kind"),
     "ticket.rated": ("priority", "score"),
+    **quotes_kpis.KEEP,
 }
 
 # Lead status -> index into the configured lead stages (disqualified is out of the funnel).
@@ -89,7 +93,7 @@ LOST_STAGE = "lost"
 # A deal's snapshot of amount/currency/probability/expected close comes from these.
 DEAL_SNAPSHOTS = ("deal.created", "deal.stage_changed", "deal.updated")
 QUOTE_STATUSES = ("created", "submitted", "approved", "rejected", "sent", "accepted",
-                  "declined", "expired")
+                  "declined", "expired", "voided")
 PRIORITIES = ("low", "normal", "high", "urgent")
 SLA_KINDS = ("first_response", "resolution")
 OUTCOMES = ("won", "lost")
@@ -395,7 +399,11 @@ def quote_contribution(doc, rules):
         if fact["type"] == "quote.approved":
             waited = _micros(_aware(fact["approved_at"]) - _aware(fact["submitted_at"]))
             out = _observe(out, rules, "quote_approval_seconds", (), waited)
-    return out
+    return out + quotes_kpis.quote_series(facts, key)
+
+
+def contract_contribution(doc, rules):
+    return _common(doc) + quotes_kpis.contract_series(_ordered(doc), key)
 
 
 def ticket_contribution(doc, rules):
@@ -415,7 +423,8 @@ def ticket_contribution(doc, rules):
 
 
 CONTRIBUTIONS = {"leads": lead_contribution, "deals": deal_contribution,
-                 "quotes": quote_contribution, "tickets": ticket_contribution}
+                 "quotes": quote_contribution, "tickets": ticket_contribution,
+                 "contracts": contract_contribution}
 
 
 def contribution(kind, doc, rules):
