@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "deals.domain",
-           "deals.pipelines", "deals.forecast", "metrics.domain"]
+           "deals.pipelines", "deals.forecast", "metrics.domain",
+           "support.worktime", "support.sla"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 
