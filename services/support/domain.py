@@ -50,7 +50,17 @@ def _common(ticket):
 
 
 class SlaContext:
-    """What SLA arithmetic needs besides the ticket: the calendars and the warning share."""
+    """What SLA arithmetic needs besides the ticket: the calendars and the warning share.
+    `of(settings)` builds one per distinct configuration (calendars hold holiday tables)."""
+
+    _built = {}
+
+    @classmethod
+    def of(cls, settings):
+        key = repr(sorted(settings.items()))
+        if key not in cls._built:
+            cls._built[key] = cls(settings)
+        return cls._built[key]
 
     def __init__(self, settings):
         self.settings = settings
@@ -159,10 +169,11 @@ def assign(ticket, agent_id, now, *, rule, actor=None):
 
 
 def requeue(ticket, now, *, actor=None):
-    """Take the ticket from its agent and put it back in the queue."""
+    """Take the ticket from its agent and put it back in the queue (a lead's decision, so
+    dispatch does not prefer that agent again, unlike after a reopen)."""
     if ticket["assignee"] is None:
         return None
-    return Change(set={"assignee": None, "previous_assignee": ticket["assignee"],
+    return Change(set={"assignee": None, "previous_assignee": None,
                        "queued_at": now, "updated_at": now},
                   events=[("ticket.assigned", {**_common(ticket), "agent_id": None,
                                                "rule": "queue",

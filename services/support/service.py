@@ -1,10 +1,279 @@
-"""Support service: nameko entrypoints only; rules live in the domain, queries in the store."""
+"""Support service: nameko entrypoints only; rules live in the domain, queries in the store.
+
+Roles (for the permission matrix) are read from config: SUPPORT.agent_roles act on
+tickets, SUPPORT.lead_roles also (re)assign and edit the roster; each route says which.
+"""
+import logging
+import re
+import uuid
+
+from nameko.dependency_providers import Config
+
+from kit import paging
+from kit.auth import actor_id, caller, require_role
+from kit.config import setting
+from kit.errors import Contention, NotFound, PreconditionRequired
+from kit.fields import utcnow
+from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.timers import config_timer
+from support import domain as D
+from support import schemas as S
+from support.dispatcher import SYSTEM, Dispatcher
+from support.links import LinkInvalid, Links
 from support.store import SupportStore
+
+log = logging.getLogger(__name__)
+
+TAGS = ["tickets"]
+AGENT_ROLES = ["support_agent", "support_lead", "manager", "admin"]
+LEAD_ROLES = ["support_lead", "manager", "admin"]
+RATING_SALT = "ticket-rating"
+DAY = 86400
+_TAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+def if_match(request):
+    """The version an If-Match names (optional here: agents act on the ticket as it is)."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    match = _TAG.match(raw)
+    if match is None:
+        raise PreconditionRequired(f'If-Match must be one version ETag such as "3", got {raw!r}.')
+    return int(match.group(1))
 
 
 class SupportService(Operational):
     name = "support"
 
     store = Store(SupportStore)
+    config = Config()
+
+    # --- helpers (no rules: reading settings, loading, writing) ------------------------------
+
+    def _who(self, request, key, default):
+        who = caller(request, self.config)
+        require_role(who, *setting(self.config, key, default), config=self.config)
+        return actor_id(who)
+
+    def _agent(self, request):
+        return self._who(request, "SUPPORT.agent_roles", AGENT_ROLES)
+
+    def _lead(self, request):
+        return self._who(request, "SUPPORT.lead_roles", LEAD_ROLES)
+
+    def _sla(self):
+        return D.SlaContext.of(setting(self.config, "SLA") or {})
+
+    def _dispatcher(self):
+        return Dispatcher(self.store, utcnow)
+
+    def _links(self):
+        csat = setting(self.config, "CSAT") or {}
+        return Links(csat.get("keys") or {}, csat.get("current_key"), RATING_SALT,
+                     float(csat.get("max_age_days", 30)) * DAY)
+
+    def _ticket(self, ticket_id):
+        ticket = self.store.get_ticket(ticket_id)
+        if ticket is None:
+            raise NotFound(f"No ticket {ticket_id}.")
+        return ticket
+
+    def _out(self, ticket, status=200):
+        return status, {"ETag": f'"{ticket["version"]}"'}, S.TicketOut().dump(ticket)
+
+    def _after_move(self, before, after):
+        """Capacity and queue follow the status: a resolved ticket frees its agent, a
+        reopened one goes back to dispatch."""
+        dispatcher = self._dispatcher()
+        if before["status"] in D.ACTIVE and after["status"] not in D.ACTIVE \
+                and before.get("assignee"):
+            dispatcher.release(before["assignee"], after["_id"])
+        if after.get("queued_at") is not None and after.get("assignee") is None:
+            return dispatcher.dispatch(after["_id"]) or after
+        return after
+
+    # --- tickets -----------------------------------------------------------------------------
+
+    # roles: SUPPORT.agent_roles, integration (tickets from e-mail, web and chat channels)
+    @http("POST", "/api/v1/tickets", body=S.TicketIn, response=S.TicketOut, status=201,
+          tags=TAGS, summary="Open a ticket; it is dispatched to an agent at once or queued")
+    def create_ticket(self, request):
+        actor = self._who(request, "SUPPORT.intake_roles", [*AGENT_ROLES, "integration"])
+        data = json_body(request, S.TicketIn())
+        ticket, events = D.new_ticket(data, str(uuid.uuid4()), utcnow(), self._sla())
+        self.store.insert_ticket(ticket, events, actor=actor)
+        after = self._dispatcher().dispatch(ticket["_id"]) or self.store.get_ticket(
+            ticket["_id"])
+        status, headers, body = self._out(after, 201)
+        return status, {**headers, "Location": f"/api/v1/tickets/{after['_id']}"}, body
+
+    # roles: SUPPORT.agent_roles
+    @http("GET", "/api/v1/tickets/<id>", response=S.TicketOut, tags=TAGS, summary="One ticket",
+          responses={404: "No such ticket"})
+    def get_ticket(self, request, id):
+        self._agent(request)
+        return self._out(self._ticket(id))
+
+    # roles: SUPPORT.agent_roles
+    @http("GET", "/api/v1/tickets", query=S.TicketQuery, response=S.TicketPage, tags=TAGS,
+          summary="Tickets filtered by one of status, assignee, priority, category or "
+          "account, by cursor")
+    def list_tickets(self, request):
+        self._agent(request)
+        args = query_args(request, S.TicketQuery())
+        after = paging.after(args["cursor"]) if args.get("cursor") else None
+        filters = {k: args.get(k) for k in ("status", "assignee", "priority", "category",
+                                             "account")}
+        rows = self.store.find_tickets(filters, args["limit"] + 1, after)
+        page, more = rows[:args["limit"]], len(rows) > args["limit"]
+        return S.TicketPage().dump({"items": page,
+                                    "next_cursor": paging.next_cursor(page, more)})
+
+    # roles: SUPPORT.agent_roles
+    @http("POST", "/api/v1/tickets/<id>/status", body=S.StatusIn, response=S.TicketOut,
+          tags=TAGS, summary="Move a ticket (new, open, pending, resolved, closed; reopen)",
+          responses={404: "No such ticket", 409: "Not an allowed move (the allowed ones are "
+                     "named), the reopen window passed, or a stale If-Match"})
+    def move_status(self, request, id):
+        actor = self._agent(request)
+        data = json_body(request, S.StatusIn())
+        expected = if_match(request)
+        before = self._ticket(id)
+        after, _ = self.store.change_ticket(id, lambda t: D.move(
+            t, data["status"], utcnow(), self._sla(),
+            reopen_days=float(setting(self.config, "SUPPORT.reopen_days", 7)),
+            actor=actor, reason=data["reason"]),
+            expected=expected, actor=actor)
+        return self._out(self._after_move(before, after))
+
+    # roles: SUPPORT.lead_roles
+    @http("POST", "/api/v1/tickets/<id>/assign", body=S.AssignIn, response=S.TicketOut,
+          tags=TAGS, summary="Assign or reassign a ticket (leads and managers); null queues",
+          responses={404: "No such ticket or agent", 409: "Closed tickets stay as they are"})
+    def assign_ticket(self, request, id):
+        actor = self._lead(request)
+        data = json_body(request, S.AssignIn())
+        return self._out(self._dispatcher().assign(id, data["agent_id"], actor))
+
+    # roles: SUPPORT.agent_roles, integration (customer e-mails arriving on a channel)
+    @http("POST", "/api/v1/tickets/<id>/replies", body=S.ReplyIn, response=S.ReplyResult,
+          status=201, tags=TAGS, summary="A public reply or internal note (the first public "
+          "agent reply is the first response; a customer reply reopens a pending ticket)",
+          responses={404: "No such ticket", 409: "Closed tickets take no replies"})
+    def add_reply(self, request, id):
+        actor = self._who(request, "SUPPORT.intake_roles", [*AGENT_ROLES, "integration"])
+        data = json_body(request, S.ReplyIn())
+        now = utcnow()
+        ticket = self._ticket(id)
+        public = data["public"] or data["author"] == "customer"
+        # the ticket's change first: a reply the ticket refuses (closed) is not stored
+        after, _ = self.store.change_ticket(id, lambda t: D.reply(
+            t, data["author"], public, now, self._sla(), agent_id=actor, actor=actor),
+            current=ticket, actor=actor)
+        reply = {"_id": str(uuid.uuid4()), "ticket_id": id, "body": data["body"],
+                 "public": public, "author": data["author"], "actor": actor,
+                 "created_at": now}
+        self.store.insert_reply(reply)
+        return 201, S.ReplyResult().dump({"reply": reply, "ticket": after})
+
+    # roles: SUPPORT.agent_roles
+    @http("GET", "/api/v1/tickets/<id>/replies", query=S.ReplyQuery, response=S.ReplyPage,
+          tags=TAGS, summary="A ticket's replies and notes, oldest first, by cursor",
+          responses={404: "No such ticket"})
+    def list_replies(self, request, id):
+        self._agent(request)
+        args = query_args(request, S.ReplyQuery())
+        self._ticket(id)
+        after = paging.after(args["cursor"]) if args.get("cursor") else None
+        rows = self.store.find_replies(id, args["limit"] + 1, after)
+        page, more = rows[:args["limit"]], len(rows) > args["limit"]
+        return S.ReplyPage().dump({"items": page,
+                                   "next_cursor": paging.next_cursor(page, more)})
+
+    # --- ratings -----------------------------------------------------------------------------
+
+    # roles: SUPPORT.agent_roles, integration (notify asks for the link to send)
+    @http("GET", "/api/v1/tickets/<id>/rating-link", response=S.RatingLinkOut, tags=TAGS,
+          summary="The signed link that lets the customer rate the ticket's last resolution",
+          responses={404: "No such ticket", 409: "Not resolved"})
+    def rating_link(self, request, id):
+        self._who(request, "SUPPORT.intake_roles", [*AGENT_ROLES, "integration"])
+        return S.RatingLinkOut().dump(self._rating_link(self._ticket(id)))
+
+    def _rating_link(self, ticket):
+        if ticket["status"] not in (D.RESOLVED, D.CLOSED):
+            raise D.NotRatable("Only a resolved ticket has a rating link.")
+        csat = setting(self.config, "CSAT") or {}
+        token = self._links().sign({"t": ticket["_id"], "r": ticket["resolutions"],
+                                    "l": uuid.uuid4().hex[:12]})
+        base = str(csat.get("base_url", "")).rstrip("/")
+        return {"url": f"{base}/api/v1/tickets/{ticket['_id']}/rating?token={token}",
+                "token": token, "resolution": ticket["resolutions"],
+                "expires_in_days": int(float(csat.get("max_age_days", 30)))}
+
+    # roles: none: the customer's signed link is the credential
+    @http("POST", "/api/v1/tickets/<id>/rating", body=S.RatingIn, query=S.RatingQuery,
+          response=S.RatingOut, status=201, tags=TAGS,
+          summary="The customer's 1-5 rating and comment, once per resolution (signed link)",
+          responses={403: "The link was altered, expired or is for another ticket",
+                     409: "Already rated, or the ticket was reopened since"})
+    def rate_ticket(self, request, id):
+        args = query_args(request, S.RatingQuery())
+        payload = self._links().verify(args["token"])
+        if not isinstance(payload, dict) or payload.get("t") != id:
+            raise LinkInvalid("This link is for another ticket.")
+        data = json_body(request, S.RatingIn())
+        actor = f"customer:{payload.get('l')}"
+        self.store.change_ticket(id, lambda t: D.rate(
+            t, payload.get("r"), data["score"], data["comment"], utcnow(), actor=actor),
+            actor=actor)
+        return 201, S.RatingOut().dump({"ticket_id": id, "score": data["score"],
+                                        "comment": data["comment"],
+                                        "resolution": payload.get("r")})
+
+    # --- agents ------------------------------------------------------------------------------
+
+    # roles: SUPPORT.agent_roles
+    @http("GET", "/api/v1/agents", response=S.AgentList, tags=["agents"],
+          summary="The support roster with each agent's load")
+    def list_agents(self, request):
+        self._agent(request)
+        return S.AgentList().dump({"items": self.store.agents()})
+
+    # roles: SUPPORT.lead_roles
+    @http("PUT", "/api/v1/agents/<id>", body=S.AgentIn, response=S.AgentOut, tags=["agents"],
+          summary="Add an agent or change skills, capacity, availability (leads, managers); "
+          "queued tickets are offered again")
+    def put_agent(self, request, id):
+        self._lead(request)
+        data = json_body(request, S.AgentIn())
+        if self.store.get_agent(id) is None:
+            data = {"skills": [], "capacity": 1, "available": True, **data}
+        agent = self.store.put_agent(id, data)
+        self._dispatcher().drain(int(setting(self.config, "SUPPORT.dispatch_batch_size", 100)))
+        return S.AgentOut().dump(self.store.get_agent(id) or agent)
+
+    # --- timers ------------------------------------------------------------------------------
+
+    @config_timer("SUPPORT.dispatch_interval_seconds", 5)
+    def dispatch_queued(self):
+        """Queued tickets get agents whose capacity freed (or crashed claims complete)."""
+        self._dispatcher().drain(int(setting(self.config, "SUPPORT.dispatch_batch_size", 100)))
+
+    @config_timer("SUPPORT.sla_check_interval_seconds", 30)
+    def check_sla(self):
+        """ticket.sla_warning / ticket.sla_breached once per clock: the versioned write is
+        the claim, so of N instances that see the same due ticket exactly one writes (the
+        others read it after and find nothing to do)."""
+        now = utcnow()
+        batch = int(setting(self.config, "SUPPORT.sla_batch_size", 200))
+        for doc in self.store.due_sla(now, batch):
+            try:
+                self.store.change_ticket(doc["_id"], lambda t: D.check_sla(t, now),
+                                         current=doc, actor=SYSTEM)
+            except Contention:
+                log.info("ticket %s kept changing; its SLA check waits for the next pass",
+                         doc["_id"])

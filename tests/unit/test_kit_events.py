@@ -36,7 +36,8 @@ def test_catalog_has_every_event_type_named_in_the_design():
 
 
 def test_catalog_groups_types_by_their_producer():
-    prefixes = {"leads": "lead.", "deals": "deal.", "quotes": "quote.", "support": ("ticket.", "delivery.")}
+    prefixes = {"leads": "lead.", "deals": "deal.", "quotes": "quote.",
+                "support": ("ticket.", "delivery.")}
     for service, events in CATALOG.items():
         assert all(t.startswith(prefixes[service]) for t in events)
 
