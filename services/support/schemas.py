@@ -188,3 +188,48 @@ class RatingOut(Schema):
     score = fields.Integer()
     comment = fields.String(allow_none=True)
     resolution = fields.Integer()
+
+
+# --- delivery projects -----------------------------------------------------------------------
+
+
+class StepOut(Schema):
+    key = fields.String()
+    name = fields.String()
+    due_at = UtcDateTime(allow_none=True)
+    done_at = UtcDateTime(allow_none=True)
+    done_by = fields.String(allow_none=True)
+    overdue = fields.Boolean()
+
+
+class DeliveryOut(Schema):
+    id = fields.String(attribute="_id")
+    deal_id = fields.String()
+    pipeline_id = fields.String(allow_none=True)
+    account = fields.String(allow_none=True)
+    owner_id = fields.String(allow_none=True)
+    template = fields.String()
+    status = fields.String()
+    steps = fields.List(fields.Nested(StepOut))
+    overdue = fields.Boolean()
+    won_at = UtcDateTime(allow_none=True)
+    accepted_at = UtcDateTime(allow_none=True)
+    next_due_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+    version = fields.Integer()
+
+
+class DeliveryQuery(Schema):
+    status = fields.String(validate=validate.OneOf(("open", "accepted")))
+    deal_id = fields.String(validate=ID)
+    owner_id = fields.String(validate=ID)
+    overdue = fields.Boolean(metadata={"description": "true: only projects with a step past "
+                                       "its due time (by due time; other filters ignored)"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String()
+
+
+class DeliveryPage(Schema):
+    items = fields.List(fields.Nested(DeliveryOut))
+    next_cursor = fields.String(allow_none=True)

@@ -12,12 +12,14 @@ from nameko.dependency_providers import Config
 from kit import paging
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
+from kit.consumer import event_handler
 from kit.errors import Contention, NotFound, PreconditionRequired
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
+from support import delivery as V
 from support import domain as D
 from support import schemas as S
 from support.dispatcher import SYSTEM, Dispatcher
@@ -255,6 +257,65 @@ class SupportService(Operational):
         agent = self.store.put_agent(id, data)
         self._dispatcher().drain(int(setting(self.config, "SUPPORT.dispatch_batch_size", 100)))
         return S.AgentOut().dump(self.store.get_agent(id) or agent)
+
+    # --- delivery projects -------------------------------------------------------------------
+
+    def _delivery_out(self, project, now=None):
+        now = now or utcnow()
+        steps = [{**s, "overdue": V.overdue(s, now)} for s in project["steps"]]
+        return S.DeliveryOut().dump({**project, "steps": steps,
+                                     "overdue": any(s["overdue"] for s in steps)})
+
+    # roles: SUPPORT.agent_roles, DELIVERY.roles
+    @http("GET", "/api/v1/deliveries", query=S.DeliveryQuery, response=S.DeliveryPage,
+          tags=["deliveries"], summary="Delivery projects by status, deal or owner, or the "
+          "overdue ones, by cursor")
+    def list_deliveries(self, request):
+        self._who(request, "DELIVERY.roles", AGENT_ROLES)
+        args = query_args(request, S.DeliveryQuery())
+        now = utcnow()
+        overdue = args.get("overdue")
+        key = "next_due_at" if overdue else "created_at"
+        after = paging.after(args["cursor"]) if args.get("cursor") else None
+        rows = self.store.find_deliveries(
+            {k: args.get(k) for k in ("status", "deal_id", "owner_id")}, args["limit"] + 1,
+            after, overdue_at=now if overdue else None)
+        page, more = rows[:args["limit"]], len(rows) > args["limit"]
+        return {"items": [self._delivery_out(p, now) for p in page],
+                "next_cursor": paging.next_cursor(page, more, time_key=key)}
+
+    # roles: SUPPORT.agent_roles, DELIVERY.roles
+    @http("GET", "/api/v1/deliveries/<id>", response=S.DeliveryOut, tags=["deliveries"],
+          summary="One delivery project with its checklist", responses={404: "No such project"})
+    def get_delivery(self, request, id):
+        self._who(request, "DELIVERY.roles", AGENT_ROLES)
+        project = self.store.get_delivery(id)
+        if project is None:
+            raise NotFound(f"No delivery project {id}.")
+        return 200, {"ETag": f'"{project["version"]}"'}, self._delivery_out(project)
+
+    # roles: SUPPORT.agent_roles, DELIVERY.roles
+    @http("POST", "/api/v1/deliveries/<id>/steps/<step>/complete", response=S.DeliveryOut,
+          tags=["deliveries"], summary="Complete a checklist step (the acceptance step, last, "
+          "emits delivery.accepted)", responses={404: "No such project or step",
+                                                 409: "Acceptance before the other steps"})
+    def complete_step(self, request, id, step):
+        actor = self._who(request, "DELIVERY.roles", AGENT_ROLES)
+        project, _ = self.store.change_delivery(id, lambda p: V.complete(
+            p, step, utcnow(), actor=actor,
+            acceptance_step=setting(self.config, "DELIVERY.acceptance_step", "acceptance")),
+            expected=if_match(request), actor=actor)
+        return 200, {"ETag": f'"{project["version"]}"'}, self._delivery_out(project)
+
+    @event_handler("deals", "deal.won")
+    def handle_deals_deal_won(self, event):
+        """One delivery project per deal: a redelivered event (or a second win after a
+        reopen) finds it by its id and adds nothing."""
+        project, events = V.new_project(
+            event["data"], setting(self.config, "DELIVERY.templates") or {}, utcnow(),
+            owner=setting(self.config, "DELIVERY.owner") or None)
+        self.store.insert_delivery(project, events, actor=SYSTEM,
+                                   correlationid=event.get("correlationid") or event["id"])
 
     # --- timers ------------------------------------------------------------------------------
 

@@ -59,7 +59,8 @@ class SupportStore(BaseStore):
         self.db[AGENTS].create_index("tickets")
         deliveries = self.db[DELIVERIES]
         deliveries.create_index(ORDER)
-        deliveries.create_index([("status", ASCENDING), *ORDER], name="status_created")
+        for field in ("status", "deal_id", "owner_id"):
+            deliveries.create_index([(field, ASCENDING), *ORDER], name=f"{field}_created")
         deliveries.create_index([("next_due_at", ASCENDING), ("_id", ASCENDING)])
         self._seed_roster()
 

@@ -10,7 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "deals.domain",
            "deals.pipelines", "deals.forecast", "metrics.domain",
-           "support.worktime", "support.sla", "support.domain", "support.dispatch"]
+           "support.worktime", "support.sla", "support.domain", "support.dispatch",
+           "support.delivery"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 
