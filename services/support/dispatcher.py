@@ -77,12 +77,20 @@ class Dispatcher:
 
     def drain(self, limit):
         """Offer queued tickets, oldest first, to the agents with room; returns how many
-        found an agent."""
-        placed = 0
+        found an agent. Once a ticket of a category found nobody, younger tickets of that
+        category wait for the next pass: a place freed meanwhile (this pass read the queue
+        before) goes to the oldest, not to whichever ticket this pass reaches next."""
+        placed, blocked = 0, set()
         for row in self.store.queued(limit):
+            category = row.get("category")
+            if category in blocked:
+                continue
             try:
                 if self.dispatch(row["_id"]) is not None:
                     placed += 1
+                else:
+                    blocked.add(category)
             except Contention:
                 log.info("ticket %s kept changing; it waits for the next pass", row["_id"])
+                blocked.add(category)
         return placed

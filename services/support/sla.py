@@ -106,7 +106,8 @@ def next_check(clocks):
 
 def due(clocks, now):
     """(clocks after, [(kind, "warning" | "breached", due_at)]) for the thresholds reached
-    at `now`; a breach also counts as the warning it implies, which is not emitted then."""
+    at `now`. A check that comes late (after the due time) reports the warning too, first,
+    so every breached clock has had its one warning whatever the timers' pace."""
     after, fired = {}, []
     for kind in KINDS:
         clock = clocks.get(kind)
@@ -114,11 +115,11 @@ def due(clocks, now):
             if clock is not None:
                 after[kind] = clock
             continue
+        if not clock["warned"] and clock["warn_at"] is not None and clock["warn_at"] <= now:
+            clock = {**clock, "warned": True}
+            fired.append((kind, "warning", clock["due_at"]))
         if not clock["breached"] and clock["due_at"] is not None and clock["due_at"] <= now:
             clock = {**clock, "breached": True, "warned": True}
             fired.append((kind, "breached", clock["due_at"]))
-        elif not clock["warned"] and clock["warn_at"] is not None and clock["warn_at"] <= now:
-            clock = {**clock, "warned": True}
-            fired.append((kind, "warning", clock["due_at"]))
         after[kind] = clock
     return after, fired

@@ -43,7 +43,6 @@ class SupportStore(BaseStore):
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
-        self._seeded = False
         self._tickets = versioned.Versioned(db[TICKETS], what="ticket", touched=self.touched)
         self._deliveries = versioned.Versioned(db[DELIVERIES], what="delivery project",
                                                touched=self.touched)
@@ -67,7 +66,6 @@ class SupportStore(BaseStore):
     def _seed_roster(self):
         self.seed_agents([roster_entry(e) for e in
                           setting(self.config, "SUPPORT.agents") or ()])
-        self._seeded = True
 
     # --- tickets -----------------------------------------------------------------------------
 
@@ -90,7 +88,7 @@ class SupportStore(BaseStore):
     def queued(self, limit):
         """Tickets waiting for an agent, oldest first."""
         # a range (not $ne null), which an index answers
-        return list(self.db[TICKETS].find({"queued_at": {"$gte": EPOCH}}, {"_id": 1})
+        return list(self.db[TICKETS].find({"queued_at": {"$gte": EPOCH}}, {"category": 1})
                     .sort([("queued_at", ASCENDING), ("_id", ASCENDING)]).limit(limit))
 
     def due_sla(self, now, limit):
@@ -118,8 +116,10 @@ class SupportStore(BaseStore):
 
     def agents(self):
         agents = list(self.db[AGENTS].find().sort("_id", ASCENDING))
-        if not agents and not self._seeded:
-            self._seed_roster()  # a request may beat the start-up seeding
+        if not agents:
+            # a request may beat the start-up seeding (or read before it ended): seeding
+            # is idempotent, so do it here too
+            self._seed_roster()
             agents = list(self.db[AGENTS].find().sort("_id", ASCENDING))
         return agents
 

@@ -27,29 +27,45 @@ def test_concurrent_tickets_never_pass_an_agents_cap(container_factory, make_con
     clients = [api(first), api(second)]
     clients[0].get("/api/v1/agents")  # the roster is seeded
 
+    # watch the loads while the tickets arrive: no moment may pass a cap
+    seen = {"ann": 0, "bob": 0}
+    watching = True
+
+    def watch():
+        while watching:
+            for agent in mongo_db.agents.find():
+                seen[agent["_id"]] = max(seen[agent["_id"]], agent["load"],
+                                         len(agent["tickets"]))
+            eventlet.sleep(0.005)
+
+    watcher = eventlet.spawn(watch)
     pool = eventlet.GreenPool(tickets)
     responses = list(pool.imap(
         lambda i: clients[i % 2].post("/api/v1/tickets", json=ticket_body(subject=f"T{i}")),
         range(tickets)))
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
-    made = [r.json() for r in responses]
-    assigned = [t for t in made if t["assignee"]]
-    assert sorted(t["assignee"] for t in assigned) == ["ann", "ann", "bob"]
+    # (a ticket queued in its response may be dispatched by a timer right after)
+    assert wait_for(lambda: mongo_db.tickets.count_documents({"assignee": {"$ne": None}}) == 3)
+    watching = False
+    watcher.wait()
+    assert seen == {"ann": 2, "bob": 1}
 
     agents = {a["_id"]: a for a in mongo_db.agents.find()}
     assert (agents["ann"]["load"], agents["bob"]["load"]) == (2, 1)
-    assert sorted(agents["ann"]["tickets"] + agents["bob"]["tickets"]) == \
-        sorted(t["id"] for t in assigned)
-    assert mongo_db.tickets.count_documents({"assignee": None}) == tickets - 3
+    holding = {t["_id"]: t["assignee"] for t in mongo_db.tickets.find({"assignee": {"$ne": None}})}
+    assert sorted(holding.values()) == ["ann", "ann", "bob"]
+    assert {tid: agent for agent in ("ann", "bob") for tid in agents[agent]["tickets"]} == holding
+    assert mongo_db.tickets.count_documents({"queued_at": {"$ne": None}}) == tickets - 3
 
     # resolving frees a place: exactly one queued ticket takes it, the oldest
-    queued = sorted((t for t in made if not t["assignee"]), key=lambda t: t["created_at"])
-    done = next(t for t in assigned if t["assignee"] == "bob")
-    assert move(clients[0], done, "resolved").status_code == 200
+    queued = [t["_id"] for t in mongo_db.tickets.find({"queued_at": {"$ne": None}}).sort(
+        [("queued_at", 1), ("_id", 1)])]
+    done = next(tid for tid, agent in holding.items() if agent == "bob")
+    assert move(clients[0], {"id": done}, "resolved").status_code == 200
     assert wait_for(lambda: mongo_db.tickets.count_documents({"assignee": "bob",
                                                               "status": "open"}) == 1)
     taken = mongo_db.tickets.find_one({"assignee": "bob", "status": "open"})
-    assert taken["_id"] == queued[0]["id"]
+    assert taken["_id"] == queued[0]
     assert mongo_db.agents.find_one({"_id": "bob"})["load"] == 1
 
 

@@ -21,7 +21,8 @@ def test_open_dispatch_reply_resolve(container_factory, make_config, api, rabbit
     http = api(config)
 
     ticket = open_ticket(http)
-    assert (ticket["status"], ticket["assignee"], ticket["queued"]) == ("open", "ann", False)
+    assert (ticket["status"], ticket["assignee"], ticket["queued"]) == ("open", "ann", False), \
+        (ticket, http.get("/api/v1/agents").json())
     assert ticket["sla"]["first_response"]["running"] is True
     got = http.get(f"/api/v1/tickets/{ticket['id']}")
     assert got.status_code == 200 and got.headers["ETag"] == '"3"'

@@ -110,11 +110,12 @@ def test_warning_then_breach_each_once():
     assert sla.due(clocks, at(3, 5, 13))[1] == []
 
 
-def test_a_breach_found_late_implies_its_warning():
+def test_a_breach_found_late_reports_its_warning_first():
     clocks = {"resolution": sla.start(H, at(3, 2, 9), CN, 0.8)}
     clocks, fired = sla.due(clocks, at(3, 3, 9))
-    assert fired == [("resolution", "breached", at(3, 2, 10))]
-    assert clocks["resolution"]["warned"]
+    assert fired == [("resolution", "warning", at(3, 2, 10)),
+                     ("resolution", "breached", at(3, 2, 10))]
+    assert clocks["resolution"]["warned"] and sla.due(clocks, at(3, 4, 9))[1] == []
 
 
 def test_a_warned_clock_paused_and_resumed_does_not_warn_again():
