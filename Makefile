@@ -19,7 +19,7 @@ LOCAL_AMQP := $(if $(AMQP_URI),,yes)
 LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench seed asyncapi clean queries
+        unit integration e2e fuzz bench seed asyncapi clean queries keys token
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB and the five services (var/ holds data, logs)"
@@ -28,11 +28,14 @@ help:
 	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
 	@echo "make bench  - benchmarks, reported as ratios to raw broker/database limits"
 	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
+	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
 
 # --- set-up ----------------------------------------------------------------------------------
-APT_PACKAGES := rabbitmq-server prometheus
+# poppler-utils: pdftotext reads the quote PDFs back in tests; fonts-wqy-zenhei: the CJK
+# font the PDFs embed (TrueType outlines, which reportlab can subset)
+APT_PACKAGES := rabbitmq-server prometheus poppler-utils fonts-wqy-zenhei
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -56,7 +59,17 @@ rabbitmq: deps
 ferretdb: deps
 	@$(if $(LOCAL_MONGO),deploy/local/ferretdb.sh start,echo "mongodb: using MONGO_URI")
 
-infra: venv rabbitmq ferretdb
+# the local identity provider's key pair (var/auth, once); services read its public half
+keys: venv
+	@test -s var/auth/public.pem || $(PY) -m kit.devtokens keys var/auth >/dev/null
+
+infra: venv rabbitmq ferretdb keys
+
+ROLE ?= admin
+SUB ?= ada
+TEAM ?=
+token: keys
+	@$(PY) -m kit.devtokens token --role $(ROLE) --sub $(SUB) $(if $(TEAM),--team $(TEAM))
 
 # --- run ---------------------------------------------------------------------------------------
 run: infra

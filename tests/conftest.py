@@ -20,6 +20,7 @@ import requests  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 from kit.config import load_config  # noqa: E402
+from tests.support import tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017")
@@ -72,6 +73,11 @@ def make_config(rabbit_config, mongo_db_name):
             "MONGO_DATABASE": mongo_db_name,
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         })
+        # security on, as deployed: the tests' own key pair and people directory
+        for key, value in tokens.auth_settings().items():
+            config[key] = {**config.get(key, {}), **value}
+        if "LINKS" in config:  # a service that signs links refuses to start without a key
+            config["LINKS"] = {**config["LINKS"], "keys": "test=" + "k" * 40}
         config["OUTBOX"] = {**config.get("OUTBOX", {}), "sweep_interval_seconds": 0.5,
                             "grace_seconds": 0.5}
         # five quick retries unless a test asks for another count
@@ -88,11 +94,13 @@ def make_config(rabbit_config, mongo_db_name):
 
 class Api:
     """A small HTTP client for one running container (nameko's web_session fixture
-    breaks on Werkzeug 3)."""
+    breaks on Werkzeug 3). It sends an admin's token unless given another set of
+    headers (`auth={}` sends none)."""
 
-    def __init__(self, config):
+    def __init__(self, config, auth=None):
         self.base = f"http://{config['WEB_SERVER_ADDRESS']}"
         self.session = requests.Session()
+        self.session.headers.update(tokens.bearer() if auth is None else auth)
 
     def __getattr__(self, method):
         def call(path, **kwargs):
@@ -102,11 +110,17 @@ class Api:
 
 
 @pytest.fixture
+def bearer():
+    """Headers with a token: `bearer("rep", sub="ann", team="dach")`."""
+    return tokens.bearer
+
+
+@pytest.fixture
 def api():
     made = []
 
-    def make(config):
-        client = Api(config)
+    def make(config, auth=None):
+        client = Api(config, auth)
         made.append(client)
         return client
 

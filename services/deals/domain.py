@@ -34,6 +34,8 @@ LEAD_ORIGIN = "lead"
 DIRECT_ORIGIN = "direct"
 # The deal document keeps the last this many history entries (see the module docstring).
 HISTORY_LIMIT = 200
+# a deal named after a person whose data was erased (deals.domain.erase_contact)
+ERASED_NAME = "(erased contact)"
 # Field edits that are recorded in the history (with their old and new values).
 AUDITED = ("amount", "currency", "owner_id")
 
@@ -220,6 +222,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "account": data.get("account"),
         "contact": data.get("contact"),
         "owner_id": data.get("owner_id"),
+        # the owner's team (people directory) when the deal got its owner: a manager's reach
+        "team": data.get("team"),
         "amount": data.get("amount"),
         "currency": data.get("currency"),
         "expected_close": data.get("expected_close"),
@@ -371,7 +375,9 @@ def update(pipeline, deal, data, now, *, actor=None, day_seconds=86400):
         changed.insert(changed.index("currency"), "amount")  # its minor units follow
     stage = P.stage_of(pipeline, deal["stage"])
     entry = _edits(deal, after, changed, now, actor)
-    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
+    team = {"team": data.get("team")} if "owner_id" in changed else {}
+    return Change(set={**{k: after[k] for k in changed}, **team,
+                       **_activity(stage, now, day_seconds),
                        **(_history(deal, entry) if entry else {})},
                   events=[_updated(after, changed)])
 
@@ -396,6 +402,23 @@ def adopt_conversion(pipeline, deal, lead, now, *, actor=None, day_seconds=86400
     stage = P.stage_of(pipeline, deal["stage"])
     activity = _activity(stage, now, day_seconds) if deal["status"] == OPEN else {}
     return Change(set={**{k: after[k] for k in changed}, **activity, **_history(deal, entry)},
+                  events=[_updated(after, changed)])
+
+
+def erase_contact(deal, lead_id, now, *, actor=None):
+    """lead.erased: drop the contact data copied from the lead, and the lead's name where
+    it became the deal's name (a lead without a company). None when nothing is left to
+    drop (a redelivery). Deals of any status: erasure does not wait for a deal to close."""
+    contact = deal.get("contact") or {}
+    after = {**deal, "contact": None}
+    if contact.get("name") and deal["name"] == contact["name"]:
+        after["name"] = ERASED_NAME
+    changed = [k for k in ("name", "contact") if after.get(k) != deal.get(k)]
+    if not changed:
+        return None
+    entry = {"at": now, "by": actor, "changes": {}, "event": "lead.erased",
+             "lead_id": lead_id, "erased": changed}
+    return Change(set={**{k: after[k] for k in changed}, **_history(deal, entry)},
                   events=[_updated(after, changed)])
 
 
@@ -429,7 +452,9 @@ def stall(pipeline, deal, now, *, day_seconds=86400):
     if due is None or due > now:
         return None
     idle = int((now - deal["last_activity_at"]).total_seconds() // day_seconds)
-    return Change(set={"stalled_at": now}, events=[("deal.stalled", {
+    # no longer due: the stall check's index range holds only deals still to stall, so a
+    # pass reads what is due, not every stalled deal again
+    return Change(set={"stalled_at": now, "stall_due_at": None}, events=[("deal.stalled", {
         "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
         "owner_id": deal.get("owner_id"), "idle_days": idle,
         "last_activity_at": deal["last_activity_at"]})])

@@ -78,7 +78,8 @@ class DealsStore(BaseStore):
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
-        for field in ("owner_id", "pipeline_id", "stage", "status"):
+        # `team` keeps a manager's list (kit.permissions TEAM) on an index too
+        for field in ("owner_id", "pipeline_id", "stage", "status", "team"):
             deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name=f"{field}_created")
         self.seed_default_pipeline()
@@ -138,6 +139,9 @@ class DealsStore(BaseStore):
 
     def get_deal(self, deal_id):
         return decode(self.db[DEALS].find_one({"_id": deal_id}, HIDDEN))
+
+    def deal_ids_of_lead(self, lead_id):
+        return [d["_id"] for d in self.db[DEALS].find({"lead_id": lead_id}, {"_id": 1})]
 
     def change(self, deal_id, decide, **options):
         """A versioned change of a deal (kit.versioned.Versioned.change)."""

@@ -136,6 +136,14 @@ class LeadResponseOverdue(Schema):
     status = _status()
 
 
+class LeadErased(Schema):
+    """An admin erased the lead's personal data on request: drop what you copied from it
+    (contact data). Carries the id and status only, never what was erased."""
+
+    lead_id = _id()
+    status = _status()
+
+
 # --- deals -----------------------------------------------------------------------------------
 
 
@@ -441,6 +449,7 @@ CATALOG = {
         "lead.converted": LeadConverted,
         "lead.followup_due": LeadFollowupDue,
         "lead.response_overdue": LeadResponseOverdue,
+        "lead.erased": LeadErased,
     },
     "deals": {
         "deal.created": DealCreated,

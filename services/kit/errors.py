@@ -6,10 +6,13 @@ each class to its status in one table."""
 class DomainError(Exception):
     title = "Internal error"
 
-    def __init__(self, detail=None, **extra):
+    def __init__(self, detail=None, *, headers=None, **extra):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+        # response headers the answer needs (WWW-Authenticate on 401, Retry-After on
+        # 409/429/503); kit.http copies them onto the problem response
+        self.headers = dict(headers or {})
 
 
 # The name the services used before the domain errors lost their statuses.
@@ -50,6 +53,18 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     title = "Forbidden"
+
+
+class Gone(DomainError):
+    """What was valid once is no longer (an expired signed link)."""
+
+    title = "Gone"
+
+
+class TooManyRequests(DomainError):
+    """A rate limit ran out; `retry_after` (seconds) goes into the Retry-After header."""
+
+    title = "Too many requests"
 
 
 class Unavailable(DomainError):

@@ -19,17 +19,22 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Request, Response
 
+from kit import permissions
 from kit.amqp import PublishError
+from kit.audit import AuditTrail
+from kit.auth import Authenticator
 from kit.errors import (
     Conflict,
     DealflowError,
     Forbidden,
+    Gone,
     Invalid,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
     PreconditionRequired,
     Retryable,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     UriTooLong,
@@ -79,10 +84,12 @@ STATUS_OF = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    Gone: 410,
     PreconditionFailed: 412,
     PayloadTooLarge: 413,
     UriTooLong: 414,
     PreconditionRequired: 428,
+    TooManyRequests: 429,
     Unavailable: 503,
     Retryable: 503,
 }
@@ -103,7 +110,9 @@ def problem_from_exception(exc, request=None):
         return problem(400, "Invalid request", "The request body has invalid fields.",
                        instance, {"errors": exc.messages})
     if isinstance(exc, DealflowError):
-        return problem(status_of(exc), exc.title, exc.detail, instance, exc.extra)
+        response = problem(status_of(exc), exc.title, exc.detail, instance, exc.extra)
+        response.headers.update(getattr(exc, "headers", None) or {})
+        return response
     if isinstance(exc, HTTPException):
         response = problem(exc.code, exc.name, exc.description, instance)
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
@@ -265,8 +274,14 @@ class ProblemWebServer(WebServer):
 
 
 class HttpEntrypoint(HttpRequestHandler):
+    """Every route is authenticated and its roles checked here, before a worker runs,
+    by the service's permission matrix (kit.permissions): the caller lands on the
+    request (`request.caller`, read by kit.auth.caller) with its reach (`request.scope`),
+    and each write is appended to the audit trail."""
+
     server = ProblemWebServer()
     prom = PromRegistry()
+    authenticator = Authenticator()
 
     def __init__(self, method, url, *, body=None, response=None, status=200, summary=None,
                  tags=None, query=None, responses=None, content=None, **kwargs):
@@ -281,9 +296,41 @@ class HttpEntrypoint(HttpRequestHandler):
         kwargs.setdefault("expected_exceptions", (DealflowError, ValidationError))
         super().__init__(method, url, **kwargs)
 
+    def setup(self):
+        super().setup()
+        matrix = permissions.matrix_of(self.container.service_cls)
+        # a route the matrix lacks stops the service here, not at the first request
+        self.rule = None if matrix is None else permissions.rule_for(matrix, self.method_name)
+        self.audit = next((d for d in self.container.dependencies
+                           if isinstance(d, AuditTrail)), None)
+
+    def admit(self, request):
+        """The caller and its reach, or the 401/403 that ends the request."""
+        if self.rule == permissions.PUBLIC:
+            request.caller, request.scope = None, permissions.EVERYTHING
+            return
+        who = self.authenticator.authenticate(request)
+        request.caller = who
+        if self.rule is None:  # a service without a matrix: authenticated, not scoped
+            request.scope = permissions.EVERYTHING
+            return
+        request.scope = permissions.scope_for(who, self.rule)
+        if request.scope is None:
+            allowed = ", ".join(sorted(self.rule)) or "none"
+            raise Forbidden(f"Your roles ({', '.join(who['roles']) or 'none'}) may not call "
+                            f"this route; it needs one of: {allowed}.")
+
     def handle_request(self, request):
         started = time.perf_counter()
-        response = super().handle_request(request)
+        try:
+            self.admit(request)
+        except DealflowError as exc:
+            response = problem_from_exception(exc, request)
+        else:
+            response = super().handle_request(request)
+        if self.audit is not None:
+            self.audit.record(request, getattr(request, "caller", None), self.method_name,
+                              response.status_code)
         self.prom.observe_request(request.method, self.url, response.status_code,
                                   time.perf_counter() - started)
         return response

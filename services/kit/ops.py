@@ -10,9 +10,11 @@ import time
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
+from kit import paging
 from kit.amqp import broker_reachable
+from kit.audit import AuditPage, AuditQuery, AuditTrail
 from kit.errors import Unavailable
-from kit.http import HttpEntrypoint
+from kit.http import HttpEntrypoint, http, query_args
 from kit.mongo import Store
 from kit.openapi import build_spec
 from kit.prom import CONTENT_TYPE, PromRegistry
@@ -98,6 +100,7 @@ class Operational:
     """Mix into a service class to serve the operational endpoints."""
 
     ops = Operations()
+    audit_trail = AuditTrail()
 
     @ops_http("GET", "/healthz", summary="Liveness", tags=["operations"])
     def healthz(self, request):
@@ -116,3 +119,13 @@ class Operational:
     @ops_http("GET", "/openapi.json", summary="This document", tags=["operations"])
     def openapi(self, request):
         return self.ops.openapi(request)
+
+    @http("GET", "/api/v1/audit", query=AuditQuery, response=AuditPage, tags=["audit"],
+          summary="The audit trail of writes, newest first (admins)",
+          responses={401: "No valid token", 403: "Not an admin"})
+    def read_audit(self, request):
+        args = query_args(request, AuditQuery())
+        after = paging.after(args["cursor"]) if args.get("cursor") else None
+        rows, more = self.audit_trail.page(args["limit"], after)
+        return AuditPage().dump({"items": rows,
+                                 "next_cursor": paging.next_cursor(rows, more, "at")})

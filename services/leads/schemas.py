@@ -135,6 +135,8 @@ class LeadOut(Schema):
     converted_at = UtcDateTime(allow_none=True)
     amount = Money(allow_none=True)
     currency = fields.String(allow_none=True)
+    erased_at = UtcDateTime(attribute="erased.at", allow_none=True, metadata={
+        "description": "when an admin erased the lead's personal data (null: never)"})
 
 
 class LeadMerged(Schema):
@@ -177,7 +179,7 @@ class ActivityIn(Schema):
 
     type = fields.String(required=True, validate=validate.OneOf(domain.ACTIVITY_TYPES))
     at = UtcDateTime(load_default=None, allow_none=True)
-    actor = _opt_str(100)
+    # no `actor`: the token's subject is the actor, and a body naming one is refused (400)
     outcome = _opt_str(100)
     summary = _opt_str(5000)
     duration_minutes = Integer(allow_none=True, load_default=None,
@@ -309,3 +311,25 @@ class ImportResult(Schema):
     duplicates = fields.Integer()
     invalid = fields.Integer()
     errors = fields.List(fields.Nested(ImportRowError))
+
+
+class CaptureIn(LeadIn):
+    """A public web form's lead (web-to-lead): the form decides the source; a lead needs
+    a way back to it (e-mail or phone). Form-encoded bodies name `utm_<key>` and
+    `custom_<key>` flat (leads.capture)."""
+
+    class Meta:
+        unknown = RAISE
+        exclude = ("source",)
+
+    custom = CustomFields(allow_none=True, load_default=None, max_fields=20, max_chars=2000)
+
+    @validates_schema
+    def reachable(self, data, **kwargs):
+        if not data.get("email") and not (data.get("phone") or "").strip():
+            raise ValidationError({"email": ["Give an e-mail or a phone number."]})
+
+
+class CaptureReceived(Schema):
+    received = fields.Boolean(metadata={
+        "description": "always true: the answer never says whether the address was known"})

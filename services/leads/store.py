@@ -2,13 +2,14 @@
 
 Collections: `leads` (a lead, its activities and its outbox), `tasks` (follow-ups and their
 outbox), `reps` (open leads per rep, the cap counter), `cursors` (round-robin position per
-team), `imports` (results by Idempotency-Key).
+team), `imports` (results by Idempotency-Key), `rate_buckets` (public capture's rate-limit
+windows, see leads.capture).
 """
 import dataclasses
 import logging
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from kit import versioned
 from kit.errors import Conflict, NotFound
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0}
 DUPLICATE_KEY = 11000
+NOT_IMPLEMENTED = 238
 
 __all__ = ["DuplicateLead", "LeadsStore"]
 
@@ -50,7 +52,8 @@ class LeadsStore(BaseStore):
         leads.create_index("phone_key", unique=True, name="phone_key_unique")
         # lists: newest first, filtered by one field (keyset pages read one page)
         leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
-        for field in ("owner_id", "status", "source", "grade"):
+        # `team` keeps a manager's list (kit.permissions TEAM) on an index too
+        for field in ("owner_id", "status", "source", "grade", "team"):
             leads.create_index([(field, ASCENDING), ("created_at", DESCENDING),
                                 ("_id", DESCENDING)], name=f"{field}_created")
         # a rep's open leads, counted when its counter is checked (recount_reps)
@@ -59,6 +62,17 @@ class LeadsStore(BaseStore):
         leads.create_index("response_due_at", name="response_due")
         self.db.tasks.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
         self.db.tasks.create_index("lead_id", name="lead")
+        self._ensure_bucket_expiry()
+
+    def _ensure_bucket_expiry(self):
+        """MongoDB removes expired rate-limit buckets itself (TTL); FerretDB v1 has no TTL
+        indexes (NotImplemented), so there the capture sweep removes them by `_id` range."""
+        try:
+            self.db.rate_buckets.create_index("expires_at", expireAfterSeconds=0,
+                                              name="expiry")
+        except OperationFailure as exc:
+            if exc.code != NOT_IMPLEMENTED:
+                raise
 
     # --- events ----------------------------------------------------------------------------
 
@@ -95,10 +109,16 @@ class LeadsStore(BaseStore):
 
     # --- capture ---------------------------------------------------------------------------
 
-    def insert_new(self, lead, assignment_rules, actor=None):
-        """Assign and insert a new lead with lead.created and lead.assigned in its outbox.
+    def insert_new(self, lead, assignment_rules, actor=None, owner=None):
+        """Assign and insert a new lead with lead.created and lead.assigned in its outbox
+        (to `owner`, an Assignment, when the caller decided it: a rep's own capture).
         Raises DuplicateLead when the unique indexes find the same e-mail or phone."""
-        chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
+        if owner is not None:
+            self.db.reps.update_one({"_id": owner.owner_id},
+                                    {"$inc": {"open": 1, "touched": 1}}, upsert=True)
+            chosen = owner
+        else:
+            chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
         lead.update(domain.assignment_fields(chosen))
         try:
             self.db.leads.insert_one(versioned.new_entity(
@@ -149,7 +169,7 @@ class LeadsStore(BaseStore):
 
     # --- changes ---------------------------------------------------------------------------
 
-    def change(self, lead_id, decide, *, current=None):
+    def change(self, lead_id, decide, *, current=None, actor=None):
         """A versioned change (kit.versioned): `decide(lead)` returns a domain.Change or
         None (nothing to do). Returns (lead after, change) or (lead, None). The rep's
         open-lead counter follows the lead, as the domain says."""
@@ -159,9 +179,18 @@ class LeadsStore(BaseStore):
             seen["before"] = lead
             return decide(lead)
 
-        after, change = self._leads.change(lead_id, remember, current=current)
+        after, change = self._leads.change(lead_id, remember, current=current, actor=actor)
         if change is not None:
             self.release(domain.released_owner(seen["before"], after))
+        return after, change
+
+    def erase(self, lead_id, decide):
+        """An erasure (leads.erasure): the lead's change, then its follow-ups' notes. The
+        notes go after the lead and on every call, so a repeated request completes an
+        erasure that stopped between the two."""
+        after, change = self.change(lead_id, decide)
+        self.db.tasks.update_many({"lead_id": lead_id, "note": {"$ne": None}},
+                                  {"$set": {"note": None}})
         return after, change
 
     def reassign(self, lead_id, decide, new_owner):
@@ -330,7 +359,7 @@ class LeadsStore(BaseStore):
         return list(self.db.tasks.find(
             {"lead_id": lead_id}, {"outbox": 0, "outbox_since": 0}).sort("due_at", ASCENDING))
 
-    def fire_due_tasks(self, now, limit=200):
+    def fire_due_tasks(self, now, limit=200, actor=None):
         """Fire due follow-ups as the domain says; the versioned write is the claim, so
         with N instances each task fires once. Returns tasks fired."""
         due = list(self.db.tasks.find({"fired": False, "due_at": {"$lte": now}},
@@ -344,14 +373,14 @@ class LeadsStore(BaseStore):
         fired = 0
         for task in due:
             _, change = self._tasks.change(task["_id"], lambda t: domain.fire_followup(
-                t, leads.get(t["lead_id"]), now), current=task)
+                t, leads.get(t["lead_id"]), now), current=task, actor=actor)
             if change is not None and change.events:
                 fired += 1
         return fired
 
     # --- response SLA ----------------------------------------------------------------------
 
-    def fire_overdue(self, now, rules, limit=200):
+    def fire_overdue(self, now, rules, limit=200, actor=None):
         """Report leads nobody contacted within the response SLA, once each: the version
         check of `change` is the atomic claim, and a lead whose clock was stopped or fired
         meanwhile is left alone. Returns leads reported."""
@@ -366,7 +395,8 @@ class LeadsStore(BaseStore):
 
             try:
                 _, change = self.change(lead["_id"], lambda current, moved=moved:
-                                        domain.response_overdue(current, now, moved))
+                                        domain.response_overdue(current, now, moved),
+                                        actor=actor)
             except Exception:
                 self.release(moved.owner_id if moved else None)
                 raise
@@ -412,3 +442,24 @@ class LeadsStore(BaseStore):
     def finish_import(self, key, attempt, result, now):
         self.db.imports.update_one({"_id": key, "attempt": attempt}, {"$set": {
             "status": "done", "result": result, "finished_at": now}})
+
+    # --- public capture rate limits ---------------------------------------------------------
+
+    def count_hit(self, bucket_id, expires_at):
+        """Count one request in a rate-limit window and return the window's count: one
+        atomic upsert by `_id`, so instances sharing the database share the limit."""
+        for _ in range(2):
+            try:
+                doc = self.db.rate_buckets.find_one_and_update(
+                    {"_id": bucket_id},
+                    {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": expires_at}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                return doc["n"]
+            except DuplicateKeyError:
+                continue  # two first hits raced to insert: the other one exists now
+        raise Conflict("The rate limit is contended; retry.")
+
+    def sweep_rate_buckets(self, now):
+        """Remove windows that ended (ids start with their end, see leads.capture.bucket)."""
+        cutoff = f"{int(now.timestamp()):012d};"
+        return self.db.rate_buckets.delete_many({"_id": {"$lt": cutoff}}).deleted_count

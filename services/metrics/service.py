@@ -8,12 +8,14 @@ from kit.http import http, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from metrics.live import LiveKpis
+from metrics.permissions import PERMISSIONS
 from metrics.schemas import FunnelOut, FunnelQuery
 from metrics.store import MetricsStore
 
 
 class MetricsService(Operational):
     name = "metrics"
+    permissions = PERMISSIONS
 
     store = Store(MetricsStore)
     kpis = LiveKpis()

@@ -1,8 +1,7 @@
 """Support service: nameko entrypoints only; rules live in the domain, queries in the store.
-
-Roles (for the permission matrix) are read from config: SUPPORT.agent_roles act on
-tickets, SUPPORT.lead_roles also (re)assign and edit the roster; each route says which.
+Who may call which route: support/permissions.py (checked by kit.http before a worker runs).
 """
+import datetime as dt
 import logging
 import re
 import uuid
@@ -10,12 +9,13 @@ import uuid
 from nameko.dependency_providers import Config
 
 from kit import paging
-from kit.auth import actor_id, caller, require_role
+from kit.auth import actor_id, caller
 from kit.config import setting
 from kit.consumer import event_handler
 from kit.errors import Contention, NotFound, PreconditionRequired
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
+from kit.links import LinkKeys, LinkTampered, check_unused, mark_used
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
@@ -23,16 +23,13 @@ from support import delivery as V
 from support import domain as D
 from support import schemas as S
 from support.dispatcher import SYSTEM, Dispatcher
-from support.links import LinkInvalid, Links
+from support.permissions import PERMISSIONS
 from support.store import SupportStore
 
 log = logging.getLogger(__name__)
 
 TAGS = ["tickets"]
-AGENT_ROLES = ["support_agent", "support_lead", "manager", "admin"]
-LEAD_ROLES = ["support_lead", "manager", "admin"]
-RATING_SALT = "ticket-rating"
-DAY = 86400
+RATING = "ticket-rating"  # the links' purpose: a rating link signs nothing else
 _TAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
@@ -52,30 +49,19 @@ class SupportService(Operational):
 
     store = Store(SupportStore)
     config = Config()
+    links = LinkKeys()
+    permissions = PERMISSIONS
 
     # --- helpers (no rules: reading settings, loading, writing) ------------------------------
 
-    def _who(self, request, key, default):
-        who = caller(request, self.config)
-        require_role(who, *setting(self.config, key, default), config=self.config)
-        return actor_id(who)
-
-    def _agent(self, request):
-        return self._who(request, "SUPPORT.agent_roles", AGENT_ROLES)
-
-    def _lead(self, request):
-        return self._who(request, "SUPPORT.lead_roles", LEAD_ROLES)
+    def _actor(self, request):
+        return actor_id(caller(request, self.config))
 
     def _sla(self):
         return D.SlaContext.of(setting(self.config, "SLA") or {})
 
     def _dispatcher(self):
         return Dispatcher(self.store, utcnow)
-
-    def _links(self):
-        csat = setting(self.config, "CSAT") or {}
-        return Links(csat.get("keys") or {}, csat.get("current_key"), RATING_SALT,
-                     float(csat.get("max_age_days", 30)) * DAY)
 
     def _ticket(self, ticket_id):
         ticket = self.store.get_ticket(ticket_id)
@@ -99,11 +85,10 @@ class SupportService(Operational):
 
     # --- tickets -----------------------------------------------------------------------------
 
-    # roles: SUPPORT.agent_roles, integration (tickets from e-mail, web and chat channels)
     @http("POST", "/api/v1/tickets", body=S.TicketIn, response=S.TicketOut, status=201,
           tags=TAGS, summary="Open a ticket; it is dispatched to an agent at once or queued")
     def create_ticket(self, request):
-        actor = self._who(request, "SUPPORT.intake_roles", [*AGENT_ROLES, "integration"])
+        actor = self._actor(request)
         data = json_body(request, S.TicketIn())
         ticket, events = D.new_ticket(data, str(uuid.uuid4()), utcnow(), self._sla())
         self.store.insert_ticket(ticket, events, actor=actor)
@@ -112,19 +97,17 @@ class SupportService(Operational):
         status, headers, body = self._out(after, 201)
         return status, {**headers, "Location": f"/api/v1/tickets/{after['_id']}"}, body
 
-    # roles: SUPPORT.agent_roles
     @http("GET", "/api/v1/tickets/<id>", response=S.TicketOut, tags=TAGS, summary="One ticket",
           responses={404: "No such ticket"})
     def get_ticket(self, request, id):
-        self._agent(request)
+        self._actor(request)
         return self._out(self._ticket(id))
 
-    # roles: SUPPORT.agent_roles
     @http("GET", "/api/v1/tickets", query=S.TicketQuery, response=S.TicketPage, tags=TAGS,
           summary="Tickets filtered by one of status, assignee, priority, category or "
           "account, by cursor")
     def list_tickets(self, request):
-        self._agent(request)
+        self._actor(request)
         args = query_args(request, S.TicketQuery())
         after = paging.after(args["cursor"]) if args.get("cursor") else None
         filters = {k: args.get(k) for k in ("status", "assignee", "priority", "category",
@@ -134,13 +117,12 @@ class SupportService(Operational):
         return S.TicketPage().dump({"items": page,
                                     "next_cursor": paging.next_cursor(page, more)})
 
-    # roles: SUPPORT.agent_roles
     @http("POST", "/api/v1/tickets/<id>/status", body=S.StatusIn, response=S.TicketOut,
           tags=TAGS, summary="Move a ticket (new, open, pending, resolved, closed; reopen)",
           responses={404: "No such ticket", 409: "Not an allowed move (the allowed ones are "
                      "named), the reopen window passed, or a stale If-Match"})
     def move_status(self, request, id):
-        actor = self._agent(request)
+        actor = self._actor(request)
         data = json_body(request, S.StatusIn())
         expected = if_match(request)
         before = self._ticket(id)
@@ -151,22 +133,20 @@ class SupportService(Operational):
             expected=expected, actor=actor)
         return self._out(self._after_move(before, after))
 
-    # roles: SUPPORT.lead_roles
     @http("POST", "/api/v1/tickets/<id>/assign", body=S.AssignIn, response=S.TicketOut,
           tags=TAGS, summary="Assign or reassign a ticket (leads and managers); null queues",
           responses={404: "No such ticket or agent", 409: "Closed tickets stay as they are"})
     def assign_ticket(self, request, id):
-        actor = self._lead(request)
+        actor = self._actor(request)
         data = json_body(request, S.AssignIn())
         return self._out(self._dispatcher().assign(id, data["agent_id"], actor))
 
-    # roles: SUPPORT.agent_roles, integration (customer e-mails arriving on a channel)
     @http("POST", "/api/v1/tickets/<id>/replies", body=S.ReplyIn, response=S.ReplyResult,
           status=201, tags=TAGS, summary="A public reply or internal note (the first public "
           "agent reply is the first response; a customer reply reopens a pending ticket)",
           responses={404: "No such ticket", 409: "Closed tickets take no replies"})
     def add_reply(self, request, id):
-        actor = self._who(request, "SUPPORT.intake_roles", [*AGENT_ROLES, "integration"])
+        actor = self._actor(request)
         data = json_body(request, S.ReplyIn())
         now = utcnow()
         ticket = self._ticket(id)
@@ -181,12 +161,11 @@ class SupportService(Operational):
         self.store.insert_reply(reply)
         return 201, S.ReplyResult().dump({"reply": reply, "ticket": after})
 
-    # roles: SUPPORT.agent_roles
     @http("GET", "/api/v1/tickets/<id>/replies", query=S.ReplyQuery, response=S.ReplyPage,
           tags=TAGS, summary="A ticket's replies and notes, oldest first, by cursor",
           responses={404: "No such ticket"})
     def list_replies(self, request, id):
-        self._agent(request)
+        self._actor(request)
         args = query_args(request, S.ReplyQuery())
         self._ticket(id)
         after = paging.after(args["cursor"]) if args.get("cursor") else None
@@ -197,60 +176,63 @@ class SupportService(Operational):
 
     # --- ratings -----------------------------------------------------------------------------
 
-    # roles: SUPPORT.agent_roles, integration (notify asks for the link to send)
     @http("GET", "/api/v1/tickets/<id>/rating-link", response=S.RatingLinkOut, tags=TAGS,
           summary="The signed link that lets the customer rate the ticket's last resolution",
           responses={404: "No such ticket", 409: "Not resolved"})
     def rating_link(self, request, id):
-        self._who(request, "SUPPORT.intake_roles", [*AGENT_ROLES, "integration"])
+        self._actor(request)
         return S.RatingLinkOut().dump(self._rating_link(self._ticket(id)))
 
     def _rating_link(self, ticket):
         if ticket["status"] not in (D.RESOLVED, D.CLOSED):
             raise D.NotRatable("Only a resolved ticket has a rating link.")
         csat = setting(self.config, "CSAT") or {}
-        token = self._links().sign({"t": ticket["_id"], "r": ticket["resolutions"],
-                                    "l": uuid.uuid4().hex[:12]})
+        days = float(csat.get("max_age_days", 30))
+        token = self.links.sign(RATING, ticket["_id"],
+                                utcnow() + dt.timedelta(days=days),
+                                data={"resolution": ticket["resolutions"]})
         base = str(csat.get("base_url", "")).rstrip("/")
         return {"url": f"{base}/api/v1/tickets/{ticket['_id']}/rating?token={token}",
                 "token": token, "resolution": ticket["resolutions"],
-                "expires_in_days": int(float(csat.get("max_age_days", 30)))}
+                "expires_in_days": int(days)}
 
-    # roles: none: the customer's signed link is the credential
     @http("POST", "/api/v1/tickets/<id>/rating", body=S.RatingIn, query=S.RatingQuery,
           response=S.RatingOut, status=201, tags=TAGS,
           summary="The customer's 1-5 rating and comment, once per resolution (signed link)",
-          responses={403: "The link was altered, expired or is for another ticket",
-                     409: "Already rated, or the ticket was reopened since"})
+          responses={403: "The link was altered or is for another ticket",
+                     409: "Already rated (or the link used), or the ticket was reopened since",
+                     410: "The link expired"})
     def rate_ticket(self, request, id):
         args = query_args(request, S.RatingQuery())
-        payload = self._links().verify(args["token"])
-        if not isinstance(payload, dict) or payload.get("t") != id:
-            raise LinkInvalid("This link is for another ticket.")
+        claims = self.links.verify(args["token"], RATING, utcnow())
+        if claims.subject != id:
+            raise LinkTampered("This link is for another ticket.", kind="tampered")
         data = json_body(request, S.RatingIn())
-        actor = f"customer:{payload.get('l')}"
-        self.store.change_ticket(id, lambda t: D.rate(
-            t, payload.get("r"), data["score"], data["comment"], utcnow(), actor=actor),
-            actor=actor)
+        resolution = claims.data.get("resolution")
+        actor = f"customer:{claims.link_id}"
+
+        def decide(ticket):
+            check_unused(ticket, claims)
+            return mark_used(D.rate(ticket, resolution, data["score"], data["comment"],
+                                    utcnow(), actor=actor), claims)
+
+        self.store.change_ticket(id, decide, actor=actor)
         return 201, S.RatingOut().dump({"ticket_id": id, "score": data["score"],
-                                        "comment": data["comment"],
-                                        "resolution": payload.get("r")})
+                                        "comment": data["comment"], "resolution": resolution})
 
     # --- agents ------------------------------------------------------------------------------
 
-    # roles: SUPPORT.agent_roles
     @http("GET", "/api/v1/agents", response=S.AgentList, tags=["agents"],
           summary="The support roster with each agent's load")
     def list_agents(self, request):
-        self._agent(request)
+        self._actor(request)
         return S.AgentList().dump({"items": self.store.agents()})
 
-    # roles: SUPPORT.lead_roles
     @http("PUT", "/api/v1/agents/<id>", body=S.AgentIn, response=S.AgentOut, tags=["agents"],
           summary="Add an agent or change skills, capacity, availability (leads, managers); "
           "queued tickets are offered again")
     def put_agent(self, request, id):
-        self._lead(request)
+        self._actor(request)
         data = json_body(request, S.AgentIn())
         if self.store.get_agent(id) is None:
             data = {"skills": [], "capacity": 1, "available": True, **data}
@@ -266,12 +248,11 @@ class SupportService(Operational):
         return S.DeliveryOut().dump({**project, "steps": steps,
                                      "overdue": any(s["overdue"] for s in steps)})
 
-    # roles: SUPPORT.agent_roles, DELIVERY.roles
     @http("GET", "/api/v1/deliveries", query=S.DeliveryQuery, response=S.DeliveryPage,
           tags=["deliveries"], summary="Delivery projects by status, deal or owner, or the "
           "overdue ones, by cursor")
     def list_deliveries(self, request):
-        self._who(request, "DELIVERY.roles", AGENT_ROLES)
+        self._actor(request)
         args = query_args(request, S.DeliveryQuery())
         now = utcnow()
         overdue = args.get("overdue")
@@ -284,23 +265,21 @@ class SupportService(Operational):
         return {"items": [self._delivery_out(p, now) for p in page],
                 "next_cursor": paging.next_cursor(page, more, time_key=key)}
 
-    # roles: SUPPORT.agent_roles, DELIVERY.roles
     @http("GET", "/api/v1/deliveries/<id>", response=S.DeliveryOut, tags=["deliveries"],
           summary="One delivery project with its checklist", responses={404: "No such project"})
     def get_delivery(self, request, id):
-        self._who(request, "DELIVERY.roles", AGENT_ROLES)
+        self._actor(request)
         project = self.store.get_delivery(id)
         if project is None:
             raise NotFound(f"No delivery project {id}.")
         return 200, {"ETag": f'"{project["version"]}"'}, self._delivery_out(project)
 
-    # roles: SUPPORT.agent_roles, DELIVERY.roles
     @http("POST", "/api/v1/deliveries/<id>/steps/<step>/complete", response=S.DeliveryOut,
           tags=["deliveries"], summary="Complete a checklist step (the acceptance step, last, "
           "emits delivery.accepted)", responses={404: "No such project or step",
                                                  409: "Acceptance before the other steps"})
     def complete_step(self, request, id, step):
-        actor = self._who(request, "DELIVERY.roles", AGENT_ROLES)
+        actor = self._actor(request)
         project, _ = self.store.change_delivery(id, lambda p: V.complete(
             p, step, utcnow(), actor=actor,
             acceptance_step=setting(self.config, "DELIVERY.acceptance_step", "acceptance")),

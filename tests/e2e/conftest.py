@@ -3,8 +3,24 @@ them), real RabbitMQ, FerretDB and Prometheus; HTTP in, Prometheus out."""
 from urllib.parse import urlparse
 
 import pytest
+import requests
 
 from tests.support.platform import SERVICES, Platform
+from tests.support.tokens import bearer
+
+
+@pytest.fixture(autouse=True)
+def platform_token(monkeypatch):
+    """Every request a test sends carries an admin's token unless it sets its own
+    Authorization (requests' module functions open a Session per call)."""
+    original = requests.Session.__init__
+    headers = bearer()
+
+    def with_token(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.headers.update(headers)
+
+    monkeypatch.setattr(requests.Session, "__init__", with_token)
 
 
 @pytest.fixture(scope="session")

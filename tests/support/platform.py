@@ -8,6 +8,7 @@ import requests
 from pymongo import MongoClient
 
 from tests.conftest import MONGO_URI, ROOT, free_port
+from tests.support.tokens import auth_environment
 from tests.support.wait import wait_for
 
 SERVICES = ("leads", "deals", "quotes", "support", "metrics")
@@ -42,6 +43,7 @@ class Platform:
                 "MONGO_URI": MONGO_URI,
                 "MONGO_DATABASE": database,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                **auth_environment(),
                 **{k: str(v) for k, v in self.env.items()},
             }
             self.logs[name] = ROOT / "var" / "log" / f"e2e-{name}.log"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "deals.domain",
+DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "leads.forms", "deals.domain",
            "deals.pipelines", "deals.forecast", "metrics.domain",
            "support.worktime", "support.sla", "support.domain", "support.dispatch",
            "support.delivery"]

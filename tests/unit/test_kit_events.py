@@ -19,7 +19,7 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 # The "publishes" column of DESIGN.md's services table, which the catalog must match.
 DESIGN_EVENT_TYPES = {
     "lead.created", "lead.assigned", "lead.contacted", "lead.qualified", "lead.disqualified",
-    "lead.converted", "lead.followup_due", "lead.response_overdue",
+    "lead.converted", "lead.followup_due", "lead.response_overdue", "lead.erased",
     "deal.created", "deal.stage_changed", "deal.updated", "deal.won", "deal.lost",
     "deal.stalled",
     "quote.created", "quote.submitted", "quote.approved", "quote.rejected", "quote.sent",

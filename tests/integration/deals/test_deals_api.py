@@ -5,6 +5,7 @@ import requests
 
 from tests.integration.deals.deals_support import Client, start_deals, wait_for
 from tests.support.amqp import Subscriber
+from tests.support.tokens import bearer
 
 STAGES = ["discovery", "needs_confirmed", "proposal", "quote_negotiation",
           "contract_payment", "won", "lost"]
@@ -140,9 +141,9 @@ def test_concurrent_moves_with_one_version_exactly_one_wins(container_factory, m
         # fresh connections so the requests really overlap
         if n % 2:
             return requests.post(url.format(deal["id"], "lost"), json={"reason": f"r{n}"},
-                                 headers={"If-Match": '"1"'}, timeout=10)
+                                 headers={"If-Match": '"1"', **bearer()}, timeout=10)
         return requests.patch(url.format(deal["id"], "").rstrip("/"), json={"name": f"n{n}"},
-                              headers={"If-Match": '"1"'}, timeout=10)
+                              headers={"If-Match": '"1"', **bearer()}, timeout=10)
 
     pool = eventlet.GreenPool(40)
     results = {}

@@ -3,17 +3,15 @@ admins once roles apply, times need their offset, the events carry the past time
 data while their envelopes carry the real time, the lead and the import record say who
 loaded it, and a converted lead's deal opens at its conversion with its history."""
 import datetime as dt
-import time
 
-import jwt
 import pytest
 
 from kit.events import SEQUENCE
 from kit.fields import utcnow
 from tests.integration.deals.deals_support import start_deals, wait_for
 from tests.support.amqp import Subscriber
+from tests.support.tokens import token
 
-SECRET = "history-import-test-secret"
 HEADER = ("name,email,phone,country,source,created_at,status,contacted_at,qualified_at,"
           "converted_at,disqualified_at,reason,amount,currency,owner,pipeline\n")
 CREATED = "2025-11-03T09:00:00+08:00"
@@ -23,14 +21,9 @@ def when(text):
     return dt.datetime.fromisoformat(text)
 
 
-def token(*roles, sub="ada"):
-    return jwt.encode({"sub": sub, "roles": list(roles), "aud": "dealflow",
-                       "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
-
-
 @pytest.fixture
 def config(make_config):
-    return make_config("leads", AUTH={"required": True, "secret": SECRET})
+    return make_config("leads")
 
 
 @pytest.fixture
@@ -63,8 +56,8 @@ def test_a_historical_import_is_refused_to_non_admins(leads, mongo_db, roles):
     assert mongo_db.leads.count_documents({}) == 0
 
 
-def test_without_history_the_same_columns_stay_custom_fields_for_anyone(leads, mongo_db):
-    resp = post(leads, HEADER + converted_row(), "rep", history="false")
+def test_without_history_the_same_columns_stay_custom_fields_for_any_importer(leads, mongo_db):
+    resp = post(leads, HEADER + converted_row(), "integration", history="false")
     assert resp.status_code == 200 and resp.json()["created"] == 1
     lead = mongo_db.leads.find_one({})
     assert lead["status"] == "new" and lead["custom"]["status"] == "converted"
@@ -140,7 +133,7 @@ def test_events_carry_the_past_times_and_the_lead_says_who_loaded_it(leads, mong
 
 def test_a_converted_historical_lead_opens_its_deal_at_the_conversion(
         leads, container_factory, make_config, api, rabbit_config):
-    deals_config = make_config("deals", AUTH={"required": True, "secret": SECRET})
+    deals_config = make_config("deals")
     start_deals(container_factory, deals_config)
     deals = api(deals_config)
     admin = {"Authorization": f"Bearer {token('admin')}"}
@@ -189,3 +182,13 @@ def test_a_converted_historical_lead_opens_its_deal_at_the_conversion(
     assert repeat.json()["items"][0]["outcome"] == "stale"
     assert deals.get(f"/api/v1/deals/{deal['id']}", headers=admin).json()["version"] == \
         after["version"]
+
+
+def test_a_historical_row_naming_an_unknown_owner_is_refused(leads, mongo_db):
+    row = converted_row().replace(",rep-gc-1,", ",nobody-x,")
+    resp = post(leads, HEADER + row, "admin")
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert report["created"] == 0
+    assert report["errors"][0]["errors"]["owner_id"] == ["Unknown person."]
+    assert mongo_db.leads.count_documents({}) == 0

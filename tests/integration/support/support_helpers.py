@@ -2,6 +2,14 @@
 from support.service import SupportService
 from tests.support.wait import wait_for  # noqa: F401 - shared with the support tests
 
+# kit.links refuses to start without a key
+LINKS = {"LINKS": {"keys": "t1=" + "k" * 40}}
+
+
+def support_config(make_config, **overrides):
+    return make_config("support", **LINKS, **overrides)
+
+
 AGENTS = {"SUPPORT": {"agents": [
     {"id": "ann", "skills": ["billing"], "capacity": 2},
     {"id": "bob", "skills": ["billing", "hardware"], "capacity": 1},

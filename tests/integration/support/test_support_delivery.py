@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from kit.events import new_event
 from tests.integration.deals.deals_support import publish, queue_bound
-from tests.integration.support.support_helpers import start_support, wait_for
+from tests.integration.support.support_helpers import start_support, support_config, wait_for
 from tests.support.amqp import Subscriber
 
 WON = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
@@ -21,7 +21,7 @@ def deal_won(deal_id, won_at=WON, pipeline_id="default"):
 
 def test_deal_won_opens_one_project_even_when_redelivered(container_factory, make_config,
                                                           api, rabbit_config, mongo_db):
-    first, second = make_config("support"), make_config("support")
+    first, second = support_config(make_config), support_config(make_config)
     sub = Subscriber(rabbit_config["AMQP_URI"], "support", "delivery.*")
     start_support(container_factory, first)
     start_support(container_factory, second)
@@ -47,7 +47,7 @@ def test_deal_won_opens_one_project_even_when_redelivered(container_factory, mak
 
 def test_steps_acceptance_and_overdue(container_factory, make_config, api, rabbit_config,
                                       mongo_db):
-    config = make_config("support")
+    config = support_config(make_config)
     sub = Subscriber(rabbit_config["AMQP_URI"], "support", "delivery.accepted")
     start_support(container_factory, config)
     http = api(config)

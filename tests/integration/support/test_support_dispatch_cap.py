@@ -8,6 +8,7 @@ from tests.integration.support.support_helpers import (
     move,
     open_ticket,
     start_support,
+    support_config,
     ticket_body,
     wait_for,
 )
@@ -21,7 +22,7 @@ ROSTER = {"SUPPORT": {"agents": [
 @pytest.mark.parametrize("tickets", [12])
 def test_concurrent_tickets_never_pass_an_agents_cap(container_factory, make_config, api,
                                                      mongo_db, tickets):
-    first, second = make_config("support", **ROSTER), make_config("support", **ROSTER)
+    first, second = support_config(make_config, **ROSTER), support_config(make_config, **ROSTER)
     start_support(container_factory, first)
     start_support(container_factory, second)
     clients = [api(first), api(second)]
@@ -73,7 +74,7 @@ def test_a_claim_lost_between_its_two_writes_is_completed(container_factory, mak
                                                           api, mongo_db):
     """A crash after the agent's load took the ticket and before the ticket named the
     agent: the next dispatch finds the claim and completes it (no load leaks)."""
-    config = make_config("support", **{"SUPPORT": {**ROSTER["SUPPORT"],
+    config = support_config(make_config, **{"SUPPORT": {**ROSTER["SUPPORT"],
                                                    "dispatch_interval_seconds": 3600}})
     start_support(container_factory, config)
     http = api(config)

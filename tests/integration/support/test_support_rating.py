@@ -3,13 +3,19 @@ resolution (ticket.rated); a reused, altered, foreign or outdated link gets a cl
 and writes nothing."""
 import pytest
 
-from tests.integration.support.support_helpers import AGENTS, move, open_ticket, start_support
+from tests.integration.support.support_helpers import (
+    AGENTS,
+    move,
+    open_ticket,
+    start_support,
+    support_config,
+)
 from tests.support.amqp import Subscriber
 
 
 @pytest.fixture
 def resolved(container_factory, make_config, api):
-    config = make_config("support", **AGENTS)
+    config = support_config(make_config, **AGENTS)
     start_support(container_factory, config)
     http = api(config)
     ticket = open_ticket(http)
@@ -39,14 +45,16 @@ def test_a_link_rates_once(resolved, rabbit_config, mongo_db):
     assert first.json() == {"ticket_id": ticket["id"], "score": 5,
                             "comment": "quick and kind", "resolution": 1}
     again = rate(http, ticket["id"], given["token"], score=1)
-    assert again.status_code == 409 and again.json()["title"] == "Already rated"
+    assert again.status_code == 409 and again.json()["kind"] == "used"
     # another link for the same resolution does not rate it twice either
     other = rate(http, ticket["id"], link(http, ticket)["token"], score=1)
-    assert other.status_code == 409
+    assert other.status_code == 409 and other.json()["title"] == "Already rated"
     [event] = sub.drain(expect=1, timeout=10)
     assert (event["data"]["score"], event["data"]["resolution"]) == (5, 1)
     assert event["actor"].startswith("customer:") and "token" not in str(event)
     assert mongo_db.tickets.find_one({"_id": ticket["id"]})["rated"] == [1]
+    assert mongo_db.tickets.find_one({"_id": ticket["id"]})["used_links"] == [
+        event["actor"].removeprefix("customer:")]
     sub.close()
 
 
@@ -61,7 +69,7 @@ def test_altered_links_are_refused(resolved, mongo_db, alter):
     resp = rate(http, ticket["id"], alter(link(http, ticket)["token"]))
     assert resp.status_code == 403
     assert resp.headers["Content-Type"] == "application/problem+json"
-    assert "not valid" in resp.json()["detail"]
+    assert resp.json()["kind"] in ("tampered", "unknown_key")
     assert mongo_db.tickets.find_one({"_id": ticket["id"]})["rated"] == []
 
 
@@ -92,4 +100,15 @@ def test_bad_ratings_are_refused(resolved, mongo_db, body, field):
     resp = http.post(f"/api/v1/tickets/{ticket['id']}/rating",
                      params={"token": link(http, ticket)["token"]}, json=body)
     assert resp.status_code == 400 and field in resp.json()["errors"]
+    assert mongo_db.tickets.find_one({"_id": ticket["id"]})["rated"] == []
+
+
+def test_an_expired_link_is_gone(container_factory, make_config, api, mongo_db):
+    config = support_config(make_config, **AGENTS, CSAT={"max_age_days": 0})
+    start_support(container_factory, config)
+    http = api(config)
+    ticket = open_ticket(http)
+    assert move(http, ticket, "resolved").status_code == 200
+    resp = rate(http, ticket["id"], link(http, ticket)["token"])
+    assert resp.status_code == 410 and resp.json()["kind"] == "expired"
     assert mongo_db.tickets.find_one({"_id": ticket["id"]})["rated"] == []

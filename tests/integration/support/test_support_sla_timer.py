@@ -4,7 +4,13 @@ it waits (its clocks resume with what was left)."""
 import datetime as dt
 from collections import Counter
 
-from tests.integration.support.support_helpers import move, open_ticket, start_support, wait_for
+from tests.integration.support.support_helpers import (
+    move,
+    open_ticket,
+    start_support,
+    support_config,
+    wait_for,
+)
 from tests.support.amqp import Subscriber
 
 # urgent: 24x7, first response in 0.6 s, resolution in 1.2 s; normal: days (never due here)
@@ -24,7 +30,7 @@ def at(text):
 
 def test_each_warning_and_breach_once_across_two_instances(container_factory, make_config,
                                                             api, rabbit_config, mongo_db):
-    first, second = make_config("support", **FAST), make_config("support", **FAST)
+    first, second = support_config(make_config, **FAST), support_config(make_config, **FAST)
     sub = Subscriber(rabbit_config["AMQP_URI"], "support", "ticket.sla_warning")
     sub.conn.default_channel.queue_bind(sub.queue.name, "support.events",
                                         "ticket.sla_breached")
@@ -67,7 +73,7 @@ def test_pending_pauses_the_clocks(container_factory, make_config, api, rabbit_c
     slow = {**FAST, "SLA": {**FAST["SLA"], "policies": {"default": {
         "urgent": {"first_response_minutes": 0.05, "resolution_minutes": 0.05,
                    "calendar": "24x7"}}}}}
-    config = make_config("support", **slow)
+    config = support_config(make_config, **slow)
     sub = Subscriber(rabbit_config["AMQP_URI"], "support", "ticket.sla_breached")
     start_support(container_factory, config)
     http = api(config)

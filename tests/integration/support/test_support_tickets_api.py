@@ -8,6 +8,7 @@ from tests.integration.support.support_helpers import (
     move,
     open_ticket,
     start_support,
+    support_config,
     ticket_body,
     wait_for,
 )
@@ -15,7 +16,7 @@ from tests.support.amqp import Subscriber
 
 
 def test_open_dispatch_reply_resolve(container_factory, make_config, api, rabbit_config):
-    config = make_config("support", **AGENTS)
+    config = support_config(make_config, **AGENTS)
     sub = Subscriber(rabbit_config["AMQP_URI"], "support", "ticket.*")
     start_support(container_factory, config)
     http = api(config)
@@ -63,7 +64,7 @@ def test_open_dispatch_reply_resolve(container_factory, make_config, api, rabbit
 
 def test_queued_tickets_are_dispatched_when_capacity_frees(container_factory, make_config,
                                                           api):
-    config = make_config("support", **AGENTS)
+    config = support_config(make_config, **AGENTS)
     start_support(container_factory, config)
     http = api(config)
     first = open_ticket(http, category="hardware")
@@ -81,7 +82,7 @@ def test_queued_tickets_are_dispatched_when_capacity_frees(container_factory, ma
 
 
 def test_leads_reassign_and_queue(container_factory, make_config, api):
-    config = make_config("support", **AGENTS)
+    config = support_config(make_config, **AGENTS)
     start_support(container_factory, config)
     http = api(config)
     ticket = open_ticket(http)
@@ -98,7 +99,7 @@ def test_leads_reassign_and_queue(container_factory, make_config, api):
 
 
 def test_list_by_cursor_and_filters(container_factory, make_config, api):
-    config = make_config("support", **AGENTS)
+    config = support_config(make_config, **AGENTS)
     start_support(container_factory, config)
     http = api(config)
     made = [open_ticket(http, priority="high" if i % 2 else "low") for i in range(5)]
@@ -127,7 +128,7 @@ def test_list_by_cursor_and_filters(container_factory, make_config, api):
 ])
 def test_bad_tickets_are_refused_and_write_nothing(container_factory, make_config, api,
                                                    mongo_db, field, value, message):
-    config = make_config("support", **AGENTS)
+    config = support_config(make_config, **AGENTS)
     start_support(container_factory, config)
     http = api(config)
     resp = http.post("/api/v1/tickets", json=ticket_body(**{field: value}))

@@ -81,3 +81,21 @@ def test_a_move_needs_its_stage_and_a_loss_its_reason(pipeline, deal, step, fiel
     with pytest.raises(Invalid) as refused:
         domain.replay(pipeline, deal, [{"at": day(1), **step}], NOW)
     assert field in refused.value.extra["errors"]
+
+
+def test_lead_erased_drops_the_copied_contact_and_a_person_s_name():
+    import datetime as dt
+
+    from deals import domain
+
+    now = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    deal = {"_id": "d", "name": "Ada", "contact": {"name": "Ada", "email": "a@x.org"},
+            "pipeline_id": "default", "stage": "discovery", "probability": 10,
+            "history": [], "version": 3}
+    change = domain.erase_contact(deal, "l-1", now, actor="dpo")
+    assert (change.set["name"], change.set["contact"]) == (domain.ERASED_NAME, None)
+    assert change.set["history"][-1]["event"] == "lead.erased"
+    assert change.events[0][1]["changed"] == ["name", "contact"]
+    assert domain.erase_contact({**deal, **change.set}, "l-1", now) is None
+    company = {**deal, "name": "Engines Ltd"}
+    assert "name" not in domain.erase_contact(company, "l-1", now).set
