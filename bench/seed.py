@@ -435,6 +435,14 @@ def seed(n, leads_url, deals_url, token=None, seed_value=SEED, now=None, workers
                         "total": round(done - started, 1)}}
 
 
+def local_admin_token():
+    """An admin's token from the local key pair `make run` created, if there is one."""
+    from kit.devtokens import PRIVATE, mint
+
+    private = ROOT / "var" / "auth" / PRIVATE
+    return mint(private.read_bytes(), "ada", ["admin"], "ops") if private.exists() else None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=int(os.environ.get("N", 100_000)))
@@ -445,7 +453,8 @@ def main(argv=None):
 
     report = seed(args.n, os.environ.get("LEADS_URL", "http://127.0.0.1:8001"),
                   os.environ.get("DEALS_URL", "http://127.0.0.1:8002"),
-                  os.environ.get("SEED_TOKEN"), args.seed, workers=args.workers)
+                  os.environ.get("SEED_TOKEN") or local_admin_token(), args.seed,
+                  workers=args.workers)
     print(json.dumps(report, indent=2))
 
 

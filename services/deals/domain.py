@@ -222,6 +222,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "account": data.get("account"),
         "contact": data.get("contact"),
         "owner_id": data.get("owner_id"),
+        # the owner's team (people directory) when the deal got its owner: a manager's reach
+        "team": data.get("team"),
         "amount": data.get("amount"),
         "currency": data.get("currency"),
         "expected_close": data.get("expected_close"),
@@ -373,7 +375,9 @@ def update(pipeline, deal, data, now, *, actor=None, day_seconds=86400):
         changed.insert(changed.index("currency"), "amount")  # its minor units follow
     stage = P.stage_of(pipeline, deal["stage"])
     entry = _edits(deal, after, changed, now, actor)
-    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
+    team = {"team": data.get("team")} if "owner_id" in changed else {}
+    return Change(set={**{k: after[k] for k in changed}, **team,
+                       **_activity(stage, now, day_seconds),
                        **(_history(deal, entry) if entry else {})},
                   events=[_updated(after, changed)])
 
@@ -448,7 +452,9 @@ def stall(pipeline, deal, now, *, day_seconds=86400):
     if due is None or due > now:
         return None
     idle = int((now - deal["last_activity_at"]).total_seconds() // day_seconds)
-    return Change(set={"stalled_at": now}, events=[("deal.stalled", {
+    # no longer due: the stall check's index range holds only deals still to stall, so a
+    # pass reads what is due, not every stalled deal again
+    return Change(set={"stalled_at": now, "stall_due_at": None}, events=[("deal.stalled", {
         "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
         "owner_id": deal.get("owner_id"), "idle_days": idle,
         "last_activity_at": deal["last_activity_at"]})])

@@ -171,6 +171,8 @@ class DealOut(Schema):
     account = fields.String(allow_none=True)
     contact = fields.Nested(ContactSchema, allow_none=True)
     owner_id = fields.String(allow_none=True)
+    team = fields.String(allow_none=True, metadata={
+        "description": "the owner's team when the deal got its owner"})
     amount = Money(allow_none=True)
     currency = fields.String(allow_none=True)
     expected_close = fields.Date(allow_none=True)

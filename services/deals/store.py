@@ -78,7 +78,8 @@ class DealsStore(BaseStore):
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
-        for field in ("owner_id", "pipeline_id", "stage", "status"):
+        # `team` keeps a manager's list (kit.permissions TEAM) on an index too
+        for field in ("owner_id", "pipeline_id", "stage", "status", "team"):
             deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name=f"{field}_created")
         self.seed_default_pipeline()

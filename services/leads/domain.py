@@ -238,7 +238,7 @@ def add_activity(lead, activity, now, rules, actor=None):
         "id": str(uuid.uuid4()),
         "type": activity["type"],
         "at": to_millis(activity.get("at") or now),
-        "actor": activity.get("actor") or actor,
+        "actor": actor,
         "outcome": activity.get("outcome"),
         "summary": activity.get("summary"),
         "duration_minutes": activity.get("duration_minutes"),

@@ -16,6 +16,7 @@ whose cost depends on the number of series, not on the history. An idle instance
 one indexed query per collection per refresh and touches no entity.
 """
 import datetime as dt
+import gc
 import logging
 import time
 
@@ -262,11 +263,15 @@ class LiveKpis(DependencyProvider):
         except snapshot.SnapshotError as exc:
             log.warning("KPI snapshot unusable, reading every projection: %s", exc)
             since = None
-        if since is not None:
+        if since is None:
+            self.restored_from = "projections"
+            since = self._load_all()
+        else:
             self.restored_from = "snapshot"
-            return since
-        self.restored_from = "projections"
-        return self._load_all()
+        # the restored state lives as long as the process: later collections skip it, so an
+        # idle instance does not walk a million objects now and then
+        gc.freeze()
+        return since
 
     def _from_snapshot(self):
         """Install the newest snapshot and catch up from its watermark; None without one.
@@ -280,8 +285,14 @@ class LiveKpis(DependencyProvider):
         read = time.perf_counter()
         if snapshot.checksum(blob) != manifest.get("sha256"):
             raise snapshot.SnapshotError("the snapshot's checksum does not match")
-        state, cohorts, watermark, codec = snapshot.decode(
-            blob, self.fingerprint, self.rules, self.bucket_seconds)
+        # the decode makes a few hundred thousand small containers that all live on; the
+        # cyclic collector would walk them over and over while they are made (half the time)
+        gc.disable()
+        try:
+            state, cohorts, watermark, codec = snapshot.decode(
+                blob, self.fingerprint, self.rules, self.bucket_seconds)
+        finally:
+            gc.enable()
         self.codec, self.state, self.cohorts = codec, state, cohorts
         self._snapshotted = 0
         decoded = time.perf_counter()

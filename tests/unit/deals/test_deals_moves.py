@@ -270,6 +270,7 @@ def test_stall_after_the_stage_idle_days(idle, stalls, idle_days):
         assert catalog_valid(*change.events[0])["idle_days"] == idle_days
         after = apply(deal, change)
         assert D.stall(PIPELINE, after, T0 + idle * 2, day_seconds=DAY) is None  # once
+        assert after["stall_due_at"] is None  # out of the stall check's range: not due again
 
 
 def test_a_move_clears_the_stall_so_it_can_stall_again():
