@@ -80,7 +80,8 @@ class Notifier(DependencyProvider):
         self.unsubscribe_days = float(setting(config, "NOTIFY.unsubscribe_days", 365))
         self.lookups = Lookups(setting(config, "NOTIFY.customers"),
                                setting(config, "NOTIFY.links"),
-                               float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)))
+                               float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)),
+                               setting(config, "NOTIFY.lookup_token") or None)
 
     def start(self):
         # the container's registry is set up by then (shared extensions may set up later)
@@ -187,6 +188,8 @@ class Notifier(DependencyProvider):
         count, per = self.rate
         if count:
             window = rate_window(now, per)
+            # an attempt takes a slot whether it then succeeds or not: a recipient (and a
+            # provider) is spared a burst of retries too
             if not store.take_slot(doc["recipient"], doc["channel"], window, count):
                 return domain.deferred(doc, now, window[1], "rate limit")
         try:

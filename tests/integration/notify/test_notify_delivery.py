@@ -217,7 +217,8 @@ def test_the_owning_service_gives_the_customer_and_the_link(
         config = notify_config(make_config, tmp_path, inbox, NOTIFY={
             "customers": {"quote.sent": quotes.url + "/api/v1/quotes/{quote_id}/customer"},
             "links": {"quote.sent": {
-                "accept": quotes.url + "/api/v1/quotes/{quote_id}/links/accept"}}})
+                "accept": quotes.url + "/api/v1/quotes/{quote_id}/links/accept"}},
+            "lookup_token": "integration-token"})
         start_notify(container_factory, config)
         http = api(config)
         quotes.fail(1, 503)  # the first look-up fails: the event goes round again
@@ -231,5 +232,6 @@ def test_the_owning_service_gives_the_customer_and_the_link(
         assert "接受报价：https://quotes.example/accept/t0k" in inbox.message(mail["ID"])["Text"]
         note = wait_status(http, key(ev, "quote_sent", "customer:acct-7"), "sent")
         assert note["recipient"] == "customer:acct-7"
+        assert {auth for _, auth in quotes.received} == {"Bearer integration-token"}
     finally:
         quotes.stop()
