@@ -147,13 +147,14 @@ class Notifier(DependencyProvider):
             docs = domain.plan(event, rules, directory, now=now,
                                owner_fields=self.owner_fields, teams=self.teams,
                                customer=customer, opted_out=opted_out)
-        inserted = store.insert_planned(docs)
+        inserted = store.insert_planned(docs, now, self.lease)
         for doc in inserted:
             if doc["status"] == domain.SUPPRESSED:
                 self.counted.labels(doc["channel"], doc["rule"], domain.SUPPRESSED).inc()
         for doc in inserted:
-            if doc.get("due_at") is not None and doc["due_at"] <= now:
-                self.deliver(store, doc["_id"])
+            if doc.get("claim"):  # due now, claimed as it was inserted
+                # (opt-outs were read for the plan a moment ago)
+                self._deliver_claimed(store, doc, now, opted_out)
         return [doc["_id"] for doc in inserted]
 
     # --- delivery ------------------------------------------------------------------------
@@ -171,7 +172,11 @@ class Notifier(DependencyProvider):
         doc = store.claim(key, now, self.lease)
         if doc is None:
             return None
-        outcome = self._attempt(store, doc, now)
+        return self._deliver_claimed(store, doc, now,
+                                     store.opted_out([doc["recipient"]]))
+
+    def _deliver_claimed(self, store, doc, now, opted_out):
+        outcome = self._attempt(store, doc, now, opted_out)
         done = self.clock()
         if store.record(doc, outcome):
             self.counted.labels(doc["channel"], doc["rule"], outcome.counted).inc()
@@ -180,10 +185,9 @@ class Notifier(DependencyProvider):
                     max((done - _event_time(doc, done)).total_seconds(), 0.0))
         return outcome
 
-    def _attempt(self, store, doc, now):
-        opted = store.opted_out([doc["recipient"]])
+    def _attempt(self, store, doc, now, opted_out):
         if {(doc["recipient"], doc["channel"]), (doc["recipient"], domain.ALL_CHANNELS)} \
-                & opted:
+                & opted_out:
             return domain.suppressed(doc, now, "opted out")
         count, per = self.rate
         if count:
