@@ -235,3 +235,27 @@ def test_the_owning_service_gives_the_customer_and_the_link(
         assert {auth for _, auth in quotes.received} == {"Bearer integration-token"}
     finally:
         quotes.stop()
+
+
+def test_a_notification_left_claimed_by_a_dead_worker_is_sent_after_its_lease(
+        container_factory, make_config, api, rabbit_config, tmp_path, inbox):
+    """The worker that inserts a due notification holds it claimed to send it at once; if
+    it dies between the insert and the send, the lease runs out and the timer sends it."""
+    from kit.fields import utcnow
+    from notify import domain
+
+    config = notify_config(make_config, tmp_path, inbox, NOTIFY={"lease_seconds": 1})
+    container = start_notify(container_factory, config)
+    notifier = notifier_of(container)
+    store = next(d for d in container.dependencies if d.attr_name == "store").store
+    ev = lead_assigned("L-30")
+    now = utcnow()
+    docs = domain.plan(ev, notifier.rules(store), notifier.directory(), now=now,
+                       owner_fields=notifier.owner_fields, teams=notifier.teams)
+    [claimed] = store.insert_planned(docs, now, 1)  # ...and the worker dies here
+    assert claimed["claim"] and claimed["due_at"] > now
+
+    [mail] = wait_for(lambda: inbox.to("ann@example.cn"))
+    assert mail["Subject"] == "新线索已分配给您"
+    note = wait_status(api(config), claimed["_id"], "sent")
+    assert note["attempts"] == 1
