@@ -75,7 +75,8 @@ class Notifier(DependencyProvider):
                                              [5, 30, 120, 600, 1800, 3600]))
         self.lease = float(setting(config, "NOTIFY.lease_seconds", 60))
         self.batch = int(setting(config, "NOTIFY.delivery_batch_size", 100))
-        self.public_url = str(setting(config, "NOTIFY.public_url", "http://127.0.0.1:8006")).rstrip("/")
+        self.public_url = str(setting(config, "NOTIFY.public_url",
+                                      "http://127.0.0.1:8006")).rstrip("/")
         self.links = Keyring.from_config(config)
         self.unsubscribe_days = float(setting(config, "NOTIFY.unsubscribe_days", 365))
         self.lookups = Lookups(setting(config, "NOTIFY.customers"),

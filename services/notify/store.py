@@ -5,7 +5,9 @@ a redelivered event inserts nothing new. `due_at` is set only while a notificati
 (queued, retrying, delayed), so the delivery timer reads an index range of what is due and
 never the delivery log. A claim moves `due_at` one lease ahead and stamps a claim token in
 one find_one_and_update, so N instances never send one notification at the same time; the
-outcome is written only under that token.
+outcome is written only under that token. Delivery is at least once at one edge: a send
+whose outcome cannot be written (the database went away in between) is sent again when
+its lease runs out.
 """
 import datetime as dt
 import uuid
