@@ -35,7 +35,7 @@ from kit.config import setting
 from kit.fields import utcnow
 from kit.mongo import Store
 from kit.prom import PromRegistry
-from metrics import snapshot
+from metrics import quotes_kpis, snapshot
 from metrics.cohorts import Cohorts, summarise
 from metrics.domain import (
     LEAD_ORIGIN,
@@ -81,6 +81,11 @@ def _counters(rules):
          ["kind", "priority"], [(k, p) for k in SLA_KINDS for p in PRIORITIES]),
         ("csat_ratings", "Customer satisfaction ratings, by score (1-5)", ["score"],
          [(str(s),) for s in range(1, 6)]),
+        ("ticket_sla_warnings", "Ticket SLA warnings (a share of a target used up), by kind "
+         "and priority", ["kind", "priority"], [(k, p) for k in SLA_KINDS for p in PRIORITIES]),
+        ("ticket_sla_outcomes", "Ticket SLA clocks stopped within (met) or past (missed) "
+         "their target, by kind: the SLA attainment's inputs", ["kind", "outcome"],
+         [(k, o) for k in SLA_KINDS for o in ("met", "missed")]),
         ("events_applied", "Distinct events applied to the projections, by type", ["type"],
          [(t,) for t in sorted(EVENT_TYPES)]),
         ("events_duplicate", "Deliveries of events already applied, by type", ["type"],
@@ -98,6 +103,9 @@ def _gauges(rules):
         ("pipeline_amount", "Amount of open deals by current stage", ["stage", "currency"], []),
         ("forecast_weighted_amount", "Open deals' amount times probability, by expected "
          "close month", ["currency", "month"], []),
+        *quotes_kpis.gauges(),
+        ("tickets_open", "Tickets open now (new, open or pending), by priority", ["priority"],
+         [(p,) for p in PRIORITIES]),
     )
 
 
@@ -110,6 +118,8 @@ def _histograms():
         ("quote_approval_seconds", "Time from quote submission to approval", [], [()]),
         ("ticket_resolution_seconds", "Time from ticket opening to resolution", ["priority"],
          [(p,) for p in PRIORITIES]),
+        ("ticket_first_response_seconds", "Time from ticket opening to the first public "
+         "agent reply", ["priority"], [(p,) for p in PRIORITIES]),
     )
 
 

@@ -44,6 +44,7 @@ class Platform:
                 "MONGO_DATABASE": database,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 **auth_environment(),
+                # customer links (quotes, support, notify): a local key made on first use
                 "LINK_KEYS_DEV_DIR": str(ROOT / "var" / "test-links"),
                 **{k: str(v) for k, v in self.env.items()},
             }

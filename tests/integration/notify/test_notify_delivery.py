@@ -259,3 +259,18 @@ def test_a_notification_left_claimed_by_a_dead_worker_is_sent_after_its_lease(
     assert mail["Subject"] == "新线索已分配给您"
     note = wait_status(api(config), claimed["_id"], "sent")
     assert note["attempts"] == 1
+
+
+def test_support_events_reach_the_agent_and_the_support_lead(
+        container_factory, make_config, api, rabbit_config, tmp_path, inbox):
+    """ticket.sla_warning joined the catalog with the support service: notify subscribes
+    to it (and contract.created) once the catalog has the type."""
+    config = notify_config(make_config, tmp_path, inbox)
+    start_notify(container_factory, config)
+    ev = event("ticket.sla_warning", "TK-1", ticket_id="TK-1", priority="high",
+               agent_id="ann", kind="first_response",
+               due_at=dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC),
+               warned_at=dt.datetime(2026, 5, 4, 8, 30, tzinfo=dt.UTC))
+    publish(rabbit_config["AMQP_URI"], ev)
+    [mail] = wait_for(lambda: inbox.to("ann@example.cn"))
+    assert mail["Subject"] == "工单 SLA 即将超时：TK-1"
