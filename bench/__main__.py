@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "services"))  # `python -m bench` works without ma
 from bench import raw  # noqa: E402
 from bench.harness import Context  # noqa: E402
 
-SERVICES = ["leads", "deals", "metrics", "idle", "quote_documents"]
+SERVICES = ["leads", "deals", "metrics", "idle", "quote_documents", "support"]
 
 
 def main(only=None):
