@@ -13,7 +13,7 @@ export PEOPLE_FILE="${PEOPLE_FILE:-$root/deploy/local/people.yml}"
 action="$1"; shift
 
 port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;
-  support) echo 8004;; metrics) echo 8005;; *) echo "unknown service $1" >&2; exit 2;; esac; }
+  support) echo 8004;; metrics) echo 8005;; notify) echo 8006;; *) echo "unknown service $1" >&2; exit 2;; esac; }
 # each service on its own broker user (rabbitmq.sh made it), unless AMQP_URI names another
 amqp_uri_of() {
   if [ -n "${AMQP_URI:-}" ]; then echo "$AMQP_URI"; return; fi

@@ -237,6 +237,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "custom": dict(data.get("custom") or {}),
         "checklist": list(dict.fromkeys(data.get("checklist") or [])),
         "accepted_quote": None,
+        "contract_signed": None,
+        "first_payment": None,
         "lost_reason": None,
         "closed_at": None,
         "history": [_transition(None, key, now, actor)],
@@ -437,10 +439,39 @@ def accept_quote(pipeline, deal, quote, now, *, actor=None, day_seconds=86400):
     if not changed:
         return None
     stage = P.stage_of(pipeline, deal["stage"])
-    entry = _edits(deal, after, changed, now, actor)
+    entry = _edits(deal, after, changed, now, actor, event="quote.accepted",
+                   quote_id=quote["quote_id"], quote_version=quote["version"])
     return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
-                       **(_history(deal, entry) if entry else {})},
+                       **_history(deal, entry)},
                   events=[_updated(after, changed)])
+
+
+def _record(pipeline, deal, field, record, event, now, actor, day_seconds):
+    """Set a fact from another service's event (it meets a gate of that name) once, with
+    a history entry; a closed deal has no gate left to meet, so it records nothing."""
+    if deal["status"] != OPEN or deal.get(field):
+        return None
+    after = {**deal, field: record}
+    stage = P.stage_of(pipeline, deal["stage"])
+    entry = _edits(deal, after, [field], now, actor, event=event)
+    return Change(set={field: record, **_activity(stage, now, day_seconds),
+                       **_history(deal, entry)},
+                  events=[_updated(after, [field])])
+
+
+def sign_contract(pipeline, deal, contract, now, *, actor=None, day_seconds=86400):
+    """contract.signed: the deal's signed contract (meets the `contract_signed` gate)."""
+    record = {"contract_id": contract["contract_id"], "signed_at": contract["signed_at"]}
+    return _record(pipeline, deal, "contract_signed", record, "contract.signed", now, actor,
+                   day_seconds)
+
+
+def record_payment(pipeline, deal, payment, now, *, actor=None, day_seconds=86400):
+    """payment.received: the deal's first payment (meets a `first_payment` gate)."""
+    record = {"payment_id": payment["payment_id"], "amount": payment["paid"],
+              "currency": payment["currency"], "received_at": payment["received_at"]}
+    return _record(pipeline, deal, "first_payment", record, "payment.received", now, actor,
+                   day_seconds)
 
 
 def stall(pipeline, deal, now, *, day_seconds=86400):

@@ -148,6 +148,18 @@ class AcceptedQuoteOut(Schema):
     accepted_at = UtcDateTime()
 
 
+class ContractSignedOut(Schema):
+    contract_id = fields.String()
+    signed_at = UtcDateTime()
+
+
+class FirstPaymentOut(Schema):
+    payment_id = fields.String()
+    amount = Money()
+    currency = fields.String()
+    received_at = UtcDateTime()
+
+
 class TransitionOut(Schema):
     from_stage = fields.String(data_key="from", attribute="from", allow_none=True)
     to = fields.String()
@@ -187,6 +199,8 @@ class DealOut(Schema):
     custom = fields.Dict()
     checklist = fields.List(fields.String())
     accepted_quote = fields.Nested(AcceptedQuoteOut, allow_none=True)
+    contract_signed = fields.Nested(ContractSignedOut, allow_none=True)
+    first_payment = fields.Nested(FirstPaymentOut, allow_none=True)
     lost_reason = fields.String(allow_none=True)
     history = fields.List(fields.Nested(TransitionOut))
     version = fields.Integer()

@@ -317,6 +317,22 @@ class DealsService(Operational):
             actor=actor, day_seconds=self._day()), actor=actor,
             event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
 
+    @event_handler("quotes", "contract.signed")
+    def handle_quotes_contract_signed(self, event):
+        contract = event["data"]
+        self.store.change(contract["deal_id"], lambda deal: domain.sign_contract(
+            self.store.get_pipeline(deal["pipeline_id"]), deal, contract, utcnow(),
+            actor=event.get("actor"), day_seconds=self._day()), actor=event.get("actor"),
+            event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
+
+    @event_handler("quotes", "payment.received")
+    def handle_quotes_payment_received(self, event):
+        payment = event["data"]
+        self.store.change(payment["deal_id"], lambda deal: domain.record_payment(
+            self.store.get_pipeline(deal["pipeline_id"]), deal, payment, utcnow(),
+            actor=event.get("actor"), day_seconds=self._day()), actor=event.get("actor"),
+            event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
+
     # --- timers ------------------------------------------------------------------------------
 
     @config_timer("DEALS.stall_check_interval_seconds", 60)

@@ -35,6 +35,8 @@ def encode(values):
             value = value.isoformat()
         elif key == "accepted_quote" and value:
             value = {**value, "total": str(value["total"])}
+        elif key == "first_payment" and value:
+            value = {**value, "amount": str(value["amount"])}
         elif key == "history":
             value = [dict(t) for t in value]
         out[key] = value
@@ -52,6 +54,9 @@ def decode(doc):
     if deal.get("accepted_quote"):
         deal["accepted_quote"] = {**deal["accepted_quote"],
                                   "total": Decimal(deal["accepted_quote"]["total"])}
+    if deal.get("first_payment"):
+        deal["first_payment"] = {**deal["first_payment"],
+                                 "amount": Decimal(deal["first_payment"]["amount"])}
     # (times come back aware: the kit's client is tz_aware)
     for key in TIMES:
         deal.setdefault(key, None)

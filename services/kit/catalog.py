@@ -253,6 +253,8 @@ class QuoteSubmitted(_Quote):
     currency = Currency(required=True)
     requires_approval = fields.Boolean(required=True)
     submitted_at = UtcDateTime(required=True)
+    discount_percent = Money(places=2, **OPTIONAL, metadata={
+        "description": "the whole discount as a percent of the subtotal"})
 
 
 class QuoteApproved(_Quote):
@@ -286,6 +288,54 @@ class QuoteDeclined(_Quote):
 
 class QuoteExpired(_Quote):
     valid_until = UtcDateTime(required=True)
+
+
+class QuoteVoided(_Quote):
+    """An open quote was voided (by a person, or because its deal was lost)."""
+
+    reason = fields.String(required=True)
+    voided_at = UtcDateTime(required=True)
+
+
+class _Contract(Schema):
+    contract_id = _id()
+    quote_id = _id()
+    deal_id = _id()
+    amount = Money(required=True)
+    currency = Currency(required=True)
+
+
+class ContractCreated(_Contract):
+    """An accepted quote became a contract, with its payment schedule."""
+
+    number = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class ContractSigned(_Contract):
+    """The customer signed through the contract's link (typed name, time, address and the
+    SHA-256 of the exact PDF are kept with the contract, not in the event)."""
+
+    signed_at = UtcDateTime(required=True)
+    pdf_sha256 = fields.String(required=True, validate=validate.Length(equal=64))
+
+
+class ContractVoided(_Contract):
+    reason = fields.String(required=True)
+    voided_at = UtcDateTime(required=True)
+
+
+class PaymentReceived(_Contract):
+    payment_id = _id()
+    paid = Money(required=True, metadata={"description": "this payment"})
+    paid_total = Money(required=True, metadata={"description": "all payments so far"})
+    method = fields.String(required=True)
+    received_at = UtcDateTime(required=True)
+    first = fields.Boolean(required=True, metadata={"description": "the contract's first"})
+
+
+class ContractFullyPaid(_Contract):
+    paid_at = UtcDateTime(required=True)
 
 
 # --- support ---------------------------------------------------------------------------------
@@ -439,6 +489,32 @@ class DeliveryAccepted(Schema):
     accepted_at = UtcDateTime(required=True)
 
 
+# --- notify ----------------------------------------------------------------------------------
+
+
+class _Notification(Schema):
+    notification_id = _id(metadata={"description": "event id|rule|recipient|channel"})
+    event_id = _id(metadata={"description": "the event that caused it"})
+    event_type = fields.String(required=True)
+    rule = fields.String(required=True)
+    recipient = fields.String(required=True, metadata={
+        "description": "person:<sub>, customer:<id> or channel:<team>; no address"})
+    channel = fields.String(required=True, validate=validate.OneOf(
+        ("email", "sms", "dingtalk", "wecom")))
+    attempts = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class NotificationSent(_Notification):
+    sent_at = UtcDateTime(required=True)
+
+
+class NotificationFailed(_Notification):
+    """Failed for good: a permanent failure, or transient ones until the retries ran out."""
+
+    reason = fields.String(required=True)
+    failed_at = UtcDateTime(required=True)
+
+
 CATALOG = {
     "leads": {
         "lead.created": LeadCreated,
@@ -468,6 +544,12 @@ CATALOG = {
         "quote.accepted": QuoteAccepted,
         "quote.declined": QuoteDeclined,
         "quote.expired": QuoteExpired,
+        "quote.voided": QuoteVoided,
+        "contract.created": ContractCreated,
+        "contract.signed": ContractSigned,
+        "contract.voided": ContractVoided,
+        "payment.received": PaymentReceived,
+        "contract.fully_paid": ContractFullyPaid,
     },
     "support": {
         "ticket.opened": TicketOpened,
@@ -482,6 +564,10 @@ CATALOG = {
         "delivery.opened": DeliveryOpened,
         "delivery.step_completed": DeliveryStepCompleted,
         "delivery.accepted": DeliveryAccepted,
+    },
+    "notify": {
+        "notification.sent": NotificationSent,
+        "notification.failed": NotificationFailed,
     },
 }
 

@@ -30,6 +30,8 @@ import statistics
 from bisect import bisect_left
 from decimal import Decimal
 
+from metrics import quotes_kpis
+
 # event type prefix -> (projection collection, id field in the event data)
 KINDS = {
     "lead": ("leads", "lead_id"),
@@ -37,6 +39,7 @@ KINDS = {
     "quote": ("quotes", "quote_id"),
     "ticket": ("tickets", "ticket_id"),
     "delivery": ("deliveries", "delivery_id"),
+    **quotes_kpis.KINDS,
 }
 
 # Only what the KPIs need is kept: no names, e-mails or comments in the metrics database.
@@ -74,6 +77,7 @@ KEEP = {
     "ticket.reopened": ("priority",),
     "ticket.sla_breached": ("priority", "kind"),
     "ticket.rated": ("priority", "score"),
+    **quotes_kpis.KEEP,
     "ticket.status_changed": ("priority", "to_status"),
     "ticket.sla_warning": ("priority", "kind"),
     "delivery.opened": ("won_at", "opened_at"),
@@ -95,7 +99,7 @@ LOST_STAGE = "lost"
 # A deal's snapshot of amount/currency/probability/expected close comes from these.
 DEAL_SNAPSHOTS = ("deal.created", "deal.stage_changed", "deal.updated")
 QUOTE_STATUSES = ("created", "submitted", "approved", "rejected", "sent", "accepted",
-                  "declined", "expired")
+                  "declined", "expired", "voided")
 PRIORITIES = ("low", "normal", "high", "urgent")
 SLA_KINDS = ("first_response", "resolution")
 OUTCOMES = ("won", "lost")
@@ -401,7 +405,11 @@ def quote_contribution(doc, rules):
         if fact["type"] == "quote.approved":
             waited = _micros(_aware(fact["approved_at"]) - _aware(fact["submitted_at"]))
             out = _observe(out, rules, "quote_approval_seconds", (), waited)
-    return out
+    return out + quotes_kpis.quote_series(facts, key)
+
+
+def contract_contribution(doc, rules):
+    return _common(doc) + quotes_kpis.contract_series(_ordered(doc), key)
 
 
 def _support_tickets(doc, rules):
@@ -417,7 +425,7 @@ def _support_deliveries(doc, rules):
 
 CONTRIBUTIONS = {"leads": lead_contribution, "deals": deal_contribution,
                  "quotes": quote_contribution, "tickets": _support_tickets,
-                 "deliveries": _support_deliveries}
+                 "contracts": contract_contribution, "deliveries": _support_deliveries}
 
 
 def contribution(kind, doc, rules):

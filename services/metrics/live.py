@@ -35,7 +35,7 @@ from kit.config import setting
 from kit.fields import utcnow
 from kit.mongo import Store
 from kit.prom import PromRegistry
-from metrics import snapshot
+from metrics import quotes_kpis, snapshot
 from metrics.cohorts import Cohorts, summarise
 from metrics.domain import (
     LEAD_ORIGIN,
@@ -105,6 +105,7 @@ def _gauges(rules):
         ("pipeline_amount", "Amount of open deals by current stage", ["stage", "currency"], []),
         ("forecast_weighted_amount", "Open deals' amount times probability, by expected "
          "close month", ["currency", "month"], []),
+        *quotes_kpis.gauges(),
         ("tickets_open", "Tickets open now (new, open or pending), by priority", ["priority"],
          [(p,) for p in PRIORITIES]),
         ("deliveries_open", "Delivery projects opened by a win and not accepted yet", [],

@@ -12,9 +12,11 @@ import pytest
 from deals.service import DealsService
 from leads.service import LeadsService
 from metrics.service import MetricsService
+from notify.service import NotifyService
 from tests.support.tokens import token
 
-SERVICES = {"leads": LeadsService, "deals": DealsService, "metrics": MetricsService}
+SERVICES = {"leads": LeadsService, "deals": DealsService, "metrics": MetricsService,
+            "notify": NotifyService}
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "5")
 SEED = os.environ.get("FUZZ_SEED", "20261127")
 CLI = Path(sys.executable).with_name("schemathesis")

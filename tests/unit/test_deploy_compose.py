@@ -44,9 +44,10 @@ PROMETHEUS_DIR = DEPLOY / "prometheus"
 GRAFANA_DIR = DEPLOY / "grafana"
 K8S_FILE = DEPLOY / "k8s" / "dealflow.yaml"
 
-APP_PORTS = {"leads": 8001, "deals": 8002, "quotes": 8003, "support": 8004, "metrics": 8005}
+APP_PORTS = {"leads": 8001, "deals": 8002, "quotes": 8003, "support": 8004, "metrics": 8005,
+             "notify": 8006}
 APP_SERVICES = tuple(APP_PORTS)
-INFRA_SERVICES = ("mongo", "rabbitmq", "prometheus", "grafana")
+INFRA_SERVICES = ("mongo", "rabbitmq", "prometheus", "grafana", "mailpit")
 
 # Prometheus config file -> how it addresses a service (compose DNS name or loopback).
 PROMETHEUS_CONFIGS = {"prometheus.yml": "{name}", "prometheus.local.yml": "127.0.0.1"}
