@@ -37,6 +37,11 @@ def _key(secret):
     return key
 
 
+def check_secret(secret):
+    """Raise BadSecret unless `secret` can sign."""
+    _key(secret)
+
+
 def message_id(subscription_id, event_id):
     """One id per (subscription, event): stable across retries and redeliveries, distinct
     for two subscriptions that share an endpoint."""
