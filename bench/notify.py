@@ -8,6 +8,7 @@ each), claimed, rendered (sandboxed Jinja2) and sent, with the outcome and its
 notification.sent event written back; the clock runs from the first publish to the
 last mail in the inbox. Rendering alone is measured in-process too.
 """
+import secrets
 import shutil
 import smtplib
 import subprocess
@@ -113,6 +114,8 @@ def publish_assigned(amqp_uri, n):
 
 
 def run(ctx):
+    from kit.devtokens import ensure_keypair
+
     workdir = tempfile.mkdtemp(prefix="bench-notify-")
     inbox = Inbox(workdir)
     try:
@@ -122,8 +125,11 @@ def run(ctx):
         people.write_text(yaml.safe_dump({"people": {"rep-1": {
             "name": "王芳", "email": "rep1@example.cn", "locale": "zh-CN",
             "time_zone": "Asia/Shanghai"}}}, allow_unicode=True), encoding="utf-8")
+        _, public = ensure_keypair(ROOT / "var" / "bench-auth")
         ctx.start_service("notify", SMTP_HOST="127.0.0.1", SMTP_PORT=inbox.smtp_port,
-                          PEOPLE_FILE=str(people), NOTIFY_RATE_COUNT=0)
+                          PEOPLE_FILE=str(people), NOTIFY_RATE_COUNT=0,
+                          AUTH_PUBLIC_KEY_FILE=str(public),
+                          LINK_KEYS=f"bench={secrets.token_urlsafe(40)}")
         started = time.perf_counter()
         publish_assigned(ctx.amqp_uri, N)
         sent = N / (inbox.wait_for(N) - started)

@@ -357,12 +357,17 @@ class TicketOpened(Schema):
     opened_at = UtcDateTime(required=True)
     first_response_due = UtcDateTime(**OPTIONAL)
     resolution_due = UtcDateTime(**OPTIONAL)
+    category = _opt_str()
+    tier = _opt_str()
 
 
 class TicketAssigned(Schema):
     ticket_id = _id()
     agent_id = _opt_str()
     priority = _priority()
+    category = _opt_str()
+    previous_agent_id = _opt_str()
+    rule = _opt_str(metadata={"description": "dispatch (skill, least loaded) or manual"})
 
 
 class TicketFirstResponded(Schema):
@@ -372,6 +377,24 @@ class TicketFirstResponded(Schema):
     opened_at = UtcDateTime(required=True)
     responded_at = UtcDateTime(required=True)
     first_response_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+    category = _opt_str()
+    sla_met = fields.Boolean(**OPTIONAL, metadata={
+        "description": "within the first-response target (working time, pauses excluded)"})
+
+
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
+
+
+class TicketStatusChanged(Schema):
+    ticket_id = _id()
+    priority = _priority()
+    category = _opt_str()
+    from_status = fields.String(required=True, data_key="from",
+                                validate=validate.OneOf(TICKET_STATUSES))
+    to_status = fields.String(required=True, data_key="to",
+                              validate=validate.OneOf(TICKET_STATUSES))
+    agent_id = _opt_str()
+    changed_at = UtcDateTime(required=True)
 
 
 class TicketResolved(Schema):
@@ -380,20 +403,45 @@ class TicketResolved(Schema):
     opened_at = UtcDateTime(required=True)
     resolved_at = UtcDateTime(required=True)
     resolution_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+    category = _opt_str()
+    agent_id = _opt_str()
+    resolution = fields.Integer(**OPTIONAL, metadata={
+        "description": "1 for the first resolution, 2 after one reopen..."})
+    sla_met = fields.Boolean(**OPTIONAL, metadata={
+        "description": "within the resolution target (working time, pauses excluded)"})
 
 
 class TicketReopened(Schema):
     ticket_id = _id()
     priority = _priority()
     reason = _opt_str()
+    category = _opt_str()
+    reopened_at = UtcDateTime(**OPTIONAL)
+
+
+SLA_KINDS = ("first_response", "resolution")
+
+
+class TicketSlaWarning(Schema):
+    """A share of an SLA target (SLA.warning_fraction) is used up; once per clock."""
+
+    ticket_id = _id()
+    priority = _priority()
+    category = _opt_str()
+    agent_id = _opt_str()
+    kind = fields.String(required=True, validate=validate.OneOf(SLA_KINDS))
+    due_at = UtcDateTime(required=True)
+    warned_at = UtcDateTime(required=True)
 
 
 class TicketSlaBreached(Schema):
     ticket_id = _id()
     priority = _priority()
-    kind = fields.String(required=True, validate=validate.OneOf(("first_response", "resolution")))
+    kind = fields.String(required=True, validate=validate.OneOf(SLA_KINDS))
     due_at = UtcDateTime(required=True)
     breached_at = UtcDateTime(required=True)
+    category = _opt_str()
+    agent_id = _opt_str()
 
 
 class TicketRated(Schema):
@@ -401,6 +449,44 @@ class TicketRated(Schema):
     priority = _priority()
     score = fields.Integer(required=True, validate=validate.Range(1, 5))
     comment = _opt_str()
+    category = _opt_str()
+    agent_id = _opt_str()
+    resolution = fields.Integer(**OPTIONAL)
+    rated_at = UtcDateTime(**OPTIONAL)
+
+
+class DeliveryOpened(Schema):
+    """deal.won opened the deal's delivery project (one per deal)."""
+
+    delivery_id = _id()
+    deal_id = _id()
+    pipeline_id = _opt_str()
+    account = _opt_str()
+    owner_id = _opt_str()
+    template = fields.String(required=True)
+    steps = fields.List(fields.String(), required=True)
+    won_at = UtcDateTime(**OPTIONAL)
+    due_at = UtcDateTime(**OPTIONAL)
+    opened_at = UtcDateTime(required=True)
+
+
+class DeliveryStepCompleted(Schema):
+    delivery_id = _id()
+    deal_id = _id()
+    step = fields.String(required=True)
+    due_at = UtcDateTime(**OPTIONAL)
+    completed_at = UtcDateTime(required=True)
+    overdue = fields.Boolean(required=True)
+
+
+class DeliveryAccepted(Schema):
+    """The customer signed the acceptance step: payment "on delivery acceptance" is due."""
+
+    delivery_id = _id()
+    deal_id = _id()
+    account = _opt_str()
+    won_at = UtcDateTime(**OPTIONAL)
+    accepted_at = UtcDateTime(required=True)
 
 
 # --- notify ----------------------------------------------------------------------------------
@@ -473,6 +559,11 @@ CATALOG = {
         "ticket.reopened": TicketReopened,
         "ticket.sla_breached": TicketSlaBreached,
         "ticket.rated": TicketRated,
+        "ticket.status_changed": TicketStatusChanged,
+        "ticket.sla_warning": TicketSlaWarning,
+        "delivery.opened": DeliveryOpened,
+        "delivery.step_completed": DeliveryStepCompleted,
+        "delivery.accepted": DeliveryAccepted,
     },
     "notify": {
         "notification.sent": NotificationSent,

@@ -98,14 +98,14 @@ class Keyring:
 
     @classmethod
     def from_config(cls, config):
-        keys = parse_keys(setting(config, "LINKS.keys", "") or "")
-        keys_dir = setting(config, "LINKS.keys_dir", "") or ""
+        keys = parse_keys(setting(config, "LINKS.keys") or "")
+        keys_dir = setting(config, "LINKS.keys_dir") or ""
         if keys_dir:
             keys.update(read_key_files(Path(keys_dir)))
-        dev_dir = setting(config, "LINKS.dev_dir", "") or ""
+        dev_dir = setting(config, "LINKS.dev_dir") or ""
         if not keys and dev_dir:
             keys = dev_keys(Path(dev_dir))
-        return cls(keys, setting(config, "LINKS.current", "") or None)
+        return cls(keys, setting(config, "LINKS.current") or None)
 
     def sign(self, purpose, subject, expires_at, data=None, link_id=None):
         """A token for `purpose` on `subject`, valid until `expires_at` (aware UTC)."""

@@ -38,6 +38,7 @@ KINDS = {
     "deal": ("deals", "deal_id"),
     "quote": ("quotes", "quote_id"),
     "ticket": ("tickets", "ticket_id"),
+    "delivery": ("deliveries", "delivery_id"),
     **quotes_kpis.KINDS,
 }
 
@@ -71,12 +72,17 @@ KEEP = {
     "quote.expired": ("deal_id",),
     "ticket.opened": ("priority", "opened_at"),
     "ticket.assigned": ("priority",),
-    "ticket.first_responded": ("priority", "first_response_seconds"),
-    "ticket.resolved": ("priority", "resolution_seconds"),
+    "ticket.first_responded": ("priority", "first_response_seconds", "sla_met"),
+    "ticket.resolved": ("priority", "resolution_seconds", "sla_met"),
     "ticket.reopened": ("priority",),
     "ticket.sla_breached": ("priority", "kind"),
     "ticket.rated": ("priority", "score"),
     **quotes_kpis.KEEP,
+    "ticket.status_changed": ("priority", "to_status"),
+    "ticket.sla_warning": ("priority", "kind"),
+    "delivery.opened": ("won_at", "opened_at"),
+    "delivery.step_completed": ("step", "overdue"),
+    "delivery.accepted": ("won_at", "accepted_at"),
 }
 
 # Lead status -> index into the configured lead stages (disqualified is out of the funnel).
@@ -406,25 +412,20 @@ def contract_contribution(doc, rules):
     return _common(doc) + quotes_kpis.contract_series(_ordered(doc), key)
 
 
-def ticket_contribution(doc, rules):
-    out = _common(doc)
-    for fact in _ordered(doc):
-        etype, priority = fact["type"], fact.get("priority")
-        if etype == "ticket.opened":
-            out += (key("tickets_opened", priority), 1)
-        elif etype == "ticket.resolved":
-            out = _observe(out, rules, "ticket_resolution_seconds", (priority,),
-                           _seconds_micros(fact["resolution_seconds"]))
-        elif etype == "ticket.sla_breached":
-            out += (key("ticket_sla_breaches", fact["kind"], priority), 1)
-        elif etype == "ticket.rated":
-            out += (key("csat_ratings", str(fact["score"])), 1)
-    return out
+def _support_tickets(doc, rules):
+    # metrics.support_kpis builds on this module's helpers: imported when first used
+    from metrics.support_kpis import ticket_contribution
+    return ticket_contribution(doc, rules)
+
+
+def _support_deliveries(doc, rules):
+    from metrics.support_kpis import delivery_contribution
+    return delivery_contribution(doc, rules)
 
 
 CONTRIBUTIONS = {"leads": lead_contribution, "deals": deal_contribution,
-                 "quotes": quote_contribution, "tickets": ticket_contribution,
-                 "contracts": contract_contribution}
+                 "quotes": quote_contribution, "tickets": _support_tickets,
+                 "contracts": contract_contribution, "deliveries": _support_deliveries}
 
 
 def contribution(kind, doc, rules):

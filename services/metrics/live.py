@@ -81,6 +81,13 @@ def _counters(rules):
          ["kind", "priority"], [(k, p) for k in SLA_KINDS for p in PRIORITIES]),
         ("csat_ratings", "Customer satisfaction ratings, by score (1-5)", ["score"],
          [(str(s),) for s in range(1, 6)]),
+        ("ticket_sla_warnings", "Ticket SLA warnings (a share of a target used up), by kind "
+         "and priority", ["kind", "priority"], [(k, p) for k in SLA_KINDS for p in PRIORITIES]),
+        ("ticket_sla_outcomes", "Ticket SLA clocks stopped within (met) or past (missed) "
+         "their target, by kind: the SLA attainment's inputs", ["kind", "outcome"],
+         [(k, o) for k in SLA_KINDS for o in ("met", "missed")]),
+        ("delivery_steps_completed", "Delivery checklist steps completed, on time or late",
+         ["timing"], [("on_time",), ("late",)]),
         ("events_applied", "Distinct events applied to the projections, by type", ["type"],
          [(t,) for t in sorted(EVENT_TYPES)]),
         ("events_duplicate", "Deliveries of events already applied, by type", ["type"],
@@ -99,6 +106,10 @@ def _gauges(rules):
         ("forecast_weighted_amount", "Open deals' amount times probability, by expected "
          "close month", ["currency", "month"], []),
         *quotes_kpis.gauges(),
+        ("tickets_open", "Tickets open now (new, open or pending), by priority", ["priority"],
+         [(p,) for p in PRIORITIES]),
+        ("deliveries_open", "Delivery projects opened by a win and not accepted yet", [],
+         [()]),
     )
 
 
@@ -111,6 +122,10 @@ def _histograms():
         ("quote_approval_seconds", "Time from quote submission to approval", [], [()]),
         ("ticket_resolution_seconds", "Time from ticket opening to resolution", ["priority"],
          [(p,) for p in PRIORITIES]),
+        ("ticket_first_response_seconds", "Time from ticket opening to the first public "
+         "agent reply", ["priority"], [(p,) for p in PRIORITIES]),
+        ("delivery_won_to_accepted_seconds", "Time from a deal's win to the customer's "
+         "acceptance of its delivery", [], [()]),
     )
 
 

@@ -7,6 +7,7 @@ claimed, rendered, sent and its outcome recorded (`deliver`).
 """
 import datetime as dt
 import logging
+import time
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from pathlib import Path
@@ -15,21 +16,24 @@ import yaml
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 
+from kit import people
+from kit.catalog import EVENT_TYPES
 from kit.config import setting
-from kit.errors import Retryable
-from kit.fields import utcnow
+from kit.errors import Invalid, Retryable
+from kit.fields import rfc3339, utcnow
+from kit.links import Keyring
 from kit.prom import PromRegistry
 from notify import chat, domain, mail, sms
 from notify.failures import DeliveryFailure, Permanent, Transient
-from notify.links import Links
 from notify.lookups import Lookups
 from notify.pacing import rate_window
 from notify.people import Directory
-from notify.rules import parse_rules
+from notify.rules import effective, parse_rules
 from notify.templates import TemplateFailure, Templates
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
+UNSUBSCRIBE = "notify.unsubscribe"  # the links' purpose: no other link can unsubscribe
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
 
 
@@ -50,15 +54,17 @@ class Notifier(DependencyProvider):
         self.clock = utcnow
         self.templates = Templates(read_yaml(setting(config, "NOTIFY.templates_file")),
                                    setting(config, "NOTIFY.default_locale", "zh-CN"))
-        self.rules = parse_rules(read_yaml(setting(config, "NOTIFY.rules_file")),
-                                 self.templates.templates)
-        people_file = setting(config, "NOTIFY.people_file")
+        self.configured_rules = parse_rules(read_yaml(setting(config, "NOTIFY.rules_file")),
+                                            self.templates.templates)
+        self.rules_refresh = float(setting(config, "NOTIFY.rules_refresh_seconds", 5))
+        self._rules = (float("-inf"), self.configured_rules)
         quiet = setting(config, "NOTIFY.default_quiet_hours") or {}
-        self.directory = Directory(
-            (read_yaml(people_file) if people_file else {}).get("people"),
-            locale=setting(config, "NOTIFY.default_locale", "zh-CN"),
-            time_zone=setting(config, "NOTIFY.default_time_zone", "Asia/Shanghai"),
-            quiet_hours={k: v for k, v in quiet.items() if v})
+        self.person_defaults = {
+            "locale": setting(config, "NOTIFY.default_locale", "zh-CN"),
+            "time_zone": setting(config, "NOTIFY.default_time_zone", "Asia/Shanghai"),
+            "quiet_hours": {k: v for k, v in quiet.items() if v}}
+        self._people = (None, None)
+        self.directory()  # a directory with a bad time zone or quiet hours stops the start
         self.owner_fields = tuple(setting(config, "NOTIFY.owner_fields",
                                            ["owner_id", "agent_id", "approver_id"]))
         self.teams = setting(config, "CHANNELS.teams") or {}
@@ -69,13 +75,14 @@ class Notifier(DependencyProvider):
                                              [5, 30, 120, 600, 1800, 3600]))
         self.lease = float(setting(config, "NOTIFY.lease_seconds", 60))
         self.batch = int(setting(config, "NOTIFY.delivery_batch_size", 100))
-        self.public_url = str(setting(config, "NOTIFY.public_url", "http://127.0.0.1:8006")).rstrip("/")
-        links = setting(config, "LINKS") or {}
-        self.links = Links(links.get("key_id", "k1"), links.get("secret") or "",
-                           links.get("previous"), links.get("max_age_days", 365))
+        self.public_url = str(setting(config, "NOTIFY.public_url",
+                                      "http://127.0.0.1:8006")).rstrip("/")
+        self.links = Keyring.from_config(config)
+        self.unsubscribe_days = float(setting(config, "NOTIFY.unsubscribe_days", 365))
         self.lookups = Lookups(setting(config, "NOTIFY.customers"),
                                setting(config, "NOTIFY.links"),
-                               float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)))
+                               float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)),
+                               setting(config, "NOTIFY.lookup_token") or None)
 
     def start(self):
         # the container's registry is set up by then (shared extensions may set up later)
@@ -92,31 +99,63 @@ class Notifier(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
+    def rules(self, store, fresh=False):
+        """The rules in force: the configured ones with the admin API's laid over them,
+        read again at most every NOTIFY.rules_refresh_seconds (so every instance takes a
+        change within that time)."""
+        read_at, rules = self._rules
+        if fresh or time.monotonic() - read_at >= self.rules_refresh:
+            rules = effective(self.configured_rules, store.stored_rules(),
+                              self.templates.templates)
+            self._rules = (time.monotonic(), rules)
+        return rules
+
+    def directory(self):
+        """The people directory as notify reads it, rebuilt when kit.people reloaded the
+        file; a reloaded file that notify cannot use keeps the last good one."""
+        shared = people.directory(self.config)
+        seen, built = self._people
+        if shared is not seen:
+            try:
+                built = Directory(shared.people, **self.person_defaults)
+            except Invalid as exc:
+                if built is None:
+                    raise
+                log.error("people directory not taken: %s", exc.detail)
+            self._people = (shared, built)
+        return built
+
     # --- an event in ---------------------------------------------------------------------
 
     def on_event(self, store, event):
         """Plan and store this event's notifications, then send those due now. Returns
         the keys inserted (none for a redelivered event)."""
+        event = as_stored(event)
         now = self.clock()
+        rules = self.rules(store)
+        if not any(rule.event == event["type"] and rule.enabled for rule in rules):
+            return []
         customer = (self.lookups.customer(event)
                     if self.lookups.wants_customer(event["type"]) else None)
-        docs = domain.plan(event, self.rules, self.directory, now=now,
+        directory = self.directory()
+        docs = domain.plan(event, rules, directory, now=now,
                            owner_fields=self.owner_fields, teams=self.teams,
                            customer=customer)
         if not docs:
             return []
         opted_out = store.opted_out([d["recipient"] for d in docs])
         if opted_out:  # planned again with what the store knows
-            docs = domain.plan(event, self.rules, self.directory, now=now,
+            docs = domain.plan(event, rules, directory, now=now,
                                owner_fields=self.owner_fields, teams=self.teams,
                                customer=customer, opted_out=opted_out)
-        inserted = store.insert_planned(docs)
+        inserted = store.insert_planned(docs, now, self.lease)
         for doc in inserted:
             if doc["status"] == domain.SUPPRESSED:
                 self.counted.labels(doc["channel"], doc["rule"], domain.SUPPRESSED).inc()
         for doc in inserted:
-            if doc.get("due_at") is not None and doc["due_at"] <= now:
-                self.deliver(store, doc["_id"])
+            if doc.get("claim"):  # due now, claimed as it was inserted
+                # (opt-outs were read for the plan a moment ago)
+                self._deliver_claimed(store, doc, now, opted_out)
         return [doc["_id"] for doc in inserted]
 
     # --- delivery ------------------------------------------------------------------------
@@ -134,7 +173,11 @@ class Notifier(DependencyProvider):
         doc = store.claim(key, now, self.lease)
         if doc is None:
             return None
-        outcome = self._attempt(store, doc, now)
+        return self._deliver_claimed(store, doc, now,
+                                     store.opted_out([doc["recipient"]]))
+
+    def _deliver_claimed(self, store, doc, now, opted_out):
+        outcome = self._attempt(store, doc, now, opted_out)
         done = self.clock()
         if store.record(doc, outcome):
             self.counted.labels(doc["channel"], doc["rule"], outcome.counted).inc()
@@ -143,14 +186,15 @@ class Notifier(DependencyProvider):
                     max((done - _event_time(doc, done)).total_seconds(), 0.0))
         return outcome
 
-    def _attempt(self, store, doc, now):
-        opted = store.opted_out([doc["recipient"]])
+    def _attempt(self, store, doc, now, opted_out):
         if {(doc["recipient"], doc["channel"]), (doc["recipient"], domain.ALL_CHANNELS)} \
-                & opted:
+                & opted_out:
             return domain.suppressed(doc, now, "opted out")
         count, per = self.rate
         if count:
             window = rate_window(now, per)
+            # an attempt takes a slot whether it then succeeds or not: a recipient (and a
+            # provider) is spared a burst of retries too
             if not store.take_slot(doc["recipient"], doc["channel"], window, count):
                 return domain.deferred(doc, now, window[1], "rate limit")
         try:
@@ -163,15 +207,23 @@ class Notifier(DependencyProvider):
         return domain.sent(doc, self.clock())
 
     def unsubscribe_url(self, doc):
-        token = self.links.sign({"r": doc["recipient"], "c": doc["channel"]})
+        expires = self.clock() + dt.timedelta(days=self.unsubscribe_days)
+        token = self.links.sign(UNSUBSCRIBE, doc["recipient"], expires,
+                                {"c": doc["channel"]})
         return f"{self.public_url}/api/v1/unsubscribe/{token}"
 
-    def render(self, doc, links=None):
+    def unsubscribe_target(self, token):
+        """(recipient, channel) of a signed unsubscribe link, or kit.links' refusal."""
+        claims = self.links.verify(token, UNSUBSCRIBE, utcnow())
+        return claims.subject, claims.data["c"]
+
+    def render(self, doc, links=None, unsubscribe_url=None):
         event = doc["event"]
         context = {"event": {k: event.get(k) for k in ("id", "type", "time", "subject")},
                    "data": event.get("data") or {},
                    "recipient": {"name": doc.get("recipient_name"), "locale": doc["locale"]},
-                   "links": links or {}, "unsubscribe_url": self.unsubscribe_url(doc)}
+                   "links": links or {},
+                   "unsubscribe_url": unsubscribe_url or self.unsubscribe_url(doc)}
         return self.templates.render(doc["template"], doc["locale"], context)
 
     def send(self, doc):
@@ -179,15 +231,16 @@ class Notifier(DependencyProvider):
             links = self.lookups.links_for(doc["event"])
         except Retryable as exc:
             raise Transient(f"link lookup: {exc}") from None
+        unsubscribe = self.unsubscribe_url(doc)  # one link id, in the body and the header
         try:
-            rendered = self.render(doc, links)
+            rendered = self.render(doc, links, unsubscribe)
         except TemplateFailure as exc:
             raise Permanent(exc.detail) from None
         channel = doc["channel"]
         if channel == "email":
             settings = self.channels["email"]
             msg = mail.build_message(settings, doc["_id"], _address(doc), rendered,
-                                     self.unsubscribe_url(doc))
+                                     unsubscribe)
             mail.send_email(settings, msg)
         elif channel == "sms":
             if "sms" not in rendered:
@@ -211,6 +264,16 @@ def _address(doc):
                            addr_spec=doc["address"]))
     except (HeaderParseError, ValueError, IndexError) as exc:
         raise Permanent(f"invalid address: {exc}") from None
+
+
+def as_stored(event):
+    """The event as its producer published it (JSON values: money as decimal strings,
+    times as RFC 3339), from what the consumer loaded (Decimal, datetime): MongoDB takes
+    no Decimal, and templates see the event as subscribers read it."""
+    data = EVENT_TYPES[event["type"]]().dump(event["data"])
+    when = event.get("time")
+    return {**event, "data": data,
+            "time": rfc3339(when) if isinstance(when, dt.datetime) else when}
 
 
 def _event_time(doc, default):

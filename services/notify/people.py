@@ -1,7 +1,7 @@
-"""The people directory (DESIGN "People"): who a `sub` is and how to reach them.
+"""Who a `sub` is and how to reach them, from the shared people directory (kit.people,
+DESIGN "People"), with notify's defaults filled in (locale, time zone, quiet hours).
 
-Pure: built from the parsed directory document. Until the kit reads the shared directory
-file, the service loads a YAML file of its own (NOTIFY.people_file) and builds this.
+Pure: built from the directory's people as kit.people loaded them.
 """
 import datetime as dt
 
@@ -33,6 +33,8 @@ class Directory:
         if not sub or sub not in self.people:
             return None
         entry = self.people[sub] or {}
+        if entry.get("active") is False:
+            return None
         return {"sub": sub, "name": entry.get("name") or sub, "email": entry.get("email"),
                 "phone": entry.get("phone"), "team": entry.get("team"),
                 "manager": entry.get("manager"), "roles": list(entry.get("roles") or ()),
@@ -41,5 +43,6 @@ class Directory:
                 "quiet_hours": entry.get("quiet_hours") or self.defaults["quiet_hours"]}
 
     def with_role(self, role):
-        return [self.person(sub) for sub in sorted(self.people)
-                if role in ((self.people[sub] or {}).get("roles") or ())]
+        found = [self.person(sub) for sub in sorted(self.people)
+                 if role in ((self.people[sub] or {}).get("roles") or ())]
+        return [person for person in found if person]

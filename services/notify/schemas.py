@@ -9,6 +9,15 @@ STATUSES = ("queued", "sent", "failed", "suppressed")
 FILTERS = ("event_id", "recipient", "rule", "status", "channel")
 
 
+class JsonBoolean(fields.Boolean):
+    """true or false, not 0, 1 or "yes" (which marshmallow's Boolean also takes)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class LogEntry(Schema):
     at = UtcDateTime()
     status = fields.String()
@@ -77,6 +86,23 @@ class PreviewOut(Schema):
     sms = fields.Nested(SmsOut)
 
 
+class RuleIn(Schema):
+    """A rule set through the admin API; what its values may be is checked against the
+    rule grammar and the templates (400 naming the field)."""
+
+    event = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    when = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=100)),
+                       load_default=dict, metadata={
+                           "description": "field -> value, or -> {in: [..]}, "
+                                          "{not_in: [..]}, {present: true|false}"})
+    template = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    recipients = fields.List(fields.String(validate=validate.Length(min=1, max=200)),
+                             required=True, validate=validate.Length(min=1, max=20))
+    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), required=True,
+                           validate=validate.Length(min=1, max=4))
+    enabled = JsonBoolean(load_default=True)
+
+
 class RuleOut(Schema):
     name = fields.String()
     event = fields.String()
@@ -84,6 +110,8 @@ class RuleOut(Schema):
     template = fields.String()
     recipients = fields.List(fields.String())
     channels = fields.List(fields.String())
+    enabled = fields.Boolean()
+    source = fields.String(metadata={"description": "config, or admin (set through the API)"})
 
 
 class RuleList(Schema):

@@ -6,9 +6,8 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from kit import paging
-from kit.auth import caller, require_role
+from kit.auth import actor_id, caller
 from kit.catalog import PRODUCER
-from kit.config import setting
 from kit.consumer import event_handler
 from kit.errors import Invalid, NotFound
 from kit.http import http, json_body, query_args
@@ -17,22 +16,22 @@ from kit.ops import Operational
 from kit.timers import config_timer
 from notify import schemas as S
 from notify.notifier import Notifier
+from notify.permissions import PERMISSIONS
+from notify.rules import as_dict, parse_rule
 from notify.store import NotifyStore
 
 TAGS = ["notifications"]
+LINK_REFUSALS = {403: "The link was tampered with or its key retired",
+                 410: "The link has expired"}
 
 
 class NotifyService(Operational):
     name = "notify"
+    permissions = PERMISSIONS
 
     store = Store(NotifyStore)
     notifier = Notifier()
     config = Config()
-
-    def _reader(self, request):
-        require_role(caller(request, self.config),
-                     *setting(self.config, "NOTIFY.reader_roles", ["admin", "manager"]),
-                     config=self.config)
 
     # --- events the default rules name (each its own queue, as every consumer) -----------
 
@@ -99,7 +98,6 @@ class NotifyService(Operational):
           response=S.NotificationPage, tags=TAGS,
           summary="The delivery log: notifications filtered by one field, by cursor")
     def list_notifications(self, request):
-        self._reader(request)
         args = query_args(request, S.NotificationQuery())
         after = paging.after(args["cursor"]) if args.get("cursor") else None
         rows = self.store.find({k: args.get(k) for k in S.FILTERS}, args["limit"] + 1, after)
@@ -111,24 +109,48 @@ class NotifyService(Operational):
           summary="One notification with its delivery log",
           responses={404: "No such notification"})
     def get_notification(self, request, id):
-        self._reader(request)
         doc = self.store.get(id)
         if doc is None:
             raise NotFound(f"No notification {id}.")
         return S.NotificationOut().dump(doc)
 
     @http("GET", "/api/v1/rules", response=S.RuleList, tags=["rules"],
-          summary="The notification rules in force")
+          summary="The notification rules in force (configured, and set by admins)")
     def list_rules(self, request):
-        self._reader(request)
-        return S.RuleList().dump({"items": [vars(rule) for rule in self.notifier.rules]})
+        return S.RuleList().dump({"items": self._rules(fresh=True)})
+
+    @http("PUT", "/api/v1/rules/<name>", body=S.RuleIn, response=S.RuleOut, tags=["rules"],
+          summary="Set a rule (replaces the configured one of that name; enabled: false "
+          "switches it off)", responses={400: "The rule names an unknown template, "
+                                         "recipient or condition"})
+    def put_rule(self, request, name):
+        data = json_body(request, S.RuleIn())
+        raw = {**data, "name": name}
+        rule = parse_rule(raw, self.notifier.templates.templates)
+        self.store.put_rule(name, {k: v for k, v in raw.items() if k != "name"},
+                            actor_id(caller(request, self.config)), self.notifier.clock())
+        self.notifier.rules(self.store, fresh=True)
+        return S.RuleOut().dump({**as_dict(rule), "source": "admin"})
+
+    @http("DELETE", "/api/v1/rules/<name>", status=204, tags=["rules"],
+          summary="Remove a rule set by an admin (the configured one of that name, if any, "
+          "applies again)", responses={404: "No rule of that name was set by an admin"})
+    def delete_rule(self, request, name):
+        if not self.store.delete_rule(name):
+            raise NotFound(f"No rule {name!r} was set through the API.")
+        self.notifier.rules(self.store, fresh=True)
+        return 204, None
+
+    def _rules(self, fresh=False):
+        stored = self.store.stored_rules()
+        return [{**as_dict(rule), "source": "admin" if rule.name in stored else "config"}
+                for rule in self.notifier.rules(self.store, fresh=fresh)]
 
     @http("POST", "/api/v1/templates/<name>/preview", body=S.PreviewIn,
           response=S.PreviewOut, tags=["templates"],
           summary="Render a template with a sample event (its own, or the one given)",
           responses={404: "No such template", 400: "The template cannot render it"})
     def preview(self, request, name):
-        self._reader(request)
         data = json_body(request, S.PreviewIn())
         templates = self.notifier.templates
         if name not in templates.templates:
@@ -148,20 +170,20 @@ class NotifyService(Operational):
 
     @http("GET", "/api/v1/unsubscribe/<token>", tags=["unsubscribe"], content="text/html",
           summary="The page an unsubscribe link opens (a button that confirms)",
-          responses={404: "The link is not valid or has expired"})
+          responses=LINK_REFUSALS)
     def unsubscribe_page(self, request, token):
-        target = self.notifier.links.verify(token)
+        recipient, channel = self.notifier.unsubscribe_target(token)
         page = ("<!doctype html><meta charset=utf-8><title>Unsubscribe</title>"
-                f"<p>Stop {html.escape(target['c'])} notifications to "
-                f"{html.escape(target['r'])}?</p><form method=post>"
+                f"<p>Stop {html.escape(channel)} notifications to "
+                f"{html.escape(recipient)}?</p><form method=post>"
                 "<button>Unsubscribe / 退订</button></form>")
         return Response(page, content_type="text/html; charset=utf-8")
 
     @http("POST", "/api/v1/unsubscribe/<token>", response=S.UnsubscribeOut,
           tags=["unsubscribe"], summary="Opt out (signed link; also RFC 8058 one-click)",
-          responses={404: "The link is not valid or has expired"})
+          responses=LINK_REFUSALS)
     def unsubscribe(self, request, token):
-        target = self.notifier.links.verify(token)
-        self.store.opt_out(target["r"], target["c"], self.notifier.clock())
-        return S.UnsubscribeOut().dump({"recipient": target["r"], "channel": target["c"],
+        recipient, channel = self.notifier.unsubscribe_target(token)
+        self.store.opt_out(recipient, channel, self.notifier.clock())
+        return S.UnsubscribeOut().dump({"recipient": recipient, "channel": channel,
                                         "unsubscribed": True})

@@ -114,7 +114,9 @@ def panel_expressions():
 
 def recording_rules():
     rules = []
-    for path in sorted(RULES.glob("*.yml")):
+    # the rules over the metrics service's series (notify's are over notify's own, which
+    # this platform does not run; promtool tests them in deploy/prometheus/rules/tests)
+    for path in sorted(p for p in RULES.glob("*.yml") if p.name != "notify.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             rules.extend(r for r in group["rules"] if "record" in r)
     return rules

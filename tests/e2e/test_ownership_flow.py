@@ -13,8 +13,8 @@ CAROL = bearer("rep", sub="carol", team="east")
 MIA = bearer("manager", sub="mia", team="dach")
 
 
-def test_a_reps_lead_becomes_their_deal_and_stays_out_of_other_reps_reach(platform):
-    leads, deals = platform.urls["leads"], platform.urls["deals"]
+def test_a_reps_lead_becomes_their_deal_and_stays_out_of_other_reps_reach(sales_platform):
+    leads, deals = sales_platform.urls["leads"], sales_platform.urls["deals"]
     created = requests.post(leads + "/api/v1/leads", timeout=10, headers=ANN, json={
         "name": "Li Na", "email": "li.na.e2e@example.cn", "country": "CN"})
     assert created.status_code == 201, created.text

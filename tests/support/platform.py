@@ -44,8 +44,8 @@ class Platform:
                 "MONGO_DATABASE": database,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 **auth_environment(),
-                # the customer links of quotes: a local key generated on first use
-                "LINK_KEYS_DEV_DIR": str(ROOT / "var" / "e2e-links"),
+                # customer links (quotes, support, notify): a local key made on first use
+                "LINK_KEYS_DEV_DIR": str(ROOT / "var" / "test-links"),
                 **{k: str(v) for k, v in self.env.items()},
             }
             self.logs[name] = ROOT / "var" / "log" / f"e2e-{name}.log"

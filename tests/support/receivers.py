@@ -44,6 +44,15 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def do_GET(self):
+                status, answer = receiver._answer_get(urlsplit(self.path).path, self.headers)
+                raw = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
             def log_message(self, *args):
                 pass
 
@@ -64,6 +73,15 @@ class Receiver:
 
     def fail(self, times, status=503):
         self._failures.extend([status] * times)
+
+    def _answer_get(self, path, headers):
+        if self._failures:
+            return self._failures.pop(0), {"error": "induced failure"}
+        self.received.append((path, headers.get("Authorization")))
+        return self.get(path)
+
+    def get(self, path):
+        return 404, {"title": "Not found"}
 
     def _answer(self, path, query, headers, body):
         if self._failures:
@@ -114,6 +132,20 @@ class WeComRobot(Receiver):
             return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
         self.received.append(json.loads(body))
         return 200, {"errcode": 0, "errmsg": "ok"}
+
+
+class OwningService(Receiver):
+    """A stand-in for a service that owns what an event names (quotes): it answers the
+    look-ups notify makes for a customer's contact and a signed link."""
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = dict(answers)
+
+    def get(self, path):
+        if path in self.answers:
+            return 200, self.answers[path]
+        return 404, {"title": "Not found"}
 
 
 AUTH = re.compile(r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/"

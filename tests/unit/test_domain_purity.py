@@ -10,7 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "leads.forms", "deals.domain",
            "deals.pipelines", "deals.forecast", "metrics.domain", "quotes.domain",
-           "quotes.pricing", "quotes.lifecycle", "quotes.approvals", "quotes.contracts"]
+           "quotes.pricing", "quotes.lifecycle", "quotes.approvals", "quotes.contracts",
+           "support.worktime", "support.sla", "support.domain", "support.dispatch",
+           "support.delivery"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 

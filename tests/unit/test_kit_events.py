@@ -30,6 +30,8 @@ DESIGN_EVENT_TYPES = {
     "ticket.opened", "ticket.assigned", "ticket.first_responded", "ticket.resolved",
     "ticket.reopened", "ticket.sla_breached", "ticket.rated",
     "notification.sent", "notification.failed",
+    "ticket.status_changed", "ticket.sla_warning",
+    "delivery.opened", "delivery.step_completed", "delivery.accepted",
 }
 
 
@@ -39,8 +41,8 @@ def test_catalog_has_every_event_type_named_in_the_design():
 
 def test_catalog_groups_types_by_their_producer():
     prefixes = {"leads": ("lead.",), "deals": ("deal.",),
-                "quotes": ("quote.", "contract.", "payment."), "support": ("ticket.",),
-                "notify": ("notification.",)}
+                "quotes": ("quote.", "contract.", "payment."),
+                "support": ("ticket.", "delivery."), "notify": ("notification.",)}
     for service, events in CATALOG.items():
         assert all(t.startswith(prefixes[service]) for t in events)
 

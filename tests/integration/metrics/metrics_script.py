@@ -185,11 +185,13 @@ def build():
                                         "breached_at": opened + H}, opened + H)
     h.add("ticket.first_responded", "K1", {
         "ticket_id": "K1", "priority": "high", "opened_at": opened,
-        "responded_at": opened + 90 * 60 * S, "first_response_seconds": 5400.0},
+        "responded_at": opened + 90 * 60 * S, "first_response_seconds": 5400.0,
+        "sla_met": False},
         opened + 90 * 60 * S)
     h.add("ticket.resolved", "K1", {"ticket_id": "K1", "priority": "high",
                                     "opened_at": opened, "resolved_at": opened + 2 * H,
-                                    "resolution_seconds": 7200.0}, opened + 2 * H)
+                                    "resolution_seconds": 7200.0, "sla_met": True},
+          opened + 2 * H)
     h.add("ticket.rated", "K1", {"ticket_id": "K1", "priority": "high", "score": 5},
           opened + 3 * H)
     h.add("ticket.opened", "K2", {"ticket_id": "K2", "priority": "normal", "channel": "web",
@@ -199,7 +201,8 @@ def build():
                                         "breached_at": opened + D}, opened + D)
     h.add("ticket.resolved", "K2", {"ticket_id": "K2", "priority": "normal",
                                     "opened_at": opened, "resolved_at": opened + 90000 * S,
-                                    "resolution_seconds": 90000.0}, opened + 90000 * S)
+                                    "resolution_seconds": 90000.0, "sla_met": False},
+          opened + 90000 * S)
     h.add("ticket.rated", "K2", {"ticket_id": "K2", "priority": "normal", "score": 3},
           opened + 26 * H)
     return h.events
@@ -251,6 +254,7 @@ CYCLE_BUCKETS = [86400, 259200, 604800, 1209600, 2592000, 5184000, 7776000, 1555
                  31536000]
 APPROVAL_BUCKETS = [300, 900, 1800, 3600, 14400, 28800, 86400, 172800, 604800]
 RESOLUTION_BUCKETS = [3600, 7200, 14400, 28800, 86400, 172800, 259200, 604800, 1209600]
+FIRST_RESPONSE_BUCKETS = [300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800]
 
 # Non-zero series; every other series of these families must be exactly 0.
 EXPECTED = {
@@ -301,6 +305,11 @@ EXPECTED = {
                                             ("priority", "high"))): 1,
     ("dealflow_ticket_sla_breaches_total", (("kind", "resolution"),
                                             ("priority", "normal"))): 1,
+    # SLA attainment: K1 answered late, resolved in time; K2 resolved late
+    ("dealflow_ticket_sla_outcomes_total", (("kind", "first_response"),
+                                            ("outcome", "missed"))): 1,
+    ("dealflow_ticket_sla_outcomes_total", (("kind", "resolution"), ("outcome", "met"))): 1,
+    ("dealflow_ticket_sla_outcomes_total", (("kind", "resolution"), ("outcome", "missed"))): 1,
     ("dealflow_csat_ratings_total", (("score", "5"),)): 1,
     ("dealflow_csat_ratings_total", (("score", "3"),)): 1,
 }
@@ -319,6 +328,8 @@ HISTOGRAMS = {
         RESOLUTION_BUCKETS, [7200]),
     ("dealflow_ticket_resolution_seconds", (("priority", "normal"),)): _hist(
         RESOLUTION_BUCKETS, [90000]),
+    ("dealflow_ticket_first_response_seconds", (("priority", "high"),)): _hist(
+        FIRST_RESPONSE_BUCKETS, [5400]),
 }
 
 # Prometheus funnel conversion (cumulative reached totals), stage to next stage: lead

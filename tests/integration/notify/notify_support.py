@@ -33,7 +33,7 @@ def notify_config(make_config, tmp_path, mailpit, dingtalk=None, **overrides):
                       encoding="utf-8")
     teams = {"gc": {"kind": "dingtalk", "webhook": dingtalk.webhook,
                     "secret": dingtalk.secret}} if dingtalk else {}
-    notify = {"people_file": str(people), "delivery_interval_seconds": 0.1,
+    notify = {"delivery_interval_seconds": 0.1,
               "retry_delays_seconds": [0.3] * 20, "lease_seconds": 10,
               "rate_limit": {"count": 0, "per_seconds": 3600},
               "default_quiet_hours": {}, **overrides.pop("NOTIFY", {})}
@@ -43,7 +43,10 @@ def notify_config(make_config, tmp_path, mailpit, dingtalk=None, **overrides):
                   "sender": "Dealflow <noreply@dealflow.example.com>"},
         "teams": teams, "dingtalk": {"timeout_seconds": 5}, "wecom": {"timeout_seconds": 5},
         "sms": {}}
-    config = make_config("notify", CHANNELS=channels, **overrides)
+    config = make_config("notify", CHANNELS=channels,
+                         LINKS={"keys": f"t1={'s' * 40}", "keys_dir": None, "dev_dir": None},
+                         **overrides)
+    config["PEOPLE"] = {**config["PEOPLE"], "file": str(people)}
     config["NOTIFY"] = {**config["NOTIFY"], **notify,
                         "public_url": f"http://{config['WEB_SERVER_ADDRESS']}"}
     return config
@@ -89,3 +92,7 @@ def wait_status(http, key, status, timeout=15):
         resp = http.get(f"/api/v1/notifications/{key}")
         return resp.status_code == 200 and resp.json()["status"] == status and resp.json()
     return wait_for(check, timeout)
+
+
+def key(event, rule, recipient, channel="email"):
+    return f"{event['id']}|{rule}|{recipient}|{channel}"

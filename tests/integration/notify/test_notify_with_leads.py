@@ -18,7 +18,7 @@ def test_a_lead_assigned_by_leads_is_mailed_to_its_rep(
     people = tmp_path / "reps.yml"
     people.write_text(yaml.safe_dump({"people": {"rep-gc-1": REP}}, allow_unicode=True),
                       encoding="utf-8")
-    config["NOTIFY"]["people_file"] = str(people)
+    config["PEOPLE"] = {**config["PEOPLE"], "file": str(people)}
     start_notify(container_factory, config)
 
     created = api(leads_config).post("/api/v1/leads", json={

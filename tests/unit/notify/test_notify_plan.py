@@ -10,7 +10,7 @@ import yaml
 from kit.errors import Invalid
 from notify import domain
 from notify.people import Directory
-from notify.rules import parse_rule, parse_rules
+from notify.rules import effective, parse_rule, parse_rules
 from tests.conftest import ROOT
 
 NOW = dt.datetime(2026, 5, 4, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
@@ -136,7 +136,10 @@ def test_outcomes():
     ("name", ""), ("event", None), ("template", 3), ("recipients", []),
     ("recipients", ["boss"]), ("recipients", ["role:"]), ("channels", ["fax"]),
     ("channels", []), ("when", {"x": {"like": "a"}}), ("when", {"x": {"in": "a"}}),
-    ("when", ["x"])])
+    ("when", ["x"]), ("when", {"$x": 1}), ("when", {"a.b": 1}), ("when", {"x": {"a": 1}}),
+    ("when", {"x": {"in": [{"$y": 1}]}}), ("when", {"x": "\udcd4"}),
+    ("when", {"x": {"present": "yes"}}), ("event", "lead\udcd4"),
+    ("recipients", ["person:\udcd4"])])
 def test_invalid_rules_are_refused_naming_the_field(field, value):
     with pytest.raises(Invalid) as exc:
         rule(**{field: value})
@@ -183,3 +186,28 @@ def test_the_dashboard_reads_what_notify_and_its_rules_produce():
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             assert any(name in target["expr"] for name in produced), target["expr"]
+
+
+def test_admin_rules_lay_over_the_configured_ones():
+    configured = [rule(name="a"), rule(name="b")]
+    stored = {"b": {"event": "deal.stalled", "template": "t", "recipients": ["manager"],
+                    "channels": ["email"]},
+              "a": {"event": "lead.assigned", "template": "t", "recipients": ["owner"],
+                    "channels": ["email"], "enabled": False},
+              "c": {"event": "lead.assigned", "template": "gone", "recipients": ["owner"],
+                    "channels": ["email"]},
+              "d": {"event": "lead.assigned", "template": "t", "recipients": ["owner"],
+                    "channels": ["sms"]}}
+    rules = effective(configured, stored, templates={"t": {}})
+    assert [(r.name, r.event, r.enabled) for r in rules] == [
+        ("a", "lead.assigned", False), ("b", "deal.stalled", True),
+        ("d", "lead.assigned", True)]
+    # a switched-off rule plans nothing
+    assert [d["rule"] for d in plan(rules, event(owner_id="ann"))] == ["d"]
+
+
+@pytest.mark.parametrize("name", ["A", "a.b", "$x", "a" * 65, "-a"])
+def test_rule_names_are_keys(name):
+    with pytest.raises(Invalid) as exc:
+        rule(name=name)
+    assert "name" in exc.value.extra["errors"]
