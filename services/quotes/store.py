@@ -124,9 +124,14 @@ class QuotesStore(BaseStore):
         """Apply a deal event: its newest facts only if no newer event was applied (one
         conditional upsert: the sequence is the proof), then fill the gaps it knows."""
         try:
+            # a new view gets the gaps in the same write: a quote created between two
+            # writes would otherwise find the deal without its name
+            update = {"$set": {**newest, "sequence": sequence}}
+            first = {k: v for k, v in gaps.items() if k not in newest}
+            if first:
+                update["$setOnInsert"] = first
             self.db[DEALS].update_one(
-                {"_id": deal_id, "sequence": {"$lt": sequence}},
-                {"$set": {**newest, "sequence": sequence}}, upsert=True)
+                {"_id": deal_id, "sequence": {"$lt": sequence}}, update, upsert=True)
         except DuplicateKeyError:
             pass  # a newer (or this same) event was applied already
         if gaps:
