@@ -76,6 +76,7 @@ class Store(DependencyProvider):
         self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 10))
         self.publisher = None
         self._relay_thread = None
+        self._unsent = set()  # entities whose relay failed: the stop flushes them too
         self.flush_seconds = float(setting(config, "SHUTDOWN.grace_seconds", 10))
         # An instance may leave relaying to others (and tests drive relays by hand).
         relay_enabled = setting(config, "OUTBOX.relay_enabled", True)
@@ -135,11 +136,25 @@ class Store(DependencyProvider):
                     finally:
                         self._note_oldest()
                     next_sweep = now + self.sweep_interval
+                self._retry_unsent()
                 backoff = 0.0
             except (PublishError, PyMongoError) as exc:
-                # The events stay in their outboxes; the sweep finds them once it works again.
+                # The events stay in their outboxes: retried with the next round (and
+                # flushed on stop); the sweep would find them too.
+                self._unsent |= refs
                 log.warning("outbox relay: %s; retrying", exc)
                 backoff = min((backoff or 0.25) * 2, self.sweep_interval)
+
+    def _retry_unsent(self):
+        """After the sweep (whose note of the oldest event must not wait for the broker):
+        the entities whose relay failed, at once rather than when the sweep's grace ends."""
+        if self._unsent:
+            unsent, self._unsent = self._unsent, set()
+            try:
+                self.relay.publish_entities(unsent)
+            except (PublishError, PyMongoError):
+                self._unsent |= unsent
+                raise
 
     def _note_oldest(self):
         """For dealflow_outbox_oldest_seconds: once per sweep, whether it published or not."""
@@ -174,7 +189,7 @@ class Store(DependencyProvider):
         self._halt()
 
     def _flush(self):
-        refs = self.store.drain_touched()
+        refs = self.store.drain_touched() | self._unsent
         deadline = time.monotonic() + self.flush_seconds
         delay = 0.1
         while refs:
