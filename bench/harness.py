@@ -92,6 +92,8 @@ class Context:
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "LOG_LEVEL": "WARNING",
             **auth_environment(),
+            # services that sign customer links refuse to start without a key
+            "LINK_KEYS": "bench=" + "b" * 40,
             **{k: str(v) for k, v in env.items()},
         }
         cls = f"{name}.service:{name.capitalize()}Service"

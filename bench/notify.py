@@ -129,7 +129,7 @@ def run(ctx):
         ctx.start_service("notify", SMTP_HOST="127.0.0.1", SMTP_PORT=inbox.smtp_port,
                           PEOPLE_FILE=str(people), NOTIFY_RATE_COUNT=0,
                           AUTH_PUBLIC_KEY_FILE=str(public),
-                          LINKS_KEYS=f"bench={secrets.token_urlsafe(40)}")
+                          LINK_KEYS=f"bench={secrets.token_urlsafe(40)}")
         started = time.perf_counter()
         publish_assigned(ctx.amqp_uri, N)
         sent = N / (inbox.wait_for(N) - started)

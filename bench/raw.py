@@ -100,6 +100,6 @@ def mongo(ctx, threads=10, n=2000):
 
 
 def http(ctx):
-    url = ctx.start_service("support")  # a skeleton: the cost of the kit's HTTP path alone
+    url = ctx.start_service("support")  # /healthz: the cost of the kit's HTTP path alone
     result = ctx.http_load("GET", url + "/healthz", clients=10, duration=4)
     return {"http_healthz_per_s": result["rps"], "http_healthz_p99_ms": result["p99_ms"]}

@@ -4,6 +4,8 @@ queues, and reads of the exchanges whose events it consumes.
 
 What a service does on the broker, and the permission each needs:
 - publishes to `<service>.events` (the outbox relay declares it): configure + write;
+- declares its replayable log `<service>.events.stream` (kit.streams) and binds it to its
+  own exchange: configure + write on the stream, read on its own exchange;
 - consumes through nameko queues `evt-<source>-<type>--<service>.<method>`, with their
   `.retry.<n>` and `.dlq` queues (kit.consumer): configure + write + read on them;
 - binds those queues to `<source>.events`: read on the source exchange, and configure
@@ -53,6 +55,7 @@ SERVICES = tuple(CONSUMES)
 def permissions(service):
     """{"configure", "write", "read"} regexes for the service's user."""
     own_exchange = rf"{re.escape(service)}\.events"
+    own_stream = rf"{re.escape(service)}\.events\.stream"
     own_queues = rf"evt-[a-z]+-[a-z_.]+--{re.escape(service)}\.[A-Za-z0-9_.]+"
     sources = [rf"{re.escape(s)}\.events" for s in CONSUMES[service]]
     retry = [r"amq\.default"] if sources else []
@@ -61,9 +64,11 @@ def permissions(service):
         return "^(" + "|".join(parts) + ")$" if parts else "^$"
 
     return {
-        "configure": anchored(own_exchange, *([own_queues] if sources else []), *sources),
-        "write": anchored(own_exchange, *([own_queues] if sources else []), *retry),
-        "read": anchored(*([own_queues] if sources else []), *sources),
+        "configure": anchored(own_exchange, own_stream, *([own_queues] if sources else []),
+                              *sources),
+        "write": anchored(own_exchange, own_stream, *([own_queues] if sources else []),
+                          *retry),
+        "read": anchored(own_exchange, *([own_queues] if sources else []), *sources),
     }
 
 

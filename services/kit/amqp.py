@@ -57,8 +57,11 @@ class ConfirmingPublisher:
     concurrent green threads (use PublisherPool for that)."""
 
     def __init__(self, amqp_uri, *, confirm_timeout=10.0, connect_timeout=3.0,
-                 content_type=CLOUDEVENTS_JSON):
+                 content_type=CLOUDEVENTS_JSON, on_declare=None):
         self.amqp_uri = amqp_uri
+        # called as on_declare(connection, exchange) with each exchange it declares, before
+        # the first publish to it (kit.streams binds the producer's stream there)
+        self.on_declare = on_declare
         self.content_type = content_type
         self.confirm_timeout = confirm_timeout
         self.connect_timeout = connect_timeout
@@ -105,6 +108,8 @@ class ConfirmingPublisher:
     def declare_exchange(self, name, channel):
         if name not in self._declared:
             channel.exchange_declare(name, "topic", durable=True, auto_delete=False)
+            if self.on_declare is not None:
+                self.on_declare(self._conn, name)
             self._declared.add(name)
 
     def publish_batch(self, messages):

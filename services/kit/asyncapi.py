@@ -11,6 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from kit.amqp import CLOUDEVENTS_JSON
 from kit.catalog import CATALOG
 from kit.events import SEQUENCE, exchange_for
+from kit.streams import RETENTION_DEFAULTS, stream_for
 
 SUBSCRIBING = """\
 Every service publishes its events to a durable topic exchange `<service>.events`
@@ -41,6 +42,45 @@ to drop duplicates and `dealflowsequence` to order and to detect gaps per `subje
 may be added to `data` at any time; fields are never removed or retyped without a new
 event type.
 """
+
+REPLAYING = """
+## Replay: the event log (added in 2.1.0)
+
+Every event also lands in the stream `<service>.events.stream` (`deals.events.stream`, ...),
+a RabbitMQ stream queue (`x-queue-type: stream`) bound to every routing key of its
+exchange. A stream is an append-only log: reading it removes nothing, so a subscriber that
+was down, is new, or must start over reads what happened before its own queue existed.
+Retention is by age and size (by default {max_age} and {max_gib} GiB per producer; `STREAMS`
+in the producer's config); the broker drops whole segments, so a little more may remain.
+
+Read it with any AMQP 0-9-1 client. Do not declare or bind the stream yourself (a declare
+with other arguments is refused):
+
+    channel.basic_qos(prefetch_count=500)   # required: a stream refuses a consumer without
+    channel.basic_consume("deals.events.stream", on_message, auto_ack=False,
+                          arguments={{"x-stream-offset": "first"}})
+    # ack every delivery (manual acks are required): an ack only moves the credit window
+    # on, nothing is removed
+
+`x-stream-offset` says where to start:
+- `"first"`: the oldest event kept; `"next"` (the default): events appended from now on;
+  `"last"`: from the last chunk written;
+- an integer offset: each delivery carries its own in the `x-stream-offset` header. Store
+  the offset of the last event you processed together with your own write, and resume from
+  it plus one;
+- a timestamp (an AMQP timestamp, whole seconds; pika and py-amqp send a `datetime` as
+  one): the events appended from then on. RabbitMQ 3.x starts at the chunk holding that
+  time, so events appended a little earlier may come first: drop those whose `time` is
+  before the requested one. An event's `time` is never later than its append, so what
+  remains is exactly the events from that time on, without gaps per `subject`;
+- an interval such as `"1h"` or `"7D"`: that long ago, with the same caveat.
+
+Every consumer of a stream gets every event (there are no competing consumers); to share
+the work, partition by `subject` in your own code. Where the broker enables the stream
+protocol (plugin `rabbitmq_stream`, port 5552; not locally), stream clients read the same
+streams with the same offsets and can keep their offsets on the broker.
+""".format(max_age=RETENTION_DEFAULTS["max_age"].replace("D", " days"),
+           max_gib=RETENTION_DEFAULTS["max_length_bytes"] // 1024 ** 3)
 
 
 def _schemas():
@@ -139,9 +179,28 @@ def build():
                     "message": {"$ref": f"#/components/messages/{name}"},
                 },
             }
+    for service, events in CATALOG.items():
+        stream = stream_for(exchange_for(service))
+        channels[stream] = {
+            "description": f"Every event of `{exchange_for(service)}`, kept as a replayable "
+                           "log (see Replay above).",
+            "bindings": {"amqp": {
+                "is": "queue",
+                "queue": {"name": stream, "durable": True, "exclusive": False,
+                          "autoDelete": False, "vhost": "/"},
+                "bindingVersion": "0.2.0",
+            }},
+            "subscribe": {
+                "operationId": f"replay_{service}",
+                "bindings": {"amqp": {"ack": True, "bindingVersion": "0.2.0"}},
+                "message": {"oneOf": [{"$ref": f"#/components/messages/{_name(etype)[:-4]}"}
+                                      for etype in events]},
+            },
+        }
     return {
         "asyncapi": "2.6.0",
-        "info": {"title": "Dealflow events", "version": "2.0.0", "description": SUBSCRIBING},
+        "info": {"title": "Dealflow events", "version": "2.1.0",
+                 "description": SUBSCRIBING + REPLAYING},
         "defaultContentType": CLOUDEVENTS_JSON,
         "servers": {"local": {"url": "127.0.0.1:5672", "protocol": "amqp",
                               "protocolVersion": "0.9.1"}},

@@ -18,6 +18,7 @@ from kit.amqp import ConfirmingPublisher, PublishError
 from kit.config import setting
 from kit.outbox import SINCE, OutboxRelay
 from kit.prom import PromRegistry
+from kit.streams import stream_declarer
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Store(DependencyProvider):
             self.publisher = ConfirmingPublisher(
                 config["AMQP_URI"],
                 confirm_timeout=float(setting(config, "OUTBOX.confirm_timeout_seconds", 10)),
+                on_declare=stream_declarer(config),
             )
             self.relay = OutboxRelay(
                 self.store.db,

@@ -38,6 +38,7 @@ KINDS = {
     "deal": ("deals", "deal_id"),
     "quote": ("quotes", "quote_id"),
     "ticket": ("tickets", "ticket_id"),
+    "delivery": ("deliveries", "delivery_id"),
     **quotes_kpis.KINDS,
 }
 
@@ -79,6 +80,9 @@ KEEP = {
     **quotes_kpis.KEEP,
     "ticket.status_changed": ("priority", "to_status"),
     "ticket.sla_warning": ("priority", "kind"),
+    "delivery.opened": ("won_at", "opened_at"),
+    "delivery.step_completed": ("step", "overdue"),
+    "delivery.accepted": ("won_at", "accepted_at"),
 }
 
 # Lead status -> index into the configured lead stages (disqualified is out of the funnel).
@@ -414,9 +418,14 @@ def _support_tickets(doc, rules):
     return ticket_contribution(doc, rules)
 
 
+def _support_deliveries(doc, rules):
+    from metrics.support_kpis import delivery_contribution
+    return delivery_contribution(doc, rules)
+
+
 CONTRIBUTIONS = {"leads": lead_contribution, "deals": deal_contribution,
                  "quotes": quote_contribution, "tickets": _support_tickets,
-                 "contracts": contract_contribution}
+                 "contracts": contract_contribution, "deliveries": _support_deliveries}
 
 
 def contribution(kind, doc, rules):

@@ -86,6 +86,8 @@ def _counters(rules):
         ("ticket_sla_outcomes", "Ticket SLA clocks stopped within (met) or past (missed) "
          "their target, by kind: the SLA attainment's inputs", ["kind", "outcome"],
          [(k, o) for k in SLA_KINDS for o in ("met", "missed")]),
+        ("delivery_steps_completed", "Delivery checklist steps completed, on time or late",
+         ["timing"], [("on_time",), ("late",)]),
         ("events_applied", "Distinct events applied to the projections, by type", ["type"],
          [(t,) for t in sorted(EVENT_TYPES)]),
         ("events_duplicate", "Deliveries of events already applied, by type", ["type"],
@@ -106,6 +108,8 @@ def _gauges(rules):
         *quotes_kpis.gauges(),
         ("tickets_open", "Tickets open now (new, open or pending), by priority", ["priority"],
          [(p,) for p in PRIORITIES]),
+        ("deliveries_open", "Delivery projects opened by a win and not accepted yet", [],
+         [()]),
     )
 
 
@@ -120,6 +124,8 @@ def _histograms():
          [(p,) for p in PRIORITIES]),
         ("ticket_first_response_seconds", "Time from ticket opening to the first public "
          "agent reply", ["priority"], [(p,) for p in PRIORITIES]),
+        ("delivery_won_to_accepted_seconds", "Time from a deal's win to the customer's "
+         "acceptance of its delivery", [], [()]),
     )
 
 

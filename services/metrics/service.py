@@ -187,3 +187,15 @@ class MetricsService(Operational):
     @event_handler("support", "ticket.sla_warning")
     def handle_support_ticket_sla_warning(self, event):
         self._apply(event)
+
+    @event_handler("support", "delivery.opened")
+    def handle_support_delivery_opened(self, event):
+        self._apply(event)
+
+    @event_handler("support", "delivery.step_completed")
+    def handle_support_delivery_step_completed(self, event):
+        self._apply(event)
+
+    @event_handler("support", "delivery.accepted")
+    def handle_support_delivery_accepted(self, event):
+        self._apply(event)

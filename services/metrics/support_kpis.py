@@ -1,11 +1,12 @@
-"""Support KPIs from a ticket's facts (pure, like metrics.domain): tickets opened, open now
-by priority (a gauge: each ticket once, by the status of its highest-sequence fact that
-carries one), first-response and resolution time, SLA attainment per clock (from the
-`sla_met` the support service computes in working time, pauses excluded), warnings,
-breaches and CSAT. Categories are free text in support, so they are not labels here
-(bounded cardinality); priorities are.
+"""Support KPIs from the facts of a ticket or a delivery project (pure, like metrics.domain).
+
+Tickets: opened; open now by priority (a gauge: each ticket once, by the status of its
+highest-sequence fact that carries one); first-response and resolution time; SLA
+attainment per clock (from the `sla_met` the support service computes in working time,
+pauses excluded); warnings, breaches and CSAT. Categories are free text in support, so
+they are not labels here (bounded cardinality); priorities are.
 """
-from metrics.domain import _common, _observe, _ordered, _seconds_micros, key
+from metrics.domain import _aware, _common, _micros, _observe, _ordered, _seconds_micros, key
 
 OPEN_STATUSES = ("new", "open", "pending")
 # the status a fact's type implies where it carries none
@@ -54,3 +55,23 @@ def _attainment(out, kind, fact):
     if met is None:  # events published before sla_met existed
         return out
     return out + (key("ticket_sla_outcomes", kind, "met" if met else "missed"), 1)
+
+
+def delivery_contribution(doc, rules):
+    """Delivery projects open now (opened, not accepted), steps completed on time or late,
+    and the time from the deal's win to the customer's acceptance. (Overdue projects are a
+    matter of the clock, not of events: the support API lists them.)"""
+    facts = _ordered(doc)
+    out = _common(doc)
+    types = {f["type"] for f in facts}
+    if "delivery.opened" in types and "delivery.accepted" not in types:
+        out += (key("deliveries_open"), 1)
+    for fact in facts:
+        if fact["type"] == "delivery.step_completed":
+            out += (key("delivery_steps_completed", "late" if fact.get("overdue") else
+                        "on_time"), 1)
+        elif fact["type"] == "delivery.accepted" and fact.get("won_at"):
+            waited = _aware(fact["accepted_at"]) - _aware(fact["won_at"])
+            out = _observe(out, rules, "delivery_won_to_accepted_seconds", (),
+                           _micros(waited))
+    return out

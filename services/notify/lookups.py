@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 
 
 class Lookups:
-    def __init__(self, customers=None, links=None, timeout=5.0):
+    def __init__(self, customers=None, links=None, timeout=5.0, token=None):
         self.customers = dict(customers or {})
         self.links = dict(links or {})
         self.timeout = timeout
+        # the owning services need a token (security is on): an integration's
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def wants_customer(self, event_type):
         return event_type in self.customers
@@ -51,7 +53,7 @@ class Lookups:
             log.warning("lookup URL %s does not fit a %s event", template, event["type"])
             return None
         try:
-            resp = requests.get(url, timeout=self.timeout)
+            resp = requests.get(url, timeout=self.timeout, headers=self.headers)
         except requests.RequestException as exc:
             raise Retryable(f"{url}: {type(exc).__name__}") from None
         if resp.status_code == 404:

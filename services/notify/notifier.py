@@ -75,12 +75,14 @@ class Notifier(DependencyProvider):
                                              [5, 30, 120, 600, 1800, 3600]))
         self.lease = float(setting(config, "NOTIFY.lease_seconds", 60))
         self.batch = int(setting(config, "NOTIFY.delivery_batch_size", 100))
-        self.public_url = str(setting(config, "NOTIFY.public_url", "http://127.0.0.1:8006")).rstrip("/")
+        self.public_url = str(setting(config, "NOTIFY.public_url",
+                                      "http://127.0.0.1:8006")).rstrip("/")
         self.links = Keyring.from_config(config)
         self.unsubscribe_days = float(setting(config, "NOTIFY.unsubscribe_days", 365))
         self.lookups = Lookups(setting(config, "NOTIFY.customers"),
                                setting(config, "NOTIFY.links"),
-                               float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)))
+                               float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)),
+                               setting(config, "NOTIFY.lookup_token") or None)
 
     def start(self):
         # the container's registry is set up by then (shared extensions may set up later)
@@ -146,13 +148,14 @@ class Notifier(DependencyProvider):
             docs = domain.plan(event, rules, directory, now=now,
                                owner_fields=self.owner_fields, teams=self.teams,
                                customer=customer, opted_out=opted_out)
-        inserted = store.insert_planned(docs)
+        inserted = store.insert_planned(docs, now, self.lease)
         for doc in inserted:
             if doc["status"] == domain.SUPPRESSED:
                 self.counted.labels(doc["channel"], doc["rule"], domain.SUPPRESSED).inc()
         for doc in inserted:
-            if doc.get("due_at") is not None and doc["due_at"] <= now:
-                self.deliver(store, doc["_id"])
+            if doc.get("claim"):  # due now, claimed as it was inserted
+                # (opt-outs were read for the plan a moment ago)
+                self._deliver_claimed(store, doc, now, opted_out)
         return [doc["_id"] for doc in inserted]
 
     # --- delivery ------------------------------------------------------------------------
@@ -170,7 +173,11 @@ class Notifier(DependencyProvider):
         doc = store.claim(key, now, self.lease)
         if doc is None:
             return None
-        outcome = self._attempt(store, doc, now)
+        return self._deliver_claimed(store, doc, now,
+                                     store.opted_out([doc["recipient"]]))
+
+    def _deliver_claimed(self, store, doc, now, opted_out):
+        outcome = self._attempt(store, doc, now, opted_out)
         done = self.clock()
         if store.record(doc, outcome):
             self.counted.labels(doc["channel"], doc["rule"], outcome.counted).inc()
@@ -179,14 +186,15 @@ class Notifier(DependencyProvider):
                     max((done - _event_time(doc, done)).total_seconds(), 0.0))
         return outcome
 
-    def _attempt(self, store, doc, now):
-        opted = store.opted_out([doc["recipient"]])
+    def _attempt(self, store, doc, now, opted_out):
         if {(doc["recipient"], doc["channel"]), (doc["recipient"], domain.ALL_CHANNELS)} \
-                & opted:
+                & opted_out:
             return domain.suppressed(doc, now, "opted out")
         count, per = self.rate
         if count:
             window = rate_window(now, per)
+            # an attempt takes a slot whether it then succeeds or not: a recipient (and a
+            # provider) is spared a burst of retries too
             if not store.take_slot(doc["recipient"], doc["channel"], window, count):
                 return domain.deferred(doc, now, window[1], "rate limit")
         try:

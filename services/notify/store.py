@@ -5,7 +5,9 @@ a redelivered event inserts nothing new. `due_at` is set only while a notificati
 (queued, retrying, delayed), so the delivery timer reads an index range of what is due and
 never the delivery log. A claim moves `due_at` one lease ahead and stamps a claim token in
 one find_one_and_update, so N instances never send one notification at the same time; the
-outcome is written only under that token.
+outcome is written only under that token. Delivery is at least once at one edge: a send
+whose outcome cannot be written (the database went away in between) is sent again when
+its lease runs out.
 """
 import datetime as dt
 import uuid
@@ -43,16 +45,21 @@ class NotifyStore(BaseStore):
 
     # --- planning ------------------------------------------------------------------------
 
-    def insert_planned(self, docs):
+    def insert_planned(self, docs, now, lease_seconds):
         """Insert each planned notification unless its key exists; returns those inserted.
-        (One insert per document: a duplicate key fails only its own.)"""
+        (One insert per document: a duplicate key fails only its own.) One that is due
+        now goes in claimed by the inserting worker, which sends it at once: no second
+        write to claim it; should the worker die, the lease runs out and the timer sends."""
         inserted = []
         for doc in docs:
+            if doc.get("due_at") is not None and doc["due_at"] <= now:
+                doc = {**doc, "due_at": now + dt.timedelta(seconds=lease_seconds),
+                       "claim": uuid.uuid4().hex}
             try:
                 self.db[NOTIFICATIONS].insert_one({**doc, "version": 0})
             except DuplicateKeyError:
                 continue
-            inserted.append(doc)
+            inserted.append({**doc, "version": 0})
         return inserted
 
     def opted_out(self, recipients):

@@ -72,13 +72,16 @@ class SupportService(Operational):
     def _out(self, ticket, status=200):
         return status, {"ETag": f'"{ticket["version"]}"'}, S.TicketOut().dump(ticket)
 
-    def _after_move(self, before, after):
-        """Capacity and queue follow the status: a resolved ticket frees its agent, a
-        reopened one goes back to dispatch."""
+    def _after_move(self, after, change):
+        """Capacity and queue follow the status: a resolved (or closed) ticket frees its
+        agent, a reopened one goes back to dispatch. The status moved from is the one the
+        write replaced (its ticket.status_changed says), not an earlier read's."""
+        if change is None:
+            return after
         dispatcher = self._dispatcher()
-        if before["status"] in D.ACTIVE and after["status"] not in D.ACTIVE \
-                and before.get("assignee"):
-            dispatcher.release(before["assignee"], after["_id"])
+        moved_from = change.events[0][1]["from_status"]
+        if moved_from in D.ACTIVE and after["status"] not in D.ACTIVE and after.get("assignee"):
+            dispatcher.release(after["assignee"], after["_id"])
         if after.get("queued_at") is not None and after.get("assignee") is None:
             return dispatcher.dispatch(after["_id"]) or after
         return after
@@ -125,13 +128,12 @@ class SupportService(Operational):
         actor = self._actor(request)
         data = json_body(request, S.StatusIn())
         expected = if_match(request)
-        before = self._ticket(id)
-        after, _ = self.store.change_ticket(id, lambda t: D.move(
+        after, change = self.store.change_ticket(id, lambda t: D.move(
             t, data["status"], utcnow(), self._sla(),
             reopen_days=float(setting(self.config, "SUPPORT.reopen_days", 7)),
             actor=actor, reason=data["reason"]),
             expected=expected, actor=actor)
-        return self._out(self._after_move(before, after))
+        return self._out(self._after_move(after, change))
 
     @http("POST", "/api/v1/tickets/<id>/assign", body=S.AssignIn, response=S.TicketOut,
           tags=TAGS, summary="Assign or reassign a ticket (leads and managers); null queues",

@@ -16,6 +16,7 @@ from kit.amqp import ConfirmingPublisher
 from kit.consumer import event_handler
 from kit.errors import Retryable
 from kit.events import new_event
+from kit.streams import stream_declarer
 from tests.integration.deals.deals_support import start_deals
 from tests.support.amqp import Subscriber
 from tests.support.wait import wait_for
@@ -153,3 +154,21 @@ def test_guest_is_only_for_local_development():
     k8s = (ROOT / "deploy/k8s/base/access.yaml").read_text(encoding="utf-8")
     assert "--delete-guest" in compose and "--delete-guest" in k8s
     assert "--delete-guest" not in (ROOT / "deploy/local/rabbitmq.sh").read_text()
+
+
+def test_a_producer_s_user_keeps_its_own_stream_only(users, rabbit_config, make_config):
+    """kit.streams: the leads user declares and binds `leads.events.stream` as it publishes,
+    and cannot declare another producer's stream."""
+    declare = stream_declarer(make_config("leads"))
+    ConfirmingPublisher(users["leads"], on_declare=declare).publish_batch(
+        [("leads.events", "lead.created", {"id": "1"}, {})])
+    got = []
+    with Connection(rabbit_config["AMQP_URI"]) as conn:
+        channel = conn.channel()
+        channel.basic_qos(0, 10, False)
+        channel.basic_consume("leads.events.stream", callback=got.append,
+                              arguments={"x-stream-offset": "first"})
+        conn.drain_events(timeout=5)
+    assert [message.body for message in got] == ['{"id":"1"}']
+    with Connection(users["leads"]) as conn, pytest.raises(amqp.exceptions.AccessRefused):
+        declare(conn, "deals.events")

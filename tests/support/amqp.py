@@ -19,7 +19,17 @@ class Subscriber:
         and another instance's sweep may both publish an event before it leaves the
         outbox), so "once" claims are about distinct events, which consumers dedupe."""
         got, seen = [], set()
-        with self.conn.SimpleQueue(self.queue) as q:
+        # a channel of its own, closed at the end: messages the consumer prefetched but this
+        # drain did not take go back to the queue (on a shared channel they stayed unacked
+        # and the next drain never saw them)
+        channel = self.conn.channel()
+        try:
+            return self._drain(channel, expect, timeout, distinct, got, seen)
+        finally:
+            channel.close()
+
+    def _drain(self, channel, expect, timeout, distinct, got, seen):
+        with self.conn.SimpleQueue(self.queue, channel=channel) as q:
             while expect is None or len(got) < expect:
                 try:
                     msg = q.get(block=True, timeout=timeout)

@@ -45,7 +45,7 @@ class Receiver:
                 self.wfile.write(raw)
 
             def do_GET(self):
-                status, answer = receiver._answer_get(urlsplit(self.path).path)
+                status, answer = receiver._answer_get(urlsplit(self.path).path, self.headers)
                 raw = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -74,10 +74,10 @@ class Receiver:
     def fail(self, times, status=503):
         self._failures.extend([status] * times)
 
-    def _answer_get(self, path):
+    def _answer_get(self, path, headers):
         if self._failures:
             return self._failures.pop(0), {"error": "induced failure"}
-        self.received.append(path)
+        self.received.append((path, headers.get("Authorization")))
         return self.get(path)
 
     def get(self, path):

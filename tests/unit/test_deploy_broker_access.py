@@ -28,12 +28,23 @@ def test_a_service_reads_what_it_consumes_and_its_own_queues_only(service):
     rules = access.permissions(service)
     for other in access.SERVICES:
         readable = re.match(rules["read"], f"{other}.events") is not None
-        assert readable == (other in access.CONSUMES[service]), other
+        # its own exchange too: binding its stream to it (kit.streams) reads it
+        assert readable == (other in access.CONSUMES[service] or other == service), other
+        assert re.match(rules["read"], f"{other}.events.stream") is None
         queue = f"evt-leads-lead.converted--{other}.handle_leads_lead_converted"
         for name in (queue, queue + ".retry.1", queue + ".dlq"):
             mine = other == service and bool(access.CONSUMES[service])
             assert (re.match(rules["read"], name) is not None) == mine, name
             assert (re.match(rules["configure"], name) is not None) == mine, name
+
+
+@pytest.mark.parametrize("service", access.SERVICES)
+def test_a_service_declares_its_own_stream_only(service):
+    rules = access.permissions(service)
+    for other in access.SERVICES:
+        for rule in ("configure", "write"):
+            mine = re.match(rules[rule], f"{other}.events.stream") is not None
+            assert mine == (other == service), (rule, other)
 
 
 def test_only_consumers_may_publish_retries_through_the_default_exchange():

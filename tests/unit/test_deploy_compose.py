@@ -239,7 +239,21 @@ def test_app_service_command(services, name):
     command = _text(services[name]["command"])
     assert "nameko run" in command
     assert f"--config services/{name}/config.yml" in command
-    assert command.split()[-1] == f"{name}.service"
+    assert command.split()[-1] == _service_target(name)
+
+
+def _service_target(name):
+    """`<name>.service:<Name>Service`: a bare module makes nameko start every class in it
+    that has entrypoints, kit.ops.Operational included, which has no name (it exits)."""
+    return f"{name}.service:{name.capitalize()}Service"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_the_command_names_one_service_nameko_can_start(services, name):
+    from nameko.cli.run import import_service
+
+    found = import_service(_text(services[name]["command"]).split()[-1])
+    assert [cls.name for cls in found] == [name]
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -505,7 +519,7 @@ def test_k8s_deployment(name):
     (container,) = pod["spec"]["containers"]
 
     command = _text(container.get("command", []) + container.get("args", []))
-    assert f"nameko run --config services/{name}/config.yml {name}.service" in command
+    assert f"nameko run --config services/{name}/config.yml {_service_target(name)}" in command
 
     port_names = {p.get("name"): p["containerPort"] for p in container["ports"]}
     assert APP_PORTS[name] in port_names.values()

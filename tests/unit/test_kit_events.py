@@ -161,7 +161,7 @@ def test_asyncapi_document_is_fresh():
 def test_asyncapi_documents_every_event_with_its_exchange():
     doc = asyncapi.build()
     channels = doc["channels"]
-    assert len(channels) == len(EVENT_TYPES)
+    assert len([name for name in channels if "/" in name]) == len(EVENT_TYPES)
     for service, events in CATALOG.items():
         for etype in events:
             binding = channels[f"{service}.events/{etype}"]["bindings"]["amqp"]

@@ -217,7 +217,8 @@ def test_the_owning_service_gives_the_customer_and_the_link(
         config = notify_config(make_config, tmp_path, inbox, NOTIFY={
             "customers": {"quote.sent": quotes.url + "/api/v1/quotes/{quote_id}/customer"},
             "links": {"quote.sent": {
-                "accept": quotes.url + "/api/v1/quotes/{quote_id}/links/accept"}}})
+                "accept": quotes.url + "/api/v1/quotes/{quote_id}/links/accept"}},
+            "lookup_token": "integration-token"})
         start_notify(container_factory, config)
         http = api(config)
         quotes.fail(1, 503)  # the first look-up fails: the event goes round again
@@ -231,5 +232,45 @@ def test_the_owning_service_gives_the_customer_and_the_link(
         assert "接受报价：https://quotes.example/accept/t0k" in inbox.message(mail["ID"])["Text"]
         note = wait_status(http, key(ev, "quote_sent", "customer:acct-7"), "sent")
         assert note["recipient"] == "customer:acct-7"
+        assert {auth for _, auth in quotes.received} == {"Bearer integration-token"}
     finally:
         quotes.stop()
+
+
+def test_a_notification_left_claimed_by_a_dead_worker_is_sent_after_its_lease(
+        container_factory, make_config, api, rabbit_config, tmp_path, inbox):
+    """The worker that inserts a due notification holds it claimed to send it at once; if
+    it dies between the insert and the send, the lease runs out and the timer sends it."""
+    from kit.fields import utcnow
+    from notify import domain
+
+    config = notify_config(make_config, tmp_path, inbox, NOTIFY={"lease_seconds": 1})
+    container = start_notify(container_factory, config)
+    notifier = notifier_of(container)
+    store = next(d for d in container.dependencies if d.attr_name == "store").store
+    ev = lead_assigned("L-30")
+    now = utcnow()
+    docs = domain.plan(ev, notifier.rules(store), notifier.directory(), now=now,
+                       owner_fields=notifier.owner_fields, teams=notifier.teams)
+    [claimed] = store.insert_planned(docs, now, 1)  # ...and the worker dies here
+    assert claimed["claim"] and claimed["due_at"] > now
+
+    [mail] = wait_for(lambda: inbox.to("ann@example.cn"))
+    assert mail["Subject"] == "新线索已分配给您"
+    note = wait_status(api(config), claimed["_id"], "sent")
+    assert note["attempts"] == 1
+
+
+def test_support_events_reach_the_agent_and_the_support_lead(
+        container_factory, make_config, api, rabbit_config, tmp_path, inbox):
+    """ticket.sla_warning joined the catalog with the support service: notify subscribes
+    to it (and contract.created) once the catalog has the type."""
+    config = notify_config(make_config, tmp_path, inbox)
+    start_notify(container_factory, config)
+    ev = event("ticket.sla_warning", "TK-1", ticket_id="TK-1", priority="high",
+               agent_id="ann", kind="first_response",
+               due_at=dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC),
+               warned_at=dt.datetime(2026, 5, 4, 8, 30, tzinfo=dt.UTC))
+    publish(rabbit_config["AMQP_URI"], ev)
+    [mail] = wait_for(lambda: inbox.to("ann@example.cn"))
+    assert mail["Subject"] == "工单 SLA 即将超时：TK-1"

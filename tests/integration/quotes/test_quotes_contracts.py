@@ -192,3 +192,25 @@ def test_a_contract_may_have_its_own_schedule_until_it_is_signed(accepted):
     assert customer.post(f"/api/v1/contracts/{contract['id']}/sign",
                          json={"token": link["token"], "name": "张伟"}).status_code == 200
     assert http.put(path, json={"milestones": three}).status_code == 409
+
+
+def test_delivery_acceptance_makes_the_last_milestone_fall_due_once(accepted, rabbit_config):
+    import datetime as dt
+
+    from kit.events import new_event
+
+    quotes, http, customer, contract, _, _, deal_id = accepted()
+    link = http.post(f"/api/v1/contracts/{contract['id']}/send").json()
+    customer.post(f"/api/v1/contracts/{contract['id']}/sign",
+                  json={"token": link["token"], "name": "张伟"})
+    at = dt.datetime(2026, 2, 1, 8, 0, tzinfo=dt.UTC)
+    event = new_event("delivery.accepted", "dl-1", {"delivery_id": "dl-1", "deal_id": deal_id,
+                                                    "accepted_at": at}, 5)
+    publish(rabbit_config["AMQP_URI"], event, event)
+
+    def delivery_due():
+        got = http.get(f"/api/v1/contracts/{contract['id']}").json()
+        return got["milestones"][1]["due_at"] and got
+    got = wait_for(delivery_due)
+    assert got["milestones"][1]["due_at"] == "2026-03-03T08:00:00.000Z"  # 30 days after
+    assert got["milestones"][0]["due_at"] is not None  # the signing one, from the signature

@@ -62,3 +62,30 @@ def test_open_tickets_warnings_outcomes_and_first_response():
                        resolution_seconds=60.0, sla_met=False))
     assert k("tickets_open", "urgent") not in done
     assert done[k("ticket_sla_outcomes", "resolution", "missed")] == 1
+
+
+def delivery_fact(seq, etype, **data):
+    base = {"delivery_id": "V", "deal_id": "D"}
+    envelope, loaded = parse_event(new_event(etype, "V", {**base, **data}, seq))
+    envelope["data"] = loaded
+    return domain.fact_from_event(envelope)[2]
+
+
+def contribution(*facts):
+    doc = {"_id": "V", "facts": list(facts), "rev": len(facts)}
+    out = domain.contribution("deliveries", doc, RULES)
+    return dict(zip(out[::2], out[1::2], strict=True))
+
+
+def test_delivery_projects_open_steps_and_won_to_accepted():
+    k = domain.key
+    won = T0 - dt.timedelta(days=10)
+    opened = delivery_fact(1, "delivery.opened", template="default", steps=["a", "b"],
+                           won_at=won, opened_at=won)
+    late = delivery_fact(2, "delivery.step_completed", step="a", completed_at=T0, overdue=True)
+    got = contribution(opened, late)
+    assert got[k("deliveries_open")] == 1 and got[k("delivery_steps_completed", "late")] == 1
+    accepted = delivery_fact(3, "delivery.accepted", won_at=won, accepted_at=T0)
+    got = contribution(opened, late, accepted)
+    assert k("deliveries_open") not in got
+    assert got[k("delivery_won_to_accepted_seconds:sum")] == 10 * 86400 * domain.MICROS
