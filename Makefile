@@ -20,7 +20,7 @@ LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench seed asyncapi clean queries keys token
+        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
@@ -68,7 +68,11 @@ mailpit: deps
 keys: venv
 	@test -s var/auth/public.pem || $(PY) -m kit.devtokens keys var/auth >/dev/null
 
-infra: venv rabbitmq ferretdb mailpit keys
+# kustomize (var/bin), built from the Go module proxy: the deploy tests render deploy/k8s
+kustomize: deps
+	@deploy/local/kustomize.sh build
+
+infra: venv rabbitmq ferretdb mailpit keys kustomize
 
 ROLE ?= admin
 SUB ?= ada
@@ -99,7 +103,7 @@ lint: venv
 asyncapi: venv
 	@$(PY) -m kit.asyncapi > docs/asyncapi.yaml
 
-unit: venv
+unit: venv kustomize
 	@$(PY) -m pytest tests/unit -q
 
 integration: infra

@@ -43,6 +43,15 @@ class PublishError(Exception):
     """The broker did not confirm the whole batch; the caller keeps it for a retry."""
 
 
+def connect(amqp_uri, timeout):
+    """A connection to the first broker node that answers. AMQP_URI may list several, in
+    kombu's failover form (`amqp://u:p@node1/v;amqp://u:p@node2/v`, one per cluster node):
+    each gets one try, with no pause between them (kombu waits only after a full round)."""
+    conn = Connection(amqp_uri, connect_timeout=timeout)
+    conn.ensure_connection(max_retries=max(1, len(conn.alt) - 1))
+    return conn
+
+
 class ConfirmingPublisher:
     """One connection and channel with confirm counters: not safe to share between
     concurrent green threads (use PublisherPool for that)."""
@@ -69,8 +78,7 @@ class ConfirmingPublisher:
         if self._channel is not None and self._conn.connected:
             return self._channel
         self.close()
-        conn = Connection(self.amqp_uri, connect_timeout=self.connect_timeout)
-        conn.ensure_connection(max_retries=1)
+        conn = connect(self.amqp_uri, self.connect_timeout)
         channel = conn.channel()
         channel.confirm_select()
         channel.events["basic_ack"].add(self._on_ack)
@@ -188,8 +196,8 @@ class PublisherPool:
 
 def broker_reachable(amqp_uri, timeout=2.0):
     try:
-        with Connection(amqp_uri, connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1)
+        with connect(amqp_uri, timeout):
+            pass
         return True
     except Exception:  # noqa: BLE001 - any failure means "not reachable"
         return False
@@ -198,8 +206,7 @@ def broker_reachable(amqp_uri, timeout=2.0):
 def queue_depths(amqp_uri, queues, timeout=2.0):
     """Message counts of existing queues by passive declare; a missing queue counts 0."""
     depths = {}
-    with Connection(amqp_uri, connect_timeout=timeout) as conn:
-        conn.ensure_connection(max_retries=1)
+    with connect(amqp_uri, timeout) as conn:
         for name in queues:
             channel = conn.channel()
             try:

@@ -19,14 +19,14 @@ the dead-letter queue at once, so nothing is dropped and nothing loops.
 import logging
 from functools import partial
 
-from kombu import Connection, Queue
+from kombu import Queue
 from marshmallow import ValidationError
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import SharedExtension
 from nameko.messaging import QueueConsumer
 from pymongo.errors import PyMongoError
 
-from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw
+from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw, connect
 from kit.config import setting
 from kit.errors import Contention, DealflowError, Retryable, Unavailable
 from kit.events import parse_event
@@ -44,6 +44,7 @@ def queue_arguments(config):
 
 
 RETRIES = "x-dealflow-retries"
+CONNECT_TIMEOUT = 3.0  # per listed broker node, when the queues are declared
 REPLAYED = "x-dealflow-replayed"
 
 # failures that can never pass, unless they are also transient (Unavailable is a
@@ -147,7 +148,7 @@ class ReliableEventHandler(EventHandler):
             "x-dead-letter-routing-key": name,
         }) for queue, delay in zip(self.retry_queues, delays, strict=True)]
         dlq = Queue(self.dead_letter_queue, durable=True, queue_arguments=base)
-        with Connection(config["AMQP_URI"]) as conn:
+        with connect(config["AMQP_URI"], CONNECT_TIMEOUT) as conn:
             channel = conn.channel()
             for queue in retries:
                 queue(channel).declare()

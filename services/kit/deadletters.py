@@ -14,9 +14,9 @@ import os
 import sys
 
 import requests
-from kombu import Connection, Queue
+from kombu import Queue
 
-from kit.amqp import ConfirmingPublisher
+from kit.amqp import ConfirmingPublisher, connect
 from kit.consumer import REPLAYED, as_delivered
 
 DLQ = ".dlq"
@@ -28,7 +28,7 @@ def replay(amqp_uri, queue, limit=None):
     moved = 0
     publisher = ConfirmingPublisher(amqp_uri)
     try:
-        with Connection(amqp_uri) as conn:
+        with connect(amqp_uri, 3.0) as conn:
             dead = Queue(queue + DLQ, no_declare=True)(conn.channel())
             # only what is there now: a message that fails again comes straight back, and
             # would be taken again and again

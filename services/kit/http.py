@@ -11,6 +11,7 @@ import logging
 import socket
 import time
 from decimal import Decimal
+from functools import partial
 
 from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
@@ -227,9 +228,24 @@ class ProblemWsgiApp(WsgiApp):
         super().__init__(server)
         self.limits = limits
 
+    # answered while draining: the orchestrator's probes and the scrape
+    WHILE_DRAINING = ("/healthz", "/readyz", "/metrics")
+
     def __call__(self, environ, start_response):
+        self.server.in_flight += 1
+        try:
+            return self._answer(environ, start_response)
+        finally:
+            self.server.in_flight -= 1
+
+    def _answer(self, environ, start_response):
         request = Request(environ, shallow=True)
         request.limits = self.limits
+        if self.server.draining and request.path not in self.WHILE_DRAINING:
+            response = problem(503, "Service unavailable", "This instance is shutting down; "
+                               "retry, another instance answers.", request.path)
+            response.headers["Retry-After"] = "1"
+            return response(environ, start_response)
         if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
             # eventlet ends a chunked body itself but does not say so; without this flag
             # werkzeug reads such a body as empty, with it the reader bounds it
@@ -256,6 +272,40 @@ class ProblemWebServer(WebServer):
     # must come first, so eventlet's is set this many times higher
     EVENTLET_URL_FACTOR = 4
 
+    def __init__(self):
+        super().__init__()
+        self.draining = False  # kit.shutdown: new requests get a 503, /readyz fails
+        self.in_flight = 0
+        self.fresh = 0  # connections accepted while draining, each for one 503
+
+    def drain(self):
+        """Answer 503 to new requests and close each connection after its response."""
+        self.draining = True
+        if self._serv is not None:
+            self._serv.keepalive = False
+
+    def close_listener(self):
+        """Stop accepting connections (nameko does this only after the workers are done;
+        a draining instance does it first, so clients get "connection refused", not a
+        reset)."""
+        self._is_accepting = False
+        if self._gt is not None:
+            self._gt.kill()
+        if self._sock is None:
+            return
+        # connections the kernel completed but nobody accepted yet would be reset by the
+        # close: accept (and answer) them all, then close with no yield in between
+        self._sock.setblocking(False)
+        while True:
+            try:
+                sock, address = self._sock.accept()
+            except OSError:  # BlockingIOError: the backlog is empty
+                break
+            sock.setblocking(True)
+            sock.settimeout(self._serv.socket_timeout)
+            self.container.spawn_managed_thread(partial(self.process_request, sock, address))
+        self._sock.close()
+
     def get_wsgi_app(self):
         self.limits = Limits.from_config(self.container.config)
         return ProblemWsgiApp(self, self.limits)
@@ -270,7 +320,19 @@ class ProblemWebServer(WebServer):
         # A response larger than one segment otherwise waits ~40 ms for the client's
         # delayed ACK (Nagle) on a kept-alive connection: /metrics scrapes were 48 ms.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return super().process_request(sock, address)
+        if not self.draining:
+            return super().process_request(sock, address)
+        self.fresh += 1
+        try:
+            return super().process_request(sock, address)
+        finally:
+            self.fresh -= 1
+
+    def busy(self):
+        """Requests being answered, or connections accepted while draining that wait for
+        their 503; a kept-alive connection idle since before the drain is not waited for
+        (it is closed with the container, as HTTP lets a server close an idle one)."""
+        return self.in_flight + self.fresh
 
 
 class HttpEntrypoint(HttpRequestHandler):

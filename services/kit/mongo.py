@@ -7,6 +7,7 @@ sweep for leftovers.
 """
 import logging
 import threading
+import time
 
 import eventlet
 from nameko.extensions import DependencyProvider
@@ -75,6 +76,9 @@ class Store(DependencyProvider):
         self.store = self.store_cls(self.client[self.db_name], config)
         self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 10))
         self.publisher = None
+        self._relay_thread = None
+        self._unsent = set()  # entities whose relay failed: the stop flushes them too
+        self.flush_seconds = float(setting(config, "SHUTDOWN.grace_seconds", 10))
         # An instance may leave relaying to others (and tests drive relays by hand).
         relay_enabled = setting(config, "OUTBOX.relay_enabled", True)
         if self.store_cls.outbox_collections and relay_enabled:
@@ -96,7 +100,8 @@ class Store(DependencyProvider):
         self._running = True
         self.container.spawn_managed_thread(self._prepare, identifier="store.indexes")
         if self.publisher is not None:
-            self.container.spawn_managed_thread(self._relay_loop, identifier="outbox.relay")
+            self._relay_thread = self.container.spawn_managed_thread(
+                self._relay_loop, identifier="outbox.relay")
 
     def _prepare(self):
         delay = 0.2
@@ -133,11 +138,25 @@ class Store(DependencyProvider):
                     finally:
                         self._note_oldest()
                     next_sweep = now + self.sweep_interval
+                self._retry_unsent()
                 backoff = 0.0
             except (PublishError, PyMongoError) as exc:
-                # The events stay in their outboxes; the sweep finds them once it works again.
+                # The events stay in their outboxes: retried with the next round (and
+                # flushed on stop); the sweep would find them too.
+                self._unsent |= refs
                 log.warning("outbox relay: %s; retrying", exc)
                 backoff = min((backoff or 0.25) * 2, self.sweep_interval)
+
+    def _retry_unsent(self):
+        """After the sweep (whose note of the oldest event must not wait for the broker):
+        the entities whose relay failed, at once rather than when the sweep's grace ends."""
+        if self._unsent:
+            unsent, self._unsent = self._unsent, set()
+            try:
+                self.relay.publish_entities(unsent)
+            except (PublishError, PyMongoError):
+                self._unsent |= unsent
+                raise
 
     def _note_oldest(self):
         """For dealflow_outbox_oldest_seconds: once per sweep, whether it published or not."""
@@ -156,7 +175,37 @@ class Store(DependencyProvider):
             self.client.close()
 
     def stop(self):
+        """After the workers finished (nameko stops dependencies last): publish what this
+        instance's writes left in their outboxes, within SHUTDOWN.grace_seconds. Another
+        instance's sweep would find them too, but later, and never when this is the last."""
+        self._running = False
+        if self.store is not None:
+            self.store._wake.set()
+        if self.publisher is not None:
+            if self._relay_thread is not None:
+                try:
+                    self._relay_thread.wait()  # its batch in flight, on the same channel
+                except Exception:  # noqa: BLE001 - it died already; the flush still runs
+                    log.debug("outbox relay ended with an error", exc_info=True)
+            self._flush()
         self._halt()
+
+    def _flush(self):
+        refs = self.store.drain_touched() | self._unsent
+        deadline = time.monotonic() + self.flush_seconds
+        delay = 0.1
+        while refs:
+            try:
+                sent = self.relay.publish_entities(refs)
+                log.info("outbox flushed on stop: %d events", sent)
+                return
+            except (PublishError, PyMongoError) as exc:
+                if time.monotonic() + delay > deadline:
+                    log.warning("outbox not flushed on stop (%s): %d entities wait for a "
+                                "sweep", exc, len(refs))
+                    return
+                eventlet.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def kill(self):
         self._halt()

@@ -18,6 +18,7 @@ from kit.http import HttpEntrypoint, http, query_args
 from kit.mongo import Store
 from kit.openapi import build_spec
 from kit.prom import CONTENT_TYPE, PromRegistry
+from kit.shutdown import GracefulShutdown
 
 
 class Operations(DependencyProvider):
@@ -27,6 +28,12 @@ class Operations(DependencyProvider):
         self.amqp_uri = self.container.config.get("AMQP_URI")
         self._broker_ok = (0.0, False)
         self._spec = None
+        self.server = next((e.server for e in self.container.entrypoints
+                            if isinstance(e, HttpEntrypoint)), None)
+
+    def start(self):
+        if self.server is not None:
+            GracefulShutdown(self.container, self.server).install()
 
     def _broker(self):
         stamp, ok = self._broker_ok
@@ -53,6 +60,8 @@ class Operations(DependencyProvider):
         return {"status": "ok"}
 
     def readyz(self, request):
+        if self.server is not None and self.server.draining:
+            raise Unavailable("Draining: this instance is shutting down.")
         checks = self.readiness()
         if any(v != "ok" for v in checks.values()):
             raise Unavailable("Not ready.", checks=checks)

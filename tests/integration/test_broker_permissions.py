@@ -151,7 +151,7 @@ def test_guest_is_only_for_local_development():
     """Compose and Kubernetes remove guest (access.py --delete-guest); only the local
     script keeps it, for the tests' per-test vhosts."""
     compose = (ROOT / "deploy/docker-compose.yml").read_text(encoding="utf-8")
-    k8s = (ROOT / "deploy/k8s/dealflow.yaml").read_text(encoding="utf-8")
+    k8s = (ROOT / "deploy/k8s/base/access.yaml").read_text(encoding="utf-8")
     assert "--delete-guest" in compose and "--delete-guest" in k8s
     assert "--delete-guest" not in (ROOT / "deploy/local/rabbitmq.sh").read_text()
 

@@ -66,6 +66,16 @@ class Platform:
                 raise RuntimeError(f"{name} not ready; see {self.logs[name]}")
         return self
 
+    def signal(self, name, signum):
+        self._procs[name].send_signal(signum)
+
+    def wait(self, name, timeout):
+        """The exit status of one service (None if it did not exit in time)."""
+        try:
+            return self._procs[name].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self):
         for proc in self._procs.values():
             proc.terminate()

@@ -2,9 +2,10 @@
 
 What is real here: static files only; no Docker engine runs here, and no Kubernetes cluster.
 These tests parse deploy/docker-compose.yml, deploy/Dockerfile, the Prometheus and Grafana
-configuration and deploy/k8s/dealflow.yaml with PyYAML (``yaml.safe_load``, which resolves
-the compose anchors and ``<<`` merge keys the way Compose does) and check what each of the
-five services needs: its command, port, environment, health checks and dependencies.
+configuration and deploy/k8s (its production overlay as kustomize renders it,
+tests/support/kustomize.py) with PyYAML (``yaml.safe_load``, which resolves the compose
+anchors and ``<<`` merge keys the way Compose does) and check what each of the services
+needs: its command, port, environment, health checks and dependencies.
 
 Two checks run more than a parser:
 - each compose readiness check (a ``python -c`` urllib one-liner) is executed against a
@@ -14,7 +15,7 @@ Two checks run more than a parser:
 
 Schemas, without a daemon: the compose file against the Compose Specification's JSON
 schema (as check-jsonschema vendors it), every Kubernetes manifest with kubernetes-validate
-(strict, newest API version).
+(strict, newest API version); the operator resources in tests/unit/test_deploy_k8s.py.
 
 What they cannot show: that the image builds, or that the containers start.
 """
@@ -36,13 +37,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.support.kustomize import PRODUCTION, render
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 PROMETHEUS_DIR = DEPLOY / "prometheus"
 GRAFANA_DIR = DEPLOY / "grafana"
-K8S_FILE = DEPLOY / "k8s" / "dealflow.yaml"
+K8S_DIR = DEPLOY / "k8s"
 
 APP_PORTS = {"leads": 8001, "deals": 8002, "quotes": 8003, "support": 8004, "metrics": 8005,
              "notify": 8006}
@@ -179,8 +182,12 @@ def _dockerfile_env() -> dict[str, str]:
 
 
 def _k8s_docs() -> list[dict]:
-    with K8S_FILE.open(encoding="utf-8") as fh:
-        return [doc for doc in yaml.load_all(fh, Loader=_plain_loader()) if doc]
+    """The production overlay as kustomize renders it (base, infra and its patches)."""
+    return render(PRODUCTION)
+
+
+# custom resources: validated against their vendored CRD schemas (test_deploy_k8s.py)
+CUSTOM_KINDS = ("RabbitmqCluster",)
 
 
 def _k8s_find(kind: str, name: str) -> dict:
@@ -585,8 +592,10 @@ def test_no_secret_has_a_default_in_compose():
 
 
 def test_no_guest_and_no_literal_credentials_outside_local_development():
-    for path in (COMPOSE_FILE, K8S_FILE):
-        text = path.read_text(encoding="utf-8")
+    k8s_files = sorted(K8S_DIR.rglob("*.yaml"))
+    assert k8s_files
+    for path, text in [(COMPOSE_FILE, COMPOSE_FILE.read_text(encoding="utf-8")),
+                       (K8S_DIR, "\n".join(p.read_text(encoding="utf-8") for p in k8s_files))]:
         assert "guest:" not in text and "guest@" not in text, path
         # a password is a variable (${X:?...}, $(X)) or a placeholder (<password>)
         assert not re.search(r"://[^:/@$\s<]+:[^$@\s(<]+@", text), f"{path}: a literal password"
@@ -685,7 +694,7 @@ def test_the_compose_spec_check_finds_a_wrong_file(compose):
     assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(wrong))
 
 
-@pytest.mark.parametrize("doc", _k8s_docs(),
+@pytest.mark.parametrize("doc", [d for d in _k8s_docs() if d["kind"] not in CUSTOM_KINDS],
                          ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
 def test_k8s_manifest_is_valid_kubernetes(doc):
     """kubernetes-validate, strict (no unknown fields), against its newest API schemas."""
