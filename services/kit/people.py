@@ -36,6 +36,9 @@ class PersonSchema(Schema):
     skills = fields.List(fields.String(), load_default=list)
     capacity = fields.Integer(load_default=None, allow_none=True)
     active = fields.Boolean(load_default=True)
+    # what notify reads from the same file: when not to disturb, and roles for rules
+    quiet_hours = fields.Dict(load_default=None, allow_none=True)
+    roles = fields.List(fields.String(), load_default=list)
 
 
 class DirectorySchema(Schema):
