@@ -9,7 +9,6 @@ from deals import forecast as F
 from deals import pipelines as P
 from deals import schemas as S
 from deals.permissions import PERMISSIONS
-from deals.preconditions import check_version, etag, if_match
 from deals.store import DealsStore
 from kit import paging
 from kit.auth import actor_id, caller, require_role
@@ -20,6 +19,7 @@ from kit.fields import utcnow
 from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.preconditions import check_version, etag, if_match
 from kit.timers import config_timer
 from kit.versioned import Stale, stale
 

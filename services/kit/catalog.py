@@ -19,7 +19,7 @@ def _opt_str(**kw):
     return fields.String(**OPTIONAL, **kw)
 
 
-LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
+LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "converted", "nurture")
 
 
 def _status():
@@ -142,6 +142,38 @@ class LeadErased(Schema):
 
     lead_id = _id()
     status = _status()
+
+
+# --- CRM records (issue 14) -------------------------------------------------------------------
+
+
+class LeadUpdated(Schema):
+    """A rep edited the lead (PATCH): which fields changed, never their values."""
+
+    lead_id = _id()
+    owner_id = _opt_str()
+    changed = fields.List(fields.String(), required=True)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True, validate=validate.OneOf("ABCD"))
+    status = _status()
+
+
+class LeadRecycled(Schema):
+    """A disqualified or unconverted lead went back into nurture."""
+
+    lead_id = _id()
+    owner_id = _opt_str()
+    source = fields.String(required=True)
+    from_status = fields.String(required=True, validate=validate.OneOf(LEAD_STATUSES))
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+    recycled_at = UtcDateTime(required=True)
+    status = _status()
+
+
+CRM_LEAD_EVENTS = {
+    "lead.updated": LeadUpdated,
+    "lead.recycled": LeadRecycled,
+}
 
 
 # --- deals -----------------------------------------------------------------------------------
@@ -364,6 +396,7 @@ CATALOG = {
         "lead.followup_due": LeadFollowupDue,
         "lead.response_overdue": LeadResponseOverdue,
         "lead.erased": LeadErased,
+        **CRM_LEAD_EVENTS,
     },
     "deals": {
         "deal.created": DealCreated,

@@ -17,9 +17,10 @@ import phonenumbers
 
 from kit.changes import Change
 from kit.errors import Conflict, Invalid
+from leads import keys as lead_keys
 from leads import scoring
 
-STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
+STATUSES = ("new", "contacted", "qualified", "disqualified", "converted", "nurture")
 # Disqualifying is allowed from every open status: spam and dead ends show up at any point.
 TRANSITIONS = {
     "new": ("contacted", "disqualified"),
@@ -27,8 +28,12 @@ TRANSITIONS = {
     "qualified": ("converted", "disqualified"),
     "disqualified": (),
     "converted": (),
+    # parked by leads.editing.recycle; it comes back as any open lead would move on
+    "nurture": ("contacted", "qualified", "disqualified"),
 }
 OPEN = frozenset(("new", "contacted", "qualified"))
+# a nurtured lead is out of the rep's cap but still followed up
+FOLLOWED = OPEN | {"nurture"}
 ACTIVITY_TYPES = ("call", "email", "meeting", "note")
 # A note is written for colleagues, not to the lead, so it is no response to the lead.
 RESPONSE_TYPES = frozenset(("call", "email", "meeting"))
@@ -121,6 +126,7 @@ def new_lead(data, lead_id, now, rules, actor=None):
         "currency": None,
     }
     lead.update(identity_keys(lead_id, lead["email"], lead["phone"]))
+    lead.update(lead_keys.keys(lead))
     lead.update(rescore(lead, [], rules))
     return lead
 
@@ -224,6 +230,14 @@ def released_owner(before, after):
     if not owner or before["status"] not in OPEN:
         return None
     if after["status"] not in OPEN or after.get("owner_id") != owner:
+        return owner
+    return None
+
+
+def reclaimed_owner(before, after):
+    """The rep whose slot a lead takes again when it comes back from nurture, or None."""
+    owner = after.get("owner_id")
+    if owner and before["status"] not in OPEN and after["status"] in OPEN:
         return owner
     return None
 
@@ -367,7 +381,7 @@ def response_overdue(lead, now, reassignment=None):
 
 
 def new_task(lead, due_at, note, task_id, now, actor=None):
-    if lead["status"] not in OPEN:
+    if lead["status"] not in FOLLOWED:
         raise Conflict(f"A {lead['status']} lead needs no follow-up.", current=lead["status"])
     return {
         "_id": task_id, "lead_id": lead["_id"], "due_at": to_millis(due_at), "note": note,
@@ -382,7 +396,7 @@ def fire_followup(task, lead, now):
     if task["fired"]:
         return None
     change = Change(set={"fired": True, "fired_at": now})
-    if lead is None or lead["status"] not in OPEN:
+    if lead is None or lead["status"] not in FOLLOWED:
         change.set["cancelled"] = True
     else:
         change.events.append(followup_due(task, lead.get("owner_id")))

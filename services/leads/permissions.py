@@ -2,7 +2,7 @@
 docs/permissions.md is generated from this one). A rep reaches the leads they own, a
 manager their team's (the lead's `team`), directors read everything, integrations read
 and create leads; admins administer all of it."""
-from kit.permissions import ALL, OWN, TEAM
+from kit.permissions import ALL, OWN, PUBLIC, TEAM
 
 READ = {"admin": ALL, "director": ALL, "manager": TEAM, "rep": OWN, "integration": ALL}
 WORK = {"admin": ALL, "manager": TEAM, "rep": OWN}
@@ -20,4 +20,11 @@ PERMISSIONS = {
     "convert": WORK,
     "add_task": WORK,
     "assign": {"admin": ALL, "manager": TEAM},
+    # guard's routes (leads.capture, leads.erasure), missing from the merged matrix
+    "capture_form_lead": PUBLIC,
+    "capture_preflight": PUBLIC,
+    "erase": {"admin": ALL},
+    "search_leads": READ,
+    "patch_lead": WORK,
+    "recycle": WORK,
 }

@@ -10,11 +10,13 @@ from kit.auth import actor_id, caller, require_role
 from kit.config import setting
 from kit.errors import DealflowError, Invalid, PayloadTooLarge
 from kit.fields import utcnow
-from kit.http import http, json_body, query_args, read_body
+from kit.http import decode_cursor, encode_cursor, http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.permissions import scope_of
+from kit.preconditions import etag, if_match
 from kit.timers import config_timer
-from leads import capture, domain, erasure, imports
+from leads import capture, domain, editing, erasure, imports, search
 from leads.assignment import Assignment
 from leads.extensions import Rules
 from leads.permissions import PERMISSIONS
@@ -31,7 +33,10 @@ from leads.schemas import (
     LeadMerged,
     LeadOut,
     LeadPage,
+    LeadPatch,
     ListQuery,
+    RecycleIn,
+    SearchQuery,
     StatusIn,
     TaskIn,
     TaskList,
@@ -127,7 +132,8 @@ class LeadsService(Operational):
     @http("GET", LEAD, response=LeadOut, summary="A lead", tags=TAGS,
           responses={404: "No such lead"})
     def get_lead(self, request, id):
-        return LeadOut().dump(self.store.get(id))
+        lead = self.store.get(id)
+        return 200, etag(lead["version"]), LeadOut().dump(lead)
 
     @http("GET", "/api/v1/leads", query=ListQuery, response=LeadPage,
           summary="Leads, newest first, filtered and cursor-paginated", tags=TAGS)
@@ -151,7 +157,60 @@ class LeadsService(Operational):
         lead = self.store.get(id, full=True)
         return Timeline().dump({"lead_id": id, "activities": domain.timeline(lead)})
 
+    @http("GET", "/api/v1/leads/search", query=SearchQuery, response=LeadPage,
+          summary="Leads whose name, company, e-mail or phone starts with q (normalised), "
+                  "filtered, in the matched key's order, by cursor", tags=TAGS)
+    def search_leads(self, request):
+        args = query_args(request, SearchQuery())
+        searched = search.prefixes(args["q"], args["by"],
+                                   setting(self.config, "SEARCH.default_region", "CN"))
+        filters = search.scoped(
+            {k: args[k] for k in ("status", "owner_id", "source", "grade") if k in args},
+            scope_of(request).query())
+        if filters is None:
+            return LeadPage().dump({"items": [], "next_cursor": None})
+        position = (search.position(decode_cursor(args["cursor"])) if "cursor" in args
+                    else None)
+        descending = args["order"] == "desc"
+        streams = self.store.search(searched, filters, position, args["limit"], descending)
+        rows, after = search.merge(streams, searched, args["limit"], descending)
+        return LeadPage().dump({"items": rows, "next_cursor": encode_cursor(list(after))
+                                if after is not None else None})
+
     # --- changes ---------------------------------------------------------------------------
+
+    @http("PATCH", LEAD, body=LeadPatch, response=LeadOut,
+          summary="Edit a lead at the version read (If-Match); emits lead.updated",
+          tags=TAGS, responses={404: "No such lead", 409: "Stale If-Match, or another lead "
+                                "has this e-mail or phone (existing_id)",
+                                428: "If-Match missing"})
+    def patch_lead(self, request, id):
+        expected = if_match(request)
+        data = json_body(request, LeadPatch())
+        actor = actor_id(caller(request, self.config))
+
+        def decide(lead):
+            scope_of(request).check(lead, "lead")
+            change = editing.edit(lead, data, utcnow(), self.rules, actor)
+            other = self.store.other_lead_with(id, editing.identity_changes(change))
+            if other is not None:
+                raise domain.DuplicateLead(other)
+            return change
+
+        lead, _ = self.store.change(id, decide, expected=expected)
+        lead.pop("activities", None)
+        return 200, etag(lead["version"]), LeadOut().dump(lead)
+
+    @http("POST", LEAD + "/recycle", body=RecycleIn, response=LeadOut,
+          summary="Recycle a disqualified or unconverted lead into nurture (lead.recycled)",
+          tags=TAGS, responses={404: "No such lead", 409: "Converted, or nurtured already"})
+    def recycle(self, request, id):
+        data = json_body(request, RecycleIn())
+        actor = actor_id(caller(request, self.config))
+        lead, _ = self.store.change(id, lambda lead: editing.recycle(
+            scope_of(request).check(lead, "lead"), data["reason"], utcnow(), actor))
+        lead.pop("activities", None)
+        return 200, etag(lead["version"]), LeadOut().dump(lead)
 
     @http("POST", LEAD + "/activities", body=ActivityIn, response=ActivityAdded, status=201,
           summary="Log a call, e-mail, meeting or note", tags=TAGS,

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "leads.forms", "deals.domain",
-           "deals.pipelines", "deals.forecast", "metrics.domain"]
+           "deals.pipelines", "deals.forecast", "metrics.domain", "leads.keys",
+           "leads.search", "leads.editing"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 

@@ -26,6 +26,8 @@ DESIGN_EVENT_TYPES = {
     "quote.accepted", "quote.declined", "quote.expired",
     "ticket.opened", "ticket.assigned", "ticket.first_responded", "ticket.resolved",
     "ticket.reopened", "ticket.sla_breached", "ticket.rated",
+    # CRM records (issue 14)
+    "lead.updated", "lead.recycled",
 }
 
 
