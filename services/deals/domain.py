@@ -193,6 +193,7 @@ def deal_from_lead(lead):
             "amount": lead.get("amount"),
             "currency": lead.get("currency"),
             "lead_id": lead["lead_id"], "origin": LEAD_ORIGIN,
+            "account_id": lead.get("account_id"), "contact_id": lead.get("contact_id"),
             "custom": {"lead_source": lead["source"]}}
 
 
@@ -230,6 +231,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "status": OPEN,
         "probability": stage["probability"],
         "lead_id": data.get("lead_id"),
+        "account_id": data.get("account_id"),
+        "contact_id": data.get("contact_id"),
         "origin": data.get("origin") or DIRECT_ORIGIN,
         "needs_summary": data.get("needs_summary"),
         "custom": dict(data.get("custom") or {}),

@@ -179,6 +179,9 @@ class DealOut(Schema):
     status = fields.String()
     probability = fields.Integer()
     lead_id = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True, metadata={
+        "description": "the leads service's account (from the lead's conversion)"})
+    contact_id = fields.String(allow_none=True)
     origin = fields.String(dump_default="direct", metadata={
         "description": "lead: opened or adopted by the lead's conversion; direct: not"})
     needs_summary = fields.String(allow_none=True)

@@ -11,6 +11,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from deals import pipelines as P
+from deals.work_store import WORK_COLLECTIONS, WorkStore
 from kit import versioned
 from kit.changes import Change
 from kit.fields import utcnow
@@ -64,8 +65,8 @@ def _deal_write(change):
                   push={"history": change.transition} if change.transition else {})
 
 
-class DealsStore(BaseStore):
-    outbox_collections = (DEALS,)
+class DealsStore(WorkStore, BaseStore):
+    outbox_collections = (DEALS, *WORK_COLLECTIONS)
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
@@ -81,6 +82,7 @@ class DealsStore(BaseStore):
         for field in ("owner_id", "pipeline_id", "stage", "status"):
             deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name=f"{field}_created")
+        self.ensure_work_indexes()
         self.seed_default_pipeline()
 
     # --- pipelines ---------------------------------------------------------------------------

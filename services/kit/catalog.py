@@ -117,6 +117,9 @@ class LeadConverted(Schema):
     pipeline_id = _opt_str(metadata={"description": "the deal pipeline the conversion asks "
                                      "for; null: the deals service's default"})
     status = _status()
+    account_id = _opt_str(metadata={"description": "the account the conversion created or "
+                                    "linked (null only in events from before accounts)"})
+    contact_id = _opt_str(metadata={"description": "the contact, likewise"})
 
 
 class LeadFollowupDue(Schema):
@@ -170,9 +173,68 @@ class LeadRecycled(Schema):
     status = _status()
 
 
+class AccountCreated(Schema):
+    """An account was created: by hand, or by a conversion (lead_id) matching none."""
+
+    account_id = _id()
+    name = fields.String(required=True)
+    domain = _opt_str()
+    owner_id = _opt_str()
+    lead_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+
+
+class AccountMerged(Schema):
+    """A duplicate account was folded into another; its contacts and leads moved there."""
+
+    account_id = _id()
+    into_account_id = _id()
+
+
+class ContactCreated(Schema):
+    """A person at an account: by hand, or a converted lead's (lead_id)."""
+
+    contact_id = _id()
+    account_id = _id()
+    lead_id = _opt_str()
+    owner_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+
+
 CRM_LEAD_EVENTS = {
     "lead.updated": LeadUpdated,
     "lead.recycled": LeadRecycled,
+    "account.created": AccountCreated,
+    "account.merged": AccountMerged,
+    "contact.created": ContactCreated,
+}
+
+
+class DealActivityLogged(Schema):
+    """A call, e-mail, meeting or note was logged on a deal (subject: the activity)."""
+
+    deal_id = _id()
+    activity_id = _id()
+    type = fields.String(required=True)
+    pipeline_id = _id()
+    stage = fields.String(required=True)
+    owner_id = _opt_str()
+    at = UtcDateTime(required=True)
+
+
+class DealTaskDue(Schema):
+    """A deal's open task fell due (once; subject: the task)."""
+
+    deal_id = _id()
+    task_id = _id()
+    owner_id = _opt_str()
+    due_at = UtcDateTime(required=True)
+    title = _opt_str()
+
+
+CRM_DEAL_EVENTS = {
+    "deal.activity_logged": DealActivityLogged,
+    "deal.task_due": DealTaskDue,
 }
 
 
@@ -405,6 +467,7 @@ CATALOG = {
         "deal.won": DealWon,
         "deal.lost": DealLost,
         "deal.stalled": DealStalled,
+        **CRM_DEAL_EVENTS,
     },
     "quotes": {
         "quote.created": QuoteCreated,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from kit import activities
 from kit.changes import Change
 from kit.errors import Conflict, Invalid
 from leads import keys as lead_keys
@@ -34,9 +35,9 @@ TRANSITIONS = {
 OPEN = frozenset(("new", "contacted", "qualified"))
 # a nurtured lead is out of the rep's cap but still followed up
 FOLLOWED = OPEN | {"nurture"}
-ACTIVITY_TYPES = ("call", "email", "meeting", "note")
-# A note is written for colleagues, not to the lead, so it is no response to the lead.
-RESPONSE_TYPES = frozenset(("call", "email", "meeting"))
+# one activity model for leads and deals (kit.activities)
+ACTIVITY_TYPES = activities.TYPES
+RESPONSE_TYPES = activities.RESPONSE_TYPES
 IDENTITY_FIELDS = ("name", "company", "email", "phone", "country", "region")
 
 
@@ -248,18 +249,9 @@ def reclaimed_owner(before, after):
 def add_activity(lead, activity, now, rules, actor=None):
     """Returns (change, the stored activity). Activities are kept on the lead so that the
     activity, its effect on the score and a first response are one write."""
-    entry = {
-        "id": str(uuid.uuid4()),
-        "type": activity["type"],
-        "at": to_millis(activity.get("at") or now),
-        "actor": activity.get("actor") or actor,
-        "outcome": activity.get("outcome"),
-        "summary": activity.get("summary"),
-        "duration_minutes": activity.get("duration_minutes"),
-        "recorded_at": to_millis(now),
-    }
-    activities = list(lead.get("activities") or []) + [entry]
-    change = Change(set=rescore(lead, activities, rules), push={"activities": entry},
+    entry = activities.entry(activity, now, actor)
+    logged = list(lead.get("activities") or []) + [entry]
+    change = Change(set=rescore(lead, logged, rules), push={"activities": entry},
                     actor=actor)
     if entry["type"] in RESPONSE_TYPES:
         _first_response(lead, min(entry["at"], now), change)
@@ -267,7 +259,7 @@ def add_activity(lead, activity, now, rules, actor=None):
 
 
 def timeline(lead):
-    return sorted(lead.get("activities") or [], key=lambda a: (a["at"], a["recorded_at"]))
+    return activities.timeline(lead.get("activities") or [])
 
 
 # --- duplicates ------------------------------------------------------------------------------
@@ -386,7 +378,7 @@ def new_task(lead, due_at, note, task_id, now, actor=None):
     return {
         "_id": task_id, "lead_id": lead["_id"], "due_at": to_millis(due_at), "note": note,
         "owner_id": lead.get("owner_id"), "created_by": actor, "created_at": to_millis(now),
-        "fired": False, "fired_at": None, "version": 0,
+        "fired": False, "fired_at": None, "version": 0, "status": activities.OPEN,
     }
 
 

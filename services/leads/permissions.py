@@ -19,6 +19,7 @@ PERMISSIONS = {
     "change_status": WORK,
     "convert": WORK,
     "add_task": WORK,
+    "finish_task": WORK,
     "assign": {"admin": ALL, "manager": TEAM},
     # guard's routes (leads.capture, leads.erasure), missing from the merged matrix
     "capture_form_lead": PUBLIC,
@@ -27,4 +28,14 @@ PERMISSIONS = {
     "search_leads": READ,
     "patch_lead": WORK,
     "recycle": WORK,
+    # accounts and contacts (leads.accounts): reached as the leads they came from
+    "create_account": WORK,
+    "list_accounts": READ,
+    "get_account": READ,
+    "account_timeline": READ,
+    "merge_account": {"admin": ALL, "manager": TEAM},
+    "create_contact": WORK,
+    "list_contacts": READ,
+    "get_contact": READ,
+    "contact_timeline": READ,
 }

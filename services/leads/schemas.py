@@ -136,6 +136,9 @@ class LeadOut(Schema):
     converted_at = UtcDateTime(allow_none=True)
     amount = Money(allow_none=True)
     currency = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True, metadata={
+        "description": "its account: a known customer's, or the conversion's"})
+    contact_id = fields.String(allow_none=True)
     recycled_at = UtcDateTime(allow_none=True)
     recycled_from = fields.String(allow_none=True)
     erased_at = UtcDateTime(attribute="erased.at", allow_none=True, metadata={
@@ -249,6 +252,10 @@ class TaskOut(Schema):
     owner_id = fields.String(allow_none=True)
     fired = fields.Boolean()
     fired_at = UtcDateTime(allow_none=True)
+    status = fields.String(dump_default="open", metadata={
+        "description": "open, completed or cancelled"})
+    finished_at = UtcDateTime(allow_none=True)
+    finished_by = fields.String(allow_none=True)
     created_at = UtcDateTime()
 
 

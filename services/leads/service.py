@@ -5,10 +5,10 @@ from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from kit import paging
+from kit import activities, paging
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
-from kit.errors import DealflowError, Invalid, PayloadTooLarge
+from kit.errors import Conflict, DealflowError, Invalid, NotFound, PayloadTooLarge
 from kit.fields import utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args, read_body
 from kit.mongo import Store
@@ -16,10 +16,12 @@ from kit.ops import Operational
 from kit.permissions import scope_of
 from kit.preconditions import etag, if_match
 from kit.timers import config_timer
-from leads import capture, domain, editing, erasure, imports, search
+from leads import accounts, capture, domain, editing, erasure, imports, search
+from leads import record_schemas as R
 from leads.assignment import Assignment
 from leads.extensions import Rules
 from leads.permissions import PERMISSIONS
+from leads.records_store import ACCOUNTS, CONTACTS
 from leads.schemas import (
     ActivityAdded,
     ActivityIn,
@@ -46,7 +48,11 @@ from leads.schemas import (
 from leads.store import LeadsStore
 
 TAGS = ["leads"]
+RECORDS = ["accounts and contacts"]
+FINISH = {"complete": activities.COMPLETED, "cancel": activities.CANCELLED}
 LEAD = "/api/v1/leads/<id>"
+ACCOUNT = "/api/v1/accounts/<id>"
+CONTACT = "/api/v1/contacts/<id>"
 FORM = "/api/v1/forms/<form_key>/leads"
 
 
@@ -245,9 +251,17 @@ class LeadsService(Operational):
     def convert(self, request, id):
         data = json_body(request, ConvertIn())
         actor = actor_id(caller(request, self.config))
-        lead, _ = self.store.change(id, lambda lead: domain.convert(
-            lead, data["amount"], data["currency"], utcnow(), actor,
-            pipeline_id=data["pipeline_id"]))
+        def converting(lead):
+            return domain.convert(lead, data["amount"], data["currency"], utcnow(), actor,
+                                  pipeline_id=data["pipeline_id"])
+
+        converting(self.store.get(id))  # refused before any account or contact is made
+        links = self.store.link_conversion(
+            self.store.get(id), frozenset(setting(self.config, "ACCOUNTS.free_mail_domains")
+                                          or ()),
+            utcnow(), actor)
+        lead, _ = self.store.change(id, lambda lead: accounts.converted(
+            converting(lead), lead, *links))
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/assign", body=AssignIn, response=LeadOut,
@@ -275,6 +289,106 @@ class LeadsService(Operational):
         lead.pop("activities", None)
         return LeadOut().dump(lead)
 
+    # --- accounts and contacts (leads.accounts) --------------------------------------------
+
+    @http("POST", "/api/v1/accounts", body=R.AccountIn, response=R.AccountOut, status=201,
+          summary="Create an account (account.created)", tags=RECORDS,
+          responses={409: "An account with this company name or domain exists (existing_id)"})
+    def create_account(self, request):
+        data = json_body(request, R.AccountIn())
+        who = caller(request, self.config)
+        data["owner_id"] = data.get("owner_id") or actor_id(who)
+        data["team"] = who.get("team")
+        doc, events = accounts.new_account(str(uuid.uuid4()), data, utcnow(), actor_id(who))
+        account, created = self.store.insert_record(ACCOUNTS, doc, events, actor_id(who))
+        if not created:
+            raise Conflict("An account with this company name or domain exists.",
+                           existing_id=account["_id"])
+        return 201, etag(account["version"]), R.AccountOut().dump(account)
+
+    @http("GET", "/api/v1/accounts", query=R.RecordQuery, response=R.AccountPage,
+          summary="Accounts, newest first, by cursor", tags=RECORDS)
+    def list_accounts(self, request):
+        args = query_args(request, R.RecordQuery())
+        after = paging.after(args["cursor"]) if "cursor" in args else None
+        items, more = self.store.page_records(ACCOUNTS, scope_of(request).query(),
+                                              args["limit"], after)
+        return R.AccountPage().dump({"items": items,
+                                     "next_cursor": paging.next_cursor(items, more)})
+
+    @http("GET", ACCOUNT, response=R.AccountOut, summary="An account", tags=RECORDS,
+          responses={404: "No such account"})
+    def get_account(self, request, id):
+        account = scope_of(request).check(self.store.record(ACCOUNTS, id), "account")
+        return 200, etag(account["version"]), R.AccountOut().dump(account)
+
+    @http("GET", ACCOUNT + "/timeline", response=R.RecordTimeline, tags=RECORDS,
+          summary="An account's timeline: creation, conversions, merges",
+          responses={404: "No such account"})
+    def account_timeline(self, request, id):
+        account = scope_of(request).check(self.store.record(ACCOUNTS, id, full=True),
+                                          "account")
+        return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(account)})
+
+    @http("POST", ACCOUNT + "/merge", body=R.MergeIn, response=R.AccountOut, tags=RECORDS,
+          summary="Merge a duplicate account into another (its contacts and leads move; "
+                  "account.merged)",
+          responses={404: "No such account", 409: "Merged already, or into itself"})
+    def merge_account(self, request, id):
+        data = json_body(request, R.MergeIn())
+        actor = actor_id(caller(request, self.config))
+        survivor = scope_of(request).check(self.store.record(ACCOUNTS, data["into"]),
+                                           "account")
+        duplicate, _ = self.store.change_record(ACCOUNTS, id, lambda dup: accounts.merge(
+            scope_of(request).check(dup, "account"), survivor, utcnow(), actor))
+        self.store.move_to_account(id, survivor["_id"])
+        return R.AccountOut().dump(duplicate)
+
+    @http("POST", "/api/v1/contacts", body=R.ContactIn, response=R.ContactOut, status=201,
+          summary="Add a contact to an account (contact.created)", tags=RECORDS,
+          responses={409: "A contact with this e-mail or phone exists (existing_id)"})
+    def create_contact(self, request):
+        data = json_body(request, R.ContactIn())
+        who = caller(request, self.config)
+        account = self.store.find_record(ACCOUNTS, data["account_id"])
+        if account is None or not scope_of(request).allows(account):
+            raise Invalid("No such account.", errors={"account_id": ["No such account."]})
+        data.update(owner_id=account.get("owner_id"), team=account.get("team"))
+        doc, events = accounts.new_contact(str(uuid.uuid4()), account["_id"], data, utcnow(),
+                                           actor_id(who))
+        contact, created = self.store.insert_record(CONTACTS, doc, events, actor_id(who))
+        if not created:
+            raise Conflict("A contact with this e-mail or phone exists.",
+                           existing_id=contact["_id"])
+        return 201, etag(contact["version"]), R.ContactOut().dump(contact)
+
+    @http("GET", "/api/v1/contacts", query=R.ContactQuery, response=R.ContactPage,
+          summary="Contacts (of one account), newest first, by cursor", tags=RECORDS)
+    def list_contacts(self, request):
+        args = query_args(request, R.ContactQuery())
+        after = paging.after(args["cursor"]) if "cursor" in args else None
+        filters = {**scope_of(request).query(),
+                   **({"account_id": args["account_id"]} if "account_id" in args else {})}
+        items, more = self.store.page_records(CONTACTS, filters, args["limit"], after)
+        return R.ContactPage().dump({"items": items,
+                                     "next_cursor": paging.next_cursor(items, more)})
+
+    @http("GET", CONTACT, response=R.ContactOut, summary="A contact", tags=RECORDS,
+          responses={404: "No such contact"})
+    def get_contact(self, request, id):
+        contact = scope_of(request).check(self.store.record(CONTACTS, id), "contact")
+        return 200, etag(contact["version"]), R.ContactOut().dump(contact)
+
+    @http("GET", CONTACT + "/timeline", response=R.RecordTimeline, tags=RECORDS,
+          summary="A contact's timeline with the activities of every lead that was theirs",
+          responses={404: "No such contact"})
+    def contact_timeline(self, request, id):
+        contact = scope_of(request).check(self.store.record(CONTACTS, id, full=True),
+                                          "contact")
+        leads = [self.store.get(lead_id, full=True) for lead_id in contact["lead_ids"]
+                 if self.store.exists(lead_id)]
+        return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(contact, leads)})
+
     # --- follow-ups ------------------------------------------------------------------------
 
     @http("POST", LEAD + "/tasks", body=TaskIn, response=TaskOut, status=201,
@@ -292,6 +406,17 @@ class LeadsService(Operational):
     def list_tasks(self, request, id):
         self.store.get(id)
         return TaskList().dump({"items": self.store.tasks_of(id)})
+
+    @http("POST", LEAD + "/tasks/<task_id>/<outcome>", response=TaskOut,
+          summary="Complete or cancel a follow-up (outcome: complete | cancel)", tags=TAGS,
+          responses={404: "No such lead, follow-up or outcome", 409: "Finished already"})
+    def finish_task(self, request, id, task_id, outcome):
+        if outcome not in FINISH:
+            raise NotFound(f"No outcome {outcome!r}; use complete or cancel.")
+        scope_of(request).check(self.store.get(id), "lead")
+        actor = actor_id(caller(request, self.config))
+        return TaskOut().dump(self.store.change_task(id, task_id, lambda task: activities.finish(
+            task, FINISH[outcome], utcnow(), actor)))
 
     @config_timer("FOLLOWUP.check_interval_seconds", 15)
     def fire_followups(self):

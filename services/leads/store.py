@@ -17,10 +17,11 @@ from kit.fields import utcnow
 from kit.mongo import BaseStore
 from kit.outbox import new_document
 from kit.paging import keyset_filter
+from leads import accounts, domain, search
 from leads import assignment as rules_of_assignment
-from leads import domain, search
 from leads import keys as lead_keys
 from leads.domain import DuplicateLead
+from leads.records_store import RECORD_COLLECTIONS, RecordsStore
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ def _lead_write(change):
                      "updated_at": domain.to_millis(utcnow())})
 
 
-class LeadsStore(BaseStore):
-    outbox_collections = ("leads", "tasks")
+class LeadsStore(RecordsStore, BaseStore):
+    outbox_collections = ("leads", "tasks", *RECORD_COLLECTIONS)
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
@@ -53,6 +54,7 @@ class LeadsStore(BaseStore):
         # Identity: always-present keys (see domain.identity_keys) make the race-safe dedup.
         leads.create_index("email_key", unique=True, name="email_key_unique")
         leads.create_index("phone_key", unique=True, name="phone_key_unique")
+        self.ensure_record_indexes()  # their unique keys too, before anything else
         # lists: newest first, filtered by one field (keyset pages read one page)
         leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
         for field in ("owner_id", "status", "source", "grade"):
@@ -117,6 +119,9 @@ class LeadsStore(BaseStore):
     def insert_new(self, lead, assignment_rules, actor=None):
         """Assign and insert a new lead with lead.created and lead.assigned in its outbox.
         Raises DuplicateLead when the unique indexes find the same e-mail or phone."""
+        # a known person's new lead belongs to their account (leads.accounts)
+        lead.update(accounts.known_customer(self.contact_by_identity(lead.get("email"),
+                                                                     lead.get("phone"))))
         chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
         lead.update(domain.assignment_fields(chosen))
         try:
@@ -489,3 +494,15 @@ class LeadsStore(BaseStore):
         return list(self.db.leads.find(query, {"outbox": 0, "outbox_since": 0,
                                                "activities": 0})
                     .sort([(field, order), ("_id", order)]).limit(limit))
+
+    # --- finishing follow-ups (kit.activities) ----------------------------------------------
+
+    def change_task(self, lead_id, task_id, decide):
+        """A versioned change of one of the lead's follow-ups (404 for another lead's)."""
+        def of_lead(task):
+            if task["lead_id"] != lead_id:
+                raise NotFound(f"No follow-up {task_id} on lead {lead_id}.")
+            return decide(task)
+
+        task, _ = self._tasks.change(task_id, of_lead)
+        return task
