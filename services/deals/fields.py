@@ -8,22 +8,9 @@ from kit.errors import Invalid
 ENTITY = "deal"
 
 
-def _labels(loaded):
-    return {"en": loaded["en"], "zh-CN": loaded["zh_cn"]}
-
-
 def definition(data, now, actor=None):
     """The stored definition of a FieldIn body."""
-    return {
-        "_id": f"{ENTITY}:{data['key']}", "key": data["key"], "entity": ENTITY,
-        "type": data["type"], "labels": _labels(data["labels"]),
-        "options": [{"key": o["key"], "labels": _labels(o["labels"])}
-                    for o in data.get("options") or ()],
-        # decimal strings: FerretDB v1 has no Decimal128
-        **{b: None if data.get(b) is None else str(data[b]) for b in ("min", "max")},
-        "max_length": data.get("max_length"), "currency": data.get("currency"),
-        "created_at": now, "created_by": actor,
-    }
+    return CF.stored(data, ENTITY, now, actor)
 
 
 def gate_with(pipeline, stage_key, field_key):

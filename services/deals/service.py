@@ -15,7 +15,7 @@ from deals import work_schemas as W
 from deals.permissions import PERMISSIONS
 from deals.store import DealsStore
 from kit import activities, paging
-from kit import customfields as CF
+from kit import customfield_schemas as CS
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
 from kit.consumer import event_handler
@@ -78,14 +78,8 @@ class DealsService(Operational):
     @staticmethod
     def extend_openapi(doc, container):
         """/openapi.json shows the deals' custom fields as admins defined them."""
-        store = next(d.store for d in container.dependencies if d.attr_name == "store")
-        typed = {key: CF.json_schema(d) for key, d in store.field_defs(DF.ENTITY).items()}
-        for name in ("DealIn", "DealPatch"):
-            custom = doc["components"]["schemas"].get(name, {}).get("properties", {}).get(
-                "custom")
-            if custom is not None and typed:
-                custom["properties"] = typed
-        return doc
+        return CS.describe(doc, CS.store_of(container).field_defs(DF.ENTITY),
+                           ("DealIn", "DealPatch"))
 
     # --- pipelines ---------------------------------------------------------------------------
 
@@ -104,7 +98,8 @@ class DealsService(Operational):
                      config=self.config)
         data = json_body(request, S.PipelineIn())
         doc = self.store.insert_pipeline({"_id": str(uuid.uuid4()), "name": data["name"],
-                                          "stages": P.normalise(data["stages"])})
+                                          "stages": P.normalise(data["stages"]),
+                                          "lost_reasons": P.reasons_in(data["lost_reasons"])})
         return 201, etag(doc["version"]), S.PipelineOut().dump(doc)
 
     @http("GET", "/api/v1/pipelines/<id>", response=S.PipelineOut, tags=["pipelines"],
@@ -132,7 +127,8 @@ class DealsService(Operational):
         stages = P.normalise(data["stages"])
         removed = P.removed_stages(current, stages)
         P.check_edit(removed, self.store.open_deals_in_stages(id, removed))
-        doc = self.store.replace_pipeline(id, expected, data["name"], stages)
+        doc = self.store.replace_pipeline(id, expected, data["name"], stages,
+                                          lost_reasons=P.reasons_in(data["lost_reasons"]))
         if doc is None:
             raise stale(self.store.get_pipeline(id)["version"], expected, "pipeline")
         return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
@@ -206,7 +202,7 @@ class DealsService(Operational):
         data = json_body(request, S.LostIn())
         actor = self._actor(request)
         return self._change(request, id, lambda pipeline, deal, now: domain.lose(
-            pipeline, deal, data["reason"], now, actor=actor))
+            pipeline, deal, data["reason"], now, actor=actor, reason_text=data["reason_text"]))
 
     @http("POST", "/api/v1/deals/<id>/reopen", body=S.ReopenIn, response=S.DealOut,
           tags=TAGS, summary="Reopen a won or lost deal", responses=MOVE_ERRORS)
@@ -282,9 +278,10 @@ class DealsService(Operational):
 
     # --- custom fields (deals.fields, kit.customfields) ---------------------------------------
 
-    @http("POST", "/api/v1/custom-fields", body=FS.FieldIn, response=FS.FieldOut, status=201,
-          tags=["custom fields"], summary="Define a typed custom field of deals (admins); "
-          "required_from adds it to those stages' gates",
+    @http("POST", "/api/v1/deals/custom-fields", body=FS.FieldIn, response=FS.FieldOut,
+          status=201, tags=["custom fields"],
+          summary="Define a typed custom field of deals (admins); required_from adds it to "
+                  "those stages' gates",
           responses={403: "Not an admin", 409: "The key exists, or a pipeline changed"})
     def create_field(self, request):
         require_role(caller(request, self.config),
@@ -304,7 +301,7 @@ class DealsService(Operational):
                                "field there again by editing the pipeline.")
         return 201, FS.FieldOut().dump(self._field_out(doc))
 
-    @http("GET", "/api/v1/custom-fields", response=FS.FieldList, tags=["custom fields"],
+    @http("GET", "/api/v1/deals/custom-fields", response=FS.FieldList, tags=["custom fields"],
           summary="The custom fields of deals, with the stages whose gates require them")
     def list_fields(self, request):
         return FS.FieldList().dump({"items": [

@@ -112,11 +112,12 @@ class DealsStore(WorkStore, BaseStore):
         self.db[PIPELINES].insert_one(doc)
         return doc
 
-    def replace_pipeline(self, pipeline_id, version, name, stages):
-        """Replace name and stages if the pipeline is still at `version` (else None)."""
+    def replace_pipeline(self, pipeline_id, version, name, stages, **more):
+        """Replace name and stages (and `more` fields given, e.g. lost_reasons) if the
+        pipeline is still at `version` (else None)."""
         return self.db[PIPELINES].find_one_and_update(
             {"_id": pipeline_id, "version": version},
-            {"$set": {"name": name, "stages": stages, "updated_at": utcnow()},
+            {"$set": {"name": name, "stages": stages, "updated_at": utcnow(), **more},
              "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER)
 

@@ -95,7 +95,9 @@ class LeadDisqualified(Schema):
     lead_id = _id()
     owner_id = _opt_str()
     source = fields.String(required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=1), metadata={
+        "description": "a key of the disqualify picklist (free text in older events)"})
+    reason_text = _opt_str(metadata={"description": "the words for reason other"})
     status = _status()
 
 
@@ -309,7 +311,10 @@ class DealLost(Schema):
     deal_id = _id()
     pipeline_id = _id()
     from_stage = fields.String(required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=1), metadata={
+        "description": "a key of the pipeline's lost reasons (free text in events from "
+                       "before the picklist)"})
+    reason_text = _opt_str(metadata={"description": "the words for reason other"})
     amount = Money(**OPTIONAL)
     currency = Currency(**OPTIONAL)
     owner_id = _opt_str()

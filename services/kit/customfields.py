@@ -142,6 +142,23 @@ def check_values(definitions, values):
     return out, errors
 
 
+def stored(data, entity, now, actor=None):
+    """The stored definition of a loaded FieldIn body (kit.customfield_schemas)."""
+    def labels(loaded):
+        return {"en": loaded["en"], "zh-CN": loaded["zh_cn"]}
+
+    return {
+        "_id": f"{entity}:{data['key']}", "key": data["key"], "entity": entity,
+        "type": data["type"], "labels": labels(data["labels"]),
+        "options": [{"key": o["key"], "labels": labels(o["labels"])}
+                    for o in data.get("options") or ()],
+        # decimal strings: FerretDB v1 has no Decimal128
+        **{b: None if data.get(b) is None else str(data[b]) for b in ("min", "max")},
+        "max_length": data.get("max_length"), "currency": data.get("currency"),
+        "created_at": now, "created_by": actor,
+    }
+
+
 def label(definition, locale="en"):
     labels = definition.get("labels") or {}
     return labels.get(locale) or labels.get("en") or definition["key"]

@@ -218,3 +218,16 @@ def timeline(record, leads=()):
     for lead in leads:
         entries += [{**a, "lead_id": lead["_id"]} for a in lead.get("activities") or ()]
     return sorted(entries, key=lambda e: (e["at"], e.get("recorded_at") or e["at"]))
+
+
+def erase_contact(contact, now, actor=None):
+    """Erasure on request reaches the contact a lead became: its personal data is blanked
+    and its identity keys freed; None when that was done already."""
+    if contact.get("erased"):
+        return None
+    at = domain.to_millis(now)
+    return Change(set={
+        "name": "", "name_key": None, "email": None, "phone": None, "title": None,
+        **domain.identity_keys(contact["_id"], None, None),
+        "activities": [{**a, "summary": None} for a in contact.get("activities") or ()],
+        "erased": {"at": at, "by": actor}, "updated_at": at}, actor=actor)

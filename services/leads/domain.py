@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from kit import activities
+from kit import activities, reasons
 from kit.changes import Change
 from kit.errors import Conflict, Invalid
 from leads import keys as lead_keys
@@ -48,6 +48,8 @@ class LeadRules:
     assignment: object = None
     response_minutes: float = 0
     reassign_overdue: bool = False
+    # the disqualify picklist (kit.reasons; DISQUALIFY.reasons), [{key, labels}]
+    disqualify_reasons: tuple = ()
 
 
 # --- identity --------------------------------------------------------------------------------
@@ -173,16 +175,23 @@ def check_move(current, target):
                        allowed=allowed_moves(current))
 
 
-def change_status(lead, target, reason, now, rules, actor=None):
-    """Move a lead through the state machine; `converted` goes through `convert`."""
+def change_status(lead, target, reason, now, rules, actor=None, reason_text=None):
+    """Move a lead through the state machine; `converted` goes through `convert`. A
+    disqualification's reason is a key of the rules' picklist, or other + text."""
     if target == "converted":
         return convert(lead, None, None, now, actor)
     check_move(lead["status"], target)
-    if target == "disqualified" and not (reason or "").strip():
-        raise Invalid("A reason is required to disqualify a lead.",
-                      errors={"reason": ["A reason is required to disqualify a lead."]})
+    if target == "disqualified":
+        if not (reason or "").strip():
+            raise Invalid("A reason is required to disqualify a lead.",
+                          errors={"reason": ["A reason is required to disqualify a lead."]})
+        if rules.disqualify_reasons:
+            reason, reason_text = reasons.resolve(rules.disqualify_reasons, reason,
+                                                  reason_text)
     change = Change(set={"status": target, "reason": (reason or "").strip() or None,
                          "response_due_at": None}, actor=actor)
+    if target == "disqualified":
+        change.set["reason_text"] = reason_text
     if target == "contacted":
         _first_response(lead, now, change)
         if not change.events:  # answered before (an activity): the status change still tells
@@ -200,7 +209,8 @@ def change_status(lead, target, reason, now, rules, actor=None):
     elif target == "disqualified":
         change.events.append(("lead.disqualified", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
-            "reason": change.set["reason"], "status": target}))
+            "reason": change.set["reason"], "reason_text": change.set["reason_text"],
+            "status": target}))
     return change
 
 

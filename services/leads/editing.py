@@ -82,8 +82,8 @@ def recycle(lead, reason, now, actor=None):
     at = domain.to_millis(now)
     entry = _entry("recycle", now, actor, outcome=NURTURE, summary=reason)
     return Change(
-        set={"status": NURTURE, "reason": reason, "recycled_at": at, "response_due_at": None,
-             "recycled_from": lead["status"]},
+        set={"status": NURTURE, "reason": reason, "reason_text": None, "recycled_at": at,
+             "response_due_at": None, "recycled_from": lead["status"]},
         push={"activities": entry}, actor=actor,
         events=[("lead.recycled", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],

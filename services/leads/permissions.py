@@ -38,4 +38,6 @@ PERMISSIONS = {
     "list_contacts": READ,
     "get_contact": READ,
     "contact_timeline": READ,
+    "create_lead_field": {"admin": ALL},
+    "list_lead_fields": READ,
 }

@@ -44,6 +44,8 @@ class RecordsStore:
         self.db[CONTACTS].create_index("phone_key", unique=True, name="phone_key_unique")
         self.db[CONTACTS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING),
                                         ("_id", DESCENDING)], name="account_created")
+        self.db.field_defs.create_index([("entity", ASCENDING), ("key", ASCENDING)],
+                                        name="entity_key")
         self.db.leads.create_index("contact_id", name="contact")
         self.db.leads.create_index("account_id", name="account")
 
@@ -142,3 +144,17 @@ class RecordsStore:
             a, lead["_id"], contact["_id"], now, actor))
         return account["_id"], contact["_id"]
 
+    # --- custom field definitions (kit.customfields) ---------------------------------------
+
+    def insert_field(self, doc):
+        try:
+            self.db.field_defs.insert_one(dict(doc))
+        except DuplicateKeyError:
+            raise Conflict(f"A {doc['entity']} field {doc['key']!r} exists.",
+                           existing_id=doc["key"]) from None
+        return doc
+
+    def field_defs(self, entity):
+        """{key: definition} of an entity's custom fields (a few, defined by admins)."""
+        return {d["key"]: d for d in self.db.field_defs.find({"entity": entity})
+                .sort([("entity", ASCENDING), ("key", ASCENDING)])}

@@ -122,6 +122,7 @@ class LeadOut(Schema):
     custom = fields.Dict()
     status = fields.String()
     reason = fields.String(allow_none=True)
+    reason_text = fields.String(allow_none=True)
     score = fields.Integer()
     grade = fields.String()
     score_rules = fields.List(fields.String(), metadata={"description": "rules that fired"})
@@ -176,7 +177,10 @@ class StatusIn(Schema):
         unknown = RAISE
 
     status = fields.String(required=True, validate=validate.OneOf(domain.STATUSES))
-    reason = _opt_str(500)
+    reason = _opt_str(500, metadata={"description": "to disqualify: a key of the "
+                                     "DISQUALIFY.reasons picklist, or other with reason_text "
+                                     "(other words are taken as other with them as the text)"})
+    reason_text = _opt_str(500)
 
 
 class ActivityIn(Schema):

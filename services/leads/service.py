@@ -6,6 +6,8 @@ from nameko.dependency_providers import Config
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from kit import activities, paging
+from kit import customfield_schemas as CS
+from kit import customfields as CF
 from kit.auth import actor_id, caller, require_role
 from kit.config import setting
 from kit.errors import Conflict, DealflowError, Invalid, NotFound, PayloadTooLarge
@@ -76,6 +78,7 @@ class LeadsService(Operational):
         return self._capture(data, on_duplicate, actor_id(caller(request, self.config)))
 
     def _capture(self, data, on_duplicate, actor):
+        data["custom"] = self._typed(data.get("custom"))
         lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
         try:
             self.store.insert_new(lead, self.rules.assignment, actor)
@@ -193,6 +196,8 @@ class LeadsService(Operational):
     def patch_lead(self, request, id):
         expected = if_match(request)
         data = json_body(request, LeadPatch())
+        if data.get("custom"):
+            data["custom"] = self._typed(data["custom"])
         actor = actor_id(caller(request, self.config))
 
         def decide(lead):
@@ -242,7 +247,8 @@ class LeadsService(Operational):
         data = json_body(request, StatusIn())
         actor = actor_id(caller(request, self.config))
         lead, _ = self.store.change(id, lambda lead: domain.change_status(
-            lead, data["status"], data.get("reason"), utcnow(), self.rules, actor))
+            lead, data["status"], data.get("reason"), utcnow(), self.rules, actor,
+            reason_text=data.get("reason_text")))
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/convert", body=ConvertIn, response=LeadOut,
@@ -286,6 +292,9 @@ class LeadsService(Operational):
         keep = setting(self.config, "ERASURE.keep_custom", []) or []
         lead, _ = self.store.erase(id, lambda lead: erasure.erase(
             lead, utcnow(), keep, actor_id(who)))
+        if lead.get("contact_id"):  # the person the conversion made of the lead goes too
+            self.store.change_record(CONTACTS, lead["contact_id"], lambda contact: (
+                accounts.erase_contact(contact, utcnow(), actor_id(who))))
         lead.pop("activities", None)
         return LeadOut().dump(lead)
 
@@ -388,6 +397,37 @@ class LeadsService(Operational):
         leads = [self.store.get(lead_id, full=True) for lead_id in contact["lead_ids"]
                  if self.store.exists(lead_id)]
         return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(contact, leads)})
+
+    # --- typed custom fields of leads (kit.customfields) -----------------------------------
+
+    @http("POST", "/api/v1/leads/custom-fields", body=CS.FieldIn, response=CS.FieldOut,
+          status=201, tags=["custom fields"],
+          summary="Define a typed custom field of leads (admins)",
+          responses={403: "Not an admin", 409: "The key exists"})
+    def create_lead_field(self, request):
+        who = caller(request, self.config)
+        require_role(who, "admin", config=self.config)
+        data = json_body(request, CS.FieldIn())
+        return 201, CS.FieldOut().dump(self.store.insert_field(
+            CF.stored(data, "lead", utcnow(), actor_id(who))))
+
+    @http("GET", "/api/v1/leads/custom-fields", response=CS.FieldList,
+          tags=["custom fields"], summary="The custom fields of leads")
+    def list_lead_fields(self, request):
+        return CS.FieldList().dump({"items": list(self.store.field_defs("lead").values())})
+
+    def _typed(self, custom):
+        """Custom values checked against the leads' definitions (400 naming each bad one)."""
+        values, errors = CF.check_values(self.store.field_defs("lead"), custom or {})
+        if errors:
+            raise Invalid("Custom fields do not match their definitions.",
+                          errors={"custom": errors})
+        return values
+
+    @staticmethod
+    def extend_openapi(doc, container):
+        """/openapi.json shows the leads' custom fields as admins defined them."""
+        return CS.describe(doc, CS.store_of(container).field_defs("lead"), ("LeadIn", "LeadPatch"))
 
     # --- follow-ups ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "leads.forms", "deals.domain",
            "deals.pipelines", "deals.forecast", "metrics.domain", "leads.keys",
            "leads.search", "leads.editing", "leads.accounts", "deals.activities",
-           "kit.activities", "kit.customfields", "deals.fields"]
+           "kit.activities", "kit.customfields", "deals.fields", "kit.reasons"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 

@@ -16,7 +16,7 @@ def deals(container_factory, make_config, api):
 
 
 def define(http, **body):
-    resp = http.post("/api/v1/custom-fields", json={"labels": LABELS, **body})
+    resp = http.post("/api/v1/deals/custom-fields", json={"labels": LABELS, **body})
     assert resp.status_code == 201, resp.text
     return resp.json()
 
@@ -41,7 +41,7 @@ def test_a_field_required_from_a_stage_blocks_the_move_naming_it(deals):
     deal = client.must(deal, "", {"custom": {"budget_code": "B-17"}}, method="patch")
     moved = client.must(deal, "stage", {"stage": "needs_confirmed"})
     assert moved["stage"] == "needs_confirmed"
-    listed = deals.get("/api/v1/custom-fields").json()["items"]
+    listed = deals.get("/api/v1/deals/custom-fields").json()["items"]
     assert [(f["key"], f["labels"]["zh-CN"]) for f in listed] == [("budget_code", "预算编号")]
 
 
@@ -91,13 +91,13 @@ def test_a_bad_value_is_400_naming_the_field_and_nothing_is_stored(deals, mongo_
     ({"key": "x", "type": "text", "required_from": [{"stage": "nowhere"}]}, "required_from"),
 ])
 def test_a_bad_definition_is_400_naming_it(deals, body, field):
-    resp = deals.post("/api/v1/custom-fields", json={"labels": LABELS, **body})
+    resp = deals.post("/api/v1/deals/custom-fields", json={"labels": LABELS, **body})
     assert resp.status_code == 400, resp.text
     assert field in resp.json()["errors"]
 
 
 def test_only_admins_define_fields(deals, bearer):
-    resp = deals.post("/api/v1/custom-fields", json={"key": "x", "type": "text",
+    resp = deals.post("/api/v1/deals/custom-fields", json={"key": "x", "type": "text",
                                                      "labels": LABELS},
                       headers=bearer("manager", sub="mia", team="dach"))
     assert resp.status_code == 403
@@ -110,3 +110,26 @@ def test_the_openapi_document_shows_the_defined_fields(deals):
     for name in ("DealIn", "DealPatch"):
         tier = doc["components"]["schemas"][name]["properties"]["custom"]["properties"]["tier"]
         assert tier["enum"] == ["gold"] and "预算编号" in tier["description"]
+
+
+@pytest.mark.parametrize("body,expected", [
+    ({"reason": "price"}, ("price", None)),
+    ({"reason": "other", "reason_text": "merger"}, ("other", "merger")),
+    ({"reason": "went quiet"}, ("other", "went quiet")),
+])
+def test_lost_reasons_are_the_pipelines_picklist(deals, body, expected):
+    pipeline = deals.get("/api/v1/pipelines/default").json()
+    assert [r["key"] for r in pipeline["lost_reasons"]][-1] == "other"
+    client = Client(deals)
+    lost = client.must(client.create(name="Acme"), "lost", body)
+    assert (lost["lost_reason"], lost["lost_reason_text"]) == expected
+
+
+def test_a_pipeline_names_its_own_lost_reasons(deals):
+    stages = [{k: v for k, v in s.items() if k != "terminal"}
+              for s in deals.get("/api/v1/pipelines/default").json()["stages"]]
+    resp = deals.post("/api/v1/pipelines", json={
+        "name": "Renewals", "stages": stages,
+        "lost_reasons": [{"key": "churned", "labels": {"en": "Churned", "zh-CN": "流失"}}]})
+    assert resp.status_code == 201, resp.text
+    assert [r["key"] for r in resp.json()["lost_reasons"]] == ["churned", "other"]

@@ -149,3 +149,15 @@ def test_merging_a_duplicate_moves_its_contacts_and_later_conversions(platform):
                       json={"into": keep["id"]}).status_code == 409
     lead = convert(leads, name="Li", email="li@acme.example", company="Acme Trading")
     assert lead["account_id"] == keep["id"]
+
+
+def test_erasing_a_converted_lead_erases_the_contact_it_became(platform):
+    leads, _ = platform
+    lead = convert(leads, email="ada@engines.example", phone="+49 30 1234567",
+                   company="Analytical Engines Ltd.")
+    assert leads.post(f"/api/v1/leads/{lead['id']}/erase").status_code == 200
+    contact = leads.get(f"/api/v1/contacts/{lead['contact_id']}").json()
+    assert (contact["name"], contact["email"], contact["phone"]) == ("", None, None)
+    again = leads.post("/api/v1/contacts", json={"account_id": lead["account_id"],
+                                                 "name": "Ada", "email": "ada@engines.example"})
+    assert again.status_code == 201  # the address is free again

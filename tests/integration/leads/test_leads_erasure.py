@@ -2,13 +2,12 @@
 the lead keeps its id and status and loses its personal data, dedup lets the address in
 again, lead.erased carries the id only, deals drops the contact it copied, a repeat
 changes nothing, and only admins may erase."""
-import datetime as dt
 
-import jwt
 import pytest
 
 from tests.integration.deals.deals_support import start_deals
 from tests.support.amqp import Subscriber
+from tests.support.tokens import bearer
 from tests.support.wait import wait_for
 
 ASSIGNMENT = {"fallback_queue": "inbox", "default_cap": 5, "caps": {},
@@ -20,12 +19,8 @@ PERSON = {"name": "Zhang Wei", "email": "zhang.wei@example.cn", "phone": "+49 30
 
 
 def token(config, sub, *roles):
-    """A token the service accepts (kit.auth as configured in the test's config)."""
-    now = dt.datetime.now(dt.UTC)
-    claims = {"sub": sub, "roles": list(roles), "aud": config["AUTH"]["audience"],
-              "iat": now, "exp": now + dt.timedelta(minutes=5)}
-    return {"Authorization": "Bearer " + jwt.encode(claims, config["AUTH"]["secret"],
-                                                    algorithm="HS256")}
+    """A token the service accepts (the tests' key pair, tests.support.tokens)."""
+    return bearer(*roles, sub=sub)
 
 
 @pytest.fixture

@@ -165,3 +165,64 @@ def test_a_disqualified_lead_recycles_into_nurture_and_comes_back(leads):
                                            "lead.recycled", "lead.contacted"]
     assert events[3]["data"]["from_status"] == "disqualified"
     assert events[4]["data"]["status"] == "contacted"
+
+
+@pytest.mark.parametrize("body,expected", [
+    ({"reason": "spam"}, ("spam", None)),
+    ({"reason": "other", "reason_text": "moved abroad"}, ("other", "moved abroad")),
+    ({"reason": "no fit at all"}, ("other", "no fit at all")),
+])
+def test_disqualify_reasons_are_a_picklist_with_other_and_text(leads, body, expected):
+    lead_id = create(leads, email="wei@example.com")
+    resp = leads.post(f"/api/v1/leads/{lead_id}/status",
+                      json={"status": "disqualified", **body})
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["reason"], resp.json()["reason_text"]) == expected
+    event = [e for e in leads.events.drain(expect=3, timeout=5)
+             if e["type"] == "lead.disqualified"][0]
+    assert (event["data"]["reason"], event["data"]["reason_text"]) == expected
+
+
+def test_other_without_text_is_400_naming_reason_text(leads):
+    lead_id = create(leads, email="wei@example.com")
+    resp = leads.post(f"/api/v1/leads/{lead_id}/status",
+                      json={"status": "disqualified", "reason": "other"})
+    assert resp.status_code == 400 and "reason_text" in resp.json()["errors"]
+
+
+def test_a_follow_up_is_completed_or_cancelled_once(leads):
+    lead_id = create(leads, email="wei@example.com")
+    tasks = [leads.post(f"/api/v1/leads/{lead_id}/tasks",
+                        json={"due_at": "2030-01-01T09:00:00Z", "note": n}).json()
+             for n in ("call", "mail")]
+    done = leads.post(f"/api/v1/leads/{lead_id}/tasks/{tasks[0]['id']}/complete")
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    assert done.json()["finished_by"] == "ada"
+    gone = leads.post(f"/api/v1/leads/{lead_id}/tasks/{tasks[1]['id']}/cancel")
+    assert gone.status_code == 200 and gone.json()["status"] == "cancelled"
+    assert leads.post(f"/api/v1/leads/{lead_id}/tasks/{tasks[1]['id']}/complete"
+                      ).status_code == 409
+    assert leads.post(f"/api/v1/leads/{lead_id}/tasks/{tasks[1]['id']}/undo"
+                      ).status_code == 404
+    other = create(leads, name="Li", email="li@example.com")
+    assert leads.post(f"/api/v1/leads/{other}/tasks/{tasks[0]['id']}/cancel"
+                      ).status_code == 404
+
+
+def test_typed_lead_fields_are_checked_on_capture_and_edit(leads):
+    resp = leads.post("/api/v1/leads/custom-fields", json={
+        "key": "seats", "type": "number", "min": "1",
+        "labels": {"en": "Seats", "zh-CN": "席位"}})
+    assert resp.status_code == 201, resp.text
+    bad = leads.post("/api/v1/leads", json={"name": "Wei", "email": "w@acme.example",
+                                            "custom": {"seats": 0}})
+    assert bad.status_code == 400 and "seats" in bad.json()["errors"]["custom"]
+    lead_id = create(leads, email="wei@example.com", custom={"seats": "12.5", "note": "x"})
+    lead, tag = read(leads, lead_id)
+    assert lead["custom"] == {"seats": "12.5", "note": "x"}
+    resp = leads.patch(f"/api/v1/leads/{lead_id}", json={"custom": {"seats": "many"}},
+                       headers={"If-Match": tag})
+    assert resp.status_code == 400 and "seats" in resp.json()["errors"]["custom"]
+    doc = leads.get("/openapi.json").json()
+    seats = doc["components"]["schemas"]["LeadIn"]["properties"]["custom"]["properties"]
+    assert "席位" in seats["seats"]["description"]

@@ -68,3 +68,12 @@ def test_linking_twice_changes_nothing():
     assert accounts.link_contact(contact, "L1", T0) is None
     account = {"activities": [{"type": "conversion", "lead_id": "L1"}]}
     assert accounts.link_lead(account, "L1", "C1", T0) is None
+
+
+def test_erasure_blanks_the_contact_once():
+    contact, _ = accounts.new_contact("C1", "A1", {"name": "Wei", "email": "w@a.cn",
+                                                   "phone": "+8613800138000"}, T0)
+    change = accounts.erase_contact(contact, T0, "dpo")
+    assert (change.set["name"], change.set["email"], change.set["phone"]) == ("", None, None)
+    assert change.set["email_key"] == "none:C1" and change.set["erased"]["by"] == "dpo"
+    assert accounts.erase_contact({**contact, **change.set}, T0) is None
