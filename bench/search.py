@@ -37,7 +37,8 @@ def _lead(i, rng):
 
     name = f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)} {i}"
     company = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i % 20000} {rng.choice(FORMS)}"
-    phone = f"+86 {rng.choice(MOBILE)} {rng.randint(0, 9999):04d} {i % 10000:04d}"
+    # unique, as the dedup index requires: the lead's number in the last eight digits
+    phone = f"+86 {rng.choice(MOBILE)} {i // 10000 % 10000:04d} {i % 10000:04d}"
     data = {"name": name, "company": company.strip(),
             "email": f"user{i}@{rng.choice(WORDS).lower()}{i % 500}.example",
             "phone": domain.normalise_phone(phone), "country": "CN", "region": None,
@@ -54,6 +55,9 @@ def _seed(db, n):
     have = db.leads.estimated_document_count()
     if have >= n:
         return
+    if have:  # an earlier seeding stopped part way: start again
+        db.leads.delete_many({})
+        have = 0
     rng = random.Random(14)
     rules = domain.LeadRules(scoring=(), grades={"A": 60, "B": 35, "C": 15})
     now = dt.datetime.now(dt.UTC)

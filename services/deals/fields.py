@@ -43,7 +43,13 @@ def checked(definitions, custom):
     return values
 
 
-def labelled(missing, definitions, locale="en"):
-    """Gate-missing field keys with their labels, for a message people read."""
-    return [f"{key} ({CF.label(definitions[key], locale)})" if key in definitions else key
-            for key in missing]
+def labelled(gate, definitions, locale="en"):
+    """A gate refusal whose message names custom fields with their labels too
+    ("budget_code (Budget code)"), so a person reading it knows which field to fill."""
+    fields = gate.extra.get("missing_fields") or []
+    named = [f"{key} ({CF.label(definitions[key], locale)})" if key in definitions else key
+             for key in fields]
+    if named == fields:
+        return gate
+    detail = gate.detail.replace(f"fields: {', '.join(fields)}", f"fields: {', '.join(named)}")
+    return type(gate)(detail, **gate.extra)

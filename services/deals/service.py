@@ -70,9 +70,12 @@ class DealsService(Operational):
         """A versioned change at the version the caller's If-Match names."""
         expected = if_match(request)
         actor = self._actor(request)
-        deal, _ = self.store.change(deal_id, lambda deal: decide(
-            self.store.get_pipeline(deal["pipeline_id"]), deal, utcnow()),
-            expected=expected, actor=actor)
+        try:
+            deal, _ = self.store.change(deal_id, lambda deal: decide(
+                self.store.get_pipeline(deal["pipeline_id"]), deal, utcnow()),
+                expected=expected, actor=actor)
+        except domain.GateNotMet as gate:
+            raise DF.labelled(gate, self.store.field_defs(DF.ENTITY)) from None
         return 200, etag(deal["version"]), S.DealOut().dump(deal)
 
     @staticmethod

@@ -33,7 +33,7 @@ def test_a_field_required_from_a_stage_blocks_the_move_naming_it(deals):
     deal = client.create(name="Acme", checklist=["discovery_call_held"])
     resp = client.act(deal, "stage", {"stage": "needs_confirmed"})
     assert resp.status_code == 409
-    assert "budget_code" in resp.json()["detail"]
+    assert "budget_code (Budget code)" in resp.json()["detail"]
     assert resp.json()["missing_fields"] == ["budget_code"]
     # skipping past the stage needs it too
     assert client.act(deal, "stage", {"stage": "proposal"}).status_code == 409

@@ -75,3 +75,17 @@ def test_the_timeline_merges_deal_and_lead_entries_in_time_order():
              "recorded_at": T0 - dt.timedelta(days=2)}]
     assert [(e["source"], e["type"]) for e in A.timeline(own, lead)] == [
         ("lead", "call"), ("deal", "meeting")]
+
+
+def test_a_gate_refusal_names_custom_fields_with_their_labels():
+    from deals import domain as D
+    from deals import fields as DF
+
+    gate = D.GateNotMet("Cannot enter stage 'proposal'; missing fields: budget_code, amount.",
+                        stage="proposal", missing_fields=["budget_code", "amount"],
+                        missing_checklist=[])
+    named = DF.labelled(gate, {"budget_code": {"key": "budget_code", "labels": {
+        "en": "Budget code", "zh-CN": "预算编号"}}})
+    assert named.detail == ("Cannot enter stage 'proposal'; missing fields: "
+                            "budget_code (Budget code), amount.")
+    assert named.extra["missing_fields"] == ["budget_code", "amount"]
