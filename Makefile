@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
-SERVICES := leads deals quotes support metrics
+SERVICES := leads deals quotes support metrics notify
 export PYTHONPATH := $(ROOT)/services
 export EVENTLET_NO_GREENDNS := yes
 export DO_NOT_TRACK := 1
@@ -17,12 +17,13 @@ export GOFLAGS := -buildvcs=false
 # Infrastructure is started only where no external one is configured.
 LOCAL_AMQP := $(if $(AMQP_URI),,yes)
 LOCAL_MONGO := $(if $(MONGO_URI),,yes)
+LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
-.PHONY: help deps venv infra rabbitmq ferretdb prometheus-bin run stop status test lint \
+.PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
         unit integration e2e fuzz bench seed asyncapi clean queries keys token
 
 help:
-	@echo "make run    - start RabbitMQ, FerretDB and the five services (var/ holds data, logs)"
+	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
 	@echo "make stop   - stop what 'make run' started"
 	@echo "make test   - lint, then unit, integration and end-to-end tests"
 	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
@@ -33,7 +34,9 @@ help:
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
 
 # --- set-up ----------------------------------------------------------------------------------
-APT_PACKAGES := rabbitmq-server prometheus
+# poppler-utils: pdftotext reads the quote PDFs back in tests; fonts-wqy-zenhei: the CJK
+# font the PDFs embed (TrueType outlines, which reportlab can subset)
+APT_PACKAGES := rabbitmq-server prometheus poppler-utils fonts-wqy-zenhei
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -57,11 +60,15 @@ rabbitmq: deps
 ferretdb: deps
 	@$(if $(LOCAL_MONGO),deploy/local/ferretdb.sh start,echo "mongodb: using MONGO_URI")
 
+# the local SMTP server with an inbox (Mailpit) that notify sends to
+mailpit: deps
+	@$(if $(LOCAL_SMTP),deploy/local/mailpit.sh start,echo "smtp: using SMTP_HOST")
+
 # the local identity provider's key pair (var/auth, once); services read its public half
 keys: venv
 	@test -s var/auth/public.pem || $(PY) -m kit.devtokens keys var/auth >/dev/null
 
-infra: venv rabbitmq ferretdb keys
+infra: venv rabbitmq ferretdb mailpit keys
 
 ROLE ?= admin
 SUB ?= ada
@@ -73,10 +80,12 @@ token: keys
 run: infra
 	@deploy/local/services.sh start $(SERVICES)
 	@deploy/local/prometheus.sh start
+	@$(if $(LOCAL_SMTP),deploy/local/mailpit.sh address,true)
 
 stop:
 	@deploy/local/prometheus.sh stop
 	@deploy/local/services.sh stop $(SERVICES)
+	@deploy/local/mailpit.sh stop
 	@deploy/local/ferretdb.sh stop
 	@deploy/local/rabbitmq.sh stop
 

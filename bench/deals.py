@@ -12,7 +12,7 @@ import time
 import requests
 from pymongo import MongoClient
 
-from bench.harness import percentile
+from bench.harness import bearer, percentile
 
 CLIENTS = 10
 DEALS_PER_CLIENT = 5
@@ -37,6 +37,7 @@ def run(ctx):
     base = ctx.start_service("deals", MONGO_DATABASE=db_name)
     deals = []
     with requests.Session() as session:
+        session.headers.update(bearer())
         for t in range(CLIENTS):
             deals.append([_create(session, base, t * 100 + i) for i in range(DEALS_PER_CLIENT)])
 
@@ -46,6 +47,7 @@ def run(ctx):
 
     def client(mine):
         session = requests.Session()
+        session.headers.update(bearer())
         lat, n = [], 0
         while time.monotonic() < stop_at:
             deal = mine[n % len(mine)]

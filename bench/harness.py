@@ -19,7 +19,23 @@ from pathlib import Path
 import requests
 from pymongo import MongoClient
 
+from kit.devtokens import ensure_keypair, mint
+
 ROOT = Path(__file__).resolve().parents[1]
+# security is on in benches too: services read the local key pair's public half (var/auth,
+# as `make run`), and the bench's requests carry an admin's token signed with it
+KEYS = ROOT / "var" / "auth"
+
+
+def bearer():
+    private, _ = ensure_keypair(KEYS)
+    return {"Authorization": f"Bearer {mint(private.read_bytes(), 'ada', ['admin'], 'ops')}"}
+
+
+def auth_environment():
+    _, public = ensure_keypair(KEYS)
+    return {"AUTH_MODE": "production", "AUTH_PUBLIC_KEY_FILE": str(public),
+            "PEOPLE_FILE": str(ROOT / "deploy" / "local" / "people.yml")}
 
 
 def free_port():
@@ -46,6 +62,7 @@ class Context:
         self.amqp_uri = f"{parts.scheme}://{parts.netloc}/{self.vhost}"
         self._procs = []
         self._dbs = []
+        self.databases = {}  # service -> the database its last start uses
         api = urllib.parse.urlsplit(self.api_uri)
         self._api = (f"{api.scheme}://{api.hostname}:{api.port}", (api.username, api.password))
         self._mgmt("PUT", f"/api/vhosts/{self.vhost}")
@@ -71,9 +88,10 @@ class Context:
             "PYTHONWARNINGS": "ignore",
             "AMQP_URI": self.amqp_uri,
             "MONGO_URI": self.mongo_uri,
-            "MONGO_DATABASE": self.new_database(name),
+            "MONGO_DATABASE": self.databases.setdefault(name, self.new_database(name)),
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "LOG_LEVEL": "WARNING",
+            **auth_environment(),
             **{k: str(v) for k, v in env.items()},
         }
         cls = f"{name}.service:{name.capitalize()}Service"
@@ -109,6 +127,7 @@ class Context:
 
         def worker(t):
             session = requests.Session()
+            session.headers.update(bearer())
             mine = []
             while time.monotonic() < stop_at:
                 with lock:

@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from bench.harness import ROOT
+from bench.harness import ROOT, bearer
 
 WINDOW_SECONDS = float(os.environ.get("IDLE_WINDOW_SECONDS", 60))
 CHUNK = 10_000
@@ -90,7 +90,7 @@ def run(ctx, leads=None):
     for start in range(0, leads, CHUNK):
         resp = requests.post(urls["leads"] + "/api/v1/leads/import",
                              data=_csv(start, min(CHUNK, leads - start), rng),
-                             headers={"Content-Type": "text/csv",
+                             headers={"Content-Type": "text/csv", **bearer(),
                                       "Idempotency-Key": f"idle-{leads}-{start}"},
                              timeout=600)
         resp.raise_for_status()

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
-from bench.harness import ROOT, free_port
+from bench.harness import ROOT, bearer, free_port
 from kit.amqp import ConfirmingPublisher
 from kit.catalog import PRODUCER
 from kit.config import load_config, setting
@@ -363,7 +363,8 @@ def funnel_figures(ctx, url, db_name, rules, year):
         out[f"funnel_p50_ms_{label}"] = load["p50_ms"]
         out[f"funnel_p99_ms_{label}"] = load["p99_ms"]
     params = {"from": month[0].isoformat(), "to": month[1].isoformat()}
-    got = requests.get(url + "/api/v1/funnel", params=params, timeout=30).json()
+    got = requests.get(url + "/api/v1/funnel", params=params, timeout=30,
+                       headers=bearer()).json()
     client = MongoClient(ctx.mongo_uri, tz_aware=True)
     started = time.perf_counter()
     leads, deals = MetricsStore(client[db_name]).cohort(*month)

@@ -26,6 +26,8 @@ build() {
   patch -s -p1 -d "$work/FerretDB" < "$src/id-pushdown.patch"
   # pushdown.patch: filters, and with exact filters sorts and limits, as SQL on the indexes
   patch -s -p1 -d "$work/FerretDB" < "$src/pushdown.patch"
+  # liveness.patch: no query or cursor can hold the connection a write waits for
+  patch -s -p1 -d "$work/FerretDB" < "$src/liveness.patch"
   cp "$src/go.mod" "$src/go.sum" "$work/"
   (cd "$src" && go mod edit -modfile="$work/go.mod" \
      -replace "github.com/FerretDB/FerretDB=$work/FerretDB" \

@@ -40,14 +40,18 @@ case "${1:-start}" in
       rabbitmq-server -detached >"$root/var/log/rabbitmq-start.log" 2>&1
       rabbitmqctl -q wait --timeout 120 "$RABBITMQ_PID_FILE"
     fi
-    # one user per service (DESIGN: each service has its own RabbitMQ user)
-    users=$(rabbitmqctl -q list_users --no-table-headers 2>/dev/null | cut -f1)
-    for svc in leads deals quotes support metrics; do
-      if ! grep -qx "$svc" <<<"$users"; then
-        rabbitmqctl -q add_user "$svc" "$svc" >/dev/null
-        rabbitmqctl -q set_permissions -p / "$svc" '.*' '.*' '.*' >/dev/null
-      fi
-    done
+    # one user per service, allowed only its own exchange and queues (deploy/rabbitmq/
+    # access.py); passwords generated on first start, kept under var/secrets, never in git.
+    # guest stays here only: local development and the tests' per-test vhosts use it.
+    secrets="$root/var/secrets/rabbitmq"
+    (umask 077; mkdir -p "$secrets"
+     for svc in leads deals quotes support metrics notify; do
+       [ -s "$secrets/$svc.password" ] || python3 -c \
+         'import secrets; print(secrets.token_urlsafe(24))' > "$secrets/$svc.password"
+     done)
+    RABBITMQ_ADMIN_USER=guest RABBITMQ_ADMIN_PASSWORD=guest python3 \
+      "$root/deploy/rabbitmq/access.py" --api "http://127.0.0.1:${RABBITMQ_MGMT_PORT:-15672}" \
+      --vhost / --password-dir "$secrets" >/dev/null
     echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_NODE_PORT" ;;
   stop)
     # only a running node is stopped: `rabbitmqctl stop <pidfile>` waits for the pid in the

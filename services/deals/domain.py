@@ -224,6 +224,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "account": data.get("account"),
         "contact": data.get("contact"),
         "owner_id": data.get("owner_id"),
+        # the owner's team (people directory) when the deal got its owner: a manager's reach
+        "team": data.get("team"),
         "amount": data.get("amount"),
         "currency": data.get("currency"),
         "expected_close": data.get("expected_close"),
@@ -239,6 +241,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "custom": dict(data.get("custom") or {}),
         "checklist": list(dict.fromkeys(data.get("checklist") or [])),
         "accepted_quote": None,
+        "contract_signed": None,
+        "first_payment": None,
         "lost_reason": None,
         "closed_at": None,
         "history": [_transition(None, key, now, actor)],
@@ -380,7 +384,9 @@ def update(pipeline, deal, data, now, *, actor=None, day_seconds=86400):
         changed.insert(changed.index("currency"), "amount")  # its minor units follow
     stage = P.stage_of(pipeline, deal["stage"])
     entry = _edits(deal, after, changed, now, actor)
-    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
+    team = {"team": data.get("team")} if "owner_id" in changed else {}
+    return Change(set={**{k: after[k] for k in changed}, **team,
+                       **_activity(stage, now, day_seconds),
                        **(_history(deal, entry) if entry else {})},
                   events=[_updated(after, changed)])
 
@@ -440,10 +446,39 @@ def accept_quote(pipeline, deal, quote, now, *, actor=None, day_seconds=86400):
     if not changed:
         return None
     stage = P.stage_of(pipeline, deal["stage"])
-    entry = _edits(deal, after, changed, now, actor)
+    entry = _edits(deal, after, changed, now, actor, event="quote.accepted",
+                   quote_id=quote["quote_id"], quote_version=quote["version"])
     return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
-                       **(_history(deal, entry) if entry else {})},
+                       **_history(deal, entry)},
                   events=[_updated(after, changed)])
+
+
+def _record(pipeline, deal, field, record, event, now, actor, day_seconds):
+    """Set a fact from another service's event (it meets a gate of that name) once, with
+    a history entry; a closed deal has no gate left to meet, so it records nothing."""
+    if deal["status"] != OPEN or deal.get(field):
+        return None
+    after = {**deal, field: record}
+    stage = P.stage_of(pipeline, deal["stage"])
+    entry = _edits(deal, after, [field], now, actor, event=event)
+    return Change(set={field: record, **_activity(stage, now, day_seconds),
+                       **_history(deal, entry)},
+                  events=[_updated(after, [field])])
+
+
+def sign_contract(pipeline, deal, contract, now, *, actor=None, day_seconds=86400):
+    """contract.signed: the deal's signed contract (meets the `contract_signed` gate)."""
+    record = {"contract_id": contract["contract_id"], "signed_at": contract["signed_at"]}
+    return _record(pipeline, deal, "contract_signed", record, "contract.signed", now, actor,
+                   day_seconds)
+
+
+def record_payment(pipeline, deal, payment, now, *, actor=None, day_seconds=86400):
+    """payment.received: the deal's first payment (meets a `first_payment` gate)."""
+    record = {"payment_id": payment["payment_id"], "amount": payment["paid"],
+              "currency": payment["currency"], "received_at": payment["received_at"]}
+    return _record(pipeline, deal, "first_payment", record, "payment.received", now, actor,
+                   day_seconds)
 
 
 def stall(pipeline, deal, now, *, day_seconds=86400):
@@ -455,7 +490,9 @@ def stall(pipeline, deal, now, *, day_seconds=86400):
     if due is None or due > now:
         return None
     idle = int((now - deal["last_activity_at"]).total_seconds() // day_seconds)
-    return Change(set={"stalled_at": now}, events=[("deal.stalled", {
+    # no longer due: the stall check's index range holds only deals still to stall, so a
+    # pass reads what is due, not every stalled deal again
+    return Change(set={"stalled_at": now, "stall_due_at": None}, events=[("deal.stalled", {
         "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"], "stage": deal["stage"],
         "owner_id": deal.get("owner_id"), "idle_days": idle,
         "last_activity_at": deal["last_activity_at"]})])

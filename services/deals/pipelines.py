@@ -29,7 +29,8 @@ MAX_REASONS = 30
 
 # Deal attributes a gate may require; any other name refers to a custom field.
 STANDARD_FIELDS = ("name", "account", "contact", "owner_id", "amount", "currency",
-                   "expected_close", "needs_summary", "accepted_quote")
+                   "expected_close", "needs_summary", "accepted_quote",
+                   "contract_signed", "first_payment")
 
 
 def _stage(key, name, probability, stall_days=None, fields=(), checklist=()):
@@ -82,7 +83,8 @@ def default_pipeline():
                    fields=["amount", "currency"]),
             _stage("contract_payment", "Contract & payment", 90, stall_days=14,
                    fields=["accepted_quote"]),
-            _stage(WON, "Won", 100, fields=["amount", "currency"]),
+            # a first payment too, where the business wants it: add "first_payment"
+            _stage(WON, "Won", 100, fields=["amount", "currency", "contract_signed"]),
             _stage(LOST, "Lost", 0),
         ],
         "lost_reasons": DEFAULT_LOST_REASONS,

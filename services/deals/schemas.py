@@ -172,6 +172,18 @@ class AcceptedQuoteOut(Schema):
     accepted_at = UtcDateTime()
 
 
+class ContractSignedOut(Schema):
+    contract_id = fields.String()
+    signed_at = UtcDateTime()
+
+
+class FirstPaymentOut(Schema):
+    payment_id = fields.String()
+    amount = Money()
+    currency = fields.String()
+    received_at = UtcDateTime()
+
+
 class TransitionOut(Schema):
     from_stage = fields.String(data_key="from", attribute="from", allow_none=True)
     to = fields.String()
@@ -195,6 +207,8 @@ class DealOut(Schema):
     account = fields.String(allow_none=True)
     contact = fields.Nested(ContactSchema, allow_none=True)
     owner_id = fields.String(allow_none=True)
+    team = fields.String(allow_none=True, metadata={
+        "description": "the owner's team when the deal got its owner"})
     amount = Money(allow_none=True)
     currency = fields.String(allow_none=True)
     expected_close = fields.Date(allow_none=True)
@@ -212,6 +226,8 @@ class DealOut(Schema):
     custom = fields.Dict()
     checklist = fields.List(fields.String())
     accepted_quote = fields.Nested(AcceptedQuoteOut, allow_none=True)
+    contract_signed = fields.Nested(ContractSignedOut, allow_none=True)
+    first_payment = fields.Nested(FirstPaymentOut, allow_none=True)
     lost_reason = fields.String(allow_none=True, metadata={"description": "a reason key"})
     lost_reason_text = fields.String(allow_none=True)
     history = fields.List(fields.Nested(TransitionOut))

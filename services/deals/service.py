@@ -16,15 +16,16 @@ from deals.permissions import PERMISSIONS
 from deals.store import DealsStore
 from kit import activities, paging
 from kit import customfield_schemas as CS
-from kit.auth import actor_id, caller, require_role
+from kit.auth import actor_id, caller, require_role, system_actor
 from kit.config import setting
 from kit.consumer import event_handler
-from kit.errors import Conflict, Contention, DealflowError, Invalid, NotFound
+from kit.errors import Conflict, Contention, DealflowError, Forbidden, Invalid, NotFound
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
-from kit.permissions import scope_of
+from kit.people import directory
+from kit.permissions import ALL, scope_of
 from kit.preconditions import check_version, etag, if_match
 from kit.timers import config_timer
 from kit.versioned import Stale, stale
@@ -53,6 +54,10 @@ class DealsService(Operational):
     def _actor(self, request):
         return actor_id(caller(request, self.config))
 
+    def _event_actor(self, event):
+        """Who caused a consumed event's effect: its person, else this service."""
+        return event.get("actor") or system_actor(self.name)
+
     def _pipeline(self, pipeline_id, field="pipeline_id"):
         pipeline = self.store.get_pipeline(pipeline_id)
         if pipeline is None:
@@ -60,20 +65,37 @@ class DealsService(Operational):
                           errors={field: ["No such pipeline."]})
         return pipeline
 
-    def _deal(self, deal_id):
+    def _deal(self, request, deal_id):
+        """The deal if the caller reaches it; another rep's deal is as absent as a missing
+        one (404), as it is from their lists."""
         deal = self.store.get_deal(deal_id)
         if deal is None:
             raise NotFound(f"No deal {deal_id}.")
-        return deal
+        return scope_of(request).check(deal, "deal")
+
+    def _owner(self, request, owner_id):
+        """The owner a user gives a deal, with its team: a known person, and within the
+        caller's reach (a rep gives deals only to themselves, a manager to the team)."""
+        scope, people = scope_of(request), directory(self.config)
+        owner_id = owner_id or (None if scope.reach == ALL else scope.sub)
+        people.require_known(owner_id)
+        team = people.team_of(owner_id) if owner_id else None
+        if not scope.allows({"owner_id": owner_id, "team": team}):
+            raise Forbidden("This owner is outside your reach: a rep owns their own deals, "
+                            "a manager gives deals to their team.",
+                            errors={"owner_id": ["Outside your reach."]})
+        return owner_id, team
 
     def _change(self, request, deal_id, decide):
-        """A versioned change at the version the caller's If-Match names."""
+        """A versioned change at the version the caller's If-Match names, of a deal the
+        caller reaches."""
         expected = if_match(request)
         actor = self._actor(request)
+        scope = scope_of(request)
         try:
             deal, _ = self.store.change(deal_id, lambda deal: decide(
-                self.store.get_pipeline(deal["pipeline_id"]), deal, utcnow()),
-                expected=expected, actor=actor)
+                self.store.get_pipeline(deal["pipeline_id"]), scope.check(deal, "deal"),
+                utcnow()), expected=expected, actor=actor)
         except domain.GateNotMet as gate:
             raise DF.labelled(gate, self.store.field_defs(DF.ENTITY)) from None
         return 200, etag(deal["version"]), S.DealOut().dump(deal)
@@ -143,6 +165,7 @@ class DealsService(Operational):
     def create_deal(self, request):
         data = json_body(request, S.DealIn())
         data["custom"] = DF.checked(self.store.field_defs(DF.ENTITY), data["custom"])
+        data["owner_id"], data["team"] = self._owner(request, data.get("owner_id"))
         pipeline = self._pipeline(data["pipeline_id"])
         deal_id = (domain.deal_id_for_lead(data["lead_id"]) if data["lead_id"]
                    else str(uuid.uuid4()))
@@ -157,7 +180,7 @@ class DealsService(Operational):
     @http("GET", "/api/v1/deals/<id>", response=S.DealOut, tags=TAGS, summary="One deal",
           responses={404: "No such deal"})
     def get_deal(self, request, id):
-        deal = self._deal(id)
+        deal = self._deal(request, id)
         return 200, etag(deal["version"]), S.DealOut().dump(deal)
 
     @http("GET", "/api/v1/deals", query=S.DealQuery, response=S.DealPage, tags=TAGS,
@@ -167,6 +190,10 @@ class DealsService(Operational):
         after = paging.after(args["cursor"]) if args.get("cursor") else None
         filters = {k: args.get(k) for k in ("lead_id", "owner_id", "pipeline_id", "stage",
                                              "status")}
+        reach = scope_of(request).query()
+        if any(filters.get(k) not in (None, v) for k, v in reach.items()):
+            return S.DealPage().dump({"items": [], "next_cursor": None})  # nothing in reach
+        filters.update(reach)
         rows = self.store.find_deals(filters, args["limit"] + 1, after)
         page, more = rows[:args["limit"]], len(rows) > args["limit"]
         return S.DealPage().dump({"items": page, "next_cursor": paging.next_cursor(page, more)})
@@ -178,6 +205,8 @@ class DealsService(Operational):
         data = json_body(request, S.DealPatch())
         if "custom" in data:
             data["custom"] = DF.checked(self.store.field_defs(DF.ENTITY), data["custom"])
+        if "owner_id" in data:
+            data["owner_id"], data["team"] = self._owner(request, data["owner_id"])
         actor = self._actor(request)
         return self._change(request, id, lambda pipeline, deal, now: domain.update(
             pipeline, deal, data, now, actor=actor, day_seconds=self._day()))
@@ -223,7 +252,7 @@ class DealsService(Operational):
     def log_activity(self, request, id):
         data = json_body(request, W.ActivityIn())
         actor = self._actor(request)
-        deal = scope_of(request).check(self._deal(id), "deal")
+        deal = self._deal(request, id)
         doc, events = A.log(deal, data, str(uuid.uuid4()), utcnow(), actor)
         self.store.insert_activity(doc, events, actor=actor)
         self.store.change(id, lambda deal: A.worked_on(
@@ -235,7 +264,7 @@ class DealsService(Operational):
           summary="The deal's activities with its lead's timeline, in time order",
           responses={404: "No such deal"})
     def deal_timeline(self, request, id):
-        deal = scope_of(request).check(self._deal(id), "deal")
+        deal = self._deal(request, id)
         lead_entries, missing = [], None
         if deal.get("lead_id"):
             lead_entries, missing = leads_client.lead_timeline(
@@ -252,14 +281,14 @@ class DealsService(Operational):
           responses={404: "No such deal", 409: "The deal is closed"})
     def add_task(self, request, id):
         data = json_body(request, W.TaskIn())
-        deal = scope_of(request).check(self._deal(id), "deal")
+        deal = self._deal(request, id)
         task = A.new_task(deal, data, str(uuid.uuid4()), utcnow(), self._actor(request))
         return 201, W.TaskOut().dump(self.store.insert_task(task))
 
     @http("GET", DEAL + "/tasks", response=W.TaskList, tags=TAGS, summary="A deal's tasks",
           responses={404: "No such deal"})
     def list_tasks(self, request, id):
-        scope_of(request).check(self._deal(id), "deal")
+        self._deal(request, id)
         return W.TaskList().dump({"items": self.store.tasks_of(id)})
 
     @http("POST", DEAL + "/tasks/<task_id>/<outcome>", response=W.TaskOut, tags=TAGS,
@@ -268,7 +297,7 @@ class DealsService(Operational):
     def finish_task(self, request, id, task_id, outcome):
         if outcome not in FINISH:
             raise NotFound(f"No outcome {outcome!r}; use complete or cancel.")
-        scope_of(request).check(self._deal(id), "deal")
+        self._deal(request, id)
         actor = self._actor(request)
         return W.TaskOut().dump(self.store.change_task(id, task_id, lambda task: (
             activities.finish(task, FINISH[outcome], utcnow(), actor))))
@@ -359,8 +388,11 @@ class DealsService(Operational):
           "owner and currency")
     def forecast(self, request):
         args = query_args(request, S.ForecastQuery())
-        deals = self.store.open_deals({k: args.get(k) for k in ("pipeline_id", "owner_id",
-                                                                "currency")})
+        filters = {k: args.get(k) for k in ("pipeline_id", "owner_id", "currency")}
+        reach = scope_of(request).query()
+        if any(filters.get(k) not in (None, v) for k, v in reach.items()):
+            return S.ForecastOut().dump(F.forecast([], args["period"]))
+        deals = self.store.open_deals({**filters, **reach})
         return S.ForecastOut().dump(F.forecast(deals, args["period"]))
 
     # --- events from other services ----------------------------------------------------------
@@ -374,16 +406,18 @@ class DealsService(Operational):
         # the deal starts when its lead converted (a historical import's past time)
         opened = domain.opened_at(lead, utcnow())
         deal, events = domain.new_deal(
-            pipeline, domain.deal_from_lead(lead), domain.deal_id_for_lead(lead["lead_id"]),
-            opened, actor=event.get("actor"), day_seconds=self._day())
+            pipeline, {**domain.deal_from_lead(lead),
+                       "team": directory(self.config).team_of(lead.get("owner_id"))},
+            domain.deal_id_for_lead(lead["lead_id"]),
+            opened, actor=self._event_actor(event), day_seconds=self._day())
         # False: the lead's deal exists (a redelivery, or opened with its lead_id before).
-        if self.store.insert_deal(deal, events, actor=event.get("actor"),
+        if self.store.insert_deal(deal, events, actor=self._event_actor(event),
                                   correlationid=event.get("correlationid") or event["id"]):
             return
         self.store.change(deal["_id"], lambda existing: domain.adopt_conversion(
             self.store.get_pipeline(existing["pipeline_id"]), existing, lead, utcnow(),
-            actor=event.get("actor"), day_seconds=self._day()),
-            actor=event.get("actor"), event_id=event["id"],
+            actor=self._event_actor(event), day_seconds=self._day()),
+            actor=self._event_actor(event), event_id=event["id"],
             correlationid=event.get("correlationid") or event["id"])
 
     @event_handler("leads", "lead.erased")
@@ -397,9 +431,25 @@ class DealsService(Operational):
 
     @event_handler("quotes", "quote.accepted")
     def handle_quotes_quote_accepted(self, event):
-        quote = event["data"]
+        quote, actor = event["data"], self._event_actor(event)
         self.store.change(quote["deal_id"], lambda deal: domain.accept_quote(
             self.store.get_pipeline(deal["pipeline_id"]), deal, quote, utcnow(),
+            actor=actor, day_seconds=self._day()), actor=actor,
+            event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
+
+    @event_handler("quotes", "contract.signed")
+    def handle_quotes_contract_signed(self, event):
+        contract = event["data"]
+        self.store.change(contract["deal_id"], lambda deal: domain.sign_contract(
+            self.store.get_pipeline(deal["pipeline_id"]), deal, contract, utcnow(),
+            actor=event.get("actor"), day_seconds=self._day()), actor=event.get("actor"),
+            event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
+
+    @event_handler("quotes", "payment.received")
+    def handle_quotes_payment_received(self, event):
+        payment = event["data"]
+        self.store.change(payment["deal_id"], lambda deal: domain.record_payment(
+            self.store.get_pipeline(deal["pipeline_id"]), deal, payment, utcnow(),
             actor=event.get("actor"), day_seconds=self._day()), actor=event.get("actor"),
             event_id=event["id"], correlationid=event.get("correlationid") or event["id"])
 
@@ -422,6 +472,7 @@ class DealsService(Operational):
         for doc in self.store.due_stalls(now, batch):
             try:
                 self.store.change(doc["_id"], lambda deal: domain.stall(
-                    pipeline_of(deal), deal, now, day_seconds=day), current=doc)
+                    pipeline_of(deal), deal, now, day_seconds=day), current=doc,
+                    actor=system_actor(self.name))
             except Contention:
                 log.info("deal %s kept changing; its stall waits for the next pass", doc["_id"])

@@ -36,6 +36,8 @@ def encode(values):
             value = value.isoformat()
         elif key == "accepted_quote" and value:
             value = {**value, "total": str(value["total"])}
+        elif key == "first_payment" and value:
+            value = {**value, "amount": str(value["amount"])}
         elif key == "history":
             value = [dict(t) for t in value]
         out[key] = value
@@ -53,6 +55,9 @@ def decode(doc):
     if deal.get("accepted_quote"):
         deal["accepted_quote"] = {**deal["accepted_quote"],
                                   "total": Decimal(deal["accepted_quote"]["total"])}
+    if deal.get("first_payment"):
+        deal["first_payment"] = {**deal["first_payment"],
+                                 "amount": Decimal(deal["first_payment"]["amount"])}
     # (times come back aware: the kit's client is tz_aware)
     for key in TIMES:
         deal.setdefault(key, None)
@@ -79,7 +84,8 @@ class DealsStore(WorkStore, BaseStore):
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
-        for field in ("owner_id", "pipeline_id", "stage", "status"):
+        # `team` keeps a manager's list (kit.permissions TEAM) on an index too
+        for field in ("owner_id", "pipeline_id", "stage", "status", "team"):
             deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name=f"{field}_created")
         self.ensure_work_indexes()

@@ -31,7 +31,7 @@ def entry(activity, now, actor=None):
         "id": str(uuid.uuid4()),
         "type": activity["type"],
         "at": millis(activity.get("at") or now),
-        "actor": activity.get("actor") or actor,
+        "actor": actor,  # the token's subject, never the body (DESIGN "People")
         "outcome": activity.get("outcome"),
         "summary": activity.get("summary"),
         "duration_minutes": activity.get("duration_minutes"),

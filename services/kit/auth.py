@@ -208,19 +208,13 @@ class Authenticator(SharedExtension):
         return who
 
 
-_verifiers = {}
-
-
 def caller(request, config):
-    """The authenticated caller of this request: {"sub", "roles", "team"}. The entrypoint
-    has resolved it already; elsewhere the token is verified here."""
+    """The authenticated caller of this request: {"sub", "roles", "team"}. The kit's
+    entrypoint has resolved it already; a request it did not see is verified here."""
     who = getattr(request, "caller", None)
     if who is not None:
         return who
-    key = id(config)
-    if key not in _verifiers:
-        _verifiers[key] = build_verifier(config)
-    return who_from_claims(_verifiers[key].verify(bearer_token(request)))
+    return who_from_claims(build_verifier(config).verify(bearer_token(request)))
 
 
 def require_role(who, *roles, config=None):

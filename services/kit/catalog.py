@@ -352,6 +352,8 @@ class QuoteSubmitted(_Quote):
     currency = Currency(required=True)
     requires_approval = fields.Boolean(required=True)
     submitted_at = UtcDateTime(required=True)
+    discount_percent = Money(places=2, **OPTIONAL, metadata={
+        "description": "the whole discount as a percent of the subtotal"})
 
 
 class QuoteApproved(_Quote):
@@ -387,6 +389,54 @@ class QuoteExpired(_Quote):
     valid_until = UtcDateTime(required=True)
 
 
+class QuoteVoided(_Quote):
+    """An open quote was voided (by a person, or because its deal was lost)."""
+
+    reason = fields.String(required=True)
+    voided_at = UtcDateTime(required=True)
+
+
+class _Contract(Schema):
+    contract_id = _id()
+    quote_id = _id()
+    deal_id = _id()
+    amount = Money(required=True)
+    currency = Currency(required=True)
+
+
+class ContractCreated(_Contract):
+    """An accepted quote became a contract, with its payment schedule."""
+
+    number = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class ContractSigned(_Contract):
+    """The customer signed through the contract's link (typed name, time, address and the
+    SHA-256 of the exact PDF are kept with the contract, not in the event)."""
+
+    signed_at = UtcDateTime(required=True)
+    pdf_sha256 = fields.String(required=True, validate=validate.Length(equal=64))
+
+
+class ContractVoided(_Contract):
+    reason = fields.String(required=True)
+    voided_at = UtcDateTime(required=True)
+
+
+class PaymentReceived(_Contract):
+    payment_id = _id()
+    paid = Money(required=True, metadata={"description": "this payment"})
+    paid_total = Money(required=True, metadata={"description": "all payments so far"})
+    method = fields.String(required=True)
+    received_at = UtcDateTime(required=True)
+    first = fields.Boolean(required=True, metadata={"description": "the contract's first"})
+
+
+class ContractFullyPaid(_Contract):
+    paid_at = UtcDateTime(required=True)
+
+
 # --- support ---------------------------------------------------------------------------------
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -406,12 +456,17 @@ class TicketOpened(Schema):
     opened_at = UtcDateTime(required=True)
     first_response_due = UtcDateTime(**OPTIONAL)
     resolution_due = UtcDateTime(**OPTIONAL)
+    category = _opt_str()
+    tier = _opt_str()
 
 
 class TicketAssigned(Schema):
     ticket_id = _id()
     agent_id = _opt_str()
     priority = _priority()
+    category = _opt_str()
+    previous_agent_id = _opt_str()
+    rule = _opt_str(metadata={"description": "dispatch (skill, least loaded) or manual"})
 
 
 class TicketFirstResponded(Schema):
@@ -421,6 +476,24 @@ class TicketFirstResponded(Schema):
     opened_at = UtcDateTime(required=True)
     responded_at = UtcDateTime(required=True)
     first_response_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+    category = _opt_str()
+    sla_met = fields.Boolean(**OPTIONAL, metadata={
+        "description": "within the first-response target (working time, pauses excluded)"})
+
+
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
+
+
+class TicketStatusChanged(Schema):
+    ticket_id = _id()
+    priority = _priority()
+    category = _opt_str()
+    from_status = fields.String(required=True, data_key="from",
+                                validate=validate.OneOf(TICKET_STATUSES))
+    to_status = fields.String(required=True, data_key="to",
+                              validate=validate.OneOf(TICKET_STATUSES))
+    agent_id = _opt_str()
+    changed_at = UtcDateTime(required=True)
 
 
 class TicketResolved(Schema):
@@ -429,20 +502,45 @@ class TicketResolved(Schema):
     opened_at = UtcDateTime(required=True)
     resolved_at = UtcDateTime(required=True)
     resolution_seconds = fields.Float(required=True, validate=validate.Range(min=0))
+    category = _opt_str()
+    agent_id = _opt_str()
+    resolution = fields.Integer(**OPTIONAL, metadata={
+        "description": "1 for the first resolution, 2 after one reopen..."})
+    sla_met = fields.Boolean(**OPTIONAL, metadata={
+        "description": "within the resolution target (working time, pauses excluded)"})
 
 
 class TicketReopened(Schema):
     ticket_id = _id()
     priority = _priority()
     reason = _opt_str()
+    category = _opt_str()
+    reopened_at = UtcDateTime(**OPTIONAL)
+
+
+SLA_KINDS = ("first_response", "resolution")
+
+
+class TicketSlaWarning(Schema):
+    """A share of an SLA target (SLA.warning_fraction) is used up; once per clock."""
+
+    ticket_id = _id()
+    priority = _priority()
+    category = _opt_str()
+    agent_id = _opt_str()
+    kind = fields.String(required=True, validate=validate.OneOf(SLA_KINDS))
+    due_at = UtcDateTime(required=True)
+    warned_at = UtcDateTime(required=True)
 
 
 class TicketSlaBreached(Schema):
     ticket_id = _id()
     priority = _priority()
-    kind = fields.String(required=True, validate=validate.OneOf(("first_response", "resolution")))
+    kind = fields.String(required=True, validate=validate.OneOf(SLA_KINDS))
     due_at = UtcDateTime(required=True)
     breached_at = UtcDateTime(required=True)
+    category = _opt_str()
+    agent_id = _opt_str()
 
 
 class TicketRated(Schema):
@@ -450,6 +548,70 @@ class TicketRated(Schema):
     priority = _priority()
     score = fields.Integer(required=True, validate=validate.Range(1, 5))
     comment = _opt_str()
+    category = _opt_str()
+    agent_id = _opt_str()
+    resolution = fields.Integer(**OPTIONAL)
+    rated_at = UtcDateTime(**OPTIONAL)
+
+
+class DeliveryOpened(Schema):
+    """deal.won opened the deal's delivery project (one per deal)."""
+
+    delivery_id = _id()
+    deal_id = _id()
+    pipeline_id = _opt_str()
+    account = _opt_str()
+    owner_id = _opt_str()
+    template = fields.String(required=True)
+    steps = fields.List(fields.String(), required=True)
+    won_at = UtcDateTime(**OPTIONAL)
+    due_at = UtcDateTime(**OPTIONAL)
+    opened_at = UtcDateTime(required=True)
+
+
+class DeliveryStepCompleted(Schema):
+    delivery_id = _id()
+    deal_id = _id()
+    step = fields.String(required=True)
+    due_at = UtcDateTime(**OPTIONAL)
+    completed_at = UtcDateTime(required=True)
+    overdue = fields.Boolean(required=True)
+
+
+class DeliveryAccepted(Schema):
+    """The customer signed the acceptance step: payment "on delivery acceptance" is due."""
+
+    delivery_id = _id()
+    deal_id = _id()
+    account = _opt_str()
+    won_at = UtcDateTime(**OPTIONAL)
+    accepted_at = UtcDateTime(required=True)
+
+
+# --- notify ----------------------------------------------------------------------------------
+
+
+class _Notification(Schema):
+    notification_id = _id(metadata={"description": "event id|rule|recipient|channel"})
+    event_id = _id(metadata={"description": "the event that caused it"})
+    event_type = fields.String(required=True)
+    rule = fields.String(required=True)
+    recipient = fields.String(required=True, metadata={
+        "description": "person:<sub>, customer:<id> or channel:<team>; no address"})
+    channel = fields.String(required=True, validate=validate.OneOf(
+        ("email", "sms", "dingtalk", "wecom")))
+    attempts = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class NotificationSent(_Notification):
+    sent_at = UtcDateTime(required=True)
+
+
+class NotificationFailed(_Notification):
+    """Failed for good: a permanent failure, or transient ones until the retries ran out."""
+
+    reason = fields.String(required=True)
+    failed_at = UtcDateTime(required=True)
 
 
 CATALOG = {
@@ -483,6 +645,12 @@ CATALOG = {
         "quote.accepted": QuoteAccepted,
         "quote.declined": QuoteDeclined,
         "quote.expired": QuoteExpired,
+        "quote.voided": QuoteVoided,
+        "contract.created": ContractCreated,
+        "contract.signed": ContractSigned,
+        "contract.voided": ContractVoided,
+        "payment.received": PaymentReceived,
+        "contract.fully_paid": ContractFullyPaid,
     },
     "support": {
         "ticket.opened": TicketOpened,
@@ -492,6 +660,15 @@ CATALOG = {
         "ticket.reopened": TicketReopened,
         "ticket.sla_breached": TicketSlaBreached,
         "ticket.rated": TicketRated,
+        "ticket.status_changed": TicketStatusChanged,
+        "ticket.sla_warning": TicketSlaWarning,
+        "delivery.opened": DeliveryOpened,
+        "delivery.step_completed": DeliveryStepCompleted,
+        "delivery.accepted": DeliveryAccepted,
+    },
+    "notify": {
+        "notification.sent": NotificationSent,
+        "notification.failed": NotificationFailed,
     },
 }
 

@@ -9,7 +9,17 @@ links it signed have expired (a link of a removed key is refused as `unknown_key
 Keys never live in git: `LINKS.keys` ("kid=secret,kid2=secret2", from the environment or a
 secret), and/or `LINKS.keys_dir` (one file per key, `<kid>.key`, e.g. a mounted Secret);
 `LINKS.current` names the signing key (default: the last key in name order). Local
-development only (`LINKS.dev_dir`, set by deploy/local) generates one under var/ on first use.
+development only (`LINKS.dev_dir`, which deploy/local/services.sh sets to var/links)
+generates one on first use. A service that signs or verifies links declares
+`links = LinkKeys()` and carries in its config.yml:
+
+    LINKS:
+      keys: ${LINK_KEYS:}
+      keys_dir: ${LINK_KEYS_DIR:}
+      current: ${LINK_KEY_CURRENT:}
+      dev_dir: ${LINK_KEYS_DEV_DIR:}
+
+Without a key it refuses to start.
 
 Verifying answers the claims or raises a LinkError whose `kind` says why: tampered (403),
 unknown_key (403), expired (410), used (409). Single use is recorded by the service that
@@ -26,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from nameko.extensions import DependencyProvider
 
 from kit.config import setting
 from kit.errors import Conflict, Forbidden, Gone
@@ -87,14 +98,14 @@ class Keyring:
 
     @classmethod
     def from_config(cls, config):
-        keys = parse_keys(setting(config, "LINKS.keys", "") or "")
-        keys_dir = setting(config, "LINKS.keys_dir", "") or ""
+        keys = parse_keys(setting(config, "LINKS.keys") or "")
+        keys_dir = setting(config, "LINKS.keys_dir") or ""
         if keys_dir:
             keys.update(read_key_files(Path(keys_dir)))
-        dev_dir = setting(config, "LINKS.dev_dir", "") or ""
+        dev_dir = setting(config, "LINKS.dev_dir") or ""
         if not keys and dev_dir:
             keys = dev_keys(Path(dev_dir))
-        return cls(keys, setting(config, "LINKS.current", "") or None)
+        return cls(keys, setting(config, "LINKS.current") or None)
 
     def sign(self, purpose, subject, expires_at, data=None, link_id=None):
         """A token for `purpose` on `subject`, valid until `expires_at` (aware UTC)."""
@@ -126,6 +137,17 @@ class Keyring:
                           f"The link expired at {expires_at.isoformat()}.")
         return Claims(purpose=purpose, subject=payload["s"], link_id=payload["l"],
                       expires_at=expires_at, data=payload["d"], kid=kid)
+
+
+class LinkKeys(DependencyProvider):
+    """The service's Keyring, loaded once per container: a missing or weak key stops the
+    service at start, not at the first link."""
+
+    def setup(self):
+        self.keyring = Keyring.from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.keyring
 
 
 def parse_keys(text):
@@ -190,3 +212,9 @@ def consume(collection, claims, now):
 
 def ensure_consumed_index(collection):
     collection.create_index("expires_at", name="expires_at")
+
+
+def sweep_consumed(collection, now):
+    """Forget uses of links that have expired (an index range): an expired link is refused
+    as expired before its use is looked at."""
+    return collection.delete_many({"expires_at": {"$lt": now}}).deleted_count

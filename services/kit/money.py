@@ -5,7 +5,7 @@ Tender: a currency with a numeric minor unit that is not a fund. That leaves out
 metals, bond-market units, testing and "no currency" codes (XAU, XBA…, XTS, XXX, minor
 unit "N.A."), SDR and other units of account, and funds (BOV, CLF, USN…, IsFund).
 """
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import iso4217
 
@@ -43,3 +43,12 @@ def in_currency(amount, currency):
             raise ValueError(f"{currency} amounts have no decimal places.")
         raise ValueError(f"{currency} amounts have at most {places} decimal places.")
     return amount.quantize(Decimal(1).scaleb(-places))
+
+
+QUANTUM = {code: Decimal(1).scaleb(-places) for code, places in MINOR_UNITS.items()}
+
+
+def rounded(amount, currency):
+    """`amount` rounded half-up to `currency`'s minor units (a price times a quantity, a
+    percentage of an amount): the one rounding rule of quotes and contracts."""
+    return amount.quantize(QUANTUM[currency], rounding=ROUND_HALF_UP)

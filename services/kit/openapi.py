@@ -12,6 +12,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from kit import money
 from kit.fields import NOT_BLANK, CurrencyAmounts, validate_not_blank
+from kit.permissions import PUBLIC
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -97,6 +98,8 @@ def build_spec(service_name, entrypoints, version="1.0.0"):
     plugin = spec.plugins[0]
     plugin.converter.add_attribute_function(_not_blank)
     spec.components.schema("Problem", PROBLEM_SCHEMA)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
+                                               "bearerFormat": "JWT"})
     problem = {"description": "Problem", "content": {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     paths = {}
@@ -127,6 +130,14 @@ def build_spec(service_name, entrypoints, version="1.0.0"):
             elif ep.response_schema is not None:
                 ok["content"] = {"application/json": {"schema": _schema_ref(ep.response_schema)}}
             op["responses"][str(ep.success_status)] = ok
+            # every route needs a token but those the permission matrix makes public
+            if getattr(ep, "rule", None) == PUBLIC:
+                op["security"] = []
+            else:
+                op["security"] = [{"bearer": []}]
+                op["responses"]["401"] = {**problem, "description": "No valid bearer token"}
+                op["responses"].setdefault("403", {**problem, "description":
+                                                   "Your roles may not call this route"})
             for status, description in ep.extra_responses.items():
                 op["responses"][str(status)] = {**problem, "description": description}
             if (ep.body_schema is not None or ep.query_schema is not None

@@ -8,6 +8,8 @@ idempotent, so the repeat changes nothing.
 import datetime as dt
 import logging
 
+from pymongo import UpdateOne
+
 from kit.events import exchange_for
 from kit.fields import utcnow
 
@@ -58,10 +60,9 @@ class OutboxRelay:
         sent = 0
         for coll, ids in by_coll.items():
             for start in range(0, len(ids), self.batch_size):
-                # one lookup per id: FerretDB v1 answers `_id` equality from its index but
-                # scans the whole collection for `$in`
-                docs = [doc for _id in ids[start:start + self.batch_size]
-                        if (doc := self.db[coll].find_one({"_id": _id}, {OUTBOX: 1}))]
+                # one indexed read per batch (`$in` on `_id`: pushdown.patch locally)
+                docs = list(self.db[coll].find(
+                    {"_id": {"$in": ids[start:start + self.batch_size]}}, {OUTBOX: 1}))
                 sent += self._publish_docs(coll, docs)
         return sent
 
@@ -102,9 +103,19 @@ class OutboxRelay:
         if not messages:
             return 0
         self.publisher.publish_batch(messages)
-        for doc in docs:
-            self.remove_published(coll, doc["_id"], doc[OUTBOX])
+        self.remove_many(coll, [(doc["_id"], doc[OUTBOX]) for doc in docs])
         return len(messages)
+
+    def remove_many(self, coll, published):
+        """Empty the outboxes that hold exactly what was published, in one round trip; an
+        outbox that got a newer event meanwhile keeps it (`remove_published`)."""
+        done = self.db[coll].bulk_write([
+            UpdateOne({"_id": _id, OUTBOX: events},
+                      {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}})
+            for _id, events in published], ordered=False)
+        if done.matched_count < len(published):
+            for _id, events in published:  # rare: find and trim the ones that grew
+                self.remove_published(coll, _id, events)
 
     def remove_published(self, coll, _id, published):
         collection = self.db[coll]

@@ -36,6 +36,11 @@ class PersonSchema(Schema):
     skills = fields.List(fields.String(), load_default=list)
     capacity = fields.Integer(load_default=None, allow_none=True)
     active = fields.Boolean(load_default=True)
+    # notify: no notifications in these local hours ({start: "22:00", end: "08:00"}), and
+    # the roles its `role:<role>` recipients reach (tokens alone grant roles for access)
+    quiet_hours = fields.Dict(keys=fields.String(), values=fields.String(),
+                              load_default=None, allow_none=True)
+    roles = fields.List(fields.String(), load_default=list)
 
 
 class DirectorySchema(Schema):

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
+from kit.audit import _networks, client_address
 from kit.config import setting
 from kit.errors import DomainError, Forbidden, Invalid, TooManyRequests
 from kit.http import JSON, json_body, problem_from_exception, read_body
@@ -77,14 +78,10 @@ def from_form_encoded(pairs):
 
 
 def address_of(request, config):
-    """The client's address; X-Forwarded-For only behind a proxy the config trusts (its
-    last hop is the one that proxy saw)."""
-    if setting(config, "CAPTURE.trust_forwarded_for", False):
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if hops:
-            return hops[-1]
-    return request.remote_addr or "unknown"
+    """The client's address, X-Forwarded-For believed only as far as the proxies the
+    config trusts wrote it (AUTH.trusted_proxies, as the audit trail reads it)."""
+    return client_address(request, _networks(setting(config, "AUTH.trusted_proxies"))) \
+        or "unknown"
 
 
 def preflight(forms, request, form_key):
@@ -112,8 +109,6 @@ def submit(store, rules, forms, config, request, form_key, now):
             _create(store, rules, form, CaptureIn().load(data), now)
     except (DomainError, ValidationError) as exc:
         response = problem_from_exception(exc, request)
-        if isinstance(exc, TooManyRequests):
-            response.headers["Retry-After"] = str(exc.extra["retry_after"])
         response.headers.extend(cors_headers(origin))
         return response
     return 202, cors_headers(origin), CaptureReceived().dump({"received": True})
@@ -126,7 +121,7 @@ def _limit(store, form, address, now):
         if store.count_hit(bucket_id, end) > window.limit:
             seconds = retry_after(end, now)
             raise TooManyRequests(f"Too many submissions; retry in {seconds} s.",
-                                  retry_after=seconds)
+                                  retry_after=seconds, headers={"Retry-After": str(seconds)})
 
 
 def _body(request, form):

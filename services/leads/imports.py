@@ -57,7 +57,7 @@ def row_id(key, line):
 
 
 def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None,
-        history=False):
+        history=False, known=None):
     """Returns (result, replayed). With `history` (the caller is an admin: the service
     checks) each row carries its past (leads.domain.historical); such an import needs an
     Idempotency-Key, under which its record says who loaded what."""
@@ -83,7 +83,7 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None,
         if replay is not None:
             return replay, True
 
-    invalid, valid = validate_rows(rows, utcnow() if history else None)
+    invalid, valid = validate_rows(rows, utcnow() if history else None, known)
     errors += invalid
     fresh = dedup_in_file(valid, errors)
     created = 0
@@ -148,9 +148,10 @@ def _begin(store, key, body_hash, limits, actor=None, history=False):
     return attempt, None
 
 
-def validate_rows(rows, now=None):
+def validate_rows(rows, now=None, known=None):
     """(errors, [(line, lead input)]); with `now` (a historical import) each input carries
-    its `history`, checked against the domain's rules as of `now`."""
+    its `history`, checked against the domain's rules as of `now`; `known(sub)` says
+    whether the owner a row names is in the people directory."""
     schema, history_schema = LeadIn(), HistoryIn()
     errors, valid = [], []
     for line, row in rows:
@@ -172,6 +173,9 @@ def validate_rows(rows, now=None):
                 errors.append({"line": line, "reason": "invalid", "errors": exc.messages})
                 continue
             problems = domain.history_errors(data["history"], now)
+            owner = data["history"].get("owner_id")
+            if known is not None and owner is not None and not known(owner):
+                problems = {**(problems or {}), "owner_id": ["Unknown person."]}
             if problems:
                 errors.append({"line": line, "reason": "invalid", "errors": problems})
                 continue

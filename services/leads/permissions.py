@@ -21,9 +21,11 @@ PERMISSIONS = {
     "add_task": WORK,
     "finish_task": WORK,
     "assign": {"admin": ALL, "manager": TEAM},
-    # guard's routes (leads.capture, leads.erasure), missing from the merged matrix
+    # web-to-lead: website forms post without a token; the form's public key, its allowed
+    # origins and the rate limits guard it (leads.capture)
     "capture_form_lead": PUBLIC,
     "capture_preflight": PUBLIC,
+    # erasure of personal data on request (PIPL/GDPR) is an administrator's act
     "erase": {"admin": ALL},
     "search_leads": READ,
     "patch_lead": WORK,

@@ -189,7 +189,7 @@ class ActivityIn(Schema):
 
     type = fields.String(required=True, validate=validate.OneOf(domain.ACTIVITY_TYPES))
     at = UtcDateTime(load_default=None, allow_none=True)
-    actor = _opt_str(100)
+    # no `actor`: the token's subject is the actor, and a body naming one is refused (400)
     outcome = _opt_str(100)
     summary = _opt_str(5000)
     duration_minutes = Integer(allow_none=True, load_default=None,

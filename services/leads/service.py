@@ -8,14 +8,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from kit import activities, paging
 from kit import customfield_schemas as CS
 from kit import customfields as CF
-from kit.auth import actor_id, caller, require_role
+from kit.auth import actor_id, caller, require_role, system_actor
 from kit.config import setting
-from kit.errors import Conflict, DealflowError, Invalid, NotFound, PayloadTooLarge
+from kit.errors import Conflict, DealflowError, Forbidden, Invalid, NotFound, PayloadTooLarge
 from kit.fields import utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
-from kit.permissions import scope_of
+from kit.people import directory
+from kit.permissions import ALL, OWN, TEAM, scope_of
 from kit.preconditions import etag, if_match
 from kit.timers import config_timer
 from leads import accounts, capture, domain, editing, erasure, imports, search
@@ -75,19 +76,28 @@ class LeadsService(Operational):
     def create_lead(self, request):
         data = json_body(request, LeadIn())
         on_duplicate = query_args(request, DuplicateQuery())["on_duplicate"]
-        return self._capture(data, on_duplicate, actor_id(caller(request, self.config)))
+        return self._capture(data, on_duplicate, actor_id(caller(request, self.config)),
+                             scope_of(request))
 
-    def _capture(self, data, on_duplicate, actor):
+    def _capture(self, data, on_duplicate, actor, scope):
         data["custom"] = self._typed(data.get("custom"))
         lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
+        # a rep's own capture stays theirs; everyone else's goes by the assignment rules
+        owner = (Assignment(owner_id=scope.sub, team=scope.team, queue=None, rule="creator")
+                 if scope.reach == OWN else None)
         try:
-            self.store.insert_new(lead, self.rules.assignment, actor)
+            self.store.insert_new(lead, self.rules.assignment, actor, owner=owner)
             return 201, LeadCreated().dump({"id": lead["_id"]})
         except domain.DuplicateLead as duplicate:
+            if scope.reach != ALL and not scope.allows(self.store.get(duplicate.existing_id)):
+                # another owner's lead: neither its id nor a merge into it
+                raise Conflict("A lead with this e-mail or phone exists outside your reach; "
+                               "its owner or their manager can update it.") from None
             existing = domain.merge_target(on_duplicate, duplicate)
         merged = {}
 
         def decide(current):
+            scope.check(current, "lead")
             change, merged["fields"] = domain.merge(current, data, utcnow(), self.rules, actor)
             return change
 
@@ -95,10 +105,7 @@ class LeadsService(Operational):
         return 200, LeadMerged().dump({"id": existing, "merged": True,
                                        "fields": merged["fields"], "lead": after})
 
-    # Public, no token (leads.capture says what keeps it safe); for auth's matrix:
-    #   POST    /api/v1/forms/<form_key>/leads  public (a configured form's origins)
-    #   OPTIONS /api/v1/forms/<form_key>/leads  public (CORS preflight)
-    #   POST    /api/v1/leads/<id>/erase        admin
+    # public, no token (leads.permissions; leads.capture says what keeps it safe)
     @http("POST", FORM, body=CaptureIn, response=CaptureReceived, status=202,
           summary="A website form's lead (public: the form's key and origins, rate-limited; "
                   "JSON or form-encoded; always 202, known addresses included)", tags=TAGS,
@@ -132,7 +139,8 @@ class LeadsService(Operational):
         key = request.headers.get("Idempotency-Key") or None
         result, replayed = imports.run(
             self.store, self.rules, raw, key, actor_id(who), limits=limits,
-            charset=args.get("charset") or labelled, history=args["history"])
+            charset=args.get("charset") or labelled, history=args["history"],
+            known=directory(self.config).knows)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return 200, headers, imports.ImportReport().dump(result)
 
@@ -141,14 +149,23 @@ class LeadsService(Operational):
     @http("GET", LEAD, response=LeadOut, summary="A lead", tags=TAGS,
           responses={404: "No such lead"})
     def get_lead(self, request, id):
-        lead = self.store.get(id)
+        lead = self._lead(request, id)
         return 200, etag(lead["version"]), LeadOut().dump(lead)
+
+    def _lead(self, request, id, full=False):
+        """The lead if the caller reaches it; another rep's lead is as absent as a missing
+        one (404), as it is from their lists."""
+        return scope_of(request).check(self.store.get(id, full=full), "lead")
 
     @http("GET", "/api/v1/leads", query=ListQuery, response=LeadPage,
           summary="Leads, newest first, filtered and cursor-paginated", tags=TAGS)
     def list_leads(self, request):
         args = query_args(request, ListQuery())
         filters = {k: args[k] for k in ("status", "owner_id", "source", "grade") if k in args}
+        reach = scope_of(request).query()
+        if any(filters.get(k, v) != v for k, v in reach.items()):
+            return LeadPage().dump({"items": [], "next_cursor": None})  # nothing in reach
+        filters.update(reach)
         created = {}
         if "created_from" in args:
             created["$gte"] = args["created_from"]
@@ -163,7 +180,7 @@ class LeadsService(Operational):
     @http("GET", LEAD + "/timeline", response=Timeline, summary="Activities in time order",
           tags=TAGS, responses={404: "No such lead"})
     def timeline(self, request, id):
-        lead = self.store.get(id, full=True)
+        lead = self._lead(request, id, full=True)
         return Timeline().dump({"lead_id": id, "activities": domain.timeline(lead)})
 
     @http("GET", "/api/v1/leads/search", query=SearchQuery, response=LeadPage,
@@ -229,9 +246,11 @@ class LeadsService(Operational):
     def add_activity(self, request, id):
         data = json_body(request, ActivityIn())
         actor = actor_id(caller(request, self.config))
+        scope = scope_of(request)
         added = {}
 
         def decide(lead):
+            scope.check(lead, "lead")
             change, added["activity"] = domain.add_activity(lead, data, utcnow(), self.rules,
                                                             actor)
             return change
@@ -246,9 +265,10 @@ class LeadsService(Operational):
     def change_status(self, request, id):
         data = json_body(request, StatusIn())
         actor = actor_id(caller(request, self.config))
+        scope = scope_of(request)
         lead, _ = self.store.change(id, lambda lead: domain.change_status(
-            lead, data["status"], data.get("reason"), utcnow(), self.rules, actor,
-            reason_text=data.get("reason_text")))
+            scope.check(lead, "lead"), data["status"], data.get("reason"), utcnow(), self.rules,
+            actor, reason_text=data.get("reason_text")))
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/convert", body=ConvertIn, response=LeadOut,
@@ -257,9 +277,11 @@ class LeadsService(Operational):
     def convert(self, request, id):
         data = json_body(request, ConvertIn())
         actor = actor_id(caller(request, self.config))
+        scope = scope_of(request)
+
         def converting(lead):
-            return domain.convert(lead, data["amount"], data["currency"], utcnow(), actor,
-                                  pipeline_id=data["pipeline_id"])
+            return domain.convert(scope.check(lead, "lead"), data["amount"], data["currency"],
+                                  utcnow(), actor, pipeline_id=data["pipeline_id"])
 
         converting(self.store.get(id))  # refused before any account or contact is made
         links = self.store.link_conversion(
@@ -275,11 +297,20 @@ class LeadsService(Operational):
           responses={403: "Managers only", 404: "No such lead", 409: "Lead is closed"})
     def assign(self, request, id):
         who = caller(request, self.config)
+        scope = scope_of(request)
         data = json_body(request, AssignIn())
-        target = Assignment(owner_id=data["owner_id"], team=data["team"], queue=data["queue"],
+        people = directory(self.config)
+        team = data["team"]
+        if data["owner_id"] is not None:
+            people.require_known(data["owner_id"])
+            team = team or people.team_of(data["owner_id"])
+        if scope.reach == TEAM and team != scope.team:
+            raise Forbidden("A manager assigns leads within their own team.",
+                            errors={"owner_id": [f"Not in team {scope.team!r}."]})
+        target = Assignment(owner_id=data["owner_id"], team=team, queue=data["queue"],
                             rule="manual")
         lead, _ = self.store.reassign(id, lambda lead: domain.reassign(
-            lead, target, actor_id(who)), data["owner_id"])
+            scope.check(lead, "lead"), target, actor_id(who)), data["owner_id"])
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/erase", response=LeadOut,
@@ -436,7 +467,7 @@ class LeadsService(Operational):
           responses={404: "No such lead", 409: "Lead is closed"})
     def add_task(self, request, id):
         data = json_body(request, TaskIn())
-        task = domain.new_task(self.store.get(id), data["due_at"], data.get("note"),
+        task = domain.new_task(self._lead(request, id), data["due_at"], data.get("note"),
                                str(uuid.uuid4()), utcnow(),
                                actor_id(caller(request, self.config)))
         return TaskOut().dump(self.store.insert_task(task))
@@ -444,7 +475,7 @@ class LeadsService(Operational):
     @http("GET", LEAD + "/tasks", response=TaskList, summary="Follow-ups of a lead", tags=TAGS,
           responses={404: "No such lead"})
     def list_tasks(self, request, id):
-        self.store.get(id)
+        self._lead(request, id)
         return TaskList().dump({"items": self.store.tasks_of(id)})
 
     @http("POST", LEAD + "/tasks/<task_id>/<outcome>", response=TaskOut,
@@ -460,11 +491,11 @@ class LeadsService(Operational):
 
     @config_timer("FOLLOWUP.check_interval_seconds", 15)
     def fire_followups(self):
-        self.store.fire_due_tasks(utcnow())
+        self.store.fire_due_tasks(utcnow(), actor=system_actor(self.name))
 
     @config_timer("SLA.check_interval_seconds", 15)
     def check_response_sla(self):
-        self.store.fire_overdue(utcnow(), self.rules)
+        self.store.fire_overdue(utcnow(), self.rules, actor=system_actor(self.name))
 
     @config_timer("CAPTURE.sweep_interval_seconds", 300)
     def sweep_rate_buckets(self):

@@ -57,7 +57,8 @@ class LeadsStore(RecordsStore, BaseStore):
         self.ensure_record_indexes()  # their unique keys too, before anything else
         # lists: newest first, filtered by one field (keyset pages read one page)
         leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
-        for field in ("owner_id", "status", "source", "grade"):
+        # `team` keeps a manager's list (kit.permissions TEAM) on an index too
+        for field in ("owner_id", "status", "source", "grade", "team"):
             leads.create_index([(field, ASCENDING), ("created_at", DESCENDING),
                                 ("_id", DESCENDING)], name=f"{field}_created")
         # a rep's open leads, counted when its counter is checked (recount_reps)
@@ -116,13 +117,19 @@ class LeadsStore(RecordsStore, BaseStore):
 
     # --- capture ---------------------------------------------------------------------------
 
-    def insert_new(self, lead, assignment_rules, actor=None):
-        """Assign and insert a new lead with lead.created and lead.assigned in its outbox.
+    def insert_new(self, lead, assignment_rules, actor=None, owner=None):
+        """Assign and insert a new lead with lead.created and lead.assigned in its outbox
+        (to `owner`, an Assignment, when the caller decided it: a rep's own capture).
         Raises DuplicateLead when the unique indexes find the same e-mail or phone."""
         # a known person's new lead belongs to their account (leads.accounts)
         lead.update(accounts.known_customer(self.contact_by_identity(lead.get("email"),
                                                                      lead.get("phone"))))
-        chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
+        if owner is not None:
+            self.db.reps.update_one({"_id": owner.owner_id},
+                                    {"$inc": {"open": 1, "touched": 1}}, upsert=True)
+            chosen = owner
+        else:
+            chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
         lead.update(domain.assignment_fields(chosen))
         try:
             self.db.leads.insert_one(versioned.new_entity(
@@ -173,7 +180,7 @@ class LeadsStore(RecordsStore, BaseStore):
 
     # --- changes ---------------------------------------------------------------------------
 
-    def change(self, lead_id, decide, *, current=None, expected=None):
+    def change(self, lead_id, decide, *, current=None, actor=None, expected=None):
         """A versioned change (kit.versioned): `decide(lead)` returns a domain.Change or
         None (nothing to do). Returns (lead after, change) or (lead, None). The rep's
         open-lead counter follows the lead, as the domain says. `expected`: the version
@@ -184,7 +191,7 @@ class LeadsStore(RecordsStore, BaseStore):
             seen["before"] = lead
             return decide(lead)
 
-        after, change = self._leads.change(lead_id, remember, current=current,
+        after, change = self._leads.change(lead_id, remember, current=current, actor=actor,
                                            expected=expected)
         if change is not None:
             self.release(domain.released_owner(seen["before"], after))
@@ -366,7 +373,7 @@ class LeadsStore(RecordsStore, BaseStore):
         return list(self.db.tasks.find(
             {"lead_id": lead_id}, {"outbox": 0, "outbox_since": 0}).sort("due_at", ASCENDING))
 
-    def fire_due_tasks(self, now, limit=200):
+    def fire_due_tasks(self, now, limit=200, actor=None):
         """Fire due follow-ups as the domain says; the versioned write is the claim, so
         with N instances each task fires once. Returns tasks fired."""
         due = list(self.db.tasks.find({"fired": False, "due_at": {"$lte": now}},
@@ -380,14 +387,14 @@ class LeadsStore(RecordsStore, BaseStore):
         fired = 0
         for task in due:
             _, change = self._tasks.change(task["_id"], lambda t: domain.fire_followup(
-                t, leads.get(t["lead_id"]), now), current=task)
+                t, leads.get(t["lead_id"]), now), current=task, actor=actor)
             if change is not None and change.events:
                 fired += 1
         return fired
 
     # --- response SLA ----------------------------------------------------------------------
 
-    def fire_overdue(self, now, rules, limit=200):
+    def fire_overdue(self, now, rules, limit=200, actor=None):
         """Report leads nobody contacted within the response SLA, once each: the version
         check of `change` is the atomic claim, and a lead whose clock was stopped or fired
         meanwhile is left alone. Returns leads reported."""
@@ -402,7 +409,8 @@ class LeadsStore(RecordsStore, BaseStore):
 
             try:
                 _, change = self.change(lead["_id"], lambda current, moved=moved:
-                                        domain.response_overdue(current, now, moved))
+                                        domain.response_overdue(current, now, moved),
+                                        actor=actor)
             except Exception:
                 self.release(moved.owner_id if moved else None)
                 raise

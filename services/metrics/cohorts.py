@@ -27,6 +27,10 @@ from metrics.domain import MICROS, _aware, _micros, _rate, deal_summary, lead_su
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 BASE = ""
+# buckets whose tallies are summed and their durations merged once, and kept so until one
+# of them changes: a year's funnel then adds a dozen blocks, not 365 days
+BLOCK = 32
+MERGE_BELOW = 20_000  # durations of a window up to which a median sorts them all
 
 
 def epoch_micros(at):
@@ -131,6 +135,8 @@ class Cohorts:
         self.lead_deals = {}   # lead id -> {deal ids}
         self.buckets = {}      # bucket -> {slot: Tally}
         self.members = {}      # bucket -> {lead ids}, for the partial buckets of a window
+        self.changes = {}      # block -> changes of its tallies so far
+        self.blocks = {}       # block -> (changes when merged, {slot: merged Tally})
 
     def _rows(self, lead_id):
         deal_ids = self.lead_deals.get(lead_id, ())
@@ -139,6 +145,7 @@ class Cohorts:
 
     def _apply(self, entries, sign):
         for bucket, slot, entry_row in entries:
+            self.changes[bucket // BLOCK] = self.changes.get(bucket // BLOCK, 0) + 1
             slots = self.buckets.setdefault(bucket, {})
             tally = slots.get(slot)
             if tally is None:
@@ -203,17 +210,48 @@ class Cohorts:
         return first, last, edges
 
     def tallies(self, pipeline, first=None, last=None):
-        """(tallies to add, tallies to take out) of the buckets in [first, last)."""
+        """(tallies to add, tallies to take out) of the buckets in [first, last); whole
+        blocks of buckets as one merged tally each."""
+        if first is None:
+            chosen = self.buckets.values()
+        else:
+            chosen = []
+            known = self.buckets.keys()
+            bucket, last = max(first, min(known, default=0)), min(last, max(known, default=0) + 1)
+            while bucket < last:
+                if bucket % BLOCK == 0 and bucket + BLOCK <= last:
+                    chosen.append(self._block(bucket // BLOCK))
+                    bucket += BLOCK
+                    continue
+                if bucket in self.buckets:
+                    chosen.append(self.buckets[bucket])
+                bucket += 1
         plus, minus = [], []
-        for bucket, slots in self.buckets.items():
-            if first is not None and not first <= bucket < last:
-                continue
+        for slots in chosen:
             for slot, sign in ((BASE, plus), ("+" + str(pipeline), plus),
                                ("-" + str(pipeline), minus)):
                 tally = slots.get(slot)
                 if tally is not None:
                     sign.append(tally)
         return plus, minus
+
+    def _block(self, block):
+        """{slot: Tally} of the buckets of a block, merged when it last changed."""
+        changes = self.changes.get(block, 0)
+        cached = self.blocks.get(block)
+        if cached is None or cached[0] != changes:
+            by_slot = {}
+            for bucket in range(block * BLOCK, (block + 1) * BLOCK):
+                for slot, tally in self.buckets.get(bucket, {}).items():
+                    by_slot.setdefault(slot, []).append(tally)
+            merged = {slot: Tally(
+                self.stages, sum(t.rows for t in tallies),
+                [sum(counts) for counts in zip(*(t.reached for t in tallies), strict=True)],
+                [sorted(chain.from_iterable(t.gaps[i] for t in tallies))
+                 for i in range(self.stages - 1)])
+                for slot, tallies in by_slot.items()}
+            cached = self.blocks[block] = (changes, merged)
+        return cached[1]
 
     def _edge(self, lo, hi, pipeline):
         """Tallies of the leads created in [lo, hi) (at most two partial buckets), lead
@@ -280,30 +318,36 @@ class Cohorts:
         return cohorts
 
 
-def _kth(values, removed, k):
-    """The k-th smallest (0-based) of the multiset `values` minus `removed` (both sorted,
-    `removed` a sub-multiset): binary search on the rank, never a walk."""
-    lo, hi = 0, len(values) - 1
+def _kth(runs, removed, k):
+    """The k-th smallest (0-based) integer of the multiset union of the sorted `runs`
+    minus that of `removed` (a sub-multiset): a binary search on the value, counting with
+    bisect in each run, never a merge."""
+    lo, hi = min(run[0] for run in runs), max(run[-1] for run in runs)
     while lo < hi:
         mid = (lo + hi) // 2
-        x = values[mid]
-        if bisect.bisect_right(values, x) - bisect.bisect_right(removed, x) > k:
+        below = sum(bisect.bisect_right(run, mid) for run in runs) \
+            - sum(bisect.bisect_right(run, mid) for run in removed)
+        if below > k:
             hi = mid
         else:
             lo = mid + 1
-    return values[lo]
+    return lo
 
 
-def _median_seconds(values, removed):
-    n = len(values) - len(removed)
+def _median_seconds(runs, removed):
+    runs, removed = [r for r in runs if r], [r for r in removed if r]
+    n = sum(map(len, runs)) - sum(map(len, removed))
     if n <= 0:
         return None
+    if n <= MERGE_BELOW:  # a small window: one C sort of its values costs less
+        runs, removed = [sorted(chain.from_iterable(runs))], [sorted(chain.from_iterable(removed))]
+        removed = [r for r in removed if r]
     i = n // 2
-    upper = _kth(values, removed, i) / MICROS
+    upper = _kth(runs, removed, i) / MICROS
     if n % 2:
         return round(upper, 3)
     # statistics.median's arithmetic on the seconds, as domain.cohort_funnel does it
-    return round((_kth(values, removed, i - 1) / MICROS + upper) / 2, 3)
+    return round((_kth(runs, removed, i - 1) / MICROS + upper) / 2, 3)
 
 
 def summarise(rules, plus, minus):
@@ -318,13 +362,12 @@ def summarise(rules, plus, minus):
     leads = sum(t.rows for t in plus) - sum(t.rows for t in minus)
     transitions = []
     for i, (a, b) in enumerate(zip(rules.funnel, rules.funnel[1:], strict=False)):
-        values = sorted(chain.from_iterable(t.gaps[i] for t in plus))
-        removed = sorted(chain.from_iterable(t.gaps[i] for t in minus))
+        runs, removed = [t.gaps[i] for t in plus], [t.gaps[i] for t in minus]
         transitions.append({
             "from": a, "to": b,
             "conversion_rate": _rate(reached[i + 1], reached[i]),
-            "median_seconds": _median_seconds(values, removed),
-            "samples": len(values) - len(removed),
+            "median_seconds": _median_seconds(runs, removed),
+            "samples": sum(map(len, runs)) - sum(map(len, removed)),
         })
     return {
         "leads": leads,

@@ -30,12 +30,15 @@ import statistics
 from bisect import bisect_left
 from decimal import Decimal
 
+from metrics import quotes_kpis
+
 # event type prefix -> (projection collection, id field in the event data)
 KINDS = {
     "lead": ("leads", "lead_id"),
     "deal": ("deals", "deal_id"),
     "quote": ("quotes", "quote_id"),
     "ticket": ("tickets", "ticket_id"),
+    **quotes_kpis.KINDS,
 }
 
 # Only what the KPIs need is kept: no names, e-mails or comments in the metrics database.
@@ -70,11 +73,14 @@ KEEP = {
     "quote.expired": ("deal_id",),
     "ticket.opened": ("priority", "opened_at"),
     "ticket.assigned": ("priority",),
-    "ticket.first_responded": ("priority", "first_response_seconds"),
-    "ticket.resolved": ("priority", "resolution_seconds"),
+    "ticket.first_responded": ("priority", "first_response_seconds", "sla_met"),
+    "ticket.resolved": ("priority", "resolution_seconds", "sla_met"),
     "ticket.reopened": ("priority",),
     "ticket.sla_breached": ("priority", "kind"),
     "ticket.rated": ("priority", "score"),
+    **quotes_kpis.KEEP,
+    "ticket.status_changed": ("priority", "to_status"),
+    "ticket.sla_warning": ("priority", "kind"),
 }
 
 # Lead status -> index into the configured lead stages (disqualified is out of the funnel).
@@ -91,7 +97,7 @@ LOST_STAGE = "lost"
 # A deal's snapshot of amount/currency/probability/expected close comes from these.
 DEAL_SNAPSHOTS = ("deal.created", "deal.stage_changed", "deal.updated")
 QUOTE_STATUSES = ("created", "submitted", "approved", "rejected", "sent", "accepted",
-                  "declined", "expired")
+                  "declined", "expired", "voided")
 PRIORITIES = ("low", "normal", "high", "urgent")
 SLA_KINDS = ("first_response", "resolution")
 OUTCOMES = ("won", "lost")
@@ -397,27 +403,22 @@ def quote_contribution(doc, rules):
         if fact["type"] == "quote.approved":
             waited = _micros(_aware(fact["approved_at"]) - _aware(fact["submitted_at"]))
             out = _observe(out, rules, "quote_approval_seconds", (), waited)
-    return out
+    return out + quotes_kpis.quote_series(facts, key)
 
 
-def ticket_contribution(doc, rules):
-    out = _common(doc)
-    for fact in _ordered(doc):
-        etype, priority = fact["type"], fact.get("priority")
-        if etype == "ticket.opened":
-            out += (key("tickets_opened", priority), 1)
-        elif etype == "ticket.resolved":
-            out = _observe(out, rules, "ticket_resolution_seconds", (priority,),
-                           _seconds_micros(fact["resolution_seconds"]))
-        elif etype == "ticket.sla_breached":
-            out += (key("ticket_sla_breaches", fact["kind"], priority), 1)
-        elif etype == "ticket.rated":
-            out += (key("csat_ratings", str(fact["score"])), 1)
-    return out
+def contract_contribution(doc, rules):
+    return _common(doc) + quotes_kpis.contract_series(_ordered(doc), key)
+
+
+def _support_tickets(doc, rules):
+    # metrics.support_kpis builds on this module's helpers: imported when first used
+    from metrics.support_kpis import ticket_contribution
+    return ticket_contribution(doc, rules)
 
 
 CONTRIBUTIONS = {"leads": lead_contribution, "deals": deal_contribution,
-                 "quotes": quote_contribution, "tickets": ticket_contribution}
+                 "quotes": quote_contribution, "tickets": _support_tickets,
+                 "contracts": contract_contribution}
 
 
 def contribution(kind, doc, rules):

@@ -16,6 +16,7 @@ whose cost depends on the number of series, not on the history. An idle instance
 one indexed query per collection per refresh and touches no entity.
 """
 import datetime as dt
+import gc
 import logging
 import time
 
@@ -34,7 +35,7 @@ from kit.config import setting
 from kit.fields import utcnow
 from kit.mongo import Store
 from kit.prom import PromRegistry
-from metrics import snapshot
+from metrics import quotes_kpis, snapshot
 from metrics.cohorts import Cohorts, summarise
 from metrics.domain import (
     LEAD_ORIGIN,
@@ -80,6 +81,11 @@ def _counters(rules):
          ["kind", "priority"], [(k, p) for k in SLA_KINDS for p in PRIORITIES]),
         ("csat_ratings", "Customer satisfaction ratings, by score (1-5)", ["score"],
          [(str(s),) for s in range(1, 6)]),
+        ("ticket_sla_warnings", "Ticket SLA warnings (a share of a target used up), by kind "
+         "and priority", ["kind", "priority"], [(k, p) for k in SLA_KINDS for p in PRIORITIES]),
+        ("ticket_sla_outcomes", "Ticket SLA clocks stopped within (met) or past (missed) "
+         "their target, by kind: the SLA attainment's inputs", ["kind", "outcome"],
+         [(k, o) for k in SLA_KINDS for o in ("met", "missed")]),
         ("events_applied", "Distinct events applied to the projections, by type", ["type"],
          [(t,) for t in sorted(EVENT_TYPES)]),
         ("events_duplicate", "Deliveries of events already applied, by type", ["type"],
@@ -97,6 +103,9 @@ def _gauges(rules):
         ("pipeline_amount", "Amount of open deals by current stage", ["stage", "currency"], []),
         ("forecast_weighted_amount", "Open deals' amount times probability, by expected "
          "close month", ["currency", "month"], []),
+        *quotes_kpis.gauges(),
+        ("tickets_open", "Tickets open now (new, open or pending), by priority", ["priority"],
+         [(p,) for p in PRIORITIES]),
     )
 
 
@@ -109,6 +118,8 @@ def _histograms():
         ("quote_approval_seconds", "Time from quote submission to approval", [], [()]),
         ("ticket_resolution_seconds", "Time from ticket opening to resolution", ["priority"],
          [(p,) for p in PRIORITIES]),
+        ("ticket_first_response_seconds", "Time from ticket opening to the first public "
+         "agent reply", ["priority"], [(p,) for p in PRIORITIES]),
     )
 
 
@@ -262,11 +273,15 @@ class LiveKpis(DependencyProvider):
         except snapshot.SnapshotError as exc:
             log.warning("KPI snapshot unusable, reading every projection: %s", exc)
             since = None
-        if since is not None:
+        if since is None:
+            self.restored_from = "projections"
+            since = self._load_all()
+        else:
             self.restored_from = "snapshot"
-            return since
-        self.restored_from = "projections"
-        return self._load_all()
+        # the restored state lives as long as the process: later collections skip it, so an
+        # idle instance does not walk a million objects now and then
+        gc.freeze()
+        return since
 
     def _from_snapshot(self):
         """Install the newest snapshot and catch up from its watermark; None without one.
@@ -280,8 +295,14 @@ class LiveKpis(DependencyProvider):
         read = time.perf_counter()
         if snapshot.checksum(blob) != manifest.get("sha256"):
             raise snapshot.SnapshotError("the snapshot's checksum does not match")
-        state, cohorts, watermark, codec = snapshot.decode(
-            blob, self.fingerprint, self.rules, self.bucket_seconds)
+        # the decode makes a few hundred thousand small containers that all live on; the
+        # cyclic collector would walk them over and over while they are made (half the time)
+        gc.disable()
+        try:
+            state, cohorts, watermark, codec = snapshot.decode(
+                blob, self.fingerprint, self.rules, self.bucket_seconds)
+        finally:
+            gc.enable()
         self.codec, self.state, self.cohorts = codec, state, cohorts
         self._snapshotted = 0
         decoded = time.perf_counter()

@@ -134,6 +134,30 @@ class MetricsService(Operational):
     def handle_quotes_quote_expired(self, event):
         self._apply(event)
 
+    @event_handler("quotes", "quote.voided")
+    def handle_quotes_quote_voided(self, event):
+        self._apply(event)
+
+    @event_handler("quotes", "contract.created")
+    def handle_quotes_contract_created(self, event):
+        self._apply(event)
+
+    @event_handler("quotes", "contract.signed")
+    def handle_quotes_contract_signed(self, event):
+        self._apply(event)
+
+    @event_handler("quotes", "contract.voided")
+    def handle_quotes_contract_voided(self, event):
+        self._apply(event)
+
+    @event_handler("quotes", "payment.received")
+    def handle_quotes_payment_received(self, event):
+        self._apply(event)
+
+    @event_handler("quotes", "contract.fully_paid")
+    def handle_quotes_contract_fully_paid(self, event):
+        self._apply(event)
+
     # --- support -------------------------------------------------------------------------
 
     @event_handler("support", "ticket.opened")
@@ -162,4 +186,12 @@ class MetricsService(Operational):
 
     @event_handler("support", "ticket.rated")
     def handle_support_ticket_rated(self, event):
+        self._apply(event)
+
+    @event_handler("support", "ticket.status_changed")
+    def handle_support_ticket_status_changed(self, event):
+        self._apply(event)
+
+    @event_handler("support", "ticket.sla_warning")
+    def handle_support_ticket_sla_warning(self, event):
         self._apply(event)

@@ -44,3 +44,14 @@ def sales_platform(rabbit_config):
     yield running
     running.stop()
     running.drop_databases()
+
+
+@pytest.fixture
+def quotes_platform(rabbit_config):
+    """Deals, quotes and metrics as processes on the test's own vhost and databases (the
+    session platform's funnel counts stay those of its own flows)."""
+    running = Platform(rabbit_config["AMQP_URI"], services=("deals", "quotes", "metrics"),
+                       KPIS_REFRESH_SECONDS=1).start()
+    yield running
+    running.stop()
+    running.drop_databases()

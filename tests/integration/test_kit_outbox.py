@@ -87,7 +87,7 @@ class CrashAfterPublish(Exception):
 class CrashingRelay(OutboxRelay):
     """Publishes, then dies before it removes what it published."""
 
-    def remove_published(self, coll, _id, published):
+    def remove_many(self, coll, published):
         raise CrashAfterPublish()
 
 
@@ -222,7 +222,7 @@ class _EventArrivesDuringPublish(ConfirmingPublisher):
         collection.update_one({"_id": _id}, {"$push": {"outbox": event}})
 
 
-def test_a_removal_keeps_an_event_that_arrived_while_it_was_published(
+def test_a_batch_removal_keeps_an_event_that_arrived_while_it_was_published(
         rabbit_config, mongo_db):
     since = {"outbox_since": dt.datetime(2026, 11, 27, tzinfo=dt.UTC)}
     events = {n: new_event("lead.followup_due", f"t{n}", {

@@ -12,17 +12,25 @@ class Subscriber:
                            routing_key=routing_key, durable=True)
         self.queue(self.conn.channel()).declare()
 
-    def drain(self, expect=None, timeout=10.0):
-        """Collect messages until `expect` arrived (or `timeout` passed with no new one)."""
-        got = []
+    def drain(self, expect=None, timeout=10.0, distinct=False):
+        """Collect messages until `expect` arrived (or `timeout` passed with no new one).
+
+        `distinct` keeps one copy of each event id: delivery is at least once (a relay
+        and another instance's sweep may both publish an event before it leaves the
+        outbox), so "once" claims are about distinct events, which consumers dedupe."""
+        got, seen = [], set()
         with self.conn.SimpleQueue(self.queue) as q:
             while expect is None or len(got) < expect:
                 try:
                     msg = q.get(block=True, timeout=timeout)
                 except q.Empty:
                     break
-                got.append(msg.payload)
                 msg.ack()
+                event_id = msg.payload.get("id") if isinstance(msg.payload, dict) else None
+                if distinct and event_id in seen:
+                    continue
+                seen.add(event_id)
+                got.append(msg.payload)
         return got
 
     def close(self):

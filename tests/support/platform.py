@@ -11,7 +11,7 @@ from tests.conftest import MONGO_URI, ROOT, free_port
 from tests.support.tokens import auth_environment
 from tests.support.wait import wait_for
 
-SERVICES = ("leads", "deals", "quotes", "support", "metrics")
+SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify")
 
 
 class Platform:
@@ -44,6 +44,8 @@ class Platform:
                 "MONGO_DATABASE": database,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 **auth_environment(),
+                # customer links (quotes, support, notify): a local key made on first use
+                "LINK_KEYS_DEV_DIR": str(ROOT / "var" / "test-links"),
                 **{k: str(v) for k, v in self.env.items()},
             }
             self.logs[name] = ROOT / "var" / "log" / f"e2e-{name}.log"

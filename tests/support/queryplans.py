@@ -18,7 +18,7 @@ from pymongo import monitoring
 
 SERVICES = str(Path(__file__).resolve().parents[2] / "services")
 # bounded by configuration or by the sales team, never by leads, deals or events
-SMALL = frozenset({"reps", "cursors", "pipelines", "snapshots"})
+SMALL = frozenset({"reps", "cursors", "pipelines", "snapshots", "agents"})
 # Reads that are whole by design, each with its reason.
 WHOLE = {
     "metrics/live.py:_load_all": "start-up without a usable snapshot reads every projection",

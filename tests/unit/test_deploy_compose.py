@@ -12,12 +12,16 @@ Two checks run more than a parser:
 - ``promtool check config`` validates both Prometheus files (Debian's ``prometheus`` package
   provides promtool; `make test` installs it, so a missing promtool is a failure).
 
-What they cannot show: that the image builds, that the containers start, or that
-Kubernetes accepts the manifests.
+Schemas, without a daemon: the compose file against the Compose Specification's JSON
+schema (as check-jsonschema vendors it), every Kubernetes manifest with kubernetes-validate
+(strict, newest API version).
+
+What they cannot show: that the image builds, or that the containers start.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -27,6 +31,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -38,9 +44,10 @@ PROMETHEUS_DIR = DEPLOY / "prometheus"
 GRAFANA_DIR = DEPLOY / "grafana"
 K8S_FILE = DEPLOY / "k8s" / "dealflow.yaml"
 
-APP_PORTS = {"leads": 8001, "deals": 8002, "quotes": 8003, "support": 8004, "metrics": 8005}
+APP_PORTS = {"leads": 8001, "deals": 8002, "quotes": 8003, "support": 8004, "metrics": 8005,
+             "notify": 8006}
 APP_SERVICES = tuple(APP_PORTS)
-INFRA_SERVICES = ("mongo", "rabbitmq", "prometheus", "grafana")
+INFRA_SERVICES = ("mongo", "rabbitmq", "prometheus", "grafana", "mailpit")
 
 # Prometheus config file -> how it addresses a service (compose DNS name or loopback).
 PROMETHEUS_CONFIGS = {"prometheus.yml": "{name}", "prometheus.local.yml": "127.0.0.1"}
@@ -58,9 +65,21 @@ READYZ_URL = re.compile(r"http://(?:127\.0\.0\.1|localhost):(\d+)/readyz\b")
 # --------------------------------------------------------------------------- helpers
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """yaml.SafeLoader without the `${VAR:default}` resolver nameko's config loader adds
+    to it process-wide (kit.config): compose's own `${VAR:?...}` must stay as written."""
+
+
+def _plain_loader():
+    _PlainLoader.yaml_implicit_resolvers = {
+        key: [r for r in resolvers if r[0] not in ("!env_var", "!raw_env_var")]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return _PlainLoader
+
+
 def _load_yaml(path: Path):
     with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=_plain_loader())
 
 
 def _text(value) -> str:
@@ -161,7 +180,7 @@ def _dockerfile_env() -> dict[str, str]:
 
 def _k8s_docs() -> list[dict]:
     with K8S_FILE.open(encoding="utf-8") as fh:
-        return [doc for doc in yaml.safe_load_all(fh) if doc]
+        return [doc for doc in yaml.load_all(fh, Loader=_plain_loader()) if doc]
 
 
 def _k8s_find(kind: str, name: str) -> dict:
@@ -225,8 +244,10 @@ def test_app_service_port_published_on_loopback(services, name):
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_service_environment(services, name):
     env = _env(services[name])
-    assert re.fullmatch(r"amqp://[^@/]+@rabbitmq:5672/", env.get("AMQP_URI", "")), env
-    assert env.get("MONGO_URI") == "mongodb://mongo:27017"
+    secret = rf"\$\{{(RABBITMQ|MONGO)_{name.upper()}_PASSWORD:\?[^}}]+\}}"
+    assert re.fullmatch(rf"amqp://{name}:{secret}@rabbitmq:5672/", env.get("AMQP_URI", "")), env
+    assert re.fullmatch(rf"mongodb://{name}:{secret}@mongo:27017/{name}\?authSource={name}",
+                        env.get("MONGO_URI", "")), env
     assert env.get("MONGO_DATABASE") == name
     assert env.get("WEB_SERVER_ADDRESS") == f"0.0.0.0:{APP_PORTS[name]}"
 
@@ -461,10 +482,11 @@ def test_grafana_dashboard_provider_reads_the_mounted_dashboards(services):
 # --------------------------------------------------------------------------- Kubernetes
 
 
-def test_k8s_configmap_has_connection_settings():
+def test_k8s_configmap_has_no_credentials():
     data = _k8s_find("ConfigMap", "dealflow-config")["data"]
-    assert data["AMQP_URI"].startswith("amqp://")
-    assert data["MONGO_URI"].startswith("mongodb://")
+    assert data["AMQP_HOST"] and data["MONGO_HOST"]
+    assert "AMQP_URI" not in data and "MONGO_URI" not in data
+    assert not any("@" in str(value) for value in data.values())
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -530,3 +552,135 @@ def test_k8s_hpa_targets_the_deployment(name):
     ]
     assert cpu["target"] == {"type": "Utilization", "averageUtilization": 70}
     assert "replicas" not in _k8s_find("Deployment", name)["spec"], "the HPA owns replicas"
+
+
+# --------------------------------------------------------------------------- least privilege
+
+COMPOSE_VAR = re.compile(r"\$\{([A-Z0-9_]+)(:?[-?+])?([^}]*)\}")
+MONGO_USERS = DEPLOY / "mongo" / "users.js"
+
+
+def test_no_secret_has_a_default_in_compose():
+    """Every password, user and secret variable must be given: `${X:?...}`, never `:-`."""
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    secrets = [(name, op) for name, op, _ in COMPOSE_VAR.findall(text)
+               # a public key is not a secret: its path may default to the local one
+               if re.search(r"PASS|SECRET|TOKEN|KEY", name) and "PUBLIC_KEY" not in name]
+    assert secrets
+    assert all(op == ":?" for _, op in secrets), [n for n, op in secrets if op != ":?"]
+
+
+def test_no_guest_and_no_literal_credentials_outside_local_development():
+    for path in (COMPOSE_FILE, K8S_FILE):
+        text = path.read_text(encoding="utf-8")
+        assert "guest:" not in text and "guest@" not in text, path
+        # a password is a variable (${X:?...}, $(X)) or a placeholder (<password>)
+        assert not re.search(r"://[^:/@$\s<]+:[^$@\s(<]+@", text), f"{path}: a literal password"
+        assert "--delete-guest" in text, f"{path} must remove guest"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_creates_each_service_s_users(services, name):
+    users = services["rabbitmq-users"]
+    assert name in users["command"][users["command"].index("--services"):]
+    assert f"RABBITMQ_{name.upper()}_PASSWORD" in _env(users)
+    assert services["rabbitmq-users"]["depends_on"]["rabbitmq"]["condition"] == \
+        "service_healthy"
+    assert services[name]["depends_on"]["rabbitmq-users"]["condition"] == \
+        "service_completed_successfully"
+    mongo = _env(services["mongo"])
+    assert name in mongo["MONGO_SERVICE_USERS"].split()
+    assert f"MONGO_{name.upper()}_PASSWORD" in mongo
+    assert _host_path(services["mongo"], "/docker-entrypoint-initdb.d/10-users.js") == \
+        MONGO_USERS
+
+
+def test_mongo_users_are_limited_to_their_own_database():
+    script = MONGO_USERS.read_text(encoding="utf-8")
+    assert re.search(r'roles = \[\{ role: "readWrite", db: service \}\]', script)
+    assert "getSiblingDB(service)" in script
+    assert "root" not in script and "AnyDatabase" not in script
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_k8s_deployment_connects_as_its_own_users(name):
+    (container,) = _k8s_find("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    for var, key in (("RABBITMQ_PASSWORD", "rabbitmq-password"),
+                     ("MONGO_PASSWORD", "mongo-password")):
+        assert env[var]["valueFrom"]["secretKeyRef"] == {"name": f"{name}-credentials",
+                                                          "key": key}
+    assert env["AMQP_URI"]["value"] == f"amqp://{name}:$(RABBITMQ_PASSWORD)@$(AMQP_HOST)/"
+    assert env["MONGO_URI"]["value"] == (
+        f"mongodb://{name}:$(MONGO_PASSWORD)@$(MONGO_HOST)/{name}?authSource={name}")
+    names = list(env)
+    assert names.index("RABBITMQ_PASSWORD") < names.index("AMQP_URI")  # $(VAR) order
+    assert names.index("MONGO_PASSWORD") < names.index("MONGO_URI")
+
+
+def test_k8s_access_job_creates_every_service_s_users():
+    job = _k8s_find("Job", "dealflow-access")["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in job["containers"]}
+    rabbit, mongo = containers["rabbitmq-users"], containers["mongo-users"]
+    assert "--delete-guest" in rabbit["command"]
+    rabbit_env = {e["name"] for e in rabbit["env"]}
+    mongo_env = {e["name"]: e for e in mongo["env"]}
+    for name in APP_SERVICES:
+        assert name in rabbit["command"]
+        assert f"RABBITMQ_{name.upper()}_PASSWORD" in rabbit_env
+        assert mongo_env[f"MONGO_{name.upper()}_PASSWORD"]["valueFrom"]["secretKeyRef"][
+            "name"] == f"{name}-credentials"
+        assert name in mongo_env["MONGO_SERVICE_USERS"]["value"].split()
+    assert job["securityContext"]["runAsNonRoot"] is True
+
+
+def test_k8s_mongo_users_script_is_the_repository_s():
+    data = _k8s_find("ConfigMap", "dealflow-mongo-users")["data"]
+    assert data["users.js"] == MONGO_USERS.read_text(encoding="utf-8")
+
+
+def test_k8s_declares_no_secret_values():
+    assert not [doc for doc in _k8s_docs() if doc["kind"] == "Secret"], \
+        "Secrets are created by the operator, never committed"
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _compose_spec():
+    """The Compose Specification's JSON schema as check-jsonschema vendors it (no network)."""
+    from importlib.resources import files
+
+    text = (files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
+
+def test_compose_file_follows_the_compose_spec(compose):
+    schema = _compose_spec()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(compose)]
+    assert not errors, "\n".join(errors)
+
+
+def test_the_compose_spec_check_finds_a_wrong_file(compose):
+    schema = _compose_spec()
+    wrong = {**compose, "services": {**compose["services"],
+                                     "leads": {**compose["services"]["leads"], "restart": 5}}}
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(wrong))
+
+
+@pytest.mark.parametrize("doc", _k8s_docs(),
+                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_k8s_manifest_is_valid_kubernetes(doc):
+    """kubernetes-validate, strict (no unknown fields), against its newest API schemas."""
+    kubernetes_validate.validate(doc, kubernetes_validate.utils.latest_version(), strict=True)
+
+
+def test_kubernetes_validate_finds_a_wrong_manifest():
+    deployment = _k8s_find("Deployment", "leads")
+    wrong = {**deployment, "spec": {**deployment["spec"], "replicaz": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong, kubernetes_validate.utils.latest_version(),
+                                     strict=True)

@@ -69,6 +69,15 @@ def test_hs256_is_refused_where_only_public_keys_are_configured(keys):
         verifier.verify(forged)
 
 
+def test_an_unsigned_token_is_refused(keys):
+    verifier = build_verifier(config(public_key_file=str(keys[1])))
+    unsigned = jwt.encode({"sub": "ann", "roles": ["admin"], "iss": "dealflow",
+                           "aud": "dealflow", "exp": NOW + dt.timedelta(hours=1)},
+                          None, algorithm="none")
+    with pytest.raises(Unauthorized, match="algorithm"):
+        verifier.verify(unsigned)
+
+
 def test_a_401_carries_a_bearer_challenge(keys):
     verifier = build_verifier(config(public_key_file=str(keys[1])))
     with pytest.raises(Unauthorized) as caught:

@@ -145,3 +145,18 @@ def test_read_body_returns_a_body_within_the_limit():
     request = Request(EnvironBuilder(method="POST", data=b"x" * 10).get_environ())
     assert read_body(request, 10) == b"x" * 10
     assert read_body(request, 10) == b"x" * 10  # a second reader gets it too
+
+
+@pytest.mark.parametrize("exc, header, value", [
+    (errors.TooManyRequests("Slow down.", headers={"Retry-After": "30"}), "Retry-After", "30"),
+    (Conflict("Busy.", headers={"Retry-After": "2"}), "Retry-After", "2"),
+    (errors.Unauthorized("No token.", headers={"WWW-Authenticate": 'Bearer realm="x"'}),
+     "WWW-Authenticate", 'Bearer realm="x"'),
+])
+def test_an_error_carries_its_headers_and_keeps_them_out_of_the_body(exc, header, value):
+    response = problem_from_exception(exc)
+    assert response.headers[header] == value
+    assert header not in json.loads(response.get_data()) and "headers" not in json.loads(
+        response.get_data())
+    assert response.status_code == {"TooManyRequests": 429, "Conflict": 409,
+                                    "Unauthorized": 401}[type(exc).__name__]

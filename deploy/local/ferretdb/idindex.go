@@ -6,9 +6,10 @@ package main
 // the whole collection (168 updates/s at 2,000 documents, falling as the table grows).
 // This adds, to every collection table, an index on the expression the queries use.
 //
-// It runs inside the serializer's write turn, right after a write command's reply, so the
-// index exists from the first write into a new collection, and no dropDatabase can delete
-// the file under our connection (a mapped WAL index that vanishes is a SIGBUS).
+// It runs inside the database's write turn (serialize.go), right after a write command's
+// reply, so the index exists from the first write into a new collection, and no
+// dropDatabase can delete the file under our connection (a mapped WAL index that vanishes
+// is a SIGBUS). Turns of different databases run side by side: mu guards the maps.
 
 import (
 	"context"
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	_ "modernc.org/sqlite"
 )
@@ -23,6 +25,7 @@ import (
 var dbName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 type idIndexer struct {
+	mu      sync.Mutex
 	dir     string
 	conns   map[string]*sql.DB
 	indexed map[string]map[string]bool // database -> tables with the extra index
@@ -34,6 +37,12 @@ func newIDIndexer(dir string) *idIndexer {
 
 // forget closes our connection before FerretDB deletes the database file.
 func (x *idIndexer) forget(db string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.forgetLocked(db)
+}
+
+func (x *idIndexer) forgetLocked(db string) {
 	if c, ok := x.conns[db]; ok {
 		c.Close()
 		delete(x.conns, db)
@@ -46,6 +55,8 @@ func (x *idIndexer) ensure(ctx context.Context, db string) error {
 	if !dbName.MatchString(db) {
 		return nil
 	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	conn, ok := x.conns[db]
 	if !ok {
 		var err error
@@ -61,7 +72,7 @@ func (x *idIndexer) ensure(ctx context.Context, db string) error {
 	}
 	rows, err := conn.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections`)
 	if err != nil {
-		x.forget(db) // not created yet, or gone
+		x.forgetLocked(db) // not created yet, or gone
 		return err
 	}
 	current := map[string]bool{}

@@ -12,6 +12,8 @@ import (
 	"flag"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // only served when -pprof-addr is given
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,7 +28,12 @@ func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite directory URI (must end with /)")
 	level := flag.String("log-level", "warn", "debug, info, warn or error")
+	pprofAddr := flag.String("pprof-addr", "", "serve Go's profiles here (profiling a bench)")
 	flag.Parse()
+
+	if *pprofAddr != "" {
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }()
+	}
 
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {

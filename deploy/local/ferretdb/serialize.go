@@ -5,9 +5,10 @@ package main
 // lose writes: 8 clients x 200 `$inc` on one document ended at 161, not 1600. MongoDB
 // guarantees single-document atomicity, and Dealflow's outbox, idempotent consumers and
 // timer claims rely on it. This front end restores it: it forwards the wire protocol to
-// the embedded FerretDB unchanged and lets one write command at a time through, from its
-// arrival until its reply. Reads are not held back. SQLite has one writer at a time
-// anyway, so the cost is small.
+// the embedded FerretDB unchanged and lets one write command at a time through per
+// database, from its arrival until its reply. Reads are not held back. SQLite has one
+// writer at a time per database file anyway, so the cost is small; writes to different
+// databases (one per service) go side by side.
 
 import (
 	"context"
@@ -156,9 +157,28 @@ func valueSize(typ byte, b []byte) int {
 
 type serializer struct {
 	backend string // unix socket of the embedded FerretDB
-	writes  sync.Mutex
-	ids     *idIndexer // used only while holding writes
+	mu      sync.Mutex
+	writes  map[string]*sync.Mutex // database -> its write turn
+	ids     *idIndexer             // a database's part only while holding its turn
 	log     *slog.Logger
+}
+
+// turn is the write lock of one database.
+func (s *serializer) turn(db string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if s.writes == nil {
+		s.writes = map[string]*sync.Mutex{}
+	}
+
+	m, ok := s.writes[db]
+	if !ok {
+		m = &sync.Mutex{}
+		s.writes[db] = m
+	}
+
+	return m
 }
 
 func (s *serializer) serve(l net.Listener) error {
@@ -179,19 +199,19 @@ func (s *serializer) handle(client net.Conn) {
 		return
 	}
 
-	var mu sync.Mutex // guards holding and heldDB
-	holding := false
+	var mu sync.Mutex // guards held and heldDB
+	var held *sync.Mutex
 	heldDB := ""
 	release := func() {
 		mu.Lock()
-		if holding {
-			holding = false
+		if held != nil {
 			if heldDB != "" {
 				if err := s.ids.ensure(context.Background(), heldDB); err != nil {
 					s.log.Debug("id index", "db", heldDB, "error", err)
 				}
 			}
-			s.writes.Unlock()
+			held.Unlock()
+			held = nil
 		}
 		mu.Unlock()
 	}
@@ -218,13 +238,14 @@ func (s *serializer) handle(client net.Conn) {
 			break
 		}
 		if name, db := command(msg); writeCommands[name] {
-			s.writes.Lock()
+			t := s.turn(db)
+			t.Lock()
 			if name == "dropdatabase" {
 				s.ids.forget(db)
 				db = ""
 			}
 			mu.Lock()
-			holding = true
+			held = t
 			heldDB = db
 			mu.Unlock()
 		}

@@ -47,6 +47,14 @@ def quote_accepted(deal_id, total="950.00", currency="EUR", quote_id="q-1", vers
         "currency": currency, "accepted_at": dt.datetime(2025, 3, 2, 10, 0, tzinfo=dt.UTC)}, 5)
 
 
+def contract_signed(deal_id, total="950.00", currency="EUR", quote_id="q-1",
+                    contract_id="c-1"):
+    return new_event("contract.signed", contract_id, {
+        "contract_id": contract_id, "quote_id": quote_id, "deal_id": deal_id,
+        "amount": Decimal(total), "currency": currency, "pdf_sha256": "0" * 64,
+        "signed_at": dt.datetime(2025, 3, 3, 10, 0, tzinfo=dt.UTC)}, 2)
+
+
 def queue_bound(amqp_uri, queue):
     """True once the service has declared its consumer queue (it then receives events)."""
     with Connection(amqp_uri) as conn:

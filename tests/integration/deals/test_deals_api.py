@@ -92,7 +92,8 @@ def test_gates_block_moves_with_exactly_what_is_missing(container_factory, make_
     assert (deal["status"], deal["stage"], deal["version"]) == ("open", "quote_negotiation", 7)
     # closing as won skips contract_payment: its gate applies as it does to /stage
     resp = client.act(deal, "won")
-    assert resp.status_code == 409 and resp.json()["missing_fields"] == ["accepted_quote"]
+    assert resp.status_code == 409
+    assert resp.json()["missing_fields"] == ["accepted_quote", "contract_signed"]
     deal = client.api.get(f"/api/v1/deals/{deal['id']}").json()
     assert [(h["from"], h["to"]) for h in deal["history"]] == [
         (None, "discovery"), ("discovery", "proposal"), ("proposal", "quote_negotiation"),

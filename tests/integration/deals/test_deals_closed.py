@@ -2,6 +2,7 @@
 real HTTP API and the real lead.converted / quote.accepted handlers."""
 from tests.integration.deals.deals_support import (
     Client,
+    contract_signed,
     lead_converted,
     publish,
     quote_accepted,
@@ -24,9 +25,11 @@ def test_won_from_discovery_needs_every_skipped_gate(container_factory, make_con
     moving = client.act(deal, "stage", {"stage": "contract_payment"})
     winning = client.act(deal, "won")
     assert moving.status_code == winning.status_code == 409
-    for key in ("missing_fields", "missing_checklist"):
-        assert winning.json()[key] == moving.json()[key]
-    assert winning.json()["missing_fields"] == ["needs_summary", "accepted_quote"]
+    assert winning.json()["missing_checklist"] == moving.json()["missing_checklist"]
+    # every skipped stage's gate, then won's own (a signed contract)
+    assert winning.json()["missing_fields"] == [*moving.json()["missing_fields"],
+                                                "contract_signed"]
+    assert moving.json()["missing_fields"] == ["needs_summary", "accepted_quote"]
     assert _read(client.api, deal["id"])["status"] == "open"
 
 
@@ -39,8 +42,11 @@ def test_a_won_deal_changes_only_through_reopen_and_edits_are_in_its_history(
     client = Client(http)
     deal = client.create(amount="128000.00", currency="EUR", needs_summary="SSO",
                          checklist=["discovery_call_held"], stage="quote_negotiation")
-    publish(rabbit_config["AMQP_URI"], quote_accepted(deal["id"], total="128000.00"))
-    deal = wait_for(lambda: (d := _read(http, deal["id"]))["accepted_quote"] and d)
+    publish(rabbit_config["AMQP_URI"], quote_accepted(deal["id"], total="128000.00"),
+            contract_signed(deal["id"], total="128000.00"))
+    # (two queues: the events may apply in either order)
+    deal = wait_for(lambda: (d := _read(http, deal["id"]))["contract_signed"] and
+                    d["accepted_quote"] and d)
     deal = client.must(deal, "won")
 
     for patch in ({"amount": "1.00"}, {"currency": "USD"}, {"owner_id": "rep-9"},

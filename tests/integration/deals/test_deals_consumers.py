@@ -103,3 +103,41 @@ def test_quote_accepted_for_an_unknown_deal_is_dead_lettered(container_factory, 
     publish(rabbit_config["AMQP_URI"], quote_accepted("no-such-deal"))
     dlq = "evt-quotes-quote.accepted--deals.handle_quotes_quote_accepted.dlq"
     assert wait_for(lambda: queue_depths(rabbit_config["AMQP_URI"], [dlq])[dlq] == 1)
+
+
+def test_contract_signed_and_a_first_payment_reach_the_deal_once(
+        container_factory, make_config, api, rabbit_config):
+    import datetime as dt
+
+    from kit.events import new_event
+    from tests.integration.deals.deals_support import contract_signed
+
+    config = make_config("deals")
+    start_deals(container_factory, config)
+    http = api(config)
+    client = Client(http)
+    deal = client.create(amount="1000.00", currency="EUR", needs_summary="SSO",
+                         checklist=["discovery_call_held"], stage="quote_negotiation")
+    signed = contract_signed(deal["id"], total="1000.00")
+    payment = new_event("payment.received", "c-1", {
+        "contract_id": "c-1", "quote_id": "q-1", "deal_id": deal["id"],
+        "amount": Decimal("1000.00"), "currency": "EUR", "payment_id": "p-1",
+        "paid": Decimal("300.00"), "paid_total": Decimal("300.00"), "method": "bank",
+        "received_at": dt.datetime(2025, 3, 4, tzinfo=dt.UTC), "first": True}, 3)
+    publish(rabbit_config["AMQP_URI"], quote_accepted(deal["id"], total="1000.00"),
+            signed, signed, payment, payment)
+
+    def complete():
+        body = http.get(f"/api/v1/deals/{deal['id']}").json()
+        done = body["accepted_quote"] and body["contract_signed"] and body["first_payment"]
+        return body if done else None
+    deal = wait_for(complete)
+    assert deal["contract_signed"] == {"contract_id": "c-1",
+                                       "signed_at": "2025-03-03T10:00:00.000Z"}
+    assert deal["first_payment"]["amount"] == "300.00"
+    # (each event has a queue of its own: they may apply in any order)
+    assert sorted(h.get("event") or "" for h in deal["history"][-3:]) == \
+        ["contract.signed", "payment.received", "quote.accepted"]
+    assert deal["version"] == 4  # one deal.updated each, redeliveries changed nothing
+    won = client.must(client.must(deal, "stage", {"stage": "contract_payment"}), "won")
+    assert won["status"] == "won"

@@ -15,6 +15,7 @@ from kombu import Connection
 from kit.events import parse_event
 from tests.integration.deals.deals_support import (
     Client,
+    contract_signed,
     lead_converted,
     publish,
     quote_accepted,
@@ -83,8 +84,10 @@ def test_outside_subscriber_receives_every_deal_event_without_gaps(
     for stage in ("needs_confirmed", "proposal", "quote_negotiation"):
         won = client.must(won, "stage", {"stage": stage})
     assert client.act(won, "stage", {"stage": "contract_payment"}).status_code == 409
-    publish(rabbit_config["AMQP_URI"], quote_accepted(won["id"], total="990.00"))
-    won = wait_for(lambda: (lambda d: d if d["accepted_quote"] else None)(
+    publish(rabbit_config["AMQP_URI"], quote_accepted(won["id"], total="990.00"),
+            contract_signed(won["id"], total="990.00"))
+    won = wait_for(lambda: (lambda d: d if d["contract_signed"] and d["accepted_quote"]
+                            else None)(
         http.get(f"/api/v1/deals/{won['id']}").json()))
     won = client.must(won, "stage", {"stage": "contract_payment"})
     won = client.must(won, "won")
@@ -114,7 +117,7 @@ def test_outside_subscriber_receives_every_deal_event_without_gaps(
 
     finals = {d["id"]: http.get(f"/api/v1/deals/{d['id']}").json()["version"]
               for d in (won, lost, from_lead, *quick)}
-    assert finals[won["id"]] == 9 and finals[lost["id"]] == 7
+    assert finals[won["id"]] == 10 and finals[lost["id"]] == 7
     expected = sum(finals.values())
 
     messages = read_all(params, expected)

@@ -173,7 +173,7 @@ def test_first_activity_sets_first_response_once_and_timeline_is_in_time_order(l
     assert note.status_code == 201, note.text
     assert note.json()["lead"]["contacted_at"] is None
     call = leads.post(f"/api/v1/leads/{lead_id}/activities", json={
-        "type": "call", "outcome": "connected", "actor": "ann"})
+        "type": "call", "outcome": "connected"})
     assert call.status_code == 201
     assert call.json()["lead"]["contacted_at"] is not None
     assert "had_call" in call.json()["lead"]["score_rules"]

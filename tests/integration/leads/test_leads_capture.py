@@ -27,7 +27,7 @@ def start(container_factory, make_config, api):
         config = make_config("leads", CAPTURE=capture or forms(), SLA={"response_minutes": 0},
                              **overrides)
         container_factory(LeadsService, config).start()
-        return api(config)
+        return api(config, auth={})  # public: no token
 
     return start
 
@@ -140,7 +140,7 @@ def test_two_instances_share_the_limit_when_requests_race(start, mongo_db):
 def test_the_form_limit_holds_across_addresses(start, mongo_db):
     capture = forms()
     capture["per_form"] = {"limit": 4, "window_seconds": LONG}
-    client = start(capture | {"trust_forwarded_for": True})
+    client = start(capture, AUTH={"trusted_proxies": ["127.0.0.1"]})
     answers = [post(client, {**ADA, "email": f"f{n}@example.com"},
                     headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
                for n in range(6)]

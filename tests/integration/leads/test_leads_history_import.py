@@ -182,3 +182,13 @@ def test_a_converted_historical_lead_opens_its_deal_at_the_conversion(
     assert repeat.json()["items"][0]["outcome"] == "stale"
     assert deals.get(f"/api/v1/deals/{deal['id']}", headers=admin).json()["version"] == \
         after["version"]
+
+
+def test_a_historical_row_naming_an_unknown_owner_is_refused(leads, mongo_db):
+    row = converted_row().replace(",rep-gc-1,", ",nobody-x,")
+    resp = post(leads, HEADER + row, "admin")
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert report["created"] == 0
+    assert report["errors"][0]["errors"]["owner_id"] == ["Unknown person."]
+    assert mongo_db.leads.count_documents({}) == 0

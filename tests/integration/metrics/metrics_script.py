@@ -1,6 +1,6 @@
 """A scripted sales history as catalog events, and every KPI it must produce.
 
-Seven leads, four deals, two quotes and two tickets, built with kit.events.new_event so
+Seven leads, four deals, two quotes, a contract and two tickets, built with kit.events.new_event so
 every event is valid against the catalog. Lead events carry the lead's status as the
 leads service emits them (an answer to a new or disqualified lead leaves its status).
 `deliveries()` gives the order the test publishes in: shuffled across entities, later
@@ -147,7 +147,8 @@ def build():
     sub = T0 + 3 * D + H
     h.add("quote.submitted", "Q1", {**base, "quote_id": "Q1", "total": Decimal("1000.00"),
                                     "currency": "EUR", "requires_approval": True,
-                                    "submitted_at": sub}, sub)
+                                    "submitted_at": sub, "discount_percent": Decimal("12.50")},
+          sub)
     h.add("quote.approved", "Q1", {**base, "quote_id": "Q1", "submitted_at": sub,
                                    "approved_at": sub + 1800 * S}, sub + 1800 * S)
     h.add("quote.sent", "Q1", {**base, "quote_id": "Q1", "total": Decimal("1000.00"),
@@ -158,9 +159,23 @@ def build():
                                   "total": Decimal("900.00"), "currency": "EUR"}, T0 + 3 * D)
     h.add("quote.submitted", "Q2", {**base, "quote_id": "Q2", "total": Decimal("900.00"),
                                     "currency": "EUR", "requires_approval": True,
-                                    "submitted_at": sub}, sub)
+                                    "submitted_at": sub, "discount_percent": Decimal("30.00")},
+          sub)
     h.add("quote.rejected", "Q2", {**base, "quote_id": "Q2", "reason": "discount",
                                    "submitted_at": sub, "rejected_at": sub + H}, sub + H)
+    # Q1's contract C1: signed, paid 300.00 then 700.00 (fully paid)
+    ref = {"contract_id": "C1", "quote_id": "Q1", "deal_id": "D1",
+           "amount": Decimal("1000.00"), "currency": "EUR"}
+    h.add("contract.created", "C1", {**ref, "number": "C-1", "created_at": T0 + 4 * D},
+          T0 + 4 * D)
+    h.add("contract.signed", "C1", {**ref, "signed_at": T0 + 4 * D + H,
+                                    "pdf_sha256": "0" * 64}, T0 + 4 * D + H)
+    for n, (paid, total) in enumerate((("300.00", "300.00"), ("700.00", "1000.00")), 1):
+        h.add("payment.received", "C1", {**ref, "payment_id": f"P{n}", "paid": Decimal(paid),
+                                         "paid_total": Decimal(total), "method": "bank",
+                                         "received_at": T0 + (4 + n) * D, "first": n == 1},
+              T0 + (4 + n) * D)
+    h.add("contract.fully_paid", "C1", {**ref, "paid_at": T0 + 6 * D}, T0 + 6 * D)
     # tickets: K1 high, responded late, resolved in 2 h, rated 5; K2 normal, resolved late
     opened = T0 + 6 * D
     h.add("ticket.opened", "K1", {"ticket_id": "K1", "priority": "high", "channel": "email",
@@ -170,11 +185,13 @@ def build():
                                         "breached_at": opened + H}, opened + H)
     h.add("ticket.first_responded", "K1", {
         "ticket_id": "K1", "priority": "high", "opened_at": opened,
-        "responded_at": opened + 90 * 60 * S, "first_response_seconds": 5400.0},
+        "responded_at": opened + 90 * 60 * S, "first_response_seconds": 5400.0,
+        "sla_met": False},
         opened + 90 * 60 * S)
     h.add("ticket.resolved", "K1", {"ticket_id": "K1", "priority": "high",
                                     "opened_at": opened, "resolved_at": opened + 2 * H,
-                                    "resolution_seconds": 7200.0}, opened + 2 * H)
+                                    "resolution_seconds": 7200.0, "sla_met": True},
+          opened + 2 * H)
     h.add("ticket.rated", "K1", {"ticket_id": "K1", "priority": "high", "score": 5},
           opened + 3 * H)
     h.add("ticket.opened", "K2", {"ticket_id": "K2", "priority": "normal", "channel": "web",
@@ -184,7 +201,8 @@ def build():
                                         "breached_at": opened + D}, opened + D)
     h.add("ticket.resolved", "K2", {"ticket_id": "K2", "priority": "normal",
                                     "opened_at": opened, "resolved_at": opened + 90000 * S,
-                                    "resolution_seconds": 90000.0}, opened + 90000 * S)
+                                    "resolution_seconds": 90000.0, "sla_met": False},
+          opened + 90000 * S)
     h.add("ticket.rated", "K2", {"ticket_id": "K2", "priority": "normal", "score": 3},
           opened + 26 * H)
     return h.events
@@ -236,6 +254,7 @@ CYCLE_BUCKETS = [86400, 259200, 604800, 1209600, 2592000, 5184000, 7776000, 1555
                  31536000]
 APPROVAL_BUCKETS = [300, 900, 1800, 3600, 14400, 28800, 86400, 172800, 604800]
 RESOLUTION_BUCKETS = [3600, 7200, 14400, 28800, 86400, 172800, 259200, 604800, 1209600]
+FIRST_RESPONSE_BUCKETS = [300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800]
 
 # Non-zero series; every other series of these families must be exactly 0.
 EXPECTED = {
@@ -273,12 +292,24 @@ EXPECTED = {
     **{("dealflow_quotes_total", (("status", s),)): n for s, n in {
         "created": 2, "submitted": 2, "approved": 1, "rejected": 1, "sent": 1,
         "accepted": 1}.items()},
+    ("dealflow_quotes_current", (("status", "accepted"),)): 1,
+    ("dealflow_quotes_current", (("status", "rejected"),)): 1,
+    ("dealflow_quote_discount_percent_sum", ()): 42.5,
+    ("dealflow_quote_discount_quotes", ()): 2,
+    ("dealflow_contracts_current", (("status", "fully_paid"),)): 1,
+    ("dealflow_contracted_amount", (("currency", "EUR"),)): 1000,
+    ("dealflow_collected_amount", (("currency", "EUR"),)): 1000,
     ("dealflow_tickets_opened_total", (("priority", "high"),)): 1,
     ("dealflow_tickets_opened_total", (("priority", "normal"),)): 1,
     ("dealflow_ticket_sla_breaches_total", (("kind", "first_response"),
                                             ("priority", "high"))): 1,
     ("dealflow_ticket_sla_breaches_total", (("kind", "resolution"),
                                             ("priority", "normal"))): 1,
+    # SLA attainment: K1 answered late, resolved in time; K2 resolved late
+    ("dealflow_ticket_sla_outcomes_total", (("kind", "first_response"),
+                                            ("outcome", "missed"))): 1,
+    ("dealflow_ticket_sla_outcomes_total", (("kind", "resolution"), ("outcome", "met"))): 1,
+    ("dealflow_ticket_sla_outcomes_total", (("kind", "resolution"), ("outcome", "missed"))): 1,
     ("dealflow_csat_ratings_total", (("score", "5"),)): 1,
     ("dealflow_csat_ratings_total", (("score", "3"),)): 1,
 }
@@ -297,6 +328,8 @@ HISTOGRAMS = {
         RESOLUTION_BUCKETS, [7200]),
     ("dealflow_ticket_resolution_seconds", (("priority", "normal"),)): _hist(
         RESOLUTION_BUCKETS, [90000]),
+    ("dealflow_ticket_first_response_seconds", (("priority", "high"),)): _hist(
+        FIRST_RESPONSE_BUCKETS, [5400]),
 }
 
 # Prometheus funnel conversion (cumulative reached totals), stage to next stage: lead
@@ -344,7 +377,8 @@ COHORT_MEDIANS = {
 
 KPI_PREFIXES = ("dealflow_leads_", "dealflow_funnel_", "dealflow_deal", "dealflow_pipeline_",
                 "dealflow_forecast_", "dealflow_quote", "dealflow_ticket", "dealflow_csat_",
-                "dealflow_events_", "dealflow_lead_")
+                "dealflow_events_", "dealflow_lead_", "dealflow_contract",
+                "dealflow_collected_")
 
 
 def samples(text):

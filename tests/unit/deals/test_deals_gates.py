@@ -11,7 +11,8 @@ PIPELINE = P.default_pipeline()
 QUOTE = {"quote_id": "q1", "version": 1, "total": Decimal("10.00"), "currency": "EUR",
          "accepted_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}
 READY = {"name": "Acme", "needs_summary": "wants 3 seats", "amount": Decimal("100"),
-         "currency": "EUR", "accepted_quote": QUOTE, "checklist": ["discovery_call_held"]}
+         "currency": "EUR", "accepted_quote": QUOTE, "checklist": ["discovery_call_held"],
+         "contract_signed": {"contract_id": "c1", "signed_at": "2026-01-01T00:00:00Z"}}
 
 
 def without(*names):

@@ -15,12 +15,15 @@ T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 DAY = 86400
 
 
-def make_deal(stage="discovery", accepted_quote=None, **fields):
+SIGNED = {"contract_id": "c0", "signed_at": T0}
+
+
+def make_deal(stage="discovery", accepted_quote=None, contract_signed=SIGNED, **fields):
     data = {"name": "Acme", "amount": Decimal("1000.00"), "currency": "EUR",
             "owner_id": "u1", "checklist": ["discovery_call_held"],
             "needs_summary": "needs 3 seats", **fields}
     deal, events = D.new_deal(PIPELINE, {**data, "stage": stage}, "d1", T0)
-    return {**deal, "accepted_quote": accepted_quote}
+    return {**deal, "accepted_quote": accepted_quote, "contract_signed": contract_signed}
 
 
 def catalog_valid(etype, data, sequence=1):
@@ -288,6 +291,7 @@ def test_stall_after_the_stage_idle_days(idle, stalls, idle_days):
         assert catalog_valid(*change.events[0])["idle_days"] == idle_days
         after = apply(deal, change)
         assert D.stall(PIPELINE, after, T0 + idle * 2, day_seconds=DAY) is None  # once
+        assert after["stall_due_at"] is None  # out of the stall check's range: not due again
 
 
 def test_a_move_clears_the_stall_so_it_can_stall_again():
@@ -389,3 +393,53 @@ def test_conversion_never_overwrites_nor_silently_drops_an_amount(closed):
 def test_deals_from_a_conversion_have_the_lead_origin():
     deal, [(etype, data)] = D.new_deal(PIPELINE, D.deal_from_lead(_lead()), "d1", T0)
     assert deal["origin"] == "lead" and catalog_valid(etype, data)["origin"] == "lead"
+
+
+def test_an_accepted_quote_is_in_the_history_even_when_the_amount_stays():
+    """Regression: a quote accepted at the deal's own amount left no history entry."""
+    deal = make_deal("quote_negotiation")
+    quote = {"quote_id": "q7", "deal_id": "d1", "version": 3, "total": Decimal("1000.00"),
+             "currency": "EUR", "accepted_at": T0}
+    after = apply(deal, D.accept_quote(PIPELINE, deal, quote, T0))
+    entry = after["history"][-1]
+    assert (entry["event"], entry["quote_id"], entry["quote_version"]) == \
+        ("quote.accepted", "q7", 3)
+
+
+def _signed(contract_id="c1"):
+    return {"contract_id": contract_id, "quote_id": "q1", "deal_id": "d1",
+            "amount": Decimal("950.00"), "currency": "EUR", "signed_at": T0,
+            "pdf_sha256": "0" * 64}
+
+
+def test_won_needs_a_signed_contract_on_the_default_pipeline():
+    quote = {"quote_id": "q1", "deal_id": "d1", "version": 1, "total": Decimal("950.00"),
+             "currency": "EUR", "accepted_at": T0}
+    deal = make_deal("quote_negotiation", contract_signed=None)
+    deal = apply(deal, D.accept_quote(PIPELINE, deal, quote, T0))
+    with pytest.raises(Conflict) as refused:
+        D.win(PIPELINE, deal, T0)
+    assert refused.value.extra["missing_fields"] == ["contract_signed"]
+    change = D.sign_contract(PIPELINE, deal, _signed(), T0)
+    assert catalog_valid(*change.events[0])["changed"] == ["contract_signed"]
+    deal = apply(deal, change)
+    assert deal["contract_signed"] == {"contract_id": "c1", "signed_at": T0}
+    assert deal["history"][-1]["event"] == "contract.signed"
+    assert D.sign_contract(PIPELINE, deal, _signed(), T0) is None  # again: nothing
+    assert D.win(PIPELINE, deal, T0).set["status"] == "won"
+
+
+def test_a_first_payment_is_recorded_once_and_a_closed_deal_ignores_both():
+    deal = make_deal("quote_negotiation", accepted_quote={"quote_id": "q1"},
+                     contract_signed=None)
+    payment = {"contract_id": "c1", "quote_id": "q1", "deal_id": "d1",
+               "amount": Decimal("950.00"), "currency": "EUR", "payment_id": "p1",
+               "paid": Decimal("285.00"), "paid_total": Decimal("285.00"),
+               "method": "bank_transfer", "received_at": T0, "first": True}
+    deal = apply(deal, D.record_payment(PIPELINE, deal, payment, T0))
+    assert deal["first_payment"] == {"payment_id": "p1", "amount": Decimal("285.00"),
+                                     "currency": "EUR", "received_at": T0}
+    later = {**payment, "payment_id": "p2", "first": False}
+    assert D.record_payment(PIPELINE, deal, later, T0) is None
+    lost = apply(deal, D.lose(PIPELINE, deal, "price", T0))
+    assert D.sign_contract(PIPELINE, lost, _signed(), T0) is None

@@ -287,3 +287,24 @@ def test_the_codec_keeps_integers_and_decimals_exact():
     assert again.decode(text) == contrib
     assert str(again.decode(text)[1]) == "12.3400"
     assert codec.decode("") == ()
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_merged_blocks_and_the_median_search_equal_the_computation_while_facts_arrive(
+        seed, monkeypatch):
+    """Blocks of two hours and no window small enough to sort: every query goes through the
+    merged blocks and the bisect median search, and each block merged before a later fact
+    changed it is merged again."""
+    monkeypatch.setattr(cohorts, "BLOCK", 2)
+    monkeypatch.setattr(cohorts, "MERGE_BELOW", 0)
+    facts = _mixed_facts(random.Random(seed))
+    docs, live = {}, cohorts.Cohorts(RULES, 3600)
+    windows = _windows(random.Random(seed), count=8)
+    for n, (kind, entity_id, fact) in enumerate(facts):
+        live.absorb(kind, _apply(docs, kind, entity_id, fact))
+        if n % (len(facts) // 4) == 0 or n == len(facts) - 1:
+            for start, end in windows:
+                for pipeline in ("default", CUSTOM):
+                    assert live.funnel(start, end, pipeline) == \
+                        _reference(docs, start, end, pipeline), (n, start, end, pipeline)
+    assert live.blocks  # the queries above used merged blocks

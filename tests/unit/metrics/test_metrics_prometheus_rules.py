@@ -39,10 +39,10 @@ def test_rule_unit_tests_pass(promtool):
 
 
 def test_every_alert_the_issue_asks_for_is_unit_tested():
-    rules = (RULES / "dealflow.yml").read_text()
+    rules = "".join(p.read_text() for p in RULES.glob("*.yml"))
     tests = "".join(p.read_text() for p in (RULES / "tests").glob("*.yml"))
     for alert in ("DealflowLeadFirstResponseSLO", "DealflowConversionDrop",
                   "DealflowTicketSlaBreachRate", "DealflowServiceDown",
-                  "DealflowEventsDeadLettered"):
+                  "DealflowEventsDeadLettered", "DealflowNotificationFailureRate"):
         assert f"alert: {alert}" in rules
         assert f"alertname: {alert}" in tests

@@ -2,12 +2,10 @@
 the lead keeps its id and status and loses its personal data, dedup lets the address in
 again, lead.erased carries the id only, deals drops the contact it copied, a repeat
 changes nothing, and only admins may erase."""
-
 import pytest
 
 from tests.integration.deals.deals_support import start_deals
 from tests.support.amqp import Subscriber
-from tests.support.tokens import bearer
 from tests.support.wait import wait_for
 
 ASSIGNMENT = {"fallback_queue": "inbox", "default_cap": 5, "caps": {},
@@ -18,13 +16,8 @@ PERSON = {"name": "Zhang Wei", "email": "zhang.wei@example.cn", "phone": "+49 30
           "utm": {"campaign": "autumn"}, "custom": {"birthday": "1990-01-01", "seats": 12}}
 
 
-def token(config, sub, *roles):
-    """A token the service accepts (the tests' key pair, tests.support.tokens)."""
-    return bearer(*roles, sub=sub)
-
-
 @pytest.fixture
-def platform(container_factory, make_config, api, rabbit_config):
+def platform(container_factory, make_config, api, rabbit_config, bearer):
     from leads.service import LeadsService
 
     leads_config = make_config("leads", ASSIGNMENT=ASSIGNMENT, SLA={"response_minutes": 0},
@@ -33,9 +26,8 @@ def platform(container_factory, make_config, api, rabbit_config):
     deals_config = make_config("deals")
     start_deals(container_factory, deals_config)
     leads, deals = api(leads_config), api(deals_config)
-    leads.admin = token(leads_config, "dpo-1", "admin")
-    leads.rep = token(leads_config, "ann", "rep")
-    leads.config = leads_config
+    leads.admin = bearer("admin", sub="dpo-1", team="ops")
+    leads.rep = bearer("rep", sub="ann", team="dach")
     return leads, deals
 
 

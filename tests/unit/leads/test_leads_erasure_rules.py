@@ -42,3 +42,10 @@ def test_personal_data_added_after_an_erasure_is_erased_again():
     erased = {**lead(), **erasure.erase(lead(), NOW).set}
     erased["email"] = "ada@new.example"
     assert erasure.erase(erased, NOW).set["email"] is None
+
+
+def test_metrics_keeps_no_personal_field_so_lead_erased_needs_no_handler_there():
+    from metrics.domain import KEEP
+
+    personal = set(erasure.BLANKED) | {"contact", "custom", "comment", "summary"}
+    assert not {f for fields in KEEP.values() for f in fields} & personal

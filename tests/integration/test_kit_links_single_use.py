@@ -19,3 +19,21 @@ def test_consume_records_the_first_use_and_refuses_a_second(mongo_db):
         links.consume(mongo_db.used_links, claims, NOW)
     (record,) = mongo_db.used_links.find({"_id": claims.link_id})
     assert (record["purpose"], record["subject"]) == ("unsubscribe", "alice@example.com")
+    assert links.sweep_consumed(mongo_db.used_links, NOW) == 0
+    assert links.sweep_consumed(mongo_db.used_links, NOW + dt.timedelta(days=2)) == 1
+
+
+def test_a_service_without_a_key_refuses_to_start(container_factory, make_config):
+    from nameko.web.handlers import http
+
+    class Signing:
+        name = "signing"
+        keys = links.LinkKeys()
+
+        @http("GET", "/x")
+        def x(self, request):
+            return ""
+
+    container = container_factory(Signing, make_config("leads", LINKS={"keys": ""}))
+    with pytest.raises(ValueError, match="No link signing key"):
+        container.start()

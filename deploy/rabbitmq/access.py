@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Least privilege on RabbitMQ: one user per service, allowed only its own exchange and
+queues, and reads of the exchanges whose events it consumes.
+
+What a service does on the broker, and the permission each needs:
+- publishes to `<service>.events` (the outbox relay declares it): configure + write;
+- consumes through nameko queues `evt-<source>-<type>--<service>.<method>`, with their
+  `.retry.<n>` and `.dlq` queues (kit.consumer): configure + write + read on them;
+- binds those queues to `<source>.events`: read on the source exchange, and configure
+  on it because kombu declares a queue's exchange before binding (an idempotent declare);
+- retries a failed event by publishing to its retry queue through the default exchange,
+  and declares its queues with the default exchange as their dead-letter exchange (which
+  RabbitMQ checks as a write at declare time): write on `amq.default` (consumers only).
+  Known gap: the default exchange reaches any queue by name, so a consumer's user could
+  put a message into another service's queue. Closing it means dead-lettering through a
+  per-service exchange (kit.consumer's queue arguments), which needs the existing queues
+  migrated (their arguments cannot change in place).
+Nothing grants write on another service's exchange: leads cannot publish `deal.*`
+(tests/integration/test_broker_permissions.py proves it on a real broker).
+
+The same rules serve every environment (standard library only):
+    access.py --api http://127.0.0.1:15672 --admin-user guest --admin-password-file F \
+              --vhost / --password-dir var/secrets/rabbitmq          # local (rabbitmq.sh)
+    access.py --api http://rabbitmq:15672 --password-env --delete-guest   # compose, k8s Job
+Passwords come from files (`<service>.password`) or from the environment
+(`RABBITMQ_<SERVICE>_PASSWORD`), never from this repository; a missing one is an error.
+The admin's password comes from RABBITMQ_ADMIN_PASSWORD or --admin-password-file.
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+# which services' events each service consumes (its nameko event handlers)
+CONSUMES = {
+    "leads": (),
+    "deals": ("leads", "quotes"),
+    "quotes": ("deals", "support"),
+    "support": ("deals",),
+    "metrics": ("leads", "deals", "quotes", "support"),
+    "notify": ("leads", "deals", "quotes", "support"),
+}
+SERVICES = tuple(CONSUMES)
+
+
+def permissions(service):
+    """{"configure", "write", "read"} regexes for the service's user."""
+    own_exchange = rf"{re.escape(service)}\.events"
+    own_queues = rf"evt-[a-z]+-[a-z_.]+--{re.escape(service)}\.[A-Za-z0-9_.]+"
+    sources = [rf"{re.escape(s)}\.events" for s in CONSUMES[service]]
+    retry = [r"amq\.default"] if sources else []
+
+    def anchored(*parts):
+        return "^(" + "|".join(parts) + ")$" if parts else "^$"
+
+    return {
+        "configure": anchored(own_exchange, *([own_queues] if sources else []), *sources),
+        "write": anchored(own_exchange, *([own_queues] if sources else []), *retry),
+        "read": anchored(*([own_queues] if sources else []), *sources),
+    }
+
+
+class Management:
+    """The few calls of the management HTTP API this needs."""
+
+    def __init__(self, api, user, password):
+        self.api = api.rstrip("/")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+
+    def call(self, method, *path, body=None, patience=60):
+        """One call; the API may still be starting (a fresh node): refused connections are
+        tried again for `patience` seconds."""
+        url = self.api + "/api/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers=self.headers)
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=15) as response:
+                    return response.status
+            except urllib.error.HTTPError as exc:
+                if method == "DELETE" and exc.code == 404:
+                    return 404
+                raise SystemExit(f"{method} {url}: {exc.code} {exc.read()[:200]!r}") from None
+            except urllib.error.URLError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def put_user(self, name, password):
+        self.call("PUT", "users", name, body={"password": password, "tags": ""})
+
+    def put_permissions(self, vhost, name, rules):
+        self.call("PUT", "permissions", vhost, name, body=rules)
+
+    def delete_user(self, name):
+        return self.call("DELETE", "users", name)
+
+
+def apply(management, vhost, passwords, user_of=lambda service: service, delete_guest=False):
+    """Create or update each service's user (its password set again, so a rotated secret
+    takes effect) with exactly its permissions on `vhost`."""
+    for service, password in passwords.items():
+        user = user_of(service)
+        management.put_user(user, password)
+        management.put_permissions(vhost, user, permissions(service))
+    if delete_guest:
+        management.delete_user("guest")
+
+
+def passwords_from(args, services):
+    found = {}
+    for service in services:
+        if args.password_env:
+            value = os.environ.get(f"RABBITMQ_{service.upper()}_PASSWORD", "")
+        else:
+            path = Path(args.password_dir) / f"{service}.password"
+            value = path.read_text(encoding="utf-8").strip() if path.exists() else ""
+        if not value:
+            raise SystemExit(f"no password for the {service} user (RABBITMQ_"
+                             f"{service.upper()}_PASSWORD or <dir>/{service}.password)")
+        found[service] = value
+    return found
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--api", required=True, help="management API base URL")
+    parser.add_argument("--admin-user", default=os.environ.get("RABBITMQ_ADMIN_USER", ""))
+    parser.add_argument("--admin-password-file", help="else RABBITMQ_ADMIN_PASSWORD")
+    parser.add_argument("--vhost", default=os.environ.get("RABBITMQ_VHOST", "/"))
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--password-dir", help="<service>.password files")
+    source.add_argument("--password-env", action="store_true",
+                        help="RABBITMQ_<SERVICE>_PASSWORD variables")
+    parser.add_argument("--services", nargs="*", default=list(SERVICES))
+    parser.add_argument("--delete-guest", action="store_true",
+                        help="remove the guest account (every environment but local)")
+    args = parser.parse_args(argv)
+    admin_password = (Path(args.admin_password_file).read_text(encoding="utf-8").strip()
+                      if args.admin_password_file
+                      else os.environ.get("RABBITMQ_ADMIN_PASSWORD", ""))
+    if not args.admin_user or not admin_password:
+        raise SystemExit("the admin user and password are required (RABBITMQ_ADMIN_USER, "
+                         "RABBITMQ_ADMIN_PASSWORD)")
+    unknown = set(args.services) - set(SERVICES)
+    if unknown:
+        raise SystemExit(f"unknown services: {sorted(unknown)}")
+    apply(Management(args.api, args.admin_user, admin_password), args.vhost,
+          passwords_from(args, args.services), delete_guest=args.delete_guest)
+    print(f"rabbitmq: users {', '.join(args.services)} with their permissions on "
+          f"{args.vhost}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

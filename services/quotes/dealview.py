@@ -1,0 +1,31 @@
+"""The quotes service's own view of deals, from deal.* events (no calls to the deals
+service): what a quote needs to know about its deal, namely that it exists, whether it is
+open, and its name (the customer's default name on a quote).
+
+Events may arrive out of order (each type has its own queue): the view keeps the facts of
+the newest event by the deal's sequence; the name and owner, which only deal.created
+carries in full, fill in whatever is still missing when an older event comes late.
+"""
+WON, LOST = "won", "lost"
+
+
+def facts(etype, data):
+    """(newest facts, facts that only fill gaps) of one deal event."""
+    newest = {"pipeline_id": data.get("pipeline_id")}
+    gaps = {}
+    if etype == "deal.created":
+        newest.update(status="open", stage=data["stage"])
+        gaps.update(name=data["name"], owner_id=data.get("owner_id"),
+                    created_at=data["created_at"])
+    elif etype == "deal.stage_changed":
+        to = data["to_stage"]
+        newest.update(stage=to, status=to if to in (WON, LOST) else "open")
+    elif etype == "deal.won":
+        newest.update(status=WON, stage=WON)
+        gaps.update(name=data.get("account"), owner_id=data.get("owner_id"))
+    elif etype == "deal.lost":
+        newest.update(status=LOST, stage=LOST)
+    elif etype == "deal.updated":
+        newest.update(stage=data["stage"], owner_id=data.get("owner_id"))
+    return {k: v for k, v in newest.items() if v is not None}, \
+        {k: v for k, v in gaps.items() if v is not None}

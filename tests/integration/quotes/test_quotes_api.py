@@ -1,0 +1,333 @@
+"""The quotes API through a real container: the price book, quotes for known open deals
+only, approval tiers, sending, and the customer's answer through the signed link."""
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from kit.links import Keyring
+from tests.integration.quotes.quotes_support import (
+    PRODUCT,
+    Quotes,
+    deal_lost,
+    known_deal,
+    new_deal_id,
+    publish,
+    quotes_config,
+    stage_changed,
+    start_quotes,
+    token,
+    wait_for,
+)
+from tests.support.amqp import Subscriber
+
+
+@pytest.fixture
+def setup(container_factory, make_config, api, rabbit_config, mongo_db):
+    config = quotes_config(make_config)
+    start_quotes(container_factory, config)
+    http = api(config)
+    quotes = Quotes(http, config)
+    quotes.product()
+    deal_id = new_deal_id()
+    known_deal(mongo_db, rabbit_config["AMQP_URI"], deal_id)
+    return quotes, deal_id, config, http
+
+
+def test_the_price_book_needs_an_admin_and_an_if_match(setup):
+    quotes, _, config, http = setup
+    product = http.get("/api/v1/products/CLOUD-STD").json()
+    assert product["prices"] == {"CNY": "1000.00", "USD": "150.00"}
+    assert product["name_zh"] == "云服务标准版"
+    body = {k: v for k, v in PRODUCT.items() if k != "code"}
+    assert http.put("/api/v1/products/CLOUD-STD", json=body,
+                    headers=token("r", "rep")).status_code == 403
+    assert http.put("/api/v1/products/CLOUD-STD", json=body,
+                    headers=token("a", "admin")).status_code == 428
+    again = http.post("/api/v1/products", json=PRODUCT, headers=token("a", "admin"))
+    assert again.status_code == 409
+    assert [p["code"] for p in http.get("/api/v1/products").json()["items"]] == ["CLOUD-STD"]
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("tax_rate", 7, "One of 13, 9, 6, 0."),
+    ("prices", {"JPY": "100.5"}, {"JPY": ["JPY amounts have no decimal places."]}),
+])
+def test_a_product_with_bad_values_is_400_and_not_written(setup, mongo_db, field, value,
+                                                           error):
+    quotes, _, config, http = setup
+    resp = http.post("/api/v1/products", json={**PRODUCT, "code": "X1", field: value},
+                     headers=token("a", "admin"))
+    assert resp.status_code == 400, resp.text
+    errors = resp.json()["errors"][field]
+    assert errors == error or errors == [error]
+    assert mongo_db.products.count_documents({"_id": "X1"}) == 0
+
+
+def test_a_quote_for_an_unknown_or_lost_deal_is_409(setup, rabbit_config, mongo_db):
+    quotes, deal_id, _, _ = setup
+    unknown = quotes.create(new_deal_id())
+    assert unknown.status_code == 409 and unknown.json()["reason"] == "unknown_deal"
+    publish(rabbit_config["AMQP_URI"], deal_lost(deal_id))
+    assert wait_for(lambda: quotes.create(deal_id).status_code == 409)
+    refused = quotes.create(deal_id).json()
+    assert refused["deal_status"] == "lost" and "takes no quotes" in refused["detail"]
+    assert mongo_db.quotes.count_documents({}) == 0
+
+
+def test_a_late_older_deal_event_does_not_reopen_the_deal(setup, rabbit_config, mongo_db):
+    quotes, deal_id, _, _ = setup
+    publish(rabbit_config["AMQP_URI"], stage_changed(deal_id, "lost", 5))
+    assert wait_for(lambda: (mongo_db.deals.find_one({"_id": deal_id}) or {}).get(
+        "status") == "lost")
+    publish(rabbit_config["AMQP_URI"], stage_changed(deal_id, "proposal", 4))
+    publish(rabbit_config["AMQP_URI"], stage_changed(deal_id, "won", 6))
+    assert wait_for(lambda: mongo_db.deals.find_one({"_id": deal_id})["sequence"] == 6)
+    assert mongo_db.deals.find_one({"_id": deal_id})["status"] == "won"
+
+
+def test_totals_are_computed_on_the_server_from_the_price_book(setup):
+    quotes, deal_id, _, _ = setup
+    quote = quotes.must_create(deal_id, lines=[
+        {"product_code": "CLOUD-STD", "quantity": "3", "discount_percent": "5"},
+        {"description": "实施服务 (implementation)", "quantity": "1.5",
+         "unit_price": "800.00", "tax_rate": 6, "unit": "天"}],
+        discount_amount="100.00")
+    assert quote["status"] == "draft" and quote["version"] == 1
+    assert quote["customer"] == {"name": "上海云杉科技有限公司", "contact": None,
+                                 "address": None}
+    first, second = quote["lines"]
+    assert (first["unit_price"], first["gross"], first["line_discount"]) == \
+        ("1000.00", "3000.00", "150.00")
+    assert second["gross"] == "1200.00"
+    assert sum(Decimal(line["quote_discount"]) for line in quote["lines"]) == Decimal("100.00")
+    assert quote["totals"] == {"subtotal": "4200.00", "discount": "250.00", "tax": "237.00",
+                               "total": "4187.00", "discount_percent": "5.95"}
+    assert quote["allowed_actions"] == ["edit", "submit", "void"]
+
+
+@pytest.mark.parametrize(("line", "field", "message"), [
+    ({"product_code": "NOPE", "quantity": "1"}, "product_code", "No such product"),
+    ({"product_code": "CLOUD-STD", "quantity": "1", "unit_price": "1.00"}, "unit_price",
+     "give a discount instead"),
+    ({"description": "x", "quantity": "1", "unit_price": "1.00"}, "tax_rate", "Required"),
+    ({"description": "x", "quantity": "1", "unit_price": "1.00", "tax_rate": 7}, "tax_rate",
+     "One of"),
+    ({"product_code": "CLOUD-STD", "quantity": "1", "discount_amount": "1000.01"},
+     "discount_amount", "At most 1000.00"),
+])
+def test_bad_lines_are_400_naming_the_line_and_field(setup, mongo_db, line, field, message):
+    quotes, deal_id, _, _ = setup
+    resp = quotes.create(deal_id, lines=[line])
+    assert resp.status_code == 400, resp.text
+    [text] = resp.json()["errors"]["lines"]["0"][field]
+    assert message in text
+    assert mongo_db.quotes.count_documents({}) == 0
+
+
+def test_a_jpy_product_line_without_a_jpy_price_is_400(setup):
+    quotes, deal_id, _, _ = setup
+    resp = quotes.create(deal_id, currency="JPY")
+    assert resp.status_code == 400
+    assert "no list price in JPY" in resp.json()["errors"]["lines"]["0"]["product_code"][0]
+
+
+def test_an_invalid_action_is_409_naming_the_allowed_ones(setup):
+    quotes, deal_id, _, _ = setup
+    quote = quotes.must_create(deal_id)
+    resp = quotes.act(quote["id"], "send")
+    assert resp.status_code == 409
+    assert resp.json()["allowed"] == ["edit", "submit", "void"]
+    assert "allowed: edit, submit, void" in resp.json()["detail"]
+
+
+def test_stacked_approvals_then_send_accept_once(setup, rabbit_config, mongo_db, api):
+    quotes, deal_id, config, http = setup
+    sub = Subscriber(rabbit_config["AMQP_URI"], "quotes", "quote.*")
+    quote = quotes.must_create(deal_id, discount_percent="30")
+    submitted = quotes.must(quote["id"], "submit")
+    assert submitted["status"] == "submitted"
+    assert [t["key"] for t in submitted["approvals_required"]] == ["manager", "director"]
+    own = quotes.as_("rep-1", "manager").act(quote["id"], "approve")
+    assert own.status_code == 403 and own.json()["reason"] == "own_quote"
+    quotes.as_("m-1", "manager").must(quote["id"], "approve", {"reason": "key account"})
+    again = quotes.as_("m-1", "manager", "director").act(quote["id"], "approve")
+    assert again.status_code == 403
+    approved = quotes.as_("d-1", "director").must(quote["id"], "approve")
+    assert approved["status"] == "approved"
+    assert [(a["tier"], a["by"], a["reason"]) for a in approved["approvals"]] == \
+        [("manager", "m-1", "key account"), ("director", "d-1", None)]
+
+    sent = quotes.must(quote["id"], "send")
+    assert sent["quote"]["status"] == "sent"
+    link = sent["link"]
+    assert http.get(f"/api/v1/quotes/{quote['id']}/link").json() == link
+    view = http.get("/api/v1/public/quotes", params={"token": link["token"]})
+    assert view.status_code == 200 and view.json()["totals"] == quote["totals"] | {
+        "discount": "600.00", "total": "1484.00", "tax": "84.00", "discount_percent": "30.00"}
+    assert quotes.act(quote["id"], "edit").status_code == 404  # no such route: immutable
+    patched = http.patch(f"/api/v1/quotes/{quote['id']}", json={"terms": "x"})
+    assert patched.status_code == 409
+
+    public = api(config, auth={})  # the customer has no login
+    accepted = public.post(f"/api/v1/quotes/{quote['id']}/accept",
+                           json={"token": link["token"], "name": "张伟"})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted"
+    assert accepted.json()["response"]["name"] == "张伟"
+    for action in ("accept", "decline"):  # the link is used: nothing changes
+        reused = public.post(f"/api/v1/quotes/{quote['id']}/{action}",
+                             json={"token": link["token"]})
+        assert reused.status_code == 409 and reused.json()["kind"] == "used"
+    assert quotes.get(quote["id"])["etag"] == accepted.json()["etag"]
+
+    events = sub.drain(expect=5, timeout=10)
+    assert [e["type"] for e in events] == ["quote.created", "quote.submitted",
+                                           "quote.approved", "quote.sent", "quote.accepted"]
+    accepted_event = events[-1]
+    assert accepted_event["actor"].startswith("customer:")
+    assert accepted_event["data"] | {"accepted_at": None} == {
+        "quote_id": quote["id"], "deal_id": deal_id, "version": 1, "total": "1484.00",
+        "currency": "CNY", "accepted_at": None}
+    assert "token" not in repr(events)
+    sub.close()
+
+
+def _sent(quotes, deal_id):
+    quote = quotes.must_create(deal_id)
+    quotes.must(quote["id"], "submit")  # no discount, small total: approved on submit
+    return quotes.must(quote["id"], "send")
+
+
+@pytest.mark.parametrize("alter", [
+    lambda t: t[:-3] + ("xyz" if not t.endswith("xyz") else "abc"),
+    lambda t: "nokey." + t.split(".", 1)[1],
+    lambda t: t.split(".", 1)[1],
+])
+def test_an_altered_link_is_403_and_changes_nothing(setup, alter):
+    quotes, deal_id, _, http = setup
+    sent = _sent(quotes, deal_id)
+    before = quotes.get(sent["quote"]["id"])
+    resp = http.post(f"/api/v1/quotes/{before['id']}/accept",
+                     json={"token": alter(sent["link"]["token"])})
+    assert resp.status_code == 403 and resp.json()["kind"] in ("tampered", "unknown_key")
+    assert quotes.get(before["id"]) == before
+
+
+def test_an_expired_link_is_403_and_changes_nothing(setup):
+    quotes, deal_id, config, http = setup
+    sent = _sent(quotes, deal_id)
+    quote = sent["quote"]
+    stored = quotes.get(quote["id"])
+    # the same link as the service signs, but past its expiry
+    keyring = Keyring.from_config(config)
+    claims = keyring.verify(sent["link"]["token"], "quote", dt.datetime.now(dt.UTC))
+    expired = keyring.sign("quote", claims.subject,
+                           dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+                           data=claims.data, link_id=claims.link_id)
+    resp = http.post(f"/api/v1/quotes/{quote['id']}/decline", json={"token": expired})
+    assert resp.status_code == 410 and resp.json()["kind"] == "expired"
+    assert quotes.get(quote["id"]) == stored
+
+
+def test_a_link_for_another_quote_or_an_old_version_is_refused(setup):
+    quotes, deal_id, _, http = setup
+    first, second = _sent(quotes, deal_id), _sent(quotes, deal_id)
+    other = http.post(f"/api/v1/quotes/{second['quote']['id']}/accept",
+                      json={"token": first["link"]["token"]})
+    assert other.status_code == 403 and other.json()["kind"] == "other_quote"
+    revised = quotes.must(first["quote"]["id"], "revise")
+    assert (revised["version"], revised["status"]) == (2, "draft")
+    assert revised["previous"][0]["status"] == "superseded"
+    old = http.post(f"/api/v1/quotes/{first['quote']['id']}/accept",
+                    json={"token": first["link"]["token"]})
+    assert old.status_code == 403 and old.json()["kind"] == "replaced"
+
+
+def test_a_price_change_never_alters_a_sent_quote(setup):
+    quotes, deal_id, config, http = setup
+    sent = _sent(quotes, deal_id)
+    product = http.get("/api/v1/products/CLOUD-STD")
+    body = {**{k: v for k, v in PRODUCT.items() if k != "code"},
+            "prices": {"CNY": "1200.00"}}
+    changed = http.put("/api/v1/products/CLOUD-STD", json=body,
+                       headers={**token("a", "admin"),
+                                "If-Match": product.headers["ETag"]})
+    assert changed.status_code == 200, changed.text
+    assert quotes.get(sent["quote"]["id"])["lines"][0]["unit_price"] == "1000.00"
+    assert quotes.must_create(deal_id)["lines"][0]["unit_price"] == "1200.00"
+
+
+def test_deal_lost_voids_its_open_quotes_once(setup, rabbit_config, mongo_db):
+    quotes, deal_id, _, _ = setup
+    sub = Subscriber(rabbit_config["AMQP_URI"], "quotes", "quote.voided")
+    draft = quotes.must_create(deal_id)
+    sent = _sent(quotes, deal_id)["quote"]
+    accepted_draft = quotes.must_create(deal_id)
+    quotes.must(accepted_draft["id"], "void", {"reason": "duplicate"})
+    lost = deal_lost(deal_id)
+    publish(rabbit_config["AMQP_URI"], lost, lost)
+    assert wait_for(lambda: quotes.get(sent["id"])["status"] == "voided")
+    assert wait_for(lambda: quotes.get(draft["id"])["status"] == "voided")
+    assert quotes.get(draft["id"])["voided"]["reason"] == "deal lost"
+    voided = sub.drain(expect=3, timeout=5) + sub.drain(timeout=1)
+    assert sorted(e["subject"] for e in voided) == sorted(
+        [draft["id"], sent["id"], accepted_draft["id"]])
+    sub.close()
+
+
+def test_a_rep_reaches_only_their_own_quotes(setup):
+    quotes, deal_id, _, http = setup
+    mine = quotes.must_create(deal_id)
+    assert mine["owner_id"] == "rep-1" and mine["created_by"] == "rep-1"
+    other = quotes.as_("rep-2", "rep")
+    assert other.http.get(f"/api/v1/quotes/{mine['id']}",
+                          headers=other.headers).status_code == 404
+    assert other.act(mine["id"], "submit").status_code == 404
+    assert other.http.get("/api/v1/quotes", params={"deal_id": deal_id},
+                          headers=other.headers).json()["items"] == []
+    manager = quotes.as_("m-1", "manager")
+    assert [q["id"] for q in manager.http.get(
+        "/api/v1/quotes", params={"deal_id": deal_id},
+        headers=manager.headers).json()["items"]] == [mine["id"]]
+    assert quotes.act(mine["id"], "approve").status_code == 403  # reps do not approve
+
+
+def test_the_openapi_document_names_every_route_and_the_public_ones(setup):
+    _, _, _, http = setup
+    resp = http.get("/openapi.json")
+    assert resp.status_code == 200, resp.text
+    paths = resp.json()["paths"]
+    for path in ("/api/v1/quotes", "/api/v1/quotes/{id}/accept", "/api/v1/contracts/{id}/sign",
+                 "/api/v1/contracts/{id}/payments", "/api/v1/products/{code}",
+                 "/api/v1/public/quotes"):
+        assert path in paths, path
+
+
+def test_a_declined_quote_is_revised_edited_and_accepted_as_version_2(setup, api,
+                                                                       rabbit_config):
+    quotes, deal_id, config, http = setup
+    sub = Subscriber(rabbit_config["AMQP_URI"], "quotes", "quote.accepted",
+                     name="accepted-v2")
+    customer = api(config, auth={})
+    first = _sent(quotes, deal_id)
+    quote_id = first["quote"]["id"]
+    declined = customer.post(f"/api/v1/quotes/{quote_id}/decline",
+                             json={"token": first["link"]["token"], "reason": "too dear"})
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    revised = quotes.must(quote_id, "revise")
+    edited = http.patch(f"/api/v1/quotes/{quote_id}", json={"discount_percent": "5"},
+                        headers=quotes.headers)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["totals"]["total"] == "2014.00"  # 2000 - 5 %, + 6 % tax
+    assert revised["previous"][0]["was"] == "declined"
+    quotes.must(quote_id, "submit")
+    second = quotes.must(quote_id, "send")
+    assert customer.post(f"/api/v1/quotes/{quote_id}/accept", json={
+        "token": first["link"]["token"]}).json()["kind"] == "replaced"
+    accepted = customer.post(f"/api/v1/quotes/{quote_id}/accept",
+                             json={"token": second["link"]["token"]})
+    assert accepted.status_code == 200 and accepted.json()["version"] == 2
+    [event] = sub.drain(expect=1, timeout=10)
+    assert (event["data"]["version"], event["data"]["total"]) == (2, "2014.00")
+    sub.close()
