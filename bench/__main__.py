@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT / "services"))  # `python -m bench` works without ma
 from bench import raw  # noqa: E402
 from bench.harness import Context  # noqa: E402
 
-SERVICES = ["leads", "deals", "metrics", "notify", "idle", "quote_documents", "quotes",
-            "support"]
+SERVICES = ["leads", "deals", "metrics", "search", "notify", "idle", "quote_documents",
+            "quotes", "support"]
 
 
 def main(only=None):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from deals import pipelines as P
+from kit import reasons
 from kit.errors import Conflict, Invalid
 from kit.money import in_currency
 
@@ -193,6 +194,7 @@ def deal_from_lead(lead):
             "amount": lead.get("amount"),
             "currency": lead.get("currency"),
             "lead_id": lead["lead_id"], "origin": LEAD_ORIGIN,
+            "account_id": lead.get("account_id"), "contact_id": lead.get("contact_id"),
             "custom": {"lead_source": lead["source"]}}
 
 
@@ -232,6 +234,8 @@ def new_deal(pipeline, data, deal_id, now, *, actor=None, day_seconds=86400):
         "status": OPEN,
         "probability": stage["probability"],
         "lead_id": data.get("lead_id"),
+        "account_id": data.get("account_id"),
+        "contact_id": data.get("contact_id"),
         "origin": data.get("origin") or DIRECT_ORIGIN,
         "needs_summary": data.get("needs_summary"),
         "custom": dict(data.get("custom") or {}),
@@ -294,19 +298,21 @@ def win(pipeline, deal, now, *, actor=None):
         events=[_stage_changed(deal, P.WON, stage["probability"], now), won])
 
 
-def lose(pipeline, deal, reason, now, *, actor=None):
+def lose(pipeline, deal, reason, now, *, actor=None, reason_text=None):
+    """Close as lost with a reason of the pipeline's picklist (kit.reasons: other + text)."""
     _require_open(deal)
-    if not (reason or "").strip():
-        raise Invalid("A reason is required.", errors={"reason": ["Must not be blank."]})
+    reason, reason_text = reasons.resolve(P.lost_reasons(pipeline), reason, reason_text)
     stage = P.stage_of(pipeline, P.LOST)
     _check_gate(pipeline, deal, deal["stage"], P.LOST)
     lost = ("deal.lost", {
         "deal_id": deal["_id"], "pipeline_id": deal["pipeline_id"],
-        "from_stage": deal["stage"], "reason": reason, **_money(deal),
-        "owner_id": deal.get("owner_id"), "created_at": deal["created_at"], "lost_at": now})
+        "from_stage": deal["stage"], "reason": reason, "reason_text": reason_text,
+        **_money(deal), "owner_id": deal.get("owner_id"), "created_at": deal["created_at"],
+        "lost_at": now})
     return Change(
         set={"stage": P.LOST, "status": P.LOST, "probability": stage["probability"],
-             "lost_reason": reason, "closed_at": now, **_activity(stage, now, 0),
+             "lost_reason": reason, "lost_reason_text": reason_text, "closed_at": now,
+             **_activity(stage, now, 0),
              **_history(deal, _transition(deal["stage"], P.LOST, now, actor, reason))},
         events=[_stage_changed(deal, P.LOST, stage["probability"], now), lost])
 
@@ -327,7 +333,8 @@ def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
     _check_gate(pipeline, deal, deal["stage"], to_key)
     return Change(
         set={"stage": to_key, "status": OPEN, "probability": stage["probability"],
-             "lost_reason": None, "closed_at": None, **_activity(stage, now, day_seconds),
+             "lost_reason": None, "lost_reason_text": None, "closed_at": None,
+             **_activity(stage, now, day_seconds),
              **_history(deal, _transition(deal["stage"], to_key, now, actor))},
         events=[_stage_changed(deal, to_key, stage["probability"], now)])
 
@@ -558,4 +565,5 @@ def _step(pipeline, deal, step, at, actor, day_seconds):
         return move(pipeline, deal, step["stage"], at, actor=actor, day_seconds=day_seconds)
     if action == "won":
         return win(pipeline, deal, at, actor=actor)
-    return lose(pipeline, deal, step.get("reason"), at, actor=actor)
+    return lose(pipeline, deal, step.get("reason"), at, actor=actor,
+                reason_text=step.get("reason_text"))

@@ -23,4 +23,11 @@ PERMISSIONS = {
     "mark_lost": WORK,
     "reopen": WORK,
     "record_history": {"admin": ALL},
+    "log_activity": WORK,
+    "deal_timeline": READ,
+    "add_task": WORK,
+    "list_tasks": READ,
+    "finish_task": WORK,
+    "create_field": {"admin": ALL},
+    "list_fields": PIPELINES,
 }

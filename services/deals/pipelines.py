@@ -13,6 +13,7 @@ metrics service, so their number must stay bounded.
 """
 import re
 
+from kit import reasons
 from kit.errors import Conflict
 
 WON = "won"
@@ -23,6 +24,8 @@ DEFAULT_PIPELINE_ID = "default"
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # won and lost included; bounds the label values metrics exposes per pipeline
 MAX_STAGES = 20
+# lost reasons are label values in the metrics service too: their number stays bounded
+MAX_REASONS = 30
 
 # Deal attributes a gate may require; any other name refers to a custom field.
 STANDARD_FIELDS = ("name", "account", "contact", "owner_id", "amount", "currency",
@@ -34,6 +37,36 @@ def _stage(key, name, probability, stall_days=None, fields=(), checklist=()):
     return {"key": key, "name": name, "probability": probability,
             "required_fields": list(fields), "required_checklist": list(checklist),
             "stall_days": stall_days, "terminal": key in TERMINAL}
+
+
+def _reason(key, en, zh):
+    return {"key": key, "labels": {"en": en, "zh-CN": zh}}
+
+
+# The lost reasons a pipeline offers when it names none (metrics labels them by key).
+DEFAULT_LOST_REASONS = [
+    _reason("price", "Price", "价格"),
+    _reason("competitor", "Went with a competitor", "选择了竞争对手"),
+    _reason("no_budget", "No budget", "没有预算"),
+    _reason("no_decision", "No decision", "未做决定"),
+    _reason("timing", "Timing", "时机不对"),
+    _reason("no_response", "No response", "无回应"),
+    _reason("lost_contact", "Lost contact", "失去联系"),
+    _reason("other", "Other", "其他"),
+]
+
+
+def reasons_in(loaded):
+    """Lost reasons as stored, from PipelineIn's (None: the default picklist)."""
+    if loaded is None:
+        return None
+    return reasons.with_other([{"key": r["key"], "labels": {
+        "en": r["labels"]["en"], "zh-CN": r["labels"]["zh_cn"]}} for r in loaded])
+
+
+def lost_reasons(pipeline):
+    """The pipeline's lost-reason picklist ("other" always last)."""
+    return reasons.with_other(pipeline.get("lost_reasons") or DEFAULT_LOST_REASONS)
 
 
 def default_pipeline():
@@ -54,6 +87,7 @@ def default_pipeline():
             _stage(WON, "Won", 100, fields=["amount", "currency", "contract_signed"]),
             _stage(LOST, "Lost", 0),
         ],
+        "lost_reasons": DEFAULT_LOST_REASONS,
     }
 
 

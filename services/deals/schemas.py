@@ -53,10 +53,25 @@ class StageSchema(Schema):
     terminal = fields.Boolean(dump_only=True)
 
 
+class ReasonLabels(Schema):
+    en = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    zh_cn = fields.String(required=True, data_key="zh-CN",
+                          validate=validate.Length(min=1, max=200))
+
+
+class ReasonIn(Schema):
+    key = fields.String(required=True, validate=KEY)
+    labels = fields.Nested(ReasonLabels, required=True)
+
+
 class PipelineIn(Schema):
     name = fields.String(required=True, validate=[validate_not_blank, validate.Length(max=200)])
     stages = fields.List(fields.Nested(StageSchema), required=True,
                          validate=validate.Length(min=3, max=P.MAX_STAGES))
+    lost_reasons = fields.List(fields.Nested(ReasonIn), load_default=None, allow_none=True,
+                               validate=validate.Length(min=1, max=P.MAX_REASONS),
+                               metadata={"description": "the lost-reason picklist (default: "
+                                         "the standard one); other is always offered"})
 
     @validates_schema
     def stage_rules(self, data, **kwargs):
@@ -70,12 +85,17 @@ class PipelineOut(Schema):
     name = fields.String()
     stages = fields.List(fields.Nested(StageSchema))
     checklist_items = fields.Method("_items")
+    lost_reasons = fields.Method("_reasons", metadata={
+        "description": "the picklist of POST /deals/{id}/lost: [{key, labels}]"})
     version = fields.Integer()
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
 
     def _items(self, obj):
         return P.checklist_items(obj)
+
+    def _reasons(self, obj):
+        return P.lost_reasons(obj)
 
 
 class PipelineList(Schema):
@@ -132,7 +152,11 @@ class StageMove(Schema):
 
 class LostIn(Schema):
     reason = fields.String(required=True, validate=[validate_not_blank,
-                                                    validate.Length(max=500)])
+                                                    validate.Length(max=500)], metadata={
+        "description": "a key of the pipeline's lost_reasons; other needs reason_text; "
+                       "other words are taken as other with them as the text"})
+    reason_text = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(max=500))
 
 
 class ReopenIn(Schema):
@@ -193,6 +217,9 @@ class DealOut(Schema):
     status = fields.String()
     probability = fields.Integer()
     lead_id = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True, metadata={
+        "description": "the leads service's account (from the lead's conversion)"})
+    contact_id = fields.String(allow_none=True)
     origin = fields.String(dump_default="direct", metadata={
         "description": "lead: opened or adopted by the lead's conversion; direct: not"})
     needs_summary = fields.String(allow_none=True)
@@ -201,7 +228,8 @@ class DealOut(Schema):
     accepted_quote = fields.Nested(AcceptedQuoteOut, allow_none=True)
     contract_signed = fields.Nested(ContractSignedOut, allow_none=True)
     first_payment = fields.Nested(FirstPaymentOut, allow_none=True)
-    lost_reason = fields.String(allow_none=True)
+    lost_reason = fields.String(allow_none=True, metadata={"description": "a reason key"})
+    lost_reason_text = fields.String(allow_none=True)
     history = fields.List(fields.Nested(TransitionOut))
     version = fields.Integer()
     created_at = UtcDateTime()

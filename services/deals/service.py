@@ -4,14 +4,18 @@ import uuid
 
 from nameko.dependency_providers import Config
 
-from deals import domain
+from deals import activities as A
+from deals import domain, leads_client
+from deals import field_schemas as FS
+from deals import fields as DF
 from deals import forecast as F
 from deals import pipelines as P
 from deals import schemas as S
+from deals import work_schemas as W
 from deals.permissions import PERMISSIONS
-from deals.preconditions import check_version, etag, if_match
 from deals.store import DealsStore
-from kit import paging
+from kit import activities, paging
+from kit import customfield_schemas as CS
 from kit.auth import actor_id, caller, require_role, system_actor
 from kit.config import setting
 from kit.consumer import event_handler
@@ -22,12 +26,15 @@ from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
 from kit.permissions import ALL, scope_of
+from kit.preconditions import check_version, etag, if_match
 from kit.timers import config_timer
 from kit.versioned import Stale, stale
 
 log = logging.getLogger(__name__)
 
 TAGS = ["deals"]
+DEAL = "/api/v1/deals/<id>"
+FINISH = {"complete": activities.COMPLETED, "cancel": activities.CANCELLED}
 MOVE_ERRORS = {404: "No such deal", 409: "Stage gate not met, or the deal changed (stale "
                "If-Match)", 428: "If-Match missing"}
 
@@ -85,10 +92,19 @@ class DealsService(Operational):
         expected = if_match(request)
         actor = self._actor(request)
         scope = scope_of(request)
-        deal, _ = self.store.change(deal_id, lambda deal: decide(
-            self.store.get_pipeline(deal["pipeline_id"]), scope.check(deal, "deal"), utcnow()),
-            expected=expected, actor=actor)
+        try:
+            deal, _ = self.store.change(deal_id, lambda deal: decide(
+                self.store.get_pipeline(deal["pipeline_id"]), scope.check(deal, "deal"),
+                utcnow()), expected=expected, actor=actor)
+        except domain.GateNotMet as gate:
+            raise DF.labelled(gate, self.store.field_defs(DF.ENTITY)) from None
         return 200, etag(deal["version"]), S.DealOut().dump(deal)
+
+    @staticmethod
+    def extend_openapi(doc, container):
+        """/openapi.json shows the deals' custom fields as admins defined them."""
+        return CS.describe(doc, CS.store_of(container).field_defs(DF.ENTITY),
+                           ("DealIn", "DealPatch"))
 
     # --- pipelines ---------------------------------------------------------------------------
 
@@ -107,7 +123,8 @@ class DealsService(Operational):
                      config=self.config)
         data = json_body(request, S.PipelineIn())
         doc = self.store.insert_pipeline({"_id": str(uuid.uuid4()), "name": data["name"],
-                                          "stages": P.normalise(data["stages"])})
+                                          "stages": P.normalise(data["stages"]),
+                                          "lost_reasons": P.reasons_in(data["lost_reasons"])})
         return 201, etag(doc["version"]), S.PipelineOut().dump(doc)
 
     @http("GET", "/api/v1/pipelines/<id>", response=S.PipelineOut, tags=["pipelines"],
@@ -135,7 +152,8 @@ class DealsService(Operational):
         stages = P.normalise(data["stages"])
         removed = P.removed_stages(current, stages)
         P.check_edit(removed, self.store.open_deals_in_stages(id, removed))
-        doc = self.store.replace_pipeline(id, expected, data["name"], stages)
+        doc = self.store.replace_pipeline(id, expected, data["name"], stages,
+                                          lost_reasons=P.reasons_in(data["lost_reasons"]))
         if doc is None:
             raise stale(self.store.get_pipeline(id)["version"], expected, "pipeline")
         return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
@@ -146,6 +164,7 @@ class DealsService(Operational):
           summary="Open a deal", responses={409: "Stage gate not met, or the lead has a deal"})
     def create_deal(self, request):
         data = json_body(request, S.DealIn())
+        data["custom"] = DF.checked(self.store.field_defs(DF.ENTITY), data["custom"])
         data["owner_id"], data["team"] = self._owner(request, data.get("owner_id"))
         pipeline = self._pipeline(data["pipeline_id"])
         deal_id = (domain.deal_id_for_lead(data["lead_id"]) if data["lead_id"]
@@ -184,6 +203,8 @@ class DealsService(Operational):
           responses={**MOVE_ERRORS, 409: "The deal changed (stale If-Match)"})
     def patch_deal(self, request, id):
         data = json_body(request, S.DealPatch())
+        if "custom" in data:
+            data["custom"] = DF.checked(self.store.field_defs(DF.ENTITY), data["custom"])
         if "owner_id" in data:
             data["owner_id"], data["team"] = self._owner(request, data["owner_id"])
         actor = self._actor(request)
@@ -213,7 +234,7 @@ class DealsService(Operational):
         data = json_body(request, S.LostIn())
         actor = self._actor(request)
         return self._change(request, id, lambda pipeline, deal, now: domain.lose(
-            pipeline, deal, data["reason"], now, actor=actor))
+            pipeline, deal, data["reason"], now, actor=actor, reason_text=data["reason_text"]))
 
     @http("POST", "/api/v1/deals/<id>/reopen", body=S.ReopenIn, response=S.DealOut,
           tags=TAGS, summary="Reopen a won or lost deal", responses=MOVE_ERRORS)
@@ -222,6 +243,105 @@ class DealsService(Operational):
         actor = self._actor(request)
         return self._change(request, id, lambda pipeline, deal, now: domain.reopen(
             pipeline, deal, now, data["stage"], actor=actor, day_seconds=self._day()))
+
+    # --- activities and tasks (deals.activities) ----------------------------------------------
+
+    @http("POST", DEAL + "/activities", body=W.ActivityIn, response=W.ActivityOut, status=201,
+          tags=TAGS, summary="Log a call, e-mail, meeting or note (deal.activity_logged)",
+          responses={404: "No such deal"})
+    def log_activity(self, request, id):
+        data = json_body(request, W.ActivityIn())
+        actor = self._actor(request)
+        deal = self._deal(request, id)
+        doc, events = A.log(deal, data, str(uuid.uuid4()), utcnow(), actor)
+        self.store.insert_activity(doc, events, actor=actor)
+        self.store.change(id, lambda deal: A.worked_on(
+            self.store.get_pipeline(deal["pipeline_id"]), deal, doc["at"],
+            day_seconds=self._day()))
+        return 201, W.ActivityOut().dump({**doc, "id": doc["_id"], "source": "deal"})
+
+    @http("GET", DEAL + "/timeline", response=W.DealTimeline, tags=TAGS,
+          summary="The deal's activities with its lead's timeline, in time order",
+          responses={404: "No such deal"})
+    def deal_timeline(self, request, id):
+        deal = self._deal(request, id)
+        lead_entries, missing = [], None
+        if deal.get("lead_id"):
+            lead_entries, missing = leads_client.lead_timeline(
+                setting(self.config, "LEADS.url", "http://127.0.0.1:8001"), deal["lead_id"],
+                request.headers.get("Authorization"),
+                float(setting(self.config, "LEADS.timeout_seconds", 3)))
+        limit = int(setting(self.config, "TASKS.timeline_limit", 1000))
+        return W.DealTimeline().dump({
+            "deal_id": id, "lead_id": deal.get("lead_id"), "lead_timeline_missing": missing,
+            "entries": A.timeline(self.store.activities_of(id, limit), lead_entries)})
+
+    @http("POST", DEAL + "/tasks", body=W.TaskIn, response=W.TaskOut, status=201, tags=TAGS,
+          summary="Add a task (deal.task_due fires once when it falls due)",
+          responses={404: "No such deal", 409: "The deal is closed"})
+    def add_task(self, request, id):
+        data = json_body(request, W.TaskIn())
+        deal = self._deal(request, id)
+        task = A.new_task(deal, data, str(uuid.uuid4()), utcnow(), self._actor(request))
+        return 201, W.TaskOut().dump(self.store.insert_task(task))
+
+    @http("GET", DEAL + "/tasks", response=W.TaskList, tags=TAGS, summary="A deal's tasks",
+          responses={404: "No such deal"})
+    def list_tasks(self, request, id):
+        self._deal(request, id)
+        return W.TaskList().dump({"items": self.store.tasks_of(id)})
+
+    @http("POST", DEAL + "/tasks/<task_id>/<outcome>", response=W.TaskOut, tags=TAGS,
+          summary="Complete or cancel a task (outcome: complete | cancel)",
+          responses={404: "No such deal, task or outcome", 409: "Finished already"})
+    def finish_task(self, request, id, task_id, outcome):
+        if outcome not in FINISH:
+            raise NotFound(f"No outcome {outcome!r}; use complete or cancel.")
+        self._deal(request, id)
+        actor = self._actor(request)
+        return W.TaskOut().dump(self.store.change_task(id, task_id, lambda task: (
+            activities.finish(task, FINISH[outcome], utcnow(), actor))))
+
+    @config_timer("TASKS.check_interval_seconds", 15)
+    def fire_due_tasks(self):
+        now = utcnow()
+        self.store.fire_due_tasks(now, lambda task, deal: A.task_due(task, deal, now),
+                                  int(setting(self.config, "TASKS.batch_size", 200)))
+
+    # --- custom fields (deals.fields, kit.customfields) ---------------------------------------
+
+    @http("POST", "/api/v1/deals/custom-fields", body=FS.FieldIn, response=FS.FieldOut,
+          status=201, tags=["custom fields"],
+          summary="Define a typed custom field of deals (admins); required_from adds it to "
+                  "those stages' gates",
+          responses={403: "Not an admin", 409: "The key exists, or a pipeline changed"})
+    def create_field(self, request):
+        require_role(caller(request, self.config),
+                     *setting(self.config, "DEALS.pipeline_admin_roles", ["admin"]),
+                     config=self.config)
+        data = json_body(request, FS.FieldIn())
+        doc = DF.definition(data, utcnow(), self._actor(request))
+        gates = []
+        for ref in data["required_from"]:  # checked before anything is written
+            pipeline = self._pipeline(ref["pipeline_id"], "required_from")
+            gates.append((pipeline, DF.gate_with(pipeline, ref["stage"], doc["key"])))
+        self.store.insert_field(doc)
+        for pipeline, stages in gates:
+            if stages is not None and self.store.replace_pipeline(
+                    pipeline["_id"], pipeline["version"], pipeline["name"], stages) is None:
+                raise Conflict(f"Pipeline {pipeline['_id']} changed meanwhile; require the "
+                               "field there again by editing the pipeline.")
+        return 201, FS.FieldOut().dump(self._field_out(doc))
+
+    @http("GET", "/api/v1/deals/custom-fields", response=FS.FieldList, tags=["custom fields"],
+          summary="The custom fields of deals, with the stages whose gates require them")
+    def list_fields(self, request):
+        return FS.FieldList().dump({"items": [
+            self._field_out(d) for d in self.store.field_defs(DF.ENTITY).values()]})
+
+    def _field_out(self, doc):
+        return {**doc, "required_from": DF.required_from(self.store.list_pipelines(),
+                                                         doc["key"])}
 
     # --- history (admins) --------------------------------------------------------------------
 

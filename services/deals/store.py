@@ -11,6 +11,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from deals import pipelines as P
+from deals.work_store import WORK_COLLECTIONS, WorkStore
 from kit import versioned
 from kit.changes import Change
 from kit.fields import utcnow
@@ -69,8 +70,8 @@ def _deal_write(change):
                   push={"history": change.transition} if change.transition else {})
 
 
-class DealsStore(BaseStore):
-    outbox_collections = (DEALS,)
+class DealsStore(WorkStore, BaseStore):
+    outbox_collections = (DEALS, *WORK_COLLECTIONS)
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
@@ -87,6 +88,7 @@ class DealsStore(BaseStore):
         for field in ("owner_id", "pipeline_id", "stage", "status", "team"):
             deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name=f"{field}_created")
+        self.ensure_work_indexes()
         self.seed_default_pipeline()
 
     # --- pipelines ---------------------------------------------------------------------------
@@ -116,11 +118,12 @@ class DealsStore(BaseStore):
         self.db[PIPELINES].insert_one(doc)
         return doc
 
-    def replace_pipeline(self, pipeline_id, version, name, stages):
-        """Replace name and stages if the pipeline is still at `version` (else None)."""
+    def replace_pipeline(self, pipeline_id, version, name, stages, **more):
+        """Replace name and stages (and `more` fields given, e.g. lost_reasons) if the
+        pipeline is still at `version` (else None)."""
         return self.db[PIPELINES].find_one_and_update(
             {"_id": pipeline_id, "version": version},
-            {"$set": {"name": name, "stages": stages, "updated_at": utcnow()},
+            {"$set": {"name": name, "stages": stages, "updated_at": utcnow(), **more},
              "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER)
 

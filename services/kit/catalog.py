@@ -19,7 +19,7 @@ def _opt_str(**kw):
     return fields.String(**OPTIONAL, **kw)
 
 
-LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
+LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "converted", "nurture")
 
 
 def _status():
@@ -95,7 +95,9 @@ class LeadDisqualified(Schema):
     lead_id = _id()
     owner_id = _opt_str()
     source = fields.String(required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=1), metadata={
+        "description": "a key of the disqualify picklist (free text in older events)"})
+    reason_text = _opt_str(metadata={"description": "the words for reason other"})
     status = _status()
 
 
@@ -117,6 +119,9 @@ class LeadConverted(Schema):
     pipeline_id = _opt_str(metadata={"description": "the deal pipeline the conversion asks "
                                      "for; null: the deals service's default"})
     status = _status()
+    account_id = _opt_str(metadata={"description": "the account the conversion created or "
+                                    "linked (null only in events from before accounts)"})
+    contact_id = _opt_str(metadata={"description": "the contact, likewise"})
 
 
 class LeadFollowupDue(Schema):
@@ -142,6 +147,97 @@ class LeadErased(Schema):
 
     lead_id = _id()
     status = _status()
+
+
+# --- CRM records (issue 14) -------------------------------------------------------------------
+
+
+class LeadUpdated(Schema):
+    """A rep edited the lead (PATCH): which fields changed, never their values."""
+
+    lead_id = _id()
+    owner_id = _opt_str()
+    changed = fields.List(fields.String(), required=True)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True, validate=validate.OneOf("ABCD"))
+    status = _status()
+
+
+class LeadRecycled(Schema):
+    """A disqualified or unconverted lead went back into nurture."""
+
+    lead_id = _id()
+    owner_id = _opt_str()
+    source = fields.String(required=True)
+    from_status = fields.String(required=True, validate=validate.OneOf(LEAD_STATUSES))
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+    recycled_at = UtcDateTime(required=True)
+    status = _status()
+
+
+class AccountCreated(Schema):
+    """An account was created: by hand, or by a conversion (lead_id) matching none."""
+
+    account_id = _id()
+    name = fields.String(required=True)
+    domain = _opt_str()
+    owner_id = _opt_str()
+    lead_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+
+
+class AccountMerged(Schema):
+    """A duplicate account was folded into another; its contacts and leads moved there."""
+
+    account_id = _id()
+    into_account_id = _id()
+
+
+class ContactCreated(Schema):
+    """A person at an account: by hand, or a converted lead's (lead_id)."""
+
+    contact_id = _id()
+    account_id = _id()
+    lead_id = _opt_str()
+    owner_id = _opt_str()
+    created_at = UtcDateTime(required=True)
+
+
+CRM_LEAD_EVENTS = {
+    "lead.updated": LeadUpdated,
+    "lead.recycled": LeadRecycled,
+    "account.created": AccountCreated,
+    "account.merged": AccountMerged,
+    "contact.created": ContactCreated,
+}
+
+
+class DealActivityLogged(Schema):
+    """A call, e-mail, meeting or note was logged on a deal (subject: the activity)."""
+
+    deal_id = _id()
+    activity_id = _id()
+    type = fields.String(required=True)
+    pipeline_id = _id()
+    stage = fields.String(required=True)
+    owner_id = _opt_str()
+    at = UtcDateTime(required=True)
+
+
+class DealTaskDue(Schema):
+    """A deal's open task fell due (once; subject: the task)."""
+
+    deal_id = _id()
+    task_id = _id()
+    owner_id = _opt_str()
+    due_at = UtcDateTime(required=True)
+    title = _opt_str()
+
+
+CRM_DEAL_EVENTS = {
+    "deal.activity_logged": DealActivityLogged,
+    "deal.task_due": DealTaskDue,
+}
 
 
 # --- deals -----------------------------------------------------------------------------------
@@ -215,7 +311,10 @@ class DealLost(Schema):
     deal_id = _id()
     pipeline_id = _id()
     from_stage = fields.String(required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=1), metadata={
+        "description": "a key of the pipeline's lost reasons (free text in events from "
+                       "before the picklist)"})
+    reason_text = _opt_str(metadata={"description": "the words for reason other"})
     amount = Money(**OPTIONAL)
     currency = Currency(**OPTIONAL)
     owner_id = _opt_str()
@@ -526,6 +625,7 @@ CATALOG = {
         "lead.followup_due": LeadFollowupDue,
         "lead.response_overdue": LeadResponseOverdue,
         "lead.erased": LeadErased,
+        **CRM_LEAD_EVENTS,
     },
     "deals": {
         "deal.created": DealCreated,
@@ -534,6 +634,7 @@ CATALOG = {
         "deal.won": DealWon,
         "deal.lost": DealLost,
         "deal.stalled": DealStalled,
+        **CRM_DEAL_EVENTS,
     },
     "quotes": {
         "quote.created": QuoteCreated,

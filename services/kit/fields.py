@@ -211,19 +211,22 @@ class CustomFields(fields.Dict):
         "count": "At most {count} custom fields.",
         "key": "Keys are 1-64 letters, digits, '_', '-' or spaces, not starting with a "
                "space or '-' (no '.' or '$').",
-        "value": "Custom values are strings, numbers, booleans or null.",
+        "value": "Custom values are strings, numbers, booleans, lists of strings or null.",
         "long": "At most {chars} characters.",
     }
 
-    def __init__(self, *, max_fields=50, max_chars=1000, **kwargs):
+    def __init__(self, *, max_fields=50, max_chars=1000, max_list=200, **kwargs):
         self.max_fields = max_fields
         self.max_chars = max_chars
+        self.max_list = max_list
         kwargs["metadata"] = {
             "maxProperties": max_fields,
             "additionalProperties": {"nullable": True, "oneOf": [
                 {"type": "string", "maxLength": max_chars},
                 {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
-                {"type": "boolean"}]},
+                {"type": "boolean"},
+                {"type": "array", "maxItems": max_list,
+                 "items": {"type": "string", "maxLength": max_chars}}]},
             **kwargs.get("metadata", {}),
         }
         super().__init__(**kwargs)
@@ -246,6 +249,9 @@ class CustomFields(fields.Dict):
                 errors[key] = [self.error_messages["long"].format(chars=self.max_chars)]
             elif item is None or isinstance(item, (str, int, bool)):
                 out[key] = item
+            elif isinstance(item, list) and len(item) <= self.max_list and all(
+                    isinstance(v, str) and len(v) <= self.max_chars for v in item):
+                out[key] = item  # a multi-picklist's option keys (kit.customfields)
             else:
                 errors[key] = [self.error_messages["value"]]
         if errors:

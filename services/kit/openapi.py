@@ -31,7 +31,7 @@ PROBLEM_SCHEMA = {
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
-# What deals' preconditions accept: one version ETag. Routes that answer 428 need it.
+# What kit.preconditions accepts: one version ETag. Routes that answer 428 need it.
 IF_MATCH = {"name": "If-Match", "in": "header", "required": True,
             "description": "the ETag of the version you read, e.g. \"3\"",
             "schema": {"type": "string", "pattern": r'^"[0-9]{1,15}"$'}}

@@ -5,6 +5,7 @@ probe or a scrape must answer even while every worker is busy (a backlog of even
 an orchestrator restarts a healthy pod and the dashboards go blank exactly when they
 matter.
 """
+import copy
 import time
 
 from nameko.extensions import DependencyProvider
@@ -75,6 +76,10 @@ class Operations(DependencyProvider):
             entrypoints = [e for e in self.container.entrypoints
                            if isinstance(e, HttpEntrypoint)]
             self._spec = build_spec(self.container.service_name, entrypoints)
+        # what the service defines at run time (typed custom fields) goes on a copy
+        extend = getattr(self.container.service_cls, "extend_openapi", None)
+        if extend is not None:
+            return extend(copy.deepcopy(self._spec), self.container)
         return self._spec
 
     def get_dependency(self, worker_ctx):

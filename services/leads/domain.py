@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from kit import activities, reasons
 from kit.changes import Change
 from kit.errors import Conflict, Invalid
+from leads import keys as lead_keys
 from leads import scoring
 
-STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
+STATUSES = ("new", "contacted", "qualified", "disqualified", "converted", "nurture")
 # Disqualifying is allowed from every open status: spam and dead ends show up at any point.
 TRANSITIONS = {
     "new": ("contacted", "disqualified"),
@@ -27,11 +29,15 @@ TRANSITIONS = {
     "qualified": ("converted", "disqualified"),
     "disqualified": (),
     "converted": (),
+    # parked by leads.editing.recycle; it comes back as any open lead would move on
+    "nurture": ("contacted", "qualified", "disqualified"),
 }
 OPEN = frozenset(("new", "contacted", "qualified"))
-ACTIVITY_TYPES = ("call", "email", "meeting", "note")
-# A note is written for colleagues, not to the lead, so it is no response to the lead.
-RESPONSE_TYPES = frozenset(("call", "email", "meeting"))
+# a nurtured lead is out of the rep's cap but still followed up
+FOLLOWED = OPEN | {"nurture"}
+# one activity model for leads and deals (kit.activities)
+ACTIVITY_TYPES = activities.TYPES
+RESPONSE_TYPES = activities.RESPONSE_TYPES
 IDENTITY_FIELDS = ("name", "company", "email", "phone", "country", "region")
 
 
@@ -42,6 +48,8 @@ class LeadRules:
     assignment: object = None
     response_minutes: float = 0
     reassign_overdue: bool = False
+    # the disqualify picklist (kit.reasons; DISQUALIFY.reasons), [{key, labels}]
+    disqualify_reasons: tuple = ()
 
 
 # --- identity --------------------------------------------------------------------------------
@@ -121,6 +129,7 @@ def new_lead(data, lead_id, now, rules, actor=None):
         "currency": None,
     }
     lead.update(identity_keys(lead_id, lead["email"], lead["phone"]))
+    lead.update(lead_keys.keys(lead))
     lead.update(rescore(lead, [], rules))
     return lead
 
@@ -166,16 +175,23 @@ def check_move(current, target):
                        allowed=allowed_moves(current))
 
 
-def change_status(lead, target, reason, now, rules, actor=None):
-    """Move a lead through the state machine; `converted` goes through `convert`."""
+def change_status(lead, target, reason, now, rules, actor=None, reason_text=None):
+    """Move a lead through the state machine; `converted` goes through `convert`. A
+    disqualification's reason is a key of the rules' picklist, or other + text."""
     if target == "converted":
         return convert(lead, None, None, now, actor)
     check_move(lead["status"], target)
-    if target == "disqualified" and not (reason or "").strip():
-        raise Invalid("A reason is required to disqualify a lead.",
-                      errors={"reason": ["A reason is required to disqualify a lead."]})
+    if target == "disqualified":
+        if not (reason or "").strip():
+            raise Invalid("A reason is required to disqualify a lead.",
+                          errors={"reason": ["A reason is required to disqualify a lead."]})
+        if rules.disqualify_reasons:
+            reason, reason_text = reasons.resolve(rules.disqualify_reasons, reason,
+                                                  reason_text)
     change = Change(set={"status": target, "reason": (reason or "").strip() or None,
                          "response_due_at": None}, actor=actor)
+    if target == "disqualified":
+        change.set["reason_text"] = reason_text
     if target == "contacted":
         _first_response(lead, now, change)
         if not change.events:  # answered before (an activity): the status change still tells
@@ -193,7 +209,8 @@ def change_status(lead, target, reason, now, rules, actor=None):
     elif target == "disqualified":
         change.events.append(("lead.disqualified", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
-            "reason": change.set["reason"], "status": target}))
+            "reason": change.set["reason"], "reason_text": change.set["reason_text"],
+            "status": target}))
     return change
 
 
@@ -228,24 +245,23 @@ def released_owner(before, after):
     return None
 
 
+def reclaimed_owner(before, after):
+    """The rep whose slot a lead takes again when it comes back from nurture, or None."""
+    owner = after.get("owner_id")
+    if owner and before["status"] not in OPEN and after["status"] in OPEN:
+        return owner
+    return None
+
+
 # --- activities ------------------------------------------------------------------------------
 
 
 def add_activity(lead, activity, now, rules, actor=None):
     """Returns (change, the stored activity). Activities are kept on the lead so that the
     activity, its effect on the score and a first response are one write."""
-    entry = {
-        "id": str(uuid.uuid4()),
-        "type": activity["type"],
-        "at": to_millis(activity.get("at") or now),
-        "actor": actor,
-        "outcome": activity.get("outcome"),
-        "summary": activity.get("summary"),
-        "duration_minutes": activity.get("duration_minutes"),
-        "recorded_at": to_millis(now),
-    }
-    activities = list(lead.get("activities") or []) + [entry]
-    change = Change(set=rescore(lead, activities, rules), push={"activities": entry},
+    entry = activities.entry(activity, now, actor)
+    logged = list(lead.get("activities") or []) + [entry]
+    change = Change(set=rescore(lead, logged, rules), push={"activities": entry},
                     actor=actor)
     if entry["type"] in RESPONSE_TYPES:
         _first_response(lead, min(entry["at"], now), change)
@@ -253,7 +269,7 @@ def add_activity(lead, activity, now, rules, actor=None):
 
 
 def timeline(lead):
-    return sorted(lead.get("activities") or [], key=lambda a: (a["at"], a["recorded_at"]))
+    return activities.timeline(lead.get("activities") or [])
 
 
 # --- duplicates ------------------------------------------------------------------------------
@@ -367,12 +383,12 @@ def response_overdue(lead, now, reassignment=None):
 
 
 def new_task(lead, due_at, note, task_id, now, actor=None):
-    if lead["status"] not in OPEN:
+    if lead["status"] not in FOLLOWED:
         raise Conflict(f"A {lead['status']} lead needs no follow-up.", current=lead["status"])
     return {
         "_id": task_id, "lead_id": lead["_id"], "due_at": to_millis(due_at), "note": note,
         "owner_id": lead.get("owner_id"), "created_by": actor, "created_at": to_millis(now),
-        "fired": False, "fired_at": None, "version": 0,
+        "fired": False, "fired_at": None, "version": 0, "status": activities.OPEN,
     }
 
 
@@ -382,7 +398,7 @@ def fire_followup(task, lead, now):
     if task["fired"]:
         return None
     change = Change(set={"fired": True, "fired_at": now})
-    if lead is None or lead["status"] not in OPEN:
+    if lead is None or lead["status"] not in FOLLOWED:
         change.set["cancelled"] = True
     else:
         change.events.append(followup_due(task, lead.get("owner_id")))

@@ -15,7 +15,7 @@ from kit.changes import Change
 from leads import domain
 
 BLANKED = {"name": "", "company": None, "email": None, "phone": None, "region": None}
-ACTIVITY_TEXT = ("summary",)
+ACTIVITY_TEXT = ("summary", "changes")
 
 
 def _personal_left(lead, keep_custom):

@@ -1,6 +1,7 @@
 """The leads rules, parsed from the config once per container."""
 from nameko.extensions import DependencyProvider
 
+from kit import reasons
 from kit.config import setting
 from leads import assignment, scoring
 from leads.domain import LeadRules
@@ -24,6 +25,8 @@ def rules_from_config(config):
         ),
         response_minutes=float(setting(config, "SLA.response_minutes", 60) or 0),
         reassign_overdue=_flag(setting(config, "SLA.reassign_overdue", False)),
+        disqualify_reasons=tuple(reasons.with_other(
+            setting(config, "DISQUALIFY.reasons") or [])),
     )
 
 

@@ -19,6 +19,7 @@ PERMISSIONS = {
     "change_status": WORK,
     "convert": WORK,
     "add_task": WORK,
+    "finish_task": WORK,
     "assign": {"admin": ALL, "manager": TEAM},
     # web-to-lead: website forms post without a token; the form's public key, its allowed
     # origins and the rate limits guard it (leads.capture)
@@ -26,4 +27,19 @@ PERMISSIONS = {
     "capture_preflight": PUBLIC,
     # erasure of personal data on request (PIPL/GDPR) is an administrator's act
     "erase": {"admin": ALL},
+    "search_leads": READ,
+    "patch_lead": WORK,
+    "recycle": WORK,
+    # accounts and contacts (leads.accounts): reached as the leads they came from
+    "create_account": WORK,
+    "list_accounts": READ,
+    "get_account": READ,
+    "account_timeline": READ,
+    "merge_account": {"admin": ALL, "manager": TEAM},
+    "create_contact": WORK,
+    "list_contacts": READ,
+    "get_contact": READ,
+    "contact_timeline": READ,
+    "create_lead_field": {"admin": ALL},
+    "list_lead_fields": READ,
 }

@@ -19,7 +19,7 @@ from kit.fields import (
     UtcDateTime,
     validate_not_blank,
 )
-from leads import domain
+from leads import domain, search
 
 SOURCES = ("web_form", "import", "api", "email", "referral", "event", "ads", "social",
            "partner", "chat", "phone", "other")
@@ -104,6 +104,7 @@ class ActivityOut(Schema):
     summary = fields.String(allow_none=True)
     duration_minutes = fields.Integer(allow_none=True)
     fields_ = fields.List(fields.String(), data_key="fields", attribute="fields")
+    changes = fields.Dict(metadata={"description": "an edit's fields: {from, to} each"})
     recorded_at = UtcDateTime()
 
 
@@ -121,6 +122,7 @@ class LeadOut(Schema):
     custom = fields.Dict()
     status = fields.String()
     reason = fields.String(allow_none=True)
+    reason_text = fields.String(allow_none=True)
     score = fields.Integer()
     grade = fields.String()
     score_rules = fields.List(fields.String(), metadata={"description": "rules that fired"})
@@ -135,6 +137,11 @@ class LeadOut(Schema):
     converted_at = UtcDateTime(allow_none=True)
     amount = Money(allow_none=True)
     currency = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True, metadata={
+        "description": "its account: a known customer's, or the conversion's"})
+    contact_id = fields.String(allow_none=True)
+    recycled_at = UtcDateTime(allow_none=True)
+    recycled_from = fields.String(allow_none=True)
     erased_at = UtcDateTime(attribute="erased.at", allow_none=True, metadata={
         "description": "when an admin erased the lead's personal data (null: never)"})
 
@@ -170,7 +177,10 @@ class StatusIn(Schema):
         unknown = RAISE
 
     status = fields.String(required=True, validate=validate.OneOf(domain.STATUSES))
-    reason = _opt_str(500)
+    reason = _opt_str(500, metadata={"description": "to disqualify: a key of the "
+                                     "DISQUALIFY.reasons picklist, or other with reason_text "
+                                     "(other words are taken as other with them as the text)"})
+    reason_text = _opt_str(500)
 
 
 class ActivityIn(Schema):
@@ -246,6 +256,10 @@ class TaskOut(Schema):
     owner_id = fields.String(allow_none=True)
     fired = fields.Boolean()
     fired_at = UtcDateTime(allow_none=True)
+    status = fields.String(dump_default="open", metadata={
+        "description": "open, completed or cancelled"})
+    finished_at = UtcDateTime(allow_none=True)
+    finished_by = fields.String(allow_none=True)
     created_at = UtcDateTime()
 
 
@@ -262,7 +276,7 @@ class HistoryIn(CurrencyAmounts):
 
     created_at = UtcDateTime(required=True, metadata={
         "description": "when the lead was captured (RFC 3339 with an offset)"})
-    status = fields.String(load_default="new", validate=validate.OneOf(domain.STATUSES))
+    status = fields.String(load_default="new", validate=validate.OneOf(domain.HISTORY_PATHS))
     contacted_at = UtcDateTime(load_default=None)
     qualified_at = UtcDateTime(load_default=None)
     disqualified_at = UtcDateTime(load_default=None)
@@ -333,3 +347,57 @@ class CaptureIn(LeadIn):
 class CaptureReceived(Schema):
     received = fields.Boolean(metadata={
         "description": "always true: the answer never says whether the address was known"})
+
+
+class LeadPatch(Schema):
+    """The fields a PATCH sets (If-Match required); custom fields merge, null removes one."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(validate=[validate.Length(min=1, max=200), validate_not_blank])
+    company = _opt_str(200)
+    email = Email(allow_none=True, validate=validate.Length(max=254))
+    phone = _opt_str(40, metadata={"description": "any format; stored as E.164 (read for "
+                                   "the lead's country when it has no +)"})
+    country = Country(allow_none=True)
+    region = _opt_str(100)
+    custom = CustomFields(allow_none=True)
+
+    @post_load
+    def strip(self, data, **kwargs):
+        for key in ("company", "region", "phone"):
+            if isinstance(data.get(key), str):
+                data[key] = data[key].strip() or None
+        if "name" in data:
+            data["name"] = data["name"].strip()
+        return data
+
+
+class RecycleIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=500),
+                                                    validate_not_blank])
+
+
+class SearchQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    q = fields.String(required=True, validate=[validate.Length(min=1, max=200),
+                                               validate_not_blank], metadata={
+        "description": "the start of a name, company, e-mail or phone (any format: "
+                       "`138 0013 8000` finds +8613800138000)"})
+    by = fields.String(load_default="any", validate=validate.OneOf(search.BY), metadata={
+        "description": "which key; `any` reads an e-mail or phone from its shape, else "
+                       "searches names and companies"})
+    order = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")),
+                          metadata={"description": "by the matched key, then id"})
+    status = fields.String(validate=validate.OneOf(domain.STATUSES))
+    owner_id = fields.String(validate=validate.Length(min=1, max=100))
+    source = fields.String(validate=validate.OneOf(SOURCES))
+    grade = fields.String(validate=validate.OneOf("ABCD"))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(validate=validate.Length(max=2000))

@@ -5,21 +5,26 @@ from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from kit import paging
+from kit import activities, paging
+from kit import customfield_schemas as CS
+from kit import customfields as CF
 from kit.auth import actor_id, caller, require_role, system_actor
 from kit.config import setting
-from kit.errors import Conflict, DealflowError, Forbidden, Invalid, PayloadTooLarge
+from kit.errors import Conflict, DealflowError, Forbidden, Invalid, NotFound, PayloadTooLarge
 from kit.fields import utcnow
-from kit.http import http, json_body, query_args, read_body
+from kit.http import decode_cursor, encode_cursor, http, json_body, query_args, read_body
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
 from kit.permissions import ALL, OWN, TEAM, scope_of
+from kit.preconditions import etag, if_match
 from kit.timers import config_timer
-from leads import capture, domain, erasure, imports
+from leads import accounts, capture, domain, editing, erasure, imports, search
+from leads import record_schemas as R
 from leads.assignment import Assignment
 from leads.extensions import Rules
 from leads.permissions import PERMISSIONS
+from leads.records_store import ACCOUNTS, CONTACTS
 from leads.schemas import (
     ActivityAdded,
     ActivityIn,
@@ -33,7 +38,10 @@ from leads.schemas import (
     LeadMerged,
     LeadOut,
     LeadPage,
+    LeadPatch,
     ListQuery,
+    RecycleIn,
+    SearchQuery,
     StatusIn,
     TaskIn,
     TaskList,
@@ -43,7 +51,11 @@ from leads.schemas import (
 from leads.store import LeadsStore
 
 TAGS = ["leads"]
+RECORDS = ["accounts and contacts"]
+FINISH = {"complete": activities.COMPLETED, "cancel": activities.CANCELLED}
 LEAD = "/api/v1/leads/<id>"
+ACCOUNT = "/api/v1/accounts/<id>"
+CONTACT = "/api/v1/contacts/<id>"
 FORM = "/api/v1/forms/<form_key>/leads"
 
 
@@ -68,6 +80,7 @@ class LeadsService(Operational):
                              scope_of(request))
 
     def _capture(self, data, on_duplicate, actor, scope):
+        data["custom"] = self._typed(data.get("custom"))
         lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
         # a rep's own capture stays theirs; everyone else's goes by the assignment rules
         owner = (Assignment(owner_id=scope.sub, team=scope.team, queue=None, rule="creator")
@@ -136,7 +149,8 @@ class LeadsService(Operational):
     @http("GET", LEAD, response=LeadOut, summary="A lead", tags=TAGS,
           responses={404: "No such lead"})
     def get_lead(self, request, id):
-        return LeadOut().dump(self._lead(request, id))
+        lead = self._lead(request, id)
+        return 200, etag(lead["version"]), LeadOut().dump(lead)
 
     def _lead(self, request, id, full=False):
         """The lead if the caller reaches it; another rep's lead is as absent as a missing
@@ -169,7 +183,62 @@ class LeadsService(Operational):
         lead = self._lead(request, id, full=True)
         return Timeline().dump({"lead_id": id, "activities": domain.timeline(lead)})
 
+    @http("GET", "/api/v1/leads/search", query=SearchQuery, response=LeadPage,
+          summary="Leads whose name, company, e-mail or phone starts with q (normalised), "
+                  "filtered, in the matched key's order, by cursor", tags=TAGS)
+    def search_leads(self, request):
+        args = query_args(request, SearchQuery())
+        searched = search.prefixes(args["q"], args["by"],
+                                   setting(self.config, "SEARCH.default_region", "CN"))
+        filters = search.scoped(
+            {k: args[k] for k in ("status", "owner_id", "source", "grade") if k in args},
+            scope_of(request).query())
+        if filters is None:
+            return LeadPage().dump({"items": [], "next_cursor": None})
+        position = (search.position(decode_cursor(args["cursor"])) if "cursor" in args
+                    else None)
+        descending = args["order"] == "desc"
+        streams = self.store.search(searched, filters, position, args["limit"], descending)
+        rows, after = search.merge(streams, searched, args["limit"], descending)
+        return LeadPage().dump({"items": rows, "next_cursor": encode_cursor(list(after))
+                                if after is not None else None})
+
     # --- changes ---------------------------------------------------------------------------
+
+    @http("PATCH", LEAD, body=LeadPatch, response=LeadOut,
+          summary="Edit a lead at the version read (If-Match); emits lead.updated",
+          tags=TAGS, responses={404: "No such lead", 409: "Stale If-Match, or another lead "
+                                "has this e-mail or phone (existing_id)",
+                                428: "If-Match missing"})
+    def patch_lead(self, request, id):
+        expected = if_match(request)
+        data = json_body(request, LeadPatch())
+        if data.get("custom"):
+            data["custom"] = self._typed(data["custom"])
+        actor = actor_id(caller(request, self.config))
+
+        def decide(lead):
+            scope_of(request).check(lead, "lead")
+            change = editing.edit(lead, data, utcnow(), self.rules, actor)
+            other = self.store.other_lead_with(id, editing.identity_changes(change))
+            if other is not None:
+                raise domain.DuplicateLead(other)
+            return change
+
+        lead, _ = self.store.change(id, decide, expected=expected)
+        lead.pop("activities", None)
+        return 200, etag(lead["version"]), LeadOut().dump(lead)
+
+    @http("POST", LEAD + "/recycle", body=RecycleIn, response=LeadOut,
+          summary="Recycle a disqualified or unconverted lead into nurture (lead.recycled)",
+          tags=TAGS, responses={404: "No such lead", 409: "Converted, or nurtured already"})
+    def recycle(self, request, id):
+        data = json_body(request, RecycleIn())
+        actor = actor_id(caller(request, self.config))
+        lead, _ = self.store.change(id, lambda lead: editing.recycle(
+            scope_of(request).check(lead, "lead"), data["reason"], utcnow(), actor))
+        lead.pop("activities", None)
+        return 200, etag(lead["version"]), LeadOut().dump(lead)
 
     @http("POST", LEAD + "/activities", body=ActivityIn, response=ActivityAdded, status=201,
           summary="Log a call, e-mail, meeting or note", tags=TAGS,
@@ -199,7 +268,7 @@ class LeadsService(Operational):
         scope = scope_of(request)
         lead, _ = self.store.change(id, lambda lead: domain.change_status(
             scope.check(lead, "lead"), data["status"], data.get("reason"), utcnow(), self.rules,
-            actor))
+            actor, reason_text=data.get("reason_text")))
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/convert", body=ConvertIn, response=LeadOut,
@@ -209,9 +278,18 @@ class LeadsService(Operational):
         data = json_body(request, ConvertIn())
         actor = actor_id(caller(request, self.config))
         scope = scope_of(request)
-        lead, _ = self.store.change(id, lambda lead: domain.convert(
-            scope.check(lead, "lead"), data["amount"], data["currency"], utcnow(), actor,
-            pipeline_id=data["pipeline_id"]))
+
+        def converting(lead):
+            return domain.convert(scope.check(lead, "lead"), data["amount"], data["currency"],
+                                  utcnow(), actor, pipeline_id=data["pipeline_id"])
+
+        converting(self.store.get(id))  # refused before any account or contact is made
+        links = self.store.link_conversion(
+            self.store.get(id), frozenset(setting(self.config, "ACCOUNTS.free_mail_domains")
+                                          or ()),
+            utcnow(), actor)
+        lead, _ = self.store.change(id, lambda lead: accounts.converted(
+            converting(lead), lead, *links))
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/assign", body=AssignIn, response=LeadOut,
@@ -245,8 +323,142 @@ class LeadsService(Operational):
         keep = setting(self.config, "ERASURE.keep_custom", []) or []
         lead, _ = self.store.erase(id, lambda lead: erasure.erase(
             lead, utcnow(), keep, actor_id(who)))
+        if lead.get("contact_id"):  # the person the conversion made of the lead goes too
+            self.store.change_record(CONTACTS, lead["contact_id"], lambda contact: (
+                accounts.erase_contact(contact, utcnow(), actor_id(who))))
         lead.pop("activities", None)
         return LeadOut().dump(lead)
+
+    # --- accounts and contacts (leads.accounts) --------------------------------------------
+
+    @http("POST", "/api/v1/accounts", body=R.AccountIn, response=R.AccountOut, status=201,
+          summary="Create an account (account.created)", tags=RECORDS,
+          responses={409: "An account with this company name or domain exists (existing_id)"})
+    def create_account(self, request):
+        data = json_body(request, R.AccountIn())
+        who = caller(request, self.config)
+        data["owner_id"] = data.get("owner_id") or actor_id(who)
+        data["team"] = who.get("team")
+        doc, events = accounts.new_account(str(uuid.uuid4()), data, utcnow(), actor_id(who))
+        account, created = self.store.insert_record(ACCOUNTS, doc, events, actor_id(who))
+        if not created:
+            raise Conflict("An account with this company name or domain exists.",
+                           existing_id=account["_id"])
+        return 201, etag(account["version"]), R.AccountOut().dump(account)
+
+    @http("GET", "/api/v1/accounts", query=R.RecordQuery, response=R.AccountPage,
+          summary="Accounts, newest first, by cursor", tags=RECORDS)
+    def list_accounts(self, request):
+        args = query_args(request, R.RecordQuery())
+        after = paging.after(args["cursor"]) if "cursor" in args else None
+        items, more = self.store.page_records(ACCOUNTS, scope_of(request).query(),
+                                              args["limit"], after)
+        return R.AccountPage().dump({"items": items,
+                                     "next_cursor": paging.next_cursor(items, more)})
+
+    @http("GET", ACCOUNT, response=R.AccountOut, summary="An account", tags=RECORDS,
+          responses={404: "No such account"})
+    def get_account(self, request, id):
+        account = scope_of(request).check(self.store.record(ACCOUNTS, id), "account")
+        return 200, etag(account["version"]), R.AccountOut().dump(account)
+
+    @http("GET", ACCOUNT + "/timeline", response=R.RecordTimeline, tags=RECORDS,
+          summary="An account's timeline: creation, conversions, merges",
+          responses={404: "No such account"})
+    def account_timeline(self, request, id):
+        account = scope_of(request).check(self.store.record(ACCOUNTS, id, full=True),
+                                          "account")
+        return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(account)})
+
+    @http("POST", ACCOUNT + "/merge", body=R.MergeIn, response=R.AccountOut, tags=RECORDS,
+          summary="Merge a duplicate account into another (its contacts and leads move; "
+                  "account.merged)",
+          responses={404: "No such account", 409: "Merged already, or into itself"})
+    def merge_account(self, request, id):
+        data = json_body(request, R.MergeIn())
+        actor = actor_id(caller(request, self.config))
+        survivor = scope_of(request).check(self.store.record(ACCOUNTS, data["into"]),
+                                           "account")
+        duplicate, _ = self.store.change_record(ACCOUNTS, id, lambda dup: accounts.merge(
+            scope_of(request).check(dup, "account"), survivor, utcnow(), actor))
+        self.store.move_to_account(id, survivor["_id"])
+        return R.AccountOut().dump(duplicate)
+
+    @http("POST", "/api/v1/contacts", body=R.ContactIn, response=R.ContactOut, status=201,
+          summary="Add a contact to an account (contact.created)", tags=RECORDS,
+          responses={409: "A contact with this e-mail or phone exists (existing_id)"})
+    def create_contact(self, request):
+        data = json_body(request, R.ContactIn())
+        who = caller(request, self.config)
+        account = self.store.find_record(ACCOUNTS, data["account_id"])
+        if account is None or not scope_of(request).allows(account):
+            raise Invalid("No such account.", errors={"account_id": ["No such account."]})
+        data.update(owner_id=account.get("owner_id"), team=account.get("team"))
+        doc, events = accounts.new_contact(str(uuid.uuid4()), account["_id"], data, utcnow(),
+                                           actor_id(who))
+        contact, created = self.store.insert_record(CONTACTS, doc, events, actor_id(who))
+        if not created:
+            raise Conflict("A contact with this e-mail or phone exists.",
+                           existing_id=contact["_id"])
+        return 201, etag(contact["version"]), R.ContactOut().dump(contact)
+
+    @http("GET", "/api/v1/contacts", query=R.ContactQuery, response=R.ContactPage,
+          summary="Contacts (of one account), newest first, by cursor", tags=RECORDS)
+    def list_contacts(self, request):
+        args = query_args(request, R.ContactQuery())
+        after = paging.after(args["cursor"]) if "cursor" in args else None
+        filters = {**scope_of(request).query(),
+                   **({"account_id": args["account_id"]} if "account_id" in args else {})}
+        items, more = self.store.page_records(CONTACTS, filters, args["limit"], after)
+        return R.ContactPage().dump({"items": items,
+                                     "next_cursor": paging.next_cursor(items, more)})
+
+    @http("GET", CONTACT, response=R.ContactOut, summary="A contact", tags=RECORDS,
+          responses={404: "No such contact"})
+    def get_contact(self, request, id):
+        contact = scope_of(request).check(self.store.record(CONTACTS, id), "contact")
+        return 200, etag(contact["version"]), R.ContactOut().dump(contact)
+
+    @http("GET", CONTACT + "/timeline", response=R.RecordTimeline, tags=RECORDS,
+          summary="A contact's timeline with the activities of every lead that was theirs",
+          responses={404: "No such contact"})
+    def contact_timeline(self, request, id):
+        contact = scope_of(request).check(self.store.record(CONTACTS, id, full=True),
+                                          "contact")
+        leads = [self.store.get(lead_id, full=True) for lead_id in contact["lead_ids"]
+                 if self.store.exists(lead_id)]
+        return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(contact, leads)})
+
+    # --- typed custom fields of leads (kit.customfields) -----------------------------------
+
+    @http("POST", "/api/v1/leads/custom-fields", body=CS.FieldIn, response=CS.FieldOut,
+          status=201, tags=["custom fields"],
+          summary="Define a typed custom field of leads (admins)",
+          responses={403: "Not an admin", 409: "The key exists"})
+    def create_lead_field(self, request):
+        who = caller(request, self.config)
+        require_role(who, "admin", config=self.config)
+        data = json_body(request, CS.FieldIn())
+        return 201, CS.FieldOut().dump(self.store.insert_field(
+            CF.stored(data, "lead", utcnow(), actor_id(who))))
+
+    @http("GET", "/api/v1/leads/custom-fields", response=CS.FieldList,
+          tags=["custom fields"], summary="The custom fields of leads")
+    def list_lead_fields(self, request):
+        return CS.FieldList().dump({"items": list(self.store.field_defs("lead").values())})
+
+    def _typed(self, custom):
+        """Custom values checked against the leads' definitions (400 naming each bad one)."""
+        values, errors = CF.check_values(self.store.field_defs("lead"), custom or {})
+        if errors:
+            raise Invalid("Custom fields do not match their definitions.",
+                          errors={"custom": errors})
+        return values
+
+    @staticmethod
+    def extend_openapi(doc, container):
+        """/openapi.json shows the leads' custom fields as admins defined them."""
+        return CS.describe(doc, CS.store_of(container).field_defs("lead"), ("LeadIn", "LeadPatch"))
 
     # --- follow-ups ------------------------------------------------------------------------
 
@@ -265,6 +477,17 @@ class LeadsService(Operational):
     def list_tasks(self, request, id):
         self._lead(request, id)
         return TaskList().dump({"items": self.store.tasks_of(id)})
+
+    @http("POST", LEAD + "/tasks/<task_id>/<outcome>", response=TaskOut,
+          summary="Complete or cancel a follow-up (outcome: complete | cancel)", tags=TAGS,
+          responses={404: "No such lead, follow-up or outcome", 409: "Finished already"})
+    def finish_task(self, request, id, task_id, outcome):
+        if outcome not in FINISH:
+            raise NotFound(f"No outcome {outcome!r}; use complete or cancel.")
+        scope_of(request).check(self.store.get(id), "lead")
+        actor = actor_id(caller(request, self.config))
+        return TaskOut().dump(self.store.change_task(id, task_id, lambda task: activities.finish(
+            task, FINISH[outcome], utcnow(), actor)))
 
     @config_timer("FOLLOWUP.check_interval_seconds", 15)
     def fire_followups(self):

@@ -17,13 +17,16 @@ from kit.fields import utcnow
 from kit.mongo import BaseStore
 from kit.outbox import new_document
 from kit.paging import keyset_filter
+from leads import accounts, domain, search
 from leads import assignment as rules_of_assignment
-from leads import domain
+from leads import keys as lead_keys
 from leads.domain import DuplicateLead
+from leads.records_store import RECORD_COLLECTIONS, RecordsStore
 
 log = logging.getLogger(__name__)
 
-HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0}
+HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0,
+          "name_key": 0, "company_key": 0}
 DUPLICATE_KEY = 11000
 NOT_IMPLEMENTED = 238
 
@@ -32,11 +35,12 @@ __all__ = ["DuplicateLead", "LeadsStore"]
 
 def _lead_write(change):
     return dataclasses.replace(
-        change, set={**change.set, "updated_at": domain.to_millis(utcnow())})
+        change, set={**change.set, **lead_keys.keys(change.set),
+                     "updated_at": domain.to_millis(utcnow())})
 
 
-class LeadsStore(BaseStore):
-    outbox_collections = ("leads", "tasks")
+class LeadsStore(RecordsStore, BaseStore):
+    outbox_collections = ("leads", "tasks", *RECORD_COLLECTIONS)
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
@@ -50,6 +54,7 @@ class LeadsStore(BaseStore):
         # Identity: always-present keys (see domain.identity_keys) make the race-safe dedup.
         leads.create_index("email_key", unique=True, name="email_key_unique")
         leads.create_index("phone_key", unique=True, name="phone_key_unique")
+        self.ensure_record_indexes()  # their unique keys too, before anything else
         # lists: newest first, filtered by one field (keyset pages read one page)
         leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
         # `team` keeps a manager's list (kit.permissions TEAM) on an index too
@@ -60,6 +65,9 @@ class LeadsStore(BaseStore):
         leads.create_index([("owner_id", ASCENDING), ("status", ASCENDING)],
                            name="owner_status")
         leads.create_index("response_due_at", name="response_due")
+        # search (leads.search): one range per normalised key, walked in (key, _id) order
+        for field in search.KEYS.values():
+            leads.create_index([(field, ASCENDING), ("_id", ASCENDING)], name=f"search_{field}")
         self.db.tasks.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
         self.db.tasks.create_index("lead_id", name="lead")
         self._ensure_bucket_expiry()
@@ -113,6 +121,9 @@ class LeadsStore(BaseStore):
         """Assign and insert a new lead with lead.created and lead.assigned in its outbox
         (to `owner`, an Assignment, when the caller decided it: a rep's own capture).
         Raises DuplicateLead when the unique indexes find the same e-mail or phone."""
+        # a known person's new lead belongs to their account (leads.accounts)
+        lead.update(accounts.known_customer(self.contact_by_identity(lead.get("email"),
+                                                                     lead.get("phone"))))
         if owner is not None:
             self.db.reps.update_one({"_id": owner.owner_id},
                                     {"$inc": {"open": 1, "touched": 1}}, upsert=True)
@@ -169,19 +180,22 @@ class LeadsStore(BaseStore):
 
     # --- changes ---------------------------------------------------------------------------
 
-    def change(self, lead_id, decide, *, current=None, actor=None):
+    def change(self, lead_id, decide, *, current=None, actor=None, expected=None):
         """A versioned change (kit.versioned): `decide(lead)` returns a domain.Change or
         None (nothing to do). Returns (lead after, change) or (lead, None). The rep's
-        open-lead counter follows the lead, as the domain says."""
+        open-lead counter follows the lead, as the domain says. `expected`: the version
+        the caller read (If-Match)."""
         seen = {}
 
         def remember(lead):
             seen["before"] = lead
             return decide(lead)
 
-        after, change = self._leads.change(lead_id, remember, current=current, actor=actor)
+        after, change = self._leads.change(lead_id, remember, current=current, actor=actor,
+                                           expected=expected)
         if change is not None:
             self.release(domain.released_owner(seen["before"], after))
+            self.hold_many([o for o in [domain.reclaimed_owner(seen["before"], after)] if o])
         return after, change
 
     def erase(self, lead_id, decide):
@@ -463,3 +477,40 @@ class LeadsStore(BaseStore):
         """Remove windows that ended (ids start with their end, see leads.capture.bucket)."""
         cutoff = f"{int(now.timestamp()):012d};"
         return self.db.rate_buckets.delete_many({"_id": {"$lt": cutoff}}).deleted_count
+
+    # --- search (leads.search) -------------------------------------------------------------
+
+    def other_lead_with(self, lead_id, keys):
+        """Another lead holding one of these e-mail/phone values, or None."""
+        wanted = domain.real_keys(keys.get("email"), keys.get("phone"))
+        for key, value in wanted.items():
+            doc = self.db.leads.find_one({key: value}, {"_id": 1})
+            if doc is not None and doc["_id"] != lead_id:
+                return doc["_id"]
+        return None
+
+    def search(self, searched, filters, position, limit, descending=False):
+        """[(field, rows)] for each (field, prefix) searched, limit + 1 rows each."""
+        return [(field, self.search_range(field, prefix, filters, position, limit + 1,
+                                          descending)) for field, prefix in searched]
+
+    def search_range(self, field, prefix, filters, position, limit, descending=False):
+        """Leads whose `field` starts with `prefix`, after `position` in (field, _id) order;
+        `filters` are equalities checked on the index range's rows."""
+        order = DESCENDING if descending else ASCENDING
+        query = {**filters, **search.query(field, prefix, position, descending)}
+        return list(self.db.leads.find(query, {"outbox": 0, "outbox_since": 0,
+                                               "activities": 0})
+                    .sort([(field, order), ("_id", order)]).limit(limit))
+
+    # --- finishing follow-ups (kit.activities) ----------------------------------------------
+
+    def change_task(self, lead_id, task_id, decide):
+        """A versioned change of one of the lead's follow-ups (404 for another lead's)."""
+        def of_lead(task):
+            if task["lead_id"] != lead_id:
+                raise NotFound(f"No follow-up {task_id} on lead {lead_id}.")
+            return decide(task)
+
+        task, _ = self._tasks.change(task_id, of_lead)
+        return task

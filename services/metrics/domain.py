@@ -53,6 +53,8 @@ KEEP = {
     "lead.converted": ("source", "created_at", "converted_at", "status"),
     "lead.followup_due": (),
     "lead.response_overdue": ("created_at", "status"),
+    "lead.updated": ("status",),
+    "lead.recycled": ("source", "from_status", "status"),
     "deal.created": ("pipeline_id", "stage", "amount", "currency", "probability",
                      "expected_close", "lead_id", "origin", "created_at"),
     "deal.stage_changed": ("pipeline_id", "from_stage", "to_stage", "amount", "currency",

@@ -66,6 +66,14 @@ class MetricsService(Operational):
     def handle_leads_lead_response_overdue(self, event):
         self._apply(event)
 
+    @event_handler("leads", "lead.updated")
+    def handle_leads_lead_updated(self, event):
+        self._apply(event)
+
+    @event_handler("leads", "lead.recycled")
+    def handle_leads_lead_recycled(self, event):
+        self._apply(event)
+
     # --- deals ---------------------------------------------------------------------------
 
     @event_handler("deals", "deal.created")

@@ -12,7 +12,9 @@ DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "leads.forms", "
            "deals.pipelines", "deals.forecast", "metrics.domain", "quotes.domain",
            "quotes.pricing", "quotes.lifecycle", "quotes.approvals", "quotes.contracts",
            "support.worktime", "support.sla", "support.domain", "support.dispatch",
-           "support.delivery"]
+           "support.delivery",
+           "leads.keys", "leads.search", "leads.editing", "leads.accounts", "deals.activities",
+           "kit.activities", "kit.customfields", "deals.fields", "kit.reasons"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 

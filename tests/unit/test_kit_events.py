@@ -32,6 +32,9 @@ DESIGN_EVENT_TYPES = {
     "notification.sent", "notification.failed",
     "ticket.status_changed", "ticket.sla_warning",
     "delivery.opened", "delivery.step_completed", "delivery.accepted",
+    # CRM records (issue 14)
+    "lead.updated", "lead.recycled", "account.created", "account.merged", "contact.created",
+    "deal.activity_logged", "deal.task_due",
 }
 
 
@@ -40,7 +43,7 @@ def test_catalog_has_every_event_type_named_in_the_design():
 
 
 def test_catalog_groups_types_by_their_producer():
-    prefixes = {"leads": ("lead.",), "deals": ("deal.",),
+    prefixes = {"leads": ("lead.", "account.", "contact."), "deals": ("deal.",),
                 "quotes": ("quote.", "contract.", "payment."),
                 "support": ("ticket.", "delivery."), "notify": ("notification.",)}
     for service, events in CATALOG.items():

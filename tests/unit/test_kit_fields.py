@@ -157,6 +157,9 @@ KEY_RULE = ("Keys are 1-64 letters, digits, '_', '-' or spaces, not starting wit
             "or '-' (no '.' or '$').")
 
 
+VALUE_RULE = "Custom values are strings, numbers, booleans, lists of strings or null."
+
+
 @pytest.mark.parametrize("custom, message", [
     ({"a.b": 1}, {"a.b": [KEY_RULE]}),
     ({"$set": 1}, {"$set": [KEY_RULE]}),
@@ -165,9 +168,9 @@ KEY_RULE = ("Keys are 1-64 letters, digits, '_', '-' or spaces, not starting wit
     ({"k" * 65: 1}, {"k" * 65: [KEY_RULE]}),
     ({"x": "a" * 1001}, {"x": ["At most 1000 characters."]}),
     ({"x": "a" * (5 * 1024 * 1024)}, {"x": ["At most 1000 characters."]}),
-    ({"x": [1]}, {"x": ["Custom values are strings, numbers, booleans or null."]}),
-    ({"x": {"y": 1}}, {"x": ["Custom values are strings, numbers, booleans or null."]}),
-    ({"x": Decimal("1e2000")}, {"x": ["Custom values are strings, numbers, booleans or null."]}),
+    ({"x": [1]}, {"x": [VALUE_RULE]}),
+    ({"x": {"y": 1}}, {"x": [VALUE_RULE]}),
+    ({"x": Decimal("1e2000")}, {"x": [VALUE_RULE]}),
     ({f"k{i}": i for i in range(51)}, ["At most 50 custom fields."]),
 ])
 def test_custom_fields_are_bounded(custom, message):

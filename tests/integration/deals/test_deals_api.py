@@ -85,7 +85,8 @@ def test_gates_block_moves_with_exactly_what_is_missing(container_factory, make_
 
     assert client.act(deal, "lost", {}).status_code == 400           # reason required
     deal = client.must(deal, "lost", {"reason": "budget frozen"})
-    assert (deal["status"], deal["lost_reason"], deal["version"]) == ("lost", "budget frozen", 6)
+    assert (deal["status"], deal["lost_reason"], deal["version"]) == ("lost", "other", 6)
+    assert deal["lost_reason_text"] == "budget frozen"  # free words: other + text
     assert client.act(deal, "stage", {"stage": "proposal"}).status_code == 409
     deal = client.must(deal, "reopen")
     assert (deal["status"], deal["stage"], deal["version"]) == ("open", "quote_negotiation", 7)
@@ -104,7 +105,9 @@ def test_gates_block_moves_with_exactly_what_is_missing(container_factory, make_
         ("deal.stage_changed", 4), ("deal.stage_changed", 5), ("deal.lost", 6),
         ("deal.stage_changed", 7)]
     assert events[2]["data"]["from"] == "discovery" and events[2]["data"]["to"] == "proposal"
-    assert events[5]["data"]["reason"] == "budget frozen"
+    # free words are the picklist's "other" with them as the text (kit.reasons)
+    assert (events[5]["data"]["reason"], events[5]["data"]["reason_text"]) == (
+        "other", "budget frozen")
     sub.close()
 
 

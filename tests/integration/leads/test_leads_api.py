@@ -25,7 +25,7 @@ def leads(container_factory, make_config, api, rabbit_config):
     from leads.service import LeadsService
 
     config = make_config("leads", ASSIGNMENT=ASSIGNMENT, SLA={"response_minutes": 0})
-    events = Subscriber(rabbit_config["AMQP_URI"], "leads", "#")
+    events = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.#")
     container_factory(LeadsService, config).start()
     client = api(config)
     client.events = events

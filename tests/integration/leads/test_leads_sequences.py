@@ -17,7 +17,7 @@ def test_every_lead_and_task_stream_is_gap_free(container_factory, make_config, 
                                                rabbit_config, mongo_db):
     from leads.service import LeadsService
 
-    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "#", name="crm-sync.lead-events")
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.#", name="crm-sync.lead-events")
     config = make_config("leads", ASSIGNMENT=ASSIGNMENT, SLA={"response_minutes": 0},
                          FOLLOWUP={"check_interval_seconds": 0.05})
     container_factory(LeadsService, config).start()

@@ -137,15 +137,33 @@ def test_lost_requires_a_reason(reason):
         D.lose(PIPELINE, make_deal(), reason, T0)
 
 
-def test_lost_carries_the_reason():
+def test_lost_carries_the_reason_key():
     deal = make_deal("proposal")
-    change = D.lose(PIPELINE, deal, "budget cut", T0)
+    change = D.lose(PIPELINE, deal, "no_budget", T0, reason_text="cut in Q3")
     assert [e for e, _ in change.events] == ["deal.stage_changed", "deal.lost"]
-    assert catalog_valid(*change.events[1])["reason"] == "budget cut"
+    lost = catalog_valid(*change.events[1])
+    assert (lost["reason"], lost["reason_text"]) == ("no_budget", "cut in Q3")
     after = apply(deal, change)
     assert (after["status"], after["lost_reason"], after["probability"]) == \
-        ("lost", "budget cut", 0)
-    assert after["history"][-1]["reason"] == "budget cut"
+        ("lost", "no_budget", 0)
+    assert after["history"][-1]["reason"] == "no_budget"
+
+
+@pytest.mark.parametrize("reason,text,expected", [
+    ("budget cut", None, ("other", "budget cut")),
+    ("other", "budget cut", ("other", "budget cut")),
+    ("price", None, ("price", None)),
+])
+def test_free_words_are_other_with_their_text(reason, text, expected):
+    change = D.lose(PIPELINE, make_deal("proposal"), reason, T0, reason_text=text)
+    lost = catalog_valid(*change.events[1])
+    assert (lost["reason"], lost["reason_text"]) == expected
+
+
+def test_other_needs_its_text():
+    with pytest.raises(Invalid) as err:
+        D.lose(PIPELINE, make_deal("proposal"), "other", T0)
+    assert "reason_text" in err.value.extra["errors"]
 
 
 @pytest.mark.parametrize("action", [

@@ -16,6 +16,8 @@ ALLOWED = {
     ("new", "contacted"), ("new", "disqualified"),
     ("contacted", "qualified"), ("contacted", "disqualified"),
     ("qualified", "converted"), ("qualified", "disqualified"),
+    # a nurtured lead (leads.editing.recycle put it there) moves on as an open one
+    ("nurture", "contacted"), ("nurture", "qualified"), ("nurture", "disqualified"),
 }
 EVENT_OF = {
     "contacted": ["lead.contacted"], "qualified": ["lead.qualified"],

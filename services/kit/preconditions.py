@@ -1,9 +1,9 @@
 """Optimistic concurrency over HTTP: the ETag is the version, If-Match is required.
 
-A deal's (or pipeline's) version is also the sequence of its last event, so `ETag: "7"`
-means "the state after event 7". A mutating request must say which version it changes:
-no If-Match is 428, a stale one is 409 (the caller re-reads and decides again), never a
-silent overwrite.
+An entity's version (a deal's, a pipeline's, a lead's) is also the sequence of its last
+event, so `ETag: "7"` means "the state after event 7". A mutating request must say which
+version it changes: no If-Match is 428, a stale one is 409 (the caller re-reads and
+decides again), never a silent overwrite.
 """
 import re
 

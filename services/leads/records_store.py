@@ -1,0 +1,160 @@
+"""MongoDB queries of accounts and contacts (leads.accounts), part of the leads store.
+
+Collections: `accounts` (an account, its timeline and outbox), `contacts` (a person at an
+account, the leads that were theirs, timeline and outbox). Creation is an insert with a
+derived id and unique keys: a lost race or a retry finds the record that won.
+"""
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from kit import versioned
+from kit.errors import Conflict, NotFound
+from kit.idempotency import APPLIED
+from kit.paging import keyset_filter
+from leads import accounts
+from leads import domain as lead_rules
+
+ACCOUNTS, CONTACTS = "accounts", "contacts"
+RECORD_COLLECTIONS = (ACCOUNTS, CONTACTS)
+SHOWN = {"outbox": 0, "outbox_since": 0, "activities": 0, APPLIED: 0}
+
+
+class RecordsStore:
+    """Mixed into LeadsStore (one database, one relay)."""
+
+    def _records(self, coll):
+        cache = self.__dict__.setdefault("_versioned_records", {})
+        if coll not in cache:
+            cache[coll] = versioned.Versioned(
+                self.db[coll], what=coll[:-1], touched=self.touched,
+                unique_conflict=f"Another {coll[:-1]} already has these keys.")
+        return cache[coll]
+
+    def ensure_record_indexes(self):
+        self.db[ACCOUNTS].create_index("company_key", unique=True, name="company_unique")
+        self.db[ACCOUNTS].create_index("domain_key", unique=True, name="domain_unique")
+        # lists: newest first, within the caller's reach (kit.permissions: owner or team)
+        for coll in RECORD_COLLECTIONS:
+            self.db[coll].create_index([("created_at", DESCENDING), ("_id", DESCENDING)],
+                                       name="created")
+            for field in ("owner_id", "team"):
+                self.db[coll].create_index([(field, ASCENDING), ("created_at", DESCENDING),
+                                            ("_id", DESCENDING)], name=f"{field}_created")
+        self.db[CONTACTS].create_index("email_key", unique=True, name="email_key_unique")
+        self.db[CONTACTS].create_index("phone_key", unique=True, name="phone_key_unique")
+        self.db[CONTACTS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING),
+                                        ("_id", DESCENDING)], name="account_created")
+        self.db.field_defs.create_index([("entity", ASCENDING), ("key", ASCENDING)],
+                                        name="entity_key")
+        self.db.leads.create_index("contact_id", name="contact")
+        self.db.leads.create_index("account_id", name="account")
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def record(self, coll, _id, *, full=False):
+        doc = self.db[coll].find_one({"_id": _id}, {"outbox": 0, "outbox_since": 0}
+                                     if full else SHOWN)
+        if doc is None:
+            raise NotFound(f"No {coll[:-1]} {_id}.")
+        return doc
+
+    def find_record(self, coll, _id):
+        return self.db[coll].find_one({"_id": _id}, SHOWN) if _id else None
+
+    def account_by(self, key, value):
+        """The live account holding a company or domain key (merged ones freed theirs)."""
+        if not value:
+            return None
+        return self.db[ACCOUNTS].find_one({key: value}, SHOWN)
+
+    def contact_by_identity(self, email, phone):
+        for key, value in lead_rules.real_keys(email, phone).items():
+            doc = self.db[CONTACTS].find_one({key: value}, SHOWN)
+            if doc is not None:
+                return doc
+        return None
+
+    def page_records(self, coll, filters, limit, after=None):
+        query = dict(filters)
+        if after is not None:
+            query.update(keyset_filter(after, descending=True))
+        docs = list(self.db[coll].find(query, SHOWN).sort(
+            [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1))
+        return docs[:limit], len(docs) > limit
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def insert_record(self, coll, doc, events, actor=None):
+        """Insert a new account or contact with its first events; the record that holds
+        one of its unique keys already, when one does (DuplicateKey -> that one)."""
+        try:
+            self.db[coll].insert_one(versioned.new_entity(dict(doc), events, actor=actor))
+        except DuplicateKeyError:
+            return self._holder(coll, doc), False
+        self.touched(coll, doc["_id"])
+        return self.find_record(coll, doc["_id"]), True
+
+    def _holder(self, coll, doc):
+        keys = (("_id", "company_key", "domain_key") if coll == ACCOUNTS
+                else ("_id", "email_key", "phone_key"))
+        for key in keys:
+            found = self.db[coll].find_one({key: doc[key]}, SHOWN)
+            if found is not None:
+                return found
+        raise Conflict(f"A {coll[:-1]} with these keys was being created; retry.")
+
+    def change_record(self, coll, _id, decide, **options):
+        return self._records(coll).change(_id, decide, **options)
+
+    def move_to_account(self, duplicate_id, survivor_id):
+        """Contacts and leads of a merged account move to the one that survived."""
+        for coll in (CONTACTS, "leads"):
+            self.db[coll].update_many({"account_id": duplicate_id},
+                                      {"$set": {"account_id": survivor_id}})
+
+    # --- conversion ------------------------------------------------------------------------
+
+    def link_conversion(self, lead, free_mail, now, actor=None):
+        """The account and contact a converting lead belongs to, created when new and
+        noted in their timelines. Returns (account_id, contact_id). Every step finds what
+        an earlier attempt made, so a retried conversion links the same records."""
+        contact = self.contact_by_identity(lead.get("email"), lead.get("phone"))
+        if contact is None:
+            contact = self.find_record(CONTACTS, accounts.contact_id_for(lead["_id"]))
+        wanted = accounts.account_for_lead(lead, free_mail)
+        resolve = lambda _id: self.find_record(ACCOUNTS, _id)  # noqa: E731
+        account = accounts.choose(
+            resolve(contact["account_id"]) if contact else None,
+            self.account_by("company_key", wanted["company_key"]),
+            self.account_by("domain_key", wanted["domain_key"]))
+        account = accounts.surviving(account, resolve)
+        if account is None:
+            doc, events = accounts.new_account(wanted["id"], wanted["data"], now, actor)
+            account, _ = self.insert_record(ACCOUNTS, doc, events, actor)
+            account = accounts.surviving(account, resolve)
+        if contact is None:
+            doc, events = accounts.new_contact(accounts.contact_id_for(lead["_id"]),
+                                               account["_id"], accounts.contact_from_lead(lead),
+                                               now, actor)
+            contact, _ = self.insert_record(CONTACTS, doc, events, actor)
+        else:
+            self.change_record(CONTACTS, contact["_id"], lambda c: accounts.link_contact(
+                c, lead["_id"], now, actor))
+        self.change_record(ACCOUNTS, account["_id"], lambda a: accounts.link_lead(
+            a, lead["_id"], contact["_id"], now, actor))
+        return account["_id"], contact["_id"]
+
+    # --- custom field definitions (kit.customfields) ---------------------------------------
+
+    def insert_field(self, doc):
+        try:
+            self.db.field_defs.insert_one(dict(doc))
+        except DuplicateKeyError:
+            raise Conflict(f"A {doc['entity']} field {doc['key']!r} exists.",
+                           existing_id=doc["key"]) from None
+        return doc
+
+    def field_defs(self, entity):
+        """{key: definition} of an entity's custom fields (a few, defined by admins)."""
+        return {d["key"]: d for d in self.db.field_defs.find({"entity": entity})
+                .sort([("entity", ASCENDING), ("key", ASCENDING)])}
