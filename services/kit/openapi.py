@@ -151,6 +151,8 @@ def build_spec(service_name, entrypoints, version="1.0.0"):
                 op["responses"].setdefault("400", {**problem, "description": "Invalid input"})
             if method.upper() in WITH_BODY:
                 op["responses"].setdefault("413", {**problem, "description": "Body too large"})
+            # the server's URL limit (kit.http) holds for every route, e.g. an over-long token
+            op["responses"].setdefault("414", {**problem, "description": "URL too long"})
             op["responses"].setdefault("503", {**problem, "description": "Dependency down"})
             ops[method.lower()] = op
     for path, ops in paths.items():
