@@ -269,3 +269,13 @@ _NOT_BLANK = re.compile(NOT_BLANK)
 def validate_not_blank(value):
     if not _NOT_BLANK.search(str(value)):
         raise ValidationError("Must not be blank.")
+
+
+class JsonBoolean(fields.Boolean):
+    """true or false only: marshmallow's Boolean also takes 0, 1, "yes"... which the
+    OpenAPI document (type boolean) calls invalid. Query strings keep fields.Boolean."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

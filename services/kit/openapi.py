@@ -35,6 +35,11 @@ _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 IF_MATCH = {"name": "If-Match", "in": "header", "required": True,
             "description": "the ETag of the version you read, e.g. \"3\"",
             "schema": {"type": "string", "pattern": r'^"[0-9]{1,15}"$'}}
+# A payment's precondition is its idempotency key instead: a route whose 428 names it.
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
+                   "description": "the same key again is the same request, e.g. the bank's "
+                   "reference", "schema": {"type": "string", "minLength": 1, "maxLength": 200,
+                                           "pattern": r"\S"}}
 WITH_BODY = ("POST", "PUT", "PATCH")
 
 
@@ -109,7 +114,8 @@ def build_spec(service_name, entrypoints, version="1.0.0"):
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _PARAM.findall(ep.url)]
         if 428 in ep.extra_responses:
-            params.append(IF_MATCH)
+            params.append(IDEMPOTENCY_KEY if "Idempotency-Key" in ep.extra_responses[428]
+                          else IF_MATCH)
         for method in ep.method.split(","):
             op = {"operationId": f"{ep.method_name}", "responses": {}}
             if ep.summary:
@@ -145,6 +151,8 @@ def build_spec(service_name, entrypoints, version="1.0.0"):
                 op["responses"].setdefault("400", {**problem, "description": "Invalid input"})
             if method.upper() in WITH_BODY:
                 op["responses"].setdefault("413", {**problem, "description": "Body too large"})
+            # the server's URL limit (kit.http) holds for every route, e.g. an over-long token
+            op["responses"].setdefault("414", {**problem, "description": "URL too long"})
             op["responses"].setdefault("503", {**problem, "description": "Dependency down"})
             ops[method.lower()] = op
     for path, ops in paths.items():

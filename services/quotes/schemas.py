@@ -11,6 +11,11 @@ CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$",
                        error="Letters, digits, '_' and '-' (max 64), starting with a letter "
                              "or digit.")
 PERCENT = validate.Range(0, 100)
+# A percent is a decimal string, so OpenAPI 3.0 can state its range only as a pattern
+# (leading zeros as Money takes them): 0 to 100, and above 0 to 100.
+PERCENT_PATTERN = r"^(0{0,3}100(\.0{1,2})?|0{0,3}[0-9]{1,2}(\.[0-9]{1,2})?)$"
+POSITIVE_PERCENT_PATTERN = (r"^(0{0,3}100(\.0{1,2})?|0{0,3}[1-9][0-9]?(\.[0-9]{1,2})?"
+                            r"|0{1,3}\.(0[1-9]|[1-9][0-9]?))$")
 
 
 def _name(required=True, **kw):
@@ -31,7 +36,9 @@ class Quantity(fields.Field):
                               "places": "At most 3 decimal places."}
 
     def __init__(self, **kwargs):
-        kwargs["metadata"] = {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,3})?$",
+        # above 0, below 10^9, at most 3 places
+        kwargs["metadata"] = {"type": "string", "pattern": r"^(0{0,8}[1-9][0-9]{0,8}"
+                              r"(\.[0-9]{1,3})?|0{1,9}\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$",
                               "example": "2", **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
@@ -64,7 +71,8 @@ class ProductIn(Schema):
     unit = fields.String(required=True, validate=validate.Length(min=1, max=40))
     prices = fields.Dict(keys=Currency(), values=Money(), required=True,
                          validate=validate.Length(min=1, max=50),
-                         metadata={"description": "list price per ISO 4217 currency"})
+                         metadata={"description": "list price per ISO 4217 currency",
+                                   "minProperties": 1, "maxProperties": 50})
     tax_rate = Integer(required=True, validate=PERCENT,
                        metadata={"description": "percent; one of the configured rates"})
 
@@ -108,7 +116,8 @@ class LineIn(Schema):
     unit_price = Money(load_default=None, allow_none=True,
                        metadata={"description": "free-text lines only; product lines take "
                                  "the price book's"})
-    discount_percent = Money(places=2, load_default=None, allow_none=True, validate=PERCENT)
+    discount_percent = Money(places=2, load_default=None, allow_none=True, validate=PERCENT,
+                             metadata={"pattern": PERCENT_PATTERN})
     discount_amount = Money(load_default=None, allow_none=True)
     tax_rate = Integer(load_default=None, allow_none=True, validate=PERCENT,
                        metadata={"description": "percent; free-text lines only"})
@@ -125,7 +134,8 @@ class CustomerIn(Schema):
 class _Priced(Schema):
     lines = fields.List(fields.Nested(LineIn), validate=validate.Length(min=1, max=200))
     discount_percent = Money(places=2, load_default=None, allow_none=True, validate=PERCENT,
-                             metadata={"description": "quote-level discount"})
+                             metadata={"description": "quote-level discount",
+                                       "pattern": PERCENT_PATTERN})
     discount_amount = Money(load_default=None, allow_none=True,
                             metadata={"description": "quote-level discount"})
     valid_until = UtcDateTime()
@@ -393,7 +403,7 @@ class MilestoneIn(Schema):
     label = fields.String(required=True, validate=[validate_not_blank,
                                                    validate.Length(max=200)])
     percent = Money(places=2, required=True, validate=validate.Range(
-        min=0, min_inclusive=False, max=100))
+        min=0, min_inclusive=False, max=100), metadata={"pattern": POSITIVE_PERCENT_PATTERN})
     trigger = fields.String(required=True, validate=validate.OneOf(
         ("signed", "delivery_accepted")))
     due_days = Integer(load_default=0, validate=validate.Range(0, 3650))
@@ -406,7 +416,9 @@ class ScheduleIn(Schema):
 
 
 class PaymentIn(Schema):
-    amount = Money(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    amount = Money(required=True, validate=validate.Range(min=0, min_inclusive=False),
+                   metadata={"pattern": r"^([1-9][0-9]{0,14}(\.[0-9]{1,4})?"
+                             r"|0\.([1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9]))$"})
     method = fields.String(required=True, validate=validate.OneOf(
         ("bank_transfer", "card", "cash", "cheque", "other")))
     reference = fields.String(load_default=None, allow_none=True,

@@ -445,7 +445,8 @@ class QuotesService(Operational):
 
     @http("POST", "/api/v1/contracts/<id>/countersign", response=S.ContractOut,
           tags=["contracts"], summary="Our signature after the customer's (contract.signed)",
-          responses={401: "No token", 403: "No role", 409: "Not signed by the customer"})
+          responses={401: "No token", 403: "No role", 404: "No such contract",
+                     409: "Not signed by the customer"})
     def countersign(self, request, id):
         who = caller(request, self.config)
         contract, _ = self.store.change_contract(id, lambda contract: contracts.countersign(

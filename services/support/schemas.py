@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from kit.catalog import PRIORITIES
-from kit.fields import Integer, UtcDateTime, validate_not_blank
+from kit.fields import Integer, JsonBoolean, UtcDateTime, validate_not_blank
 from support import domain as D
 
 CHANNELS = ("email", "phone", "web", "chat", "wecom")
@@ -109,7 +109,7 @@ class AssignIn(Schema):
 class ReplyIn(Schema):
     body = fields.String(required=True, validate=[validate_not_blank,
                                                   validate.Length(max=50000)])
-    public = fields.Boolean(load_default=True, metadata={
+    public = JsonBoolean(load_default=True, metadata={
         "description": "false: an internal note the customer never sees"})
     author = fields.String(load_default="agent", validate=validate.OneOf(("agent", "customer")),
                            metadata={"description": "customer: a reply the customer sent "
@@ -148,7 +148,7 @@ class AgentIn(Schema):
     skills = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
                          validate=validate.Length(max=100))
     capacity = Integer(validate=validate.Range(1, 1000))
-    available = fields.Boolean()
+    available = JsonBoolean()
 
 
 class AgentOut(Schema):

@@ -13,10 +13,12 @@ from deals.service import DealsService
 from leads.service import LeadsService
 from metrics.service import MetricsService
 from notify.service import NotifyService
+from quotes.service import QuotesService
+from support.service import SupportService
 from tests.support.tokens import token
 
 SERVICES = {"leads": LeadsService, "deals": DealsService, "metrics": MetricsService,
-            "notify": NotifyService}
+            "notify": NotifyService, "quotes": QuotesService, "support": SupportService}
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "5")
 SEED = os.environ.get("FUZZ_SEED", "20261127")
 CLI = Path(sys.executable).with_name("schemathesis")

@@ -331,3 +331,18 @@ def test_a_declined_quote_is_revised_edited_and_accepted_as_version_2(setup, api
     [event] = sub.drain(expect=1, timeout=10)
     assert (event["data"]["version"], event["data"]["total"]) == (2, "2014.00")
     sub.close()
+
+
+# schemathesis: the document named If-Match for payments (whose 428 is the missing
+# Idempotency-Key) and left out countersign's 404
+@pytest.mark.parametrize(("path", "method", "header", "status"), [
+    ("/api/v1/contracts/{id}/payments", "post", "Idempotency-Key", "428"),
+    ("/api/v1/contracts/{id}/countersign", "post", None, "404"),
+])
+def test_the_openapi_document_states_each_route_s_preconditions_and_answers(
+        setup, path, method, header, status):
+    _, _, _, http = setup
+    op = http.get("/openapi.json").json()["paths"][path][method]
+    assert status in op["responses"]
+    headers = [p["name"] for p in op.get("parameters", []) if p["in"] == "header"]
+    assert headers == ([header] if header else [])

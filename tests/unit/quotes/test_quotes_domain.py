@@ -138,3 +138,47 @@ def test_a_lost_deal_voids_exactly_the_open_quotes(status, voided):
     assert (change is not None) == voided
     if change:
         assert catalog(*change.events[0])["reason"] == "deal lost"
+
+
+# schemathesis: a decimal string's range is documented as a pattern, so a value the OpenAPI
+# document calls valid is accepted and one it calls invalid is refused
+def _documented(schema, field, value):
+    import re
+
+    from quotes import schemas as S
+    return re.fullmatch(getattr(S, schema)().fields[field].metadata["pattern"], value) \
+        is not None
+
+
+@pytest.mark.parametrize(("schema", "field", "value", "valid"), [
+    ("LineIn", "discount_percent", "0", True), ("LineIn", "discount_percent", "100", True),
+    ("LineIn", "discount_percent", "12.5", True), ("LineIn", "discount_percent", "100.01", False),
+    ("LineIn", "discount_percent", "1234.50", False),
+    ("QuoteIn", "discount_percent", "101", False),
+    ("LineIn", "quantity", "0", False), ("LineIn", "quantity", "0.000", False),
+    ("LineIn", "quantity", "0.001", True), ("LineIn", "quantity", "2", True),
+    ("LineIn", "quantity", "1000000000", False),
+    ("MilestoneIn", "percent", "0", False), ("MilestoneIn", "percent", "0.00", False),
+    ("MilestoneIn", "percent", "0.01", True), ("MilestoneIn", "percent", "100", True),
+    ("MilestoneIn", "percent", "1234.50", False),
+    ("PaymentIn", "amount", "0", False), ("PaymentIn", "amount", "0.0000", False),
+    ("PaymentIn", "amount", "0.0001", True), ("PaymentIn", "amount", "1234.50", True),
+])
+def test_a_documented_range_pattern_agrees_with_validation(schema, field, value, valid):
+    from marshmallow import ValidationError
+
+    from quotes import schemas as S
+    assert _documented(schema, field, value) is valid
+    try:
+        getattr(S, schema)().fields[field].deserialize(value)
+        loads = True
+    except ValidationError:
+        loads = False
+    assert loads is valid
+
+
+@pytest.mark.parametrize("schema", ["ProductIn", "ProductPut"])
+def test_a_product_documents_one_to_fifty_prices(schema):
+    from quotes import schemas as S
+    metadata = getattr(S, schema)().fields["prices"].metadata
+    assert (metadata["minProperties"], metadata["maxProperties"]) == (1, 50)

@@ -205,3 +205,24 @@ def test_rating_once_per_resolution():
     assert D.rate(again, 2, 3, None, T0).events[0][1]["resolution"] == 2
     with pytest.raises(D.NotRatable):
         D.rate(again, 1, 3, None, T0)
+
+
+# schemathesis: JSON booleans are true or false, as the OpenAPI document says; marshmallow's
+# Boolean took 0, 1, "yes"... as well
+@pytest.mark.parametrize(("schema", "field", "value"), [
+    ("ReplyIn", "public", 0), ("ReplyIn", "public", 1), ("ReplyIn", "public", "true"),
+    ("ReplyIn", "public", None), ("AgentIn", "available", 0), ("AgentIn", "available", "yes"),
+])
+def test_a_json_boolean_is_true_or_false_only(schema, field, value):
+    from support import schemas as S
+    body = {"body": "hello", field: value} if schema == "ReplyIn" else {field: value}
+    assert field in getattr(S, schema)().validate(body)
+
+
+@pytest.mark.parametrize(("schema", "field"), [("ReplyIn", "public"),
+                                               ("AgentIn", "available")])
+def test_a_json_boolean_takes_true_and_false(schema, field):
+    from support import schemas as S
+    for value in (True, False):
+        body = {"body": "hello", field: value} if schema == "ReplyIn" else {field: value}
+        assert getattr(S, schema)().validate(body) == {}
