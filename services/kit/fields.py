@@ -140,7 +140,9 @@ class Currency(_IsoCode):
     default_error_messages = {"code": "Not an ISO 4217 code of a tender currency."}
 
     def __init__(self, **kwargs):
-        kwargs["metadata"] = {"enum": sorted(money.TENDER), **kwargs.get("metadata", {})}
+        # a nullable code's enum lists null too: OpenAPI 3.0 validators check enum first
+        codes = sorted(money.TENDER) + ([None] if kwargs.get("allow_none") else [])
+        kwargs["metadata"] = {"enum": codes, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
     def lookup(self, code):
@@ -154,8 +156,9 @@ class Country(_IsoCode):
     default_error_messages = {"code": "Not an ISO 3166-1 alpha-2 country code."}
 
     def __init__(self, **kwargs):
-        kwargs["metadata"] = {"enum": sorted(c.alpha_2 for c in pycountry.countries),
-                              **kwargs.get("metadata", {})}
+        codes = sorted(c.alpha_2 for c in pycountry.countries)
+        codes += [None] if kwargs.get("allow_none") else []  # as Currency's
+        kwargs["metadata"] = {"enum": codes, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
     def lookup(self, code):

@@ -104,7 +104,8 @@ class ActivityOut(Schema):
     summary = fields.String(allow_none=True)
     duration_minutes = fields.Integer(allow_none=True)
     fields_ = fields.List(fields.String(), data_key="fields", attribute="fields")
-    changes = fields.Dict(metadata={"description": "an edit's fields: {from, to} each"})
+    changes = fields.Dict(allow_none=True,
+                          metadata={"description": "an edit's fields: {from, to} each"})
     recorded_at = UtcDateTime()
 
 

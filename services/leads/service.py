@@ -377,8 +377,11 @@ class LeadsService(Operational):
     def merge_account(self, request, id):
         data = json_body(request, R.MergeIn())
         actor = actor_id(caller(request, self.config))
-        survivor = scope_of(request).check(self.store.record(ACCOUNTS, data["into"]),
-                                           "account")
+        survivor = self.store.record(ACCOUNTS, data["into"])
+        if survivor is None or not scope_of(request).allows(survivor):
+            # the path's account is what a 404 is about; an unknown target is a bad body
+            raise Invalid("No such account to merge into.",
+                          errors={"into": ["No such account."]})
         duplicate, _ = self.store.change_record(ACCOUNTS, id, lambda dup: accounts.merge(
             scope_of(request).check(dup, "account"), survivor, utcnow(), actor))
         self.store.move_to_account(id, survivor["_id"])
