@@ -106,10 +106,16 @@ def _shared_code_lists(schemas):
             if isinstance(enum, list) and len(enum) > 20:
                 name = next((n for n, probe in CODE_LISTS if probe in enum), None)
                 if name is not None:
-                    shared[name] = {"type": "string", "enum": enum}
+                    # a nullable field's enum lists null (kit.fields); the shared list
+                    # holds the codes only, and the field says null on its own
+                    shared[name] = {"type": "string", "enum": [c for c in enum if c is not None]}
                     rest = {k: v for k, v in node.items() if k not in ("enum", "type")}
+                    ref = {"$ref": f"#/components/schemas/{name}"}
                     node.clear()
-                    node.update({"allOf": [{"$ref": f"#/components/schemas/{name}"}], **rest})
+                    if None in enum:
+                        node.update({"anyOf": [ref, {"type": "null"}], **rest})
+                    else:
+                        node.update({"allOf": [ref], **rest})
                     return
             for value in node.values():
                 visit(value)
