@@ -544,6 +544,8 @@ class QuotesService(Operational):
         for currency in shown:
             count, amount = totals.get(currency, (0, 0))
             count_gauge.labels(currency).set(count)
+            # summed in Decimal; a Prometheus sample is a float64 by the exposition format,
+            # so the value becomes one only here, as the metrics service's collector does
             amount_gauge.labels(currency).set(float(amount))
 
     @config_timer("QUOTES.expiry_check_interval_seconds", 60)

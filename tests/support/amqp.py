@@ -2,6 +2,11 @@
 from kombu import Connection, Exchange, Queue
 
 
+def distinct(events):
+    """One copy of each event id, in arrival order (delivery is at least once)."""
+    return list({event["id"]: event for event in events}.values())
+
+
 class Subscriber:
     """A durable queue bound to `<service>.events`, read with plain kombu (no nameko)."""
 

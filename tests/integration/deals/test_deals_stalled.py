@@ -5,7 +5,7 @@ from collections import Counter
 import eventlet
 
 from tests.integration.deals.deals_support import Client, start_deals, wait_for
-from tests.support.amqp import Subscriber
+from tests.support.amqp import Subscriber, distinct
 
 # Discovery stalls after 14 "days"; a day lasts 20 ms here, so after 0.28 s.
 FAST = {"DEALS": {"day_seconds": 0.02, "stall_check_interval_seconds": 0.05}}
@@ -29,7 +29,7 @@ def test_each_stall_is_announced_once_across_two_instances(container_factory, ma
 
     stalled = sub.drain(expect=12, timeout=30, distinct=True)
     stalled += sub.drain(timeout=1)  # several ticks later
-    stalled = list({e["id"]: e for e in stalled}.values())
+    stalled = distinct(stalled)
     assert Counter(e["subject"] for e in stalled) == Counter(ids)
     assert {e["dealflowsequence"] for e in stalled} == {2}
     assert {e.get("actor") for e in stalled} == {"system:deals"}  # a timer's write

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from tests.support.amqp import Subscriber
+from tests.support.amqp import Subscriber, distinct
 
 FAST = {"check_interval_seconds": 0.05}
 ASSIGNMENT = {
@@ -47,7 +47,7 @@ def test_each_followup_fires_once_with_two_instances(two_instances, rabbit_confi
 
     events = sub.drain(expect=20, timeout=30, distinct=True)
     events += sub.drain(timeout=1)  # a second firing (another event id) would show up here
-    events = list({e["id"]: e for e in events}.values())
+    events = distinct(events)
     assert sorted(e["data"]["task_id"] for e in events) == sorted(task_ids)
     assert all(e["data"]["owner_id"] == "ann" and e["subject"] in task_ids for e in events)
     assert mongo_db.tasks.count_documents({"fired": True}) == 20
@@ -69,7 +69,7 @@ def test_response_overdue_fires_once_per_lead_and_reassigns(two_instances, rabbi
     # created + assigned at capture, then response_overdue + assigned (reassignment)
     events = sub.drain(expect=40, timeout=30, distinct=True)
     events += sub.drain(timeout=1)  # a second firing (another event id) would show up here
-    events = list({e["id"]: e for e in events}.values())
+    events = distinct(events)
     overdue = [e for e in events if e["type"] == "lead.response_overdue"]
     assert sorted(e["subject"] for e in overdue) == sorted(ids)
     assert {e.get("actor") for e in overdue} == {"system:leads"}  # a timer's write

@@ -7,7 +7,7 @@ from decimal import Decimal
 from kit.events import new_event
 from tests.integration.deals.deals_support import publish, queue_bound
 from tests.integration.support.support_helpers import start_support, support_config, wait_for
-from tests.support.amqp import Subscriber
+from tests.support.amqp import Subscriber, distinct
 
 WON = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -41,7 +41,7 @@ def test_deal_won_opens_one_project_even_when_redelivered(container_factory, mak
     # delivery is at least once (a relay retried after a broker error republishes): one
     # project per deal means one distinct delivery.opened event per deal
     opened = sub.drain(expect=2, timeout=10, distinct=True) + sub.drain(timeout=1)
-    opened = list({e["id"]: e for e in opened}.values())
+    opened = distinct(opened)
     assert sorted(e["subject"] for e in opened) == ["dlv-d-1", "dlv-d-2"]
     assert {e["type"] for e in opened} == {"delivery.opened"}
     assert mongo_db.deliveries.count_documents({}) == 2

@@ -11,7 +11,7 @@ from tests.integration.support.support_helpers import (
     support_config,
     wait_for,
 )
-from tests.support.amqp import Subscriber
+from tests.support.amqp import Subscriber, distinct
 
 # urgent: 24x7, first response in 0.6 s, resolution in 1.2 s; normal: days (never due here)
 FAST = {
@@ -53,7 +53,7 @@ def test_each_warning_and_breach_once_across_two_instances(container_factory, ma
     # the relay publishes at least once: two instances' relays may both send an outbox
     # before either removed it, with the same event id, which subscribers deduplicate by.
     # Emitted once means one event id per ticket, clock and threshold.
-    events = list({e["id"]: e for e in events}.values())
+    events = distinct(events)
     counted = Counter((e["subject"], e["type"], e["data"]["kind"]) for e in events)
     assert len(events) == expected, counted
     assert set(counted.values()) == {1}
