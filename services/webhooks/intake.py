@@ -73,6 +73,9 @@ class Intake(DependencyProvider):
             except (OSError, amqp.exceptions.AMQPError, PyMongoError) as exc:
                 if self.running:
                     log.warning("intake of %s interrupted (%s); resuming", stream, exc)
+            except Exception:  # noqa: BLE001 - the intake of a stream must not end
+                if self.running:
+                    log.exception("intake of %s failed; resuming", stream)
             finally:
                 consumer = self.consumers.pop(stream, None)
                 if consumer is not None:

@@ -4,12 +4,13 @@ the sender, queries in the store."""
 import datetime as dt
 import uuid
 
+import amqp
 from nameko.dependency_providers import Config
 
 from kit import paging
 from kit.auth import caller
 from kit.config import setting
-from kit.errors import Invalid, NotFound
+from kit.errors import Invalid, NotFound, Unavailable
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
 from kit.mongo import Store
@@ -194,6 +195,9 @@ class WebhooksService(Operational):
                     prefetch=int(setting(self.config, "WEBHOOKS.prefetch", 500)))
             except StreamMissing:
                 continue
+            except (OSError, amqp.exceptions.AMQPError) as exc:
+                raise Unavailable(f"The event streams cannot be read now ({exc}); "
+                                  "retry.") from None
             for body, event in found:
                 if event["type"] not in sub["event_types"]:
                     continue

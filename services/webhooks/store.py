@@ -134,9 +134,9 @@ class WebhooksStore(BaseStore):
     def stream_position(self, stream, now):
         """(offset of the last event recorded, or None; the time reading started): a
         stream read for the first time starts now."""
-        self.db[OFFSETS].update_one({"_id": stream}, {"$setOnInsert": {"since": now}},
-                                    upsert=True)
-        doc = self.db[OFFSETS].find_one({"_id": stream})
+        doc = self.db[OFFSETS].find_one_and_update(
+            {"_id": stream}, {"$setOnInsert": {"since": now}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
         return doc.get("offset"), doc["since"]
 
     def save_offset(self, stream, offset):

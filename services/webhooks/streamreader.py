@@ -8,6 +8,7 @@ import json
 import logging
 
 import amqp
+import eventlet
 
 from kit.amqp import connect
 
@@ -45,21 +46,32 @@ class Consumer:
     """One stream consumer on a connection of its own; `next_batch()` returns the
     messages that arrived, up to `batch`, waiting at most `wait` seconds for more."""
 
+    # RabbitMQ 3.10 may refuse (541) a consumer of a stream declared a moment ago
+    ATTACH_TRIES = 5
+    ATTACH_PAUSE = 0.2
+
     def __init__(self, amqp_uri, stream, start, *, prefetch, connect_timeout=3.0):
         self.stream = stream
-        self.conn = connect(amqp_uri, connect_timeout)
         self._buffer = []
-        try:
-            self.channel = self.conn.channel()
-            self.channel.basic_qos(0, prefetch, False)
-            self.channel.basic_consume(stream, callback=self._buffer.append, no_ack=False,
-                                       arguments={OFFSET: start})
-        except amqp.exceptions.NotFound:
-            self.close()
-            raise StreamMissing(stream) from None
-        except Exception:
-            self.close()
-            raise
+        for attempt in range(1, self.ATTACH_TRIES + 1):
+            self.conn = connect(amqp_uri, connect_timeout)
+            try:
+                self.channel = self.conn.channel()
+                self.channel.basic_qos(0, prefetch, False)
+                self.channel.basic_consume(stream, callback=self._buffer.append,
+                                           no_ack=False, arguments={OFFSET: start})
+                return
+            except amqp.exceptions.NotFound:
+                self.close()
+                raise StreamMissing(stream) from None
+            except amqp.exceptions.InternalError:
+                self.close()
+                if attempt == self.ATTACH_TRIES:
+                    raise
+                eventlet.sleep(self.ATTACH_PAUSE)
+            except Exception:
+                self.close()
+                raise
 
     def next_batch(self, batch, wait):
         while len(self._buffer) < batch:

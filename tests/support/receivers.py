@@ -211,6 +211,7 @@ class WebhookReceiver(Receiver):
         self.secret = secret
         self.path = path
         self.wire = []
+        self.raw = {}
         self.seen = set()
         self.status = 200
 
@@ -227,6 +228,7 @@ class WebhookReceiver(Receiver):
             self.rejected.append((str(exc), body))
             return 400, {"error": str(exc)}
         webhook_id = headers["webhook-id"]
+        self.raw[webhook_id] = (body, dict(headers.items()))
         self.wire.append((webhook_id, event))
         if webhook_id not in self.seen:
             self.seen.add(webhook_id)
