@@ -10,6 +10,7 @@ What a service does on the broker, and the permission each needs:
   `.retry.<n>` and `.dlq` queues (kit.consumer): configure + write + read on them;
 - binds those queues to `<source>.events`: read on the source exchange, and configure
   on it because kombu declares a queue's exchange before binding (an idempotent declare);
+- reads other producers' streams (webhooks): read on `<source>.events.stream` only;
 - retries a failed event by publishing to its retry queue through the default exchange,
   and declares its queues with the default exchange as their dead-letter exchange (which
   RabbitMQ checks as a write at declare time): write on `amq.default` (consumers only).
@@ -48,6 +49,12 @@ CONSUMES = {
     "support": ("deals",),
     "metrics": ("leads", "deals", "quotes", "support"),
     "notify": ("leads", "deals", "quotes", "support"),
+    "webhooks": (),
+}
+# whose replayable logs (`<service>.events.stream`) each service reads with a plain
+# consumer (kit.streams): read on the stream is all that takes (no declare, no bind)
+READS_STREAMS = {
+    "webhooks": ("leads", "deals", "quotes", "support", "notify", "webhooks"),
 }
 SERVICES = tuple(CONSUMES)
 
@@ -58,6 +65,7 @@ def permissions(service):
     own_stream = rf"{re.escape(service)}\.events\.stream"
     own_queues = rf"evt-[a-z]+-[a-z_.]+--{re.escape(service)}\.[A-Za-z0-9_.]+"
     sources = [rf"{re.escape(s)}\.events" for s in CONSUMES[service]]
+    streams = [rf"{re.escape(s)}\.events\.stream" for s in READS_STREAMS.get(service, ())]
     retry = [r"amq\.default"] if sources else []
 
     def anchored(*parts):
@@ -68,7 +76,8 @@ def permissions(service):
                               *sources),
         "write": anchored(own_exchange, own_stream, *([own_queues] if sources else []),
                           *retry),
-        "read": anchored(own_exchange, *([own_queues] if sources else []), *sources),
+        "read": anchored(own_exchange, *([own_queues] if sources else []), *sources,
+                         *streams),
     }
 
 

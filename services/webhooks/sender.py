@@ -59,7 +59,7 @@ class Sender(DependencyProvider):
         registry = self.prom.registry
         self.counted = Counter(
             "dealflow_webhook_deliveries_total",
-            "Webhook delivery attempts by subscription and outcome (delivered, retried, "
+            "Webhook delivery attempts by subscription and outcome (delivered, retry, "
             "failed: given up or refused, gone: the endpoint answered 410)",
             ["subscription", "outcome"], registry=registry)
         self.latency = Histogram(

@@ -11,7 +11,7 @@ from tests.conftest import MONGO_URI, ROOT, free_port
 from tests.support.tokens import auth_environment
 from tests.support.wait import wait_for
 
-SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify")
+SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify", "webhooks")
 
 
 class Platform:
