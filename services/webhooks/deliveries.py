@@ -27,12 +27,6 @@ def new_delivery(sub, event, body, now):
     }
 
 
-def again(now):
-    """What a redelivery sets on a delivery that was delivered or failed: queued now, with
-    a fresh retry window."""
-    return {"status": PENDING, "due_at": now}
-
-
 def after_attempt(delivery, status, error, seconds, now, policy):
     """(verdict, $set, $unset fields, log entry) for an attempt that got `status` (None:
     no answer, `error` says why). verdict is schedule.DELIVERED, RETRY (tried again

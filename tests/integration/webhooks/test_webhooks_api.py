@@ -159,3 +159,15 @@ def test_an_unknown_subscription_is_404(webhooks, method, suffix):
     resp = getattr(http, method)(SUB.format(id=uuid.uuid4()) + suffix, json=body)
     assert resp.status_code == 404, resp.text
     assert resp.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_deliveries_are_counted_per_subscription(webhooks, receiver):
+    config, http = webhooks
+    sub = subscribe(http, receiver, "lead.assigned")
+    events = [assigned(str(uuid.uuid4()), 1) for _ in range(3)]
+    publish(config, events)
+    assert wait_received(receiver, [e["id"] for e in events])
+    text = http.get("/metrics").text
+    assert (f'dealflow_webhook_deliveries_total{{outcome="delivered",'
+            f'subscription="{sub["id"]}"}} 3.0') in text
+    assert f'dealflow_webhook_request_seconds_count{{subscription="{sub["id"]}"}} 3.0' in text

@@ -132,3 +132,25 @@ def test_a_range_is_delivered_again_from_the_streams(container_factory, make_con
         _in_order_per_entity(newcomer, leads)
     finally:
         newcomer.stop()
+
+
+def test_the_intake_resumes_from_its_stored_offset_and_dedupes_by_event_id(
+        container_factory, make_config, api, receiver, mongo_db):
+    config = webhooks_config(make_config)
+    first = start_webhooks(container_factory, config)
+    subscribe(api(config), receiver, "lead.assigned")
+    lead = str(uuid.uuid4())
+    one = assigned(lead, 1)
+    publish(config, [one, one])  # a relay that crashed before removing its outbox
+    assert wait_received(receiver, [one["id"]])
+    assert wait_for(lambda: mongo_db.offsets.find_one({"_id": "leads.events.stream",
+                                                       "offset": {"$gte": 1}}))
+    first.stop()
+
+    later = [assigned(lead, seq) for seq in (2, 3, 4)]
+    publish(config, later)  # while no webhooks instance runs
+    start_webhooks(container_factory, config)
+    assert wait_received(receiver, [e["id"] for e in later])
+    eventlet.sleep(0.5)
+    assert [event["dealflowsequence"] for _, event in receiver.wire] == [1, 2, 3, 4]
+    assert mongo_db.deliveries.count_documents({"subscription_id": {"$exists": True}}) == 4
