@@ -22,6 +22,7 @@ from kit.mongo import Store
 from kit.prom import PromRegistry
 from kit.streams import stream_for
 from webhooks import deliveries, subscriptions
+from webhooks.sender import Sender
 from webhooks.streamreader import OFFSET, Consumer, StreamMissing, decoded, event_time
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Intake(DependencyProvider):
     def start(self):
         self.store = next(d for d in self.container.dependencies
                           if isinstance(d, Store)).store
+        self.sender = next(d for d in self.container.dependencies if isinstance(d, Sender))
         self.events = Counter("dealflow_webhook_intake_events_total",
                               "Stream events read by the webhooks intake, by stream",
                               ["stream"], registry=self.prom.registry)
@@ -98,7 +100,7 @@ class Intake(DependencyProvider):
         """The deliveries of these stream messages, then their offset. `since`: drop the
         events before it (a first read attaches by timestamp, at a chunk boundary)."""
         now = utcnow()
-        subs = [s for s in self.store.enabled_subscriptions()]
+        subs = self.store.enabled_subscriptions()
         docs = []
         for message in messages:
             body, event = decoded(message)
@@ -110,6 +112,7 @@ class Intake(DependencyProvider):
             docs.extend(deliveries.new_delivery(sub, event, body, now)
                         for sub in subs if subscriptions.takes(sub, event, at))
         self.store.insert_deliveries(docs)
+        self.sender.poke({doc["subscription_id"] for doc in docs})
         self.store.save_offset(stream, int(messages[-1].headers[OFFSET]))
         self.events.labels(stream).inc(len(messages))
 

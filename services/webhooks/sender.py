@@ -7,6 +7,7 @@ Per subscription, each round sends the first waiting delivery of every entity
 (webhooks.ordering), in parallel; the next round follows once those are recorded, so one
 entity's events arrive one after the other, in sequence order.
 """
+import datetime as dt
 import logging
 import socket
 import time
@@ -54,6 +55,9 @@ class Sender(DependencyProvider):
         self.timeout = (float(setting(config, "WEBHOOKS.connect_timeout_seconds", 3)),
                         float(setting(config, "WEBHOOKS.read_timeout_seconds", 10)))
         self.keep = int(setting(config, "WEBHOOKS.log_attempts", 50))
+        self.recheck = dt.timedelta(seconds=float(setting(
+            config, "WEBHOOKS.recheck_seconds", 30)))
+        self.asleep = {}  # subscription id -> when its first waiting delivery is due
 
     def start(self):
         registry = self.prom.registry
@@ -80,25 +84,38 @@ class Sender(DependencyProvider):
 
     # --- sending -------------------------------------------------------------------------
 
+    def poke(self, sub_ids):
+        """New deliveries for these subscriptions: look at them on the next round."""
+        for sub_id in sub_ids:
+            self.asleep.pop(sub_id, None)
+
     def send_due(self, store):
-        """Every enabled subscription's due deliveries, subscriptions side by side."""
+        """Every enabled subscription's due deliveries, subscriptions side by side. One
+        whose deliveries all wait for retries is not read again until the first is due
+        (at most `recheck_seconds`: other instances' intakes and API calls do not poke
+        this one): a day-long backlog behind a dead endpoint costs no read per round."""
         pool = eventlet.GreenPool(self.concurrency)
+        now = self.clock()
         for sub in store.enabled_subscriptions():
-            pool.spawn_n(self.send_subscription, store, sub)
+            if self.asleep.get(sub["_id"], now) <= now:
+                pool.spawn_n(self.send_subscription, store, sub)
         pool.waitall()
 
     def send_subscription(self, store, sub):
         pool = eventlet.GreenPool(self.concurrency)
+        self.asleep.pop(sub["_id"], None)
         while True:
             now = self.clock()
-            due = ordering.due(store.waiting(sub["_id"]), now, self.batch)
+            waiting = store.waiting(sub["_id"])
+            due = ordering.due(waiting, now, self.batch)
             if not due:
+                wake = ordering.next_due(waiting)
+                if wake is not None:
+                    self.asleep[sub["_id"]] = min(wake, now + self.recheck)
                 return
             verdicts = list(pool.imap(lambda d: self.attempt(store, sub, d["_id"]), due))
             if schedule.GONE in verdicts or "disabled" in verdicts:
                 return
-            if schedule.DELIVERED not in verdicts and deliveries.FAILED not in verdicts:
-                return  # nothing moved on: the rest waits for its retry
 
     def attempt(self, store, sub, delivery_id):
         """One attempt at a due delivery, if this instance claims it; its verdict."""

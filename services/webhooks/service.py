@@ -135,6 +135,7 @@ class WebhooksService(Operational):
             id, {"enabled": True, "failures_in_a_row": 0, "updated_at": now},
             unset=("failing_since", "disabled_reason", "disabled_at"))
         self.store.resume(id, now)
+        self.sender.poke([id])
         return self._out(sub)
 
     @http("POST", SUBSCRIPTION + "/disable", response=S.SubscriptionOut, tags=TAGS,
@@ -204,6 +205,7 @@ class WebhooksService(Operational):
                 events += 1
                 queued += self.store.queue_again(
                     deliveries.new_delivery(sub, event, body, now), now)
+        self.sender.poke([id])
         return S.RedeliverOut().dump({"events": events, "deliveries": queued,
                                       "since": data["since"], "until": until})
 
