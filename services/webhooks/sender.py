@@ -14,14 +14,13 @@ import time
 from urllib.parse import urlsplit
 
 import eventlet
-import requests
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 
 from kit.config import setting
 from kit.fields import utcnow
 from kit.prom import PromRegistry
-from webhooks import deliveries, ordering, schedule, subscriptions
+from webhooks import deliveries, ordering, schedule, subscriptions, transport
 from webhooks.signing import signed_headers
 from webhooks.targets import TargetRefused, check_target
 
@@ -37,7 +36,7 @@ def resolve(url):
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return []
-    return sorted({info[4][0] for info in infos})
+    return list(dict.fromkeys(info[4][0] for info in infos))  # the resolver's preference
 
 
 class Sender(DependencyProvider):
@@ -79,8 +78,10 @@ class Sender(DependencyProvider):
         return self
 
     def check(self, url):
-        """Raise TargetRefused unless `url` may receive webhooks now."""
-        check_target(url, resolve(url), allow=self.allow, development=self.development)
+        """The addresses `url` may be reached at now; TargetRefused when none may."""
+        addresses = resolve(url)
+        check_target(url, addresses, allow=self.allow, development=self.development)
+        return addresses
 
     # --- sending -------------------------------------------------------------------------
 
@@ -155,19 +156,15 @@ class Sender(DependencyProvider):
         """(HTTP status or None, error or None, seconds) of one signed POST."""
         started = time.perf_counter()
         try:
-            self.check(sub["url"])
+            address = self.check(sub["url"])[0]
             body = doc["body"].encode("utf-8")
             headers = signed_headers(subscriptions.secrets_in_force(sub, now), doc["_id"],
                                      now, body)
-            # redirects are not followed: they could lead past the allow-list
-            response = requests.post(sub["url"], data=body, headers=headers,
-                                     timeout=self.timeout, allow_redirects=False)
-            response.close()
+            status = transport.post(sub["url"], address, body, headers, self.timeout)
         except TargetRefused as exc:
             return None, f"target refused: {exc}", None
-        except requests.RequestException as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500], time.perf_counter() - started
+        except transport.NoAnswer as exc:
+            return None, str(exc)[:500], time.perf_counter() - started
         seconds = time.perf_counter() - started
         self.latency.labels(sub["_id"]).observe(seconds)
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return response.status_code, error, seconds
+        return status, None if 200 <= status < 300 else f"HTTP {status}", seconds

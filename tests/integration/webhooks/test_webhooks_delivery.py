@@ -154,3 +154,19 @@ def test_the_intake_resumes_from_its_stored_offset_and_dedupes_by_event_id(
     eventlet.sleep(0.5)
     assert [event["dealflowsequence"] for _, event in receiver.wire] == [1, 2, 3, 4]
     assert mongo_db.deliveries.count_documents({"subscription_id": {"$exists": True}}) == 4
+
+
+def test_a_named_host_is_reached_at_the_address_that_was_checked(
+        container_factory, make_config, api, receiver):
+    config = webhooks_config(make_config, allow=["localhost"])
+    start_webhooks(container_factory, config)
+    http = api(config)
+    resp = http.post("/api/v1/subscriptions", json={
+        "url": f"http://localhost:{receiver.port}/hooks", "event_types": ["lead.assigned"]})
+    assert resp.status_code == 201, resp.text
+    receiver.secret = resp.json()["secret"]
+    event = assigned(str(uuid.uuid4()), 1)
+    publish(config, [event])
+    assert wait_received(receiver, [event["id"]])
+    webhook_id, _ = receiver.received[0]
+    assert receiver.raw[webhook_id][1]["Host"] == f"localhost:{receiver.port}"

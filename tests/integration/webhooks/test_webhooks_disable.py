@@ -67,7 +67,7 @@ def test_a_failing_subscription_is_turned_off_and_says_so(
 
 
 def test_an_admin_turns_a_subscription_off_and_nothing_is_queued_meanwhile(
-        container_factory, make_config, api, receiver):
+        container_factory, make_config, api, receiver, mongo_db):
     config = webhooks_config(make_config)
     start_webhooks(container_factory, config)
     http = api(config)
@@ -77,6 +77,9 @@ def test_an_admin_turns_a_subscription_off_and_nothing_is_queued_meanwhile(
     assert resp.json()["disabled_reason"] == "turned off by ada"
     first = assigned(str(uuid.uuid4()), 1)
     publish(config, [first])
+    # the intake has read it (the stream's first event, offset 0) while it was off
+    assert wait_for(lambda: mongo_db.offsets.find_one({"_id": "leads.events.stream",
+                                                       "offset": {"$gte": 0}}))
     http.post(f"/api/v1/subscriptions/{sub['id']}/enable")
     second = assigned(str(uuid.uuid4()), 1)
     publish(config, [second])
