@@ -46,6 +46,7 @@ class Intake(DependencyProvider):
         self.retry = float(setting(config, "WEBHOOKS.intake_retry_seconds", 2))
         self.running = False
         self.consumers = {}
+        self.missing = set()
 
     def start(self):
         self.store = next(d for d in self.container.dependencies
@@ -71,7 +72,10 @@ class Intake(DependencyProvider):
             try:
                 self._consume(stream)
             except StreamMissing:
-                log.info("stream %s does not exist yet; looking again", stream)
+                # a producer that never published (or is not deployed): said once
+                (log.debug if stream in self.missing else log.info)(
+                    "stream %s does not exist yet; looking again", stream)
+                self.missing.add(stream)
             except (OSError, amqp.exceptions.AMQPError, PyMongoError) as exc:
                 if self.running:
                     log.warning("intake of %s interrupted (%s); resuming", stream, exc)
