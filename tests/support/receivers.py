@@ -204,7 +204,8 @@ class WebhookReceiver(Receiver):
     library (`standardwebhooks`, as a receiver would), keeps every verified request in
     `wire` and each webhook-id's first one in `received` (the spec's advice: drop repeats
     by webhook-id). `down()` stops listening (connections are refused) until `up()`;
-    `answer(status)` makes it answer that from then on."""
+    `answer(status)` makes it answer that from then on, `refuse = predicate` answers 503 to
+    the events it holds for."""
 
     def __init__(self, secret=None, path="/hooks"):
         super().__init__()
@@ -214,6 +215,7 @@ class WebhookReceiver(Receiver):
         self.raw = {}
         self.seen = set()
         self.status = 200
+        self.refuse = None  # a predicate on the event: answer 503 to those it holds for
 
     @property
     def hook_url(self):
@@ -228,6 +230,8 @@ class WebhookReceiver(Receiver):
             self.rejected.append((str(exc), body))
             return 400, {"error": str(exc)}
         webhook_id = headers["webhook-id"]
+        if self.refuse is not None and self.refuse(event):
+            return 503, {"error": "refused for now"}
         self.raw[webhook_id] = (body, dict(headers.items()))
         self.wire.append((webhook_id, event))
         if webhook_id not in self.seen:

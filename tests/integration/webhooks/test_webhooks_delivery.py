@@ -170,3 +170,30 @@ def test_a_named_host_is_reached_at_the_address_that_was_checked(
     assert wait_received(receiver, [event["id"]])
     webhook_id, _ = receiver.received[0]
     assert receiver.raw[webhook_id][1]["Host"] == f"localhost:{receiver.port}"
+
+
+def test_a_retry_holds_back_its_own_entity_only(container_factory, make_config, api,
+                                                receiver):
+    config = webhooks_config(make_config)
+    start_webhooks(container_factory, config)
+    http = api(config)
+    sub = subscribe(http, receiver, "lead.assigned")
+    stuck, free = str(uuid.uuid4()), str(uuid.uuid4())
+    receiver.refuse = lambda event: event["subject"] == stuck
+    events = [assigned(lead, seq) for seq in (1, 2, 3) for lead in (stuck, free)]
+    publish(config, events)
+    assert wait_received(receiver, [e["id"] for e in events if e["subject"] == free])
+    # the stuck entity's first event is being retried; its later ones wait behind it
+    assert received_ids(receiver) == [e["id"] for e in events if e["subject"] == free]
+    def pending():
+        return http.get(f"/api/v1/subscriptions/{sub['id']}/deliveries",
+                        params={"status": "pending"}).json()["items"]
+    assert wait_for(lambda: [d for d in pending() if d["sequence"] == 1 and d["attempts"] >= 2])
+    waiting = pending()
+    assert {(d["subject"], d["sequence"]) for d in waiting} == {(stuck, 1), (stuck, 2),
+                                                                 (stuck, 3)}
+    assert all(d["attempts"] == 0 for d in waiting if d["sequence"] > 1)
+
+    receiver.refuse = None
+    assert wait_received(receiver, [e["id"] for e in events])
+    _in_order_per_entity(receiver, [stuck, free])
