@@ -126,6 +126,7 @@ class ReliableEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
+        self.queue = self.bound_queue(self.queue)
         config = self.container.config
         name = self.queue.name
         delays = setting(config, "CONSUMER.retry_delays_ms") or (
@@ -157,6 +158,10 @@ class ReliableEventHandler(EventHandler):
             # later, from its consumer thread, and events published meanwhile would be lost
             self.queue(channel).declare()
         self.prom.dead_letters.queues.add(self.dead_letter_queue)
+
+    def bound_queue(self, queue):
+        """The queue to consume, as nameko built it (kit.batches binds several types)."""
+        return queue
 
     def handle_undecodable(self, message, exc):
         log.error("undecodable message on %s (content type %s): %s",

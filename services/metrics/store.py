@@ -51,11 +51,7 @@ class MetricsStore(BaseStore):
             "$inc": {"rev": 1},
             "$set": {"updated_at": now},
         }
-        # Top-level copies of join/window keys, so the funnel query can use an index.
-        if kind == "leads" and fact.get("created_at") is not None:
-            update["$min"] = {"created_at": fact["created_at"]}
-        if kind == "deals" and fact.get("lead_id"):
-            update["$set"]["lead_id"] = fact["lead_id"]
+        _index_keys(kind, [fact], update)
         duplicate = {"$inc": {f"dups.{type_key(event['type'])}": 1, "rev": 1},
                      "$set": {"updated_at": now}}
         coll = self.db[kind]
@@ -74,6 +70,56 @@ class MetricsStore(BaseStore):
                 if doc is not None:
                     return kind, doc, False
         raise RuntimeError(f"could not apply {event_id} to {kind}/{entity_id}")
+
+    def apply_batch(self, events):
+        """Apply a batch of events; returns [(collection, projection after the write)], one
+        per entity the batch touches.
+
+        All the events of one entity are ONE find-and-modify: their facts and ids pushed,
+        guarded so it matches only while none of those ids is applied yet (an id repeated
+        within the batch is counted as a duplicate in the same write). If one of them was
+        applied already (a redelivery), or another instance created the document first,
+        that entity's events go one by one through `apply`, which tells the cases apart.
+        (One write per entity, not one bulk write per batch: FerretDB v1 stops a bulk
+        update at its first error whatever `ordered` says, and reports neither which
+        statement failed nor how many were applied; its cost is per statement anyway.)
+        """
+        groups = {}
+        for event in events:
+            kind, entity_id, fact = fact_from_event(event)
+            groups.setdefault((kind, entity_id), []).append((event, fact))
+        out = []
+        for (kind, entity_id), items in groups.items():
+            doc = self._apply_together(kind, entity_id, items)
+            if doc is None:
+                for event, _ in items:
+                    _, doc, _ = self.apply(event)
+            out.append((kind, doc))
+        return out
+
+    def _apply_together(self, kind, entity_id, items):
+        """The projection after applying every event of `items` in one write, or None when
+        the guard or the upsert found one of them applied (or the document just made)."""
+        ids, facts, dups = [], [], {}
+        for event, fact in items:
+            if event["id"] in ids:
+                key = f"dups.{type_key(event['type'])}"
+                dups[key] = dups.get(key, 0) + 1
+            else:
+                ids.append(event["id"])
+                facts.append(fact)
+        update = {
+            "$push": {"facts": {"$each": facts}, "applied": {"$each": ids}},
+            "$inc": {"rev": 1, **dups},
+            "$set": {"updated_at": utcnow()},
+        }
+        _index_keys(kind, facts, update)
+        try:
+            return self.db[kind].find_one_and_update(
+                {"_id": entity_id, "applied": {"$nin": ids}}, update,
+                upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            return None
 
     def all_projections(self, kind, batch_size=1000):
         return self.db[kind].find({}, LEAN).batch_size(batch_size)
@@ -142,6 +188,18 @@ class MetricsStore(BaseStore):
         if drop:
             coll.delete_many({"_id": {"$in": _chunk_ids(drop["snap"], drop["chunks"])}})
         return swapped
+
+
+def _index_keys(kind, facts, update):
+    """Top-level copies of join/window keys, so the funnel query can use an index."""
+    if kind == "leads":
+        created = [f["created_at"] for f in facts if f.get("created_at") is not None]
+        if created:
+            update["$min"] = {"created_at": min(created)}
+    if kind == "deals":
+        leads = [f["lead_id"] for f in facts if f.get("lead_id")]
+        if leads:
+            update["$set"]["lead_id"] = leads[-1]
 
 
 def _chunk_ids(snap, count):
