@@ -179,9 +179,11 @@ class WebhooksStore(BaseStore):
             return_document=ReturnDocument.AFTER)
 
     def record(self, doc, sets, unset, entry, keep):
-        """An attempt's outcome, under the claim; False when the claim was lost."""
-        update = {"$set": sets, "$inc": {"attempts": 1},
-                  "$push": {"log": {"$each": [entry], "$slice": -keep}}}
+        """An attempt's outcome, under the claim; False when the claim was lost. The log
+        keeps the newest `keep` attempts (set whole: FerretDB v1 ignores `$push`'s
+        `$slice`; the claim makes this the delivery's only writer)."""
+        log = [*(doc.get("log") or ()), entry][-keep:]
+        update = {"$set": {**sets, "log": log}, "$inc": {"attempts": 1}}
         if unset:
             update["$unset"] = {field: "" for field in unset}
         done = self.db[DELIVERIES].update_one({"_id": doc["_id"], "claim": doc["claim"]},

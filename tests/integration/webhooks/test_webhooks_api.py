@@ -177,3 +177,22 @@ def test_deliveries_are_counted_per_subscription(webhooks, receiver):
     assert wait_for(lambda: delivered in http.get("/metrics").text)
     text = http.get("/metrics").text
     assert f'dealflow_webhook_request_seconds_count{{subscription="{sub["id"]}"}} 3.0' in text
+
+
+def test_a_delivery_log_keeps_the_newest_attempts(container_factory, make_config, api,
+                                                  receiver):
+    config = webhooks_config(make_config, log_attempts=2)
+    start_webhooks(container_factory, config)
+    http = api(config)
+    sub = subscribe(http, receiver, "lead.assigned")
+    receiver.fail(3)
+    event = assigned(str(uuid.uuid4()), 1)
+    publish(config, [event])
+    assert wait_received(receiver, [event["id"]])
+
+    def delivered():
+        items = http.get(SUB.format(**sub) + "/deliveries").json()["items"]
+        return items and items[0]["status"] == "delivered" and items[0]
+    delivery = wait_for(delivered)
+    assert delivery["attempts"] == 4
+    assert [a["status"] for a in delivery["log"]] == [503, 200]
