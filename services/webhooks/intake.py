@@ -4,10 +4,14 @@ subscriptions that take it, writes them, stores the offset, and only then acks.
 
 A crash between the write and the offset reads the batch again: the deliveries are keyed
 by (subscription, event), so the second insert adds nothing (and an event the relay
-published twice is deduplicated the same way). Every instance reads every stream (a stream
-has no competing consumers); the keys make that harmless and the offset only moves on.
+published twice is deduplicated the same way). A stream has no competing consumers: one
+instance at a time reads each stream, under a lease in its offset document that it renews
+as it reads; the others take over when it stops or its lease runs out (a reader that lost
+its lease writes no offset, and what it inserted twice the keys absorb).
 """
 import logging
+import time
+import uuid
 
 import amqp
 import eventlet
@@ -44,6 +48,8 @@ class Intake(DependencyProvider):
         self.batch = min(int(setting(config, "WEBHOOKS.intake_batch", 500)), self.prefetch)
         self.wait = float(setting(config, "WEBHOOKS.intake_wait_seconds", 0.2))
         self.retry = float(setting(config, "WEBHOOKS.intake_retry_seconds", 2))
+        self.lease = float(setting(config, "WEBHOOKS.intake_lease_seconds", 15))
+        self.reader = uuid.uuid4().hex
         self.running = False
         self.consumers = {}
         self.missing = set()
@@ -62,10 +68,17 @@ class Intake(DependencyProvider):
 
     def stop(self):
         self.running = False
+        for stream, consumer in list(self.consumers.items()):
+            consumer.close()
+            try:
+                self.store.release_stream(stream, self.reader, utcnow())
+            except PyMongoError:  # its lease runs out by itself
+                log.debug("could not release %s", stream, exc_info=True)
+
+    def kill(self):
+        self.running = False
         for consumer in list(self.consumers.values()):
             consumer.close()
-
-    kill = stop
 
     def _run(self, stream):
         while self.running:
@@ -90,15 +103,30 @@ class Intake(DependencyProvider):
                 eventlet.sleep(self.retry)
 
     def _consume(self, stream):
-        offset, since = self.store.stream_position(stream, utcnow())
+        """Read the stream while this instance holds it (another instance's turn comes
+        when this one stops or its lease runs out)."""
+        position = self.store.take_stream(stream, self.reader, utcnow(), self.lease)
+        if position is None:
+            return
+        offset, since = position
         start = since if offset is None else offset + 1
         consumer = self.consumers[stream] = Consumer(self.amqp_uri, stream, start,
                                                      prefetch=self.prefetch)
+        renewed = time.monotonic()
         while self.running:
             messages = consumer.next_batch(self.batch, self.wait)
             if messages:
-                self.record(stream, messages, since if offset is None else None)
+                if not self.record(stream, messages, since if offset is None else None):
+                    log.warning("stream %s was taken over; this instance stops reading it",
+                                stream)
+                    return
                 consumer.ack(messages)
+                renewed = time.monotonic()
+            elif time.monotonic() - renewed > self.lease / 3:
+                if not self.store.save_offset(stream, self.reader, None, utcnow(),
+                                              self.lease):
+                    return
+                renewed = time.monotonic()
 
     def record(self, stream, messages, since=None):
         """The deliveries of these stream messages, then their offset. `since`: drop the
@@ -117,8 +145,9 @@ class Intake(DependencyProvider):
                         for sub in subs if subscriptions.takes(sub, event, at))
         self.store.insert_deliveries(docs)
         self.sender.poke({doc["subscription_id"] for doc in docs})
-        self.store.save_offset(stream, int(messages[-1].headers[OFFSET]))
         self.events.labels(stream).inc(len(messages))
+        return self.store.save_offset(stream, self.reader, int(messages[-1].headers[OFFSET]),
+                                      utcnow(), self.lease)
 
     def get_dependency(self, worker_ctx):
         return self

@@ -16,14 +16,13 @@ from kit.http import http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.timers import config_timer
-from webhooks import deliveries, subscriptions
+from webhooks import redelivery, subscriptions
 from webhooks import schemas as S
-from webhooks.intake import Intake, streams_of
+from webhooks.intake import Intake
 from webhooks.permissions import PERMISSIONS
 from webhooks.sender import Sender
 from webhooks.signing import new_secret
 from webhooks.store import WebhooksStore
-from webhooks.streamreader import StreamMissing, read_range
 from webhooks.targets import TargetRefused
 
 TAGS = ["subscriptions"]
@@ -185,26 +184,12 @@ class WebhooksService(Operational):
         if data["since"] >= now:
             raise Invalid("The range starts in the future.",
                           errors={"since": ["Must be in the past."]})
-        events = queued = 0
-        for stream in streams_of(self.config):
-            try:
-                found = read_range(
-                    self.config["AMQP_URI"], stream, data["since"], until,
-                    margin=dt.timedelta(seconds=float(setting(
-                        self.config, "WEBHOOKS.redeliver_margin_seconds", 60))),
-                    idle=float(setting(self.config, "WEBHOOKS.redeliver_idle_seconds", 1)),
-                    prefetch=int(setting(self.config, "WEBHOOKS.prefetch", 500)))
-            except StreamMissing:
-                continue
-            except (OSError, amqp.exceptions.AMQPError) as exc:
-                raise Unavailable(f"The event streams cannot be read now ({exc}); "
-                                  "retry.") from None
-            for body, event in found:
-                if event["type"] not in sub["event_types"]:
-                    continue
-                events += 1
-                queued += self.store.queue_again(
-                    deliveries.new_delivery(sub, event, body, now), now)
+        try:
+            events, queued = redelivery.redeliver(self.store, self.config, sub, data["since"],
+                                                  until, now)
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            raise Unavailable(f"The event streams cannot be read now ({exc}); "
+                              "retry.") from None
         self.sender.poke([id])
         return S.RedeliverOut().dump({"events": events, "deliveries": queued,
                                       "since": data["since"], "until": until})

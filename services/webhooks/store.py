@@ -131,18 +131,35 @@ class WebhooksStore(BaseStore):
              "$unset": {"first_attempt_at": "", "delivered_at": ""}})
         return bool(done.matched_count)
 
-    def stream_position(self, stream, now):
-        """(offset of the last event recorded, or None; the time reading started): a
-        stream read for the first time starts now."""
+    def take_stream(self, stream, reader, now, lease_seconds):
+        """(offset of the last event recorded or None, the time reading started) when
+        `reader` holds the stream now (its lease taken or renewed), else None: one
+        instance reads a stream, another takes over once its lease has run out. A stream
+        read for the first time starts now."""
+        self.db[OFFSETS].update_one({"_id": stream}, {"$setOnInsert": {"since": now}},
+                                    upsert=True)
         doc = self.db[OFFSETS].find_one_and_update(
-            {"_id": stream}, {"$setOnInsert": {"since": now}}, upsert=True,
+            {"_id": stream, "$or": [{"reader": reader}, {"lease_until": {"$lt": now}},
+                                    {"lease_until": {"$exists": False}}]},
+            {"$set": {"reader": reader,
+                      "lease_until": now + dt.timedelta(seconds=lease_seconds)}},
             return_document=ReturnDocument.AFTER)
-        return doc.get("offset"), doc["since"]
+        return None if doc is None else (doc.get("offset"), doc["since"])
 
-    def save_offset(self, stream, offset):
-        """After the deliveries of everything up to `offset` are written; never backwards
-        (every instance reads every stream)."""
-        self.db[OFFSETS].update_one({"_id": stream}, {"$max": {"offset": offset}})
+    def save_offset(self, stream, reader, offset, now, lease_seconds):
+        """After the deliveries of everything up to `offset` are written (and `offset`
+        None: only the lease renewed). False when `reader` lost the stream meanwhile: its
+        offset is not written, the new reader reads on from the one stored."""
+        update = {"$set": {"lease_until": now + dt.timedelta(seconds=lease_seconds)}}
+        if offset is not None:
+            update["$max"] = {"offset": offset}
+        done = self.db[OFFSETS].update_one({"_id": stream, "reader": reader}, update)
+        return bool(done.matched_count)
+
+    def release_stream(self, stream, reader, now):
+        """A stopping reader hands the stream over at once."""
+        self.db[OFFSETS].update_one({"_id": stream, "reader": reader},
+                                    {"$set": {"lease_until": now}})
 
     # --- sending -------------------------------------------------------------------------
 
@@ -162,9 +179,11 @@ class WebhooksStore(BaseStore):
             return_document=ReturnDocument.AFTER)
 
     def record(self, doc, sets, unset, entry, keep):
-        """An attempt's outcome, under the claim; False when the claim was lost."""
-        update = {"$set": sets, "$inc": {"attempts": 1},
-                  "$push": {"log": {"$each": [entry], "$slice": -keep}}}
+        """An attempt's outcome, under the claim; False when the claim was lost. The log
+        keeps the newest `keep` attempts (set whole: FerretDB v1 ignores `$push`'s
+        `$slice`; the claim makes this the delivery's only writer)."""
+        log = [*(doc.get("log") or ()), entry][-keep:]
+        update = {"$set": {**sets, "log": log}, "$inc": {"attempts": 1}}
         if unset:
             update["$unset"] = {field: "" for field in unset}
         done = self.db[DELIVERIES].update_one({"_id": doc["_id"], "claim": doc["claim"]},

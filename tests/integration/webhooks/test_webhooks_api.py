@@ -15,6 +15,7 @@ from tests.integration.webhooks.webhooks_support import (
     webhooks_config,
 )
 from tests.support.tokens import token
+from tests.support.wait import wait_for
 
 GOOD = {"event_types": ["lead.assigned"]}
 SUB = "/api/v1/subscriptions/{id}"
@@ -68,6 +69,9 @@ def test_the_delivery_log_pages_by_cursor(webhooks, receiver):
     events = [assigned(str(uuid.uuid4()), 1) for _ in range(5)]
     publish(config, events)
     assert wait_received(receiver, [e["id"] for e in events])
+    # (an attempt's outcome is written once the receiver has answered)
+    assert wait_for(lambda: http.get(SUB.format(**sub) + "/deliveries",
+                                     params={"status": "pending"}).json()["items"] == [])
     seen, cursor = [], None
     while True:
         resp = http.get(SUB.format(**sub) + "/deliveries",
@@ -167,7 +171,28 @@ def test_deliveries_are_counted_per_subscription(webhooks, receiver):
     events = [assigned(str(uuid.uuid4()), 1) for _ in range(3)]
     publish(config, events)
     assert wait_received(receiver, [e["id"] for e in events])
+    # (counted once the outcome is written, after the receiver answered)
+    delivered = (f'dealflow_webhook_deliveries_total{{outcome="delivered",'
+                 f'subscription="{sub["id"]}"}} 3.0')
+    assert wait_for(lambda: delivered in http.get("/metrics").text)
     text = http.get("/metrics").text
-    assert (f'dealflow_webhook_deliveries_total{{outcome="delivered",'
-            f'subscription="{sub["id"]}"}} 3.0') in text
     assert f'dealflow_webhook_request_seconds_count{{subscription="{sub["id"]}"}} 3.0' in text
+
+
+def test_a_delivery_log_keeps_the_newest_attempts(container_factory, make_config, api,
+                                                  receiver):
+    config = webhooks_config(make_config, log_attempts=2)
+    start_webhooks(container_factory, config)
+    http = api(config)
+    sub = subscribe(http, receiver, "lead.assigned")
+    receiver.fail(3)
+    event = assigned(str(uuid.uuid4()), 1)
+    publish(config, [event])
+    assert wait_received(receiver, [event["id"]])
+
+    def delivered():
+        items = http.get(SUB.format(**sub) + "/deliveries").json()["items"]
+        return items and items[0]["status"] == "delivered" and items[0]
+    delivery = wait_for(delivered)
+    assert delivery["attempts"] == 4
+    assert [a["status"] for a in delivery["log"]] == [503, 200]

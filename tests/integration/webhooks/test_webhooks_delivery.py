@@ -8,6 +8,7 @@ import uuid
 import eventlet
 
 from kit.fields import utcnow
+from tests.conftest import free_port
 from tests.integration.webhooks.webhooks_support import (
     assigned,
     publish,
@@ -76,18 +77,42 @@ def test_a_receiver_down_for_a_while_gets_every_event_after_it_returns(
     assert failed["enabled"] is True and failed["failures_in_a_row"] == 0
 
 
+def _stream_reads(http):
+    """How many events of leads' stream this instance's intake read."""
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith('dealflow_webhook_intake_events_total{stream="leads.events.stream"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_two_instances_send_each_delivery_once(container_factory, make_config, api,
                                                receiver):
     config = webhooks_config(make_config)
-    start_webhooks(container_factory, config)
-    start_webhooks(container_factory, {**config, "WEB_SERVER_ADDRESS": "127.0.0.1:0"})
-    subscribe(api(config), receiver, "lead.assigned")
+    other = {**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
+    instances = {"a": start_webhooks(container_factory, config),
+                 "b": start_webhooks(container_factory, other)}
+    http = {"a": api(config), "b": api(other)}
+    subscribe(http["a"], receiver, "lead.assigned")
     leads = [str(uuid.uuid4()) for _ in range(10)]
     events = _history(leads, 1, 3)
     publish(config, events)
     wanted = [e["id"] for e in events if e["type"] == "lead.assigned"]
     assert wait_received(receiver, wanted)
     eventlet.sleep(1)  # lets a second send, if there were one, arrive before counting
+    assert len(receiver.wire) == len(wanted)
+    _in_order_per_entity(receiver, leads)
+    # one instance reads the stream at a time
+    reads = {name: _stream_reads(client) for name, client in http.items()}
+    assert sorted(reads.values()) == [0.0, len(events)], reads
+
+    # the reader stops: the other takes the stream over and reads on from its offset
+    reader = max(reads, key=reads.get)
+    instances[reader].stop()
+    more = _history(leads, 4, 5)
+    publish(config, more)
+    wanted += [e["id"] for e in more if e["type"] == "lead.assigned"]
+    assert wait_received(receiver, wanted)
+    eventlet.sleep(1)
     assert len(receiver.wire) == len(wanted)
     _in_order_per_entity(receiver, leads)
 

@@ -9,7 +9,8 @@ from webhooks.service import WebhooksService
 
 QUICK = {
     "allow": ["127.0.0.1"], "development": True,
-    "intake_wait_seconds": 0.05, "intake_retry_seconds": 0.2, "send_interval_seconds": 0.1,
+    "intake_wait_seconds": 0.05, "intake_retry_seconds": 0.2, "intake_lease_seconds": 5,
+    "send_interval_seconds": 0.1,
     "lease_seconds": 10, "redeliver_idle_seconds": 0.5, "redeliver_margin_seconds": 1,
     "retry": {"first_delay_seconds": 0.2, "factor": 1.5, "max_delay_seconds": 1,
               "give_up_after_hours": 24, "disable_after_failures": 50,
@@ -61,7 +62,7 @@ def received_ids(receiver):
     return [event["id"] for _, event in receiver.received]
 
 
-def wait_received(receiver, ids, timeout=30):
+def wait_received(receiver, ids, timeout=60):
     return wait_for(lambda: set(ids) <= set(received_ids(receiver)), timeout)
 
 
