@@ -127,3 +127,29 @@ def api():
     yield make
     for client in made:
         client.session.close()
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster():
+    """The three-node RabbitMQ cluster (deploy/local/rabbitmq-cluster.sh), started once per
+    session and stopped after it; one that `make cluster` already runs is used and left
+    running. A node a test killed is started again before the next test."""
+    from tests.support.cluster import RabbitCluster
+
+    cluster = RabbitCluster()
+    ours = not cluster.is_up()
+    cluster.start()
+    yield cluster
+    if ours:
+        cluster.stop()
+    else:
+        cluster.start()
+
+
+@pytest.fixture
+def cluster_vhost(rabbit_cluster):
+    """A vhost of the test's own on the cluster, on every node, deleted afterwards."""
+    vhost = rabbit_cluster.add_vhost()
+    yield vhost
+    rabbit_cluster.start()  # every node back (a no-op unless the test left one down)
+    rabbit_cluster.delete_vhost(vhost)

@@ -155,6 +155,10 @@ class ConfirmingPublisher:
             self.close()
             raise PublishError(f"publish failed: {exc}") from exc
         if self._nacked:
+            # a fresh channel next time: a RabbitMQ 3.10 channel that was nacked because a
+            # quorum queue lost its leader (a node died) keeps nacking that queue after a
+            # new leader is elected; a new channel reaches the new leader
+            self.close()
             raise PublishError("broker refused (nacked) part of the batch")
 
 

@@ -36,10 +36,16 @@ log = logging.getLogger(__name__)
 
 
 def queue_arguments(config):
-    """Arguments for every queue we declare: classic v2 locally, quorum in a cluster."""
+    """Arguments for every queue we declare: classic v2 locally, quorum in a cluster.
+
+    A quorum queue dead-letters at most once unless told otherwise: a message expiring from
+    a retry queue (or rejected) while the target queue's leader is being re-elected after a
+    node failure would be dropped. At-least-once dead-lettering needs `reject-publish`
+    overflow (none of our queues has a length limit, so nothing is ever refused for it)."""
     qtype = setting(config, "AMQP_QUEUES.type", "classic")
     if qtype == "quorum":
-        return {"x-queue-type": "quorum"}
+        return {"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish"}
     return {"x-queue-version": 2}
 
 
