@@ -138,12 +138,13 @@ def rabbit_cluster():
 
     cluster = RabbitCluster()
     ours = not cluster.is_up()
-    cluster.start()
+    if ours:
+        cluster.start()
     yield cluster
     if ours:
         cluster.stop()
     else:
-        cluster.start()
+        cluster.restart_dead_nodes()
 
 
 @pytest.fixture
@@ -151,5 +152,5 @@ def cluster_vhost(rabbit_cluster):
     """A vhost of the test's own on the cluster, on every node, deleted afterwards."""
     vhost = rabbit_cluster.add_vhost()
     yield vhost
-    rabbit_cluster.start()  # every node back (a no-op unless the test left one down)
+    rabbit_cluster.restart_dead_nodes()  # a node the test killed and left down
     rabbit_cluster.delete_vhost(vhost)

@@ -5,9 +5,11 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import uuid
 from urllib.parse import urlparse
 
+from kit.amqp import broker_reachable
 from tests.conftest import ROOT
 
 SCRIPT = ROOT / "deploy" / "local" / "rabbitmq-cluster.sh"
@@ -35,11 +37,15 @@ class RabbitCluster:
     # -- the cluster -----------------------------------------------------------------------
 
     def is_up(self):
-        try:
-            self.run("status", timeout=60)
-        except RuntimeError:
-            return False
-        return True
+        """Every node's VM alive and its AMQP port answering (no rabbitmqctl: each call
+        boots an Erlang VM, seconds on a busy machine)."""
+        return all(self.process_alive(node) for node in NODES) and all(
+            broker_reachable(uri, timeout=2) for uri in self.uri().split(";"))
+
+    def restart_dead_nodes(self):
+        for node in NODES:
+            if not self.process_alive(node):
+                self.start_node(node)
 
     def start(self):
         self.run("start")
@@ -88,6 +94,7 @@ class RabbitCluster:
         return counts
 
     def amqp_ports(self):
+        """{AMQP port: node}"""
         return {urlparse(uri).port: node for uri, node in zip(
             self.uri().split(";"), NODES, strict=True)}
 
@@ -100,9 +107,14 @@ class RabbitCluster:
     # -- vhosts ----------------------------------------------------------------------------
 
     def add_vhost(self, prefix="test"):
+        """A new vhost that guest may use, in one rabbitmqctl call."""
         vhost = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        self.ctl("c2", "add_vhost", vhost)
-        self.ctl("c2", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        definitions = {"vhosts": [{"name": vhost}], "permissions": [{
+            "user": "guest", "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}]}
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+            json.dump(definitions, file)
+            file.flush()
+            self.ctl("c2", "import_definitions", file.name)
         return vhost
 
     def delete_vhost(self, vhost):
