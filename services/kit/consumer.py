@@ -26,7 +26,7 @@ from nameko.extensions import SharedExtension
 from nameko.messaging import QueueConsumer
 from pymongo.errors import PyMongoError
 
-from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw, connect
+from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw, connect, redacted
 from kit.config import setting
 from kit.errors import Contention, DealflowError, Retryable, Unavailable
 from kit.events import parse_event
@@ -92,6 +92,11 @@ class ReliableQueueConsumer(QueueConsumer):
         for provider, consumer in self._consumers.items():
             consumer.on_decode_error = partial(self._undecodable, provider)
         return consumers
+
+    def on_connection_error(self, exc, interval):
+        # nameko's own message redacts the first password of an address list only
+        log.warning("Error connecting to broker at %s (%s); retrying in %s seconds",
+                    redacted(self.amqp_uri), exc, interval)
 
     def _undecodable(self, provider, message, exc):
         # called inside the consumer thread's drain_events: publish from a thread of its own

@@ -79,6 +79,7 @@ def pending_outboxes(databases):
         client.close()
 
 
+@pytest.mark.timeout(600)  # the session's cluster start counts here when this runs first
 def test_killing_a_node_mid_flow_loses_nothing_and_counts_nothing_twice(
         rabbit_cluster, cluster_vhost, cluster_platform):
     amqp_uri = cluster_platform.amqp_uri
@@ -87,6 +88,7 @@ def test_killing_a_node_mid_flow_loses_nothing_and_counts_nothing_twice(
     for service in ("leads", "deals"):
         Subscriber(amqp_uri, service, queue_arguments=QUORUM).close()
     pids = {name: cluster_platform.pid(name) for name in SERVICES}
+    log_start = {name: cluster_platform.logs[name].stat().st_size for name in SERVICES}
 
     queues = rabbit_cluster.queues(SURVIVOR, cluster_vhost)
     not_replicated = {name: q["type"] for name, q in queues.items()
@@ -159,4 +161,12 @@ def test_killing_a_node_mid_flow_loses_nothing_and_counts_nothing_twice(
         assert by_type.get(kind) == set(converted), kind
     assert len(by_type.get("deal.created", ())) == total
     assert counted_exactly(metrics, total), "and nothing was counted twice since"
+    waiting = {name: q["messages"] for name, q in
+               rabbit_cluster.queues(SURVIVOR, cluster_vhost).items()
+               if q["type"] == "quorum" and q["messages"]}
+    assert waiting == {}, "nothing waits for a retry or sits in a dead-letter queue"
     assert {name: cluster_platform.pid(name) for name in SERVICES} == pids, "no restart"
+    for name in SERVICES:  # the consumers logged their retries without the nodes' passwords
+        with open(cluster_platform.logs[name], "rb") as log:
+            log.seek(log_start[name])
+            assert b"guest:guest@" not in log.read(), name

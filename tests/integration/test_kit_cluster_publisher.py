@@ -2,6 +2,7 @@
 dies, the broker nacks what a channel sends to that queue until a new leader is elected —
 and a RabbitMQ 3.10 channel that got such a nack keeps getting them after the election.
 The publisher drops a nacked channel, so the next batch reaches the new leader."""
+import pytest
 from kombu import Connection
 
 from kit.amqp import ConfirmingPublisher, PublishError, queue_depths
@@ -16,6 +17,7 @@ def declare_quorum_queue(node_uri):
                                            arguments={"x-queue-type": "quorum"})
 
 
+@pytest.mark.timeout(600)  # the session's cluster start counts here when this runs first
 def test_publishing_reaches_a_quorum_queue_again_after_its_leader_died(rabbit_cluster,
                                                                         cluster_vhost):
     c1, c2, _ = rabbit_cluster.uri(cluster_vhost).split(";")

@@ -99,9 +99,10 @@ class RabbitCluster:
             self.uri().split(";"), NODES, strict=True)}
 
     def queues(self, node, vhost):
-        """{name: {type, leader, members, online}} of the vhost's queues, as `node` sees them."""
+        """{name: {type, leader, members, online, messages, arguments}} of the vhost's
+        queues, as `node` sees them."""
         rows = self.ctl_json(node, "list_queues", "-p", vhost, "name", "type", "leader",
-                             "members", "online", "arguments") or []
+                             "members", "online", "messages", "arguments") or []
         return {row.pop("name"): row for row in rows}
 
     # -- vhosts ----------------------------------------------------------------------------
