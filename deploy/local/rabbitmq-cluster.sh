@@ -117,7 +117,7 @@ case "${1:-start}" in
       ( node_env "$node"
         # only a running node is stopped: a stale pid file's pid may belong to another process
         if running "$node"; then
-          timeout 120 rabbitmqctl -q -n "$RABBITMQ_NODENAME" stop "$RABBITMQ_PID_FILE" || true
+          timeout 120 rabbitmqctl -q -n "$RABBITMQ_NODENAME" stop "$RABBITMQ_PID_FILE" >/dev/null || true
         fi
         rm -f "$RABBITMQ_PID_FILE" ) & pids+=($!)
     done
