@@ -20,7 +20,8 @@ LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize
+        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize \
+        cluster cluster-stop
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
@@ -32,6 +33,7 @@ help:
 	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
+	@echo "make cluster - a three-node RabbitMQ cluster on 5681-5683 (var/cluster); cluster-stop"
 
 # --- set-up ----------------------------------------------------------------------------------
 # poppler-utils: pdftotext reads the quote PDFs back in tests; fonts-wqy-zenhei: the CJK
@@ -73,6 +75,16 @@ kustomize: deps
 	@deploy/local/kustomize.sh build
 
 infra: venv rabbitmq ferretdb mailpit keys kustomize
+
+# A three-node RabbitMQ cluster beside the single node (README "Running a RabbitMQ cluster
+# locally"); the tests start their own unless this one runs. AMQP_URI for the services:
+# `deploy/local/rabbitmq-cluster.sh uri`, with AMQP_QUEUE_TYPE=quorum.
+cluster: deps
+	@deploy/local/rabbitmq-cluster.sh start
+	@echo "AMQP_URI='$$(deploy/local/rabbitmq-cluster.sh uri)' AMQP_QUEUE_TYPE=quorum"
+
+cluster-stop:
+	@deploy/local/rabbitmq-cluster.sh stop
 
 ROLE ?= admin
 SUB ?= ada
@@ -131,5 +143,5 @@ N ?= 100000
 seed: venv
 	@$(PY) -m bench.seed -n $(N)
 
-clean: stop
+clean: stop cluster-stop
 	rm -rf var

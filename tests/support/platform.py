@@ -66,6 +66,11 @@ class Platform:
                 raise RuntimeError(f"{name} not ready; see {self.logs[name]}")
         return self
 
+    def pid(self, name):
+        """The process id of a service still running (None once it exited)."""
+        proc = self._procs[name]
+        return proc.pid if proc.poll() is None else None
+
     def signal(self, name, signum):
         self._procs[name].send_signal(signum)
 
