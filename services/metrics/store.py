@@ -10,6 +10,13 @@ Snapshots of the KPI state (see snapshot.py) live in `snapshots`: chunk document
 `<snapshot id>.<n>` and one manifest `kpis` naming the newest complete snapshot, its
 checksum and watermark, and the one before it (kept so a reader that started on it can
 finish); everything is read by `_id`.
+
+Which database holds the projections is recorded in the configured database's `control`
+collection (document `projections`: the active database's name, and the state of the
+last rebuild). A rebuild (rebuild.py) fills a fresh database from the event streams and
+then switches `active` to it; every instance follows at its next refresh, and a restart
+reads the same record, so the switch outlives the process. Without the record the
+configured database is the active one.
 """
 import uuid
 
@@ -26,10 +33,45 @@ PROJECTIONS = tuple(CONTRIBUTIONS)
 LEAN = {"applied": 0}
 SNAPSHOTS = "snapshots"
 MANIFEST = "kpis"
+CONTROL = "control"
+ACTIVE = "projections"
+RUNNING = "running"
+# set on the document apply() returns (never stored): the database it was written to, so
+# a write that raced a switch is not taken into the new database's KPIs
+SOURCE_DB = "_source_db"
 
 
 class MetricsStore(BaseStore):
     outbox_collections = ()
+
+    def __init__(self, db, config=None):
+        self._active = None
+        super().__init__(db, config)
+
+    @property
+    def db(self):
+        """The active projection database (read from the control record once, then
+        followed by `follow_active`)."""
+        if self._active is None:
+            self._active = self.base.client[self.active_name()]
+        return self._active
+
+    @db.setter
+    def db(self, value):
+        self.base = value
+        self._active = None
+
+    def active_name(self):
+        doc = self.base[CONTROL].find_one({"_id": ACTIVE})
+        return doc["active"] if doc and doc.get("active") else self.base.name
+
+    def follow_active(self):
+        """Point at the active database if a rebuild switched it; True when it changed."""
+        name = self.active_name()
+        if self._active is not None and self._active.name == name:
+            return False
+        self._active = self.base.client[name]
+        return True
 
     def ensure_indexes(self):
         for name in PROJECTIONS:
@@ -64,6 +106,7 @@ class MetricsStore(BaseStore):
                 doc = coll.find_one_and_update(
                     {"_id": entity_id, "applied": {"$ne": event_id}}, update,
                     upsert=True, return_document=ReturnDocument.AFTER)
+                doc[SOURCE_DB] = coll.database.name
                 return kind, doc, True
             except DuplicateKeyError:
                 # Either the event is applied already, or another event of a new entity
@@ -72,6 +115,7 @@ class MetricsStore(BaseStore):
                     {"_id": entity_id, "applied": event_id}, duplicate,
                     return_document=ReturnDocument.AFTER)
                 if doc is not None:
+                    doc[SOURCE_DB] = coll.database.name
                     return kind, doc, False
         raise RuntimeError(f"could not apply {event_id} to {kind}/{entity_id}")
 
@@ -142,6 +186,66 @@ class MetricsStore(BaseStore):
         if drop:
             coll.delete_many({"_id": {"$in": _chunk_ids(drop["snap"], drop["chunks"])}})
         return swapped
+
+
+    # --- rebuilds (the control record, in the configured database) --------------------------
+
+    def rebuild_status(self):
+        doc = self.base[CONTROL].find_one({"_id": ACTIVE}) or {}
+        return {"active": doc.get("active") or self.base.name,
+                "previous": doc.get("previous"), "rebuild": doc.get("rebuild")}
+
+    def claim_rebuild(self, owner, target, now, stale_before):
+        """Claim the one rebuild there may be (atomic): None while another one runs and
+        beats; else the record as it was, so the caller can drop an abandoned target."""
+        coll = self.base[CONTROL]
+        try:
+            coll.update_one({"_id": ACTIVE}, {"$setOnInsert": {"active": self.base.name}},
+                            upsert=True)
+        except DuplicateKeyError:  # another instance created it at the same moment
+            pass
+        return coll.find_one_and_update(
+            {"_id": ACTIVE, "$or": [{"rebuild.state": {"$ne": RUNNING}},
+                                    {"rebuild.heartbeat": {"$lt": stale_before}}]},
+            {"$set": {"rebuild": {"state": RUNNING, "owner": owner, "target": target,
+                                  "started_at": now, "heartbeat": now, "events": 0}}},
+            return_document=ReturnDocument.BEFORE)
+
+    def beat(self, owner, now, **progress):
+        """Record progress; False when the claim was lost (taken over as stale)."""
+        fields = {"rebuild.heartbeat": now, **{f"rebuild.{k}": v for k, v in progress.items()}}
+        return self.base[CONTROL].update_one({"_id": ACTIVE, "rebuild.owner": owner},
+                                             {"$set": fields}).modified_count == 1
+
+    def switch_active(self, owner, target):
+        """Make `target` the active database if this rebuild still holds its claim; the
+        one it replaces stays as `previous` (a way back). Returns (replaced, the previous
+        one before, now out of use) or None when the claim was lost."""
+        doc = self.base[CONTROL].find_one_and_update(
+            {"_id": ACTIVE, "rebuild.owner": owner, "rebuild.state": RUNNING},
+            {"$set": {"active": target}}, return_document=ReturnDocument.BEFORE)
+        if doc is None:
+            return None
+        replaced = doc.get("active") or self.base.name
+        self.base[CONTROL].update_one({"_id": ACTIVE}, {"$set": {"previous": replaced}})
+        return replaced, doc.get("previous")
+
+    def finish_rebuild(self, owner, state, now, **info):
+        fields = {"rebuild.state": state, "rebuild.finished_at": now,
+                  **{f"rebuild.{k}": v for k, v in info.items()}}
+        self.base[CONTROL].update_one({"_id": ACTIVE, "rebuild.owner": owner},
+                                      {"$set": fields})
+
+    def drop_projections(self, name):
+        """Remove a projection database out of use: the configured one keeps its control
+        record (only its projections and snapshots go), any other is dropped."""
+        if not name or name == self.active_name():
+            return
+        if name == self.base.name:
+            for coll in (*PROJECTIONS, SNAPSHOTS):
+                self.base.drop_collection(coll)
+        else:
+            self.base.client.drop_database(name)
 
 
 def _chunk_ids(snap, count):
