@@ -20,7 +20,7 @@ LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize
+        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize replay
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
@@ -31,6 +31,7 @@ help:
 	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
 	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
+	@echo "make replay - rebuild the metrics projections from the event streams, then switch"
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
 
 # --- set-up ----------------------------------------------------------------------------------
@@ -130,6 +131,12 @@ bench: infra
 N ?= 100000
 seed: venv
 	@$(PY) -m bench.seed -n $(N)
+
+# metrics.rebuild in the foreground, as the metrics user (it reads the producers' streams);
+# the running metrics service follows the switch by itself
+replay: venv
+	@AMQP_URI="$${AMQP_URI:-amqp://metrics:$$(cat var/secrets/rabbitmq/metrics.password)@127.0.0.1:$${RABBITMQ_NODE_PORT:-5672}/}" \
+	  $(PY) -m metrics.rebuild services/metrics/config.yml
 
 clean: stop
 	rm -rf var

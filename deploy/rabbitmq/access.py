@@ -8,6 +8,8 @@ What a service does on the broker, and the permission each needs:
   own exchange: configure + write on the stream, read on its own exchange;
 - consumes through nameko queues `evt-<source>-<type>--<service>.<method>`, with their
   `.retry.<n>` and `.dlq` queues (kit.consumer): configure + write + read on them;
+- reads the replayable logs it rebuilds from (REPLAYS: metrics): read on those streams,
+  and the management API's queue figures of its vhost (tag `management`);
 - binds those queues to `<source>.events`: read on the source exchange, and configure
   on it because kombu declares a queue's exchange before binding (an idempotent declare);
 - retries a failed event by publishing to its retry queue through the default exchange,
@@ -50,6 +52,11 @@ CONSUMES = {
     "notify": ("leads", "deals", "quotes", "support"),
 }
 SERVICES = tuple(CONSUMES)
+# which services' replayable logs each service reads (metrics rebuilds its projections
+# from them: metrics.rebuild)
+REPLAYS = {"metrics": ("leads", "deals", "quotes", "support")}
+# management API tags: metrics reads its vhost's stream lengths there (its /metrics)
+TAGS = {"metrics": "management"}
 
 
 def permissions(service):
@@ -59,6 +66,7 @@ def permissions(service):
     own_queues = rf"evt-[a-z]+-[a-z_.]+--{re.escape(service)}\.[A-Za-z0-9_.]+"
     sources = [rf"{re.escape(s)}\.events" for s in CONSUMES[service]]
     retry = [r"amq\.default"] if sources else []
+    logs = [rf"{re.escape(s)}\.events\.stream" for s in REPLAYS.get(service, ())]
 
     def anchored(*parts):
         return "^(" + "|".join(parts) + ")$" if parts else "^$"
@@ -68,7 +76,7 @@ def permissions(service):
                               *sources),
         "write": anchored(own_exchange, own_stream, *([own_queues] if sources else []),
                           *retry),
-        "read": anchored(own_exchange, *([own_queues] if sources else []), *sources),
+        "read": anchored(own_exchange, *([own_queues] if sources else []), *sources, *logs),
     }
 
 
@@ -100,8 +108,8 @@ class Management:
                     raise
                 time.sleep(1)
 
-    def put_user(self, name, password):
-        self.call("PUT", "users", name, body={"password": password, "tags": ""})
+    def put_user(self, name, password, tags=""):
+        self.call("PUT", "users", name, body={"password": password, "tags": tags})
 
     def put_permissions(self, vhost, name, rules):
         self.call("PUT", "permissions", vhost, name, body=rules)
@@ -115,7 +123,7 @@ def apply(management, vhost, passwords, user_of=lambda service: service, delete_
     takes effect) with exactly its permissions on `vhost`."""
     for service, password in passwords.items():
         user = user_of(service)
-        management.put_user(user, password)
+        management.put_user(user, password, TAGS.get(service, ""))
         management.put_permissions(vhost, user, permissions(service))
     if delete_guest:
         management.delete_user("guest")

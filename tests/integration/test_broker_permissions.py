@@ -172,3 +172,20 @@ def test_a_producer_s_user_keeps_its_own_stream_only(users, rabbit_config, make_
     assert [message.body for message in got] == ['{"id":"1"}']
     with Connection(users["leads"]) as conn, pytest.raises(amqp.exceptions.AccessRefused):
         declare(conn, "deals.events")
+
+
+def test_metrics_reads_the_producers_logs_to_rebuild_and_no_one_else_does(
+        users, rabbit_config, make_config):
+    """metrics.rebuild reads `<producer>.events.stream` with the metrics user (a passive
+    declare, then a consumer); a producer's user cannot read another's log."""
+    from metrics.replay import StreamReader
+
+    ConfirmingPublisher(users["leads"], on_declare=stream_declarer(make_config("leads"))) \
+        .publish_batch([("leads.events", "lead.created", {"id": "1"}, {})])
+    read = [body for batch in StreamReader(users["metrics"], idle_seconds=0.5)
+            .read("leads.events.stream") for _, body in batch]
+    assert read == ['{"id":"1"}']
+    ConfirmingPublisher(users["deals"], on_declare=stream_declarer(make_config("deals"))) \
+        .publish_batch([("deals.events", "deal.created", {"id": "2"}, {})])
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        list(StreamReader(users["leads"], idle_seconds=0.5).read("deals.events.stream"))
