@@ -1,21 +1,22 @@
-"""Rebuild the projections from the event streams into a fresh database, then switch over.
+"""Rebuild the projections from the event streams into a fresh set, then switch over.
 
 One rebuild at a time (an atomic claim on the control record, kept alive by a heartbeat;
-a claim whose heartbeat stopped is taken over, and the database it was filling dropped):
+a claim whose heartbeat stopped is taken over, and the set it was filling dropped):
 1. read every producer stream (`<service>.events.stream`) from its first message up to
    its tail, applying each event the service handles with the store's own `apply` into
-   a new database `<configured>_r<id>` (the live service keeps serving from the active
-   one meanwhile); rounds repeat until no stream has grown since;
+   a fresh set of projections `<database>_r<id>` (collections prefixed `r<id>_` in the
+   service's own database: its credentials reach no other); the live service keeps
+   serving from the active set meanwhile; rounds repeat until no stream has grown since;
 2. read the new projections once into KPI state, and write it there as a snapshot;
-3. switch: the control record names the new database active. This process follows at
+3. switch: the control record names the new set active. This process follows at
    once, every other instance at its next refresh (`KPIS.refresh_seconds`), restoring from
    that snapshot and re-reading what changed since;
 4. after `REBUILD.switch_grace_seconds`, read the streams on from where step 1 stopped:
-   events an instance applied to the old database before it followed are in the streams,
+   events an instance applied to the old set before it followed are in the streams,
    so they reach the new one too (apply is idempotent: an event it has is not applied
-   twice). The old database stays as `previous`; the one before it is dropped.
+   twice). The old set stays as `previous`; the one before it is dropped.
 Idempotent: the result is a function of the streams. Restartable: a rebuild that died
-leaves the active database as it was, and the next one starts over.
+leaves the active set as it was, and the next one starts over.
 
 `python -m metrics.rebuild [config.yml]` (`make replay`) runs one in the foreground;
 `POST /api/v1/admin/rebuild` starts one inside the service.
@@ -98,7 +99,7 @@ class Rebuild:
     def run(self):
         """Steps 1-4 (after a successful claim); the final status."""
         started = time.perf_counter()
-        target = MetricsStore(self.store.base.client[self.target])
+        target = MetricsStore.pinned(self.store.base, self.target)
         try:
             target.ensure_indexes()
             positions = {}
@@ -157,7 +158,7 @@ class Rebuild:
             raise ClaimLost(self.target)
 
     def _snapshot(self, target):
-        """The new database's KPI state as a snapshot there, so instances switching to it
+        """The new set's KPI state as a snapshot there, so instances switching to it
         restore it instead of reading every projection. Nothing else writes there yet:
         everything before the read is in it."""
         watermark = self.clock() - self.overlap

@@ -11,12 +11,15 @@ Snapshots of the KPI state (see snapshot.py) live in `snapshots`: chunk document
 checksum and watermark, and the one before it (kept so a reader that started on it can
 finish); everything is read by `_id`.
 
-Which database holds the projections is recorded in the configured database's `control`
-collection (document `projections`: the active database's name, and the state of the
-last rebuild). A rebuild (rebuild.py) fills a fresh database from the event streams and
-then switches `active` to it; every instance follows at its next refresh, and a restart
-reads the same record, so the switch outlives the process. Without the record the
-configured database is the active one.
+Which set of projections is active is recorded in the `control` collection (document
+`projections`: the active set's name, and the state of the last rebuild). A rebuild
+(rebuild.py) fills a fresh set from the event streams and then switches `active` to it;
+every instance follows at its next refresh, and a restart reads the same record, so the
+switch outlives the process. A set is a *namespace* of collections in the service's own
+database (the service's credentials reach that database only, as deploy/mongo grants
+them): the configured database's name stands for its unprefixed collections, and
+`<database>_r<id>` for the collections prefixed `r<id>_`. Without the record the
+unprefixed set is the active one.
 """
 import uuid
 
@@ -36,9 +39,30 @@ MANIFEST = "kpis"
 CONTROL = "control"
 ACTIVE = "projections"
 RUNNING = "running"
-# set on the document apply() returns (never stored): the database it was written to, so
-# a write that raced a switch is not taken into the new database's KPIs
+# set on the document apply() returns (never stored): the set of projections it was
+# written to, so a write that raced a switch is not taken into the new set's KPIs
 SOURCE_DB = "_source_db"
+
+
+class Namespace:
+    """One set of projection collections, used by the queries as a pymongo Database."""
+
+    def __init__(self, database, name):
+        self.database = database
+        self.client = database.client
+        self.name = name
+        self.prefix = "" if name == database.name else name[len(database.name) + 1:] + "_"
+
+    def __getitem__(self, collection):
+        return self.database[self.prefix + collection]
+
+    def __getattr__(self, collection):
+        if collection.startswith("_"):
+            raise AttributeError(collection)
+        return self[collection]
+
+    def drop_collection(self, collection):
+        self.database.drop_collection(self.prefix + collection)
 
 
 class MetricsStore(BaseStore):
@@ -53,7 +77,7 @@ class MetricsStore(BaseStore):
         """The active projection database (read from the control record once, then
         followed by `follow_active`)."""
         if self._active is None:
-            self._active = self.base.client[self.active_name()]
+            self._active = Namespace(self.base, self.active_name())
         return self._active
 
     @db.setter
@@ -70,8 +94,15 @@ class MetricsStore(BaseStore):
         name = self.active_name()
         if self._active is not None and self._active.name == name:
             return False
-        self._active = self.base.client[name]
+        self._active = Namespace(self.base, name)
         return True
+
+    @classmethod
+    def pinned(cls, database, name, config=None):
+        """A store on the set `name` whatever the control record says (a rebuild's)."""
+        store = cls(database, config)
+        store._active = Namespace(database, name)
+        return store
 
     def ensure_indexes(self):
         for name in PROJECTIONS:
@@ -100,13 +131,14 @@ class MetricsStore(BaseStore):
             update["$set"]["lead_id"] = fact["lead_id"]
         duplicate = {"$inc": {f"dups.{type_key(event['type'])}": 1, "rev": 1},
                      "$set": {"updated_at": now}}
-        coll = self.db[kind]
+        space = self.db
+        coll = space[kind]
         for _ in range(3):
             try:
                 doc = coll.find_one_and_update(
                     {"_id": entity_id, "applied": {"$ne": event_id}}, update,
                     upsert=True, return_document=ReturnDocument.AFTER)
-                doc[SOURCE_DB] = coll.database.name
+                doc[SOURCE_DB] = space.name
                 return kind, doc, True
             except DuplicateKeyError:
                 # Either the event is applied already, or another event of a new entity
@@ -115,7 +147,7 @@ class MetricsStore(BaseStore):
                     {"_id": entity_id, "applied": event_id}, duplicate,
                     return_document=ReturnDocument.AFTER)
                 if doc is not None:
-                    doc[SOURCE_DB] = coll.database.name
+                    doc[SOURCE_DB] = space.name
                     return kind, doc, False
         raise RuntimeError(f"could not apply {event_id} to {kind}/{entity_id}")
 
@@ -237,15 +269,12 @@ class MetricsStore(BaseStore):
                                       {"$set": fields})
 
     def drop_projections(self, name):
-        """Remove a projection database out of use: the configured one keeps its control
-        record (only its projections and snapshots go), any other is dropped."""
+        """Drop a set of projections that is out of use (never the active one)."""
         if not name or name == self.active_name():
             return
-        if name == self.base.name:
-            for coll in (*PROJECTIONS, SNAPSHOTS):
-                self.base.drop_collection(coll)
-        else:
-            self.base.client.drop_database(name)
+        space = Namespace(self.base, name)
+        for collection in (*PROJECTIONS, SNAPSHOTS):
+            space.drop_collection(collection)
 
 
 def _chunk_ids(snap, count):

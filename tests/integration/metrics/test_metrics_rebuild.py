@@ -34,16 +34,7 @@ def logged(rabbit_config, make_config):
 
 
 @pytest.fixture
-def rebuilt_databases(mongo_client, mongo_db_name):
-    """The rebuild targets `<test database>_r<id>` are dropped with the test's."""
-    yield
-    for name in mongo_client.list_database_names():
-        if name.startswith(mongo_db_name + "_r"):
-            mongo_client.drop_database(name)
-
-
-@pytest.fixture
-def metrics(container_factory, make_config, api, rebuilt_databases):
+def metrics(container_factory, make_config, api):
     def start(config=None):
         config = config or make_config("metrics", KPIS=KPIS, REBUILD=REBUILD)
         container = container_factory(MetricsService, config)
@@ -84,6 +75,10 @@ def test_a_rebuild_from_the_streams_gives_exactly_the_live_kpis(metrics, logged,
     status = finished(client)
     assert status["active"] == target and status["previous"] == mongo_db.name
     assert status["rebuild"]["events"] == len(order)  # the streams hold the duplicates too
+    # in the service's own database (its credentials reach no other), prefixed
+    prefix = target[len(mongo_db.name) + 1:] + "_"
+    assert {prefix + "leads", prefix + "deals", "leads", "deals"} <= set(
+        mongo_db.list_collection_names())
     assert wait_for(lambda: live.source_db == target and live.ready)
     # duplicates included: the streams hold each publication, as the live queues got them
     assert kpis(client) == before
@@ -120,14 +115,14 @@ def test_the_service_keeps_applying_events_during_and_after_a_rebuild(metrics, l
         script.mismatches(kpis(client), events, dups)
 
 
-def test_an_abandoned_rebuild_is_taken_over(metrics, mongo_db, mongo_client, logged):
+def test_an_abandoned_rebuild_is_taken_over(metrics, mongo_db, logged):
     events = script.build()
     _, client, _, live = metrics()
     logged(events)
     settle(client, len(events), 0)
     before = kpis(client)
     dead = mongo_db.name + "_rdeadbeef"
-    mongo_client[dead].leads.insert_one({"_id": "half-done"})
+    mongo_db["rdeadbeef_leads"].insert_one({"_id": "half-done"})
     long_ago = utcnow().replace(year=2020)
     mongo_db[CONTROL].insert_one({"_id": ACTIVE, "active": mongo_db.name, "rebuild": {
         "state": "running", "owner": "gone", "target": dead, "started_at": long_ago,
@@ -136,7 +131,7 @@ def test_an_abandoned_rebuild_is_taken_over(metrics, mongo_db, mongo_client, log
     target = rebuild(client)["rebuild"]["target"]
     assert target != dead
     finished(client)
-    assert dead not in mongo_client.list_database_names()
+    assert "rdeadbeef_leads" not in mongo_db.list_collection_names()
     assert wait_for(lambda: live.source_db == target)
     assert kpis(client) == before
 
