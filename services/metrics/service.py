@@ -22,6 +22,7 @@ from metrics.schemas import (
     RebuildOut,
 )
 from metrics.store import MetricsStore
+from metrics.streamstats import StreamStats
 
 
 class MetricsService(Operational):
@@ -31,6 +32,7 @@ class MetricsService(Operational):
     store = Store(MetricsStore)
     kpis = LiveKpis()
     rebuilds = Rebuilds()
+    stream_stats = StreamStats()
 
     def _apply(self, event):
         kind, doc, _ = self.store.apply(event)
