@@ -6,7 +6,7 @@ a claim whose heartbeat stopped is taken over, and the set it was filling droppe
    its tail, applying each event the service handles with the store's own `apply` into
    a fresh set of projections `<database>_r<id>` (collections prefixed `r<id>_` in the
    service's own database: its credentials reach no other); the live service keeps
-   serving from the active set meanwhile; rounds repeat until no stream has grown since;
+   serving from the active set meanwhile;
 2. read the new projections once into KPI state, and write it there as a snapshot;
 3. switch: the control record names the new set active. This process follows at
    once, every other instance at its next refresh (`KPIS.refresh_seconds`), restoring from
@@ -27,6 +27,7 @@ import logging
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import eventlet
 from nameko.extensions import DependencyProvider
@@ -39,7 +40,7 @@ from metrics import snapshot
 from metrics.cohorts import Cohorts
 from metrics.domain import KEEP, Aggregates, Rules, contribution
 from metrics.replay import StreamReader, parsed, streams_of
-from metrics.store import PROJECTIONS, RUNNING, MetricsStore
+from metrics.store import PROJECTIONS, MetricsStore
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Rebuild:
         self.overlap = dt.timedelta(seconds=float(kpis.get("refresh_overlap_seconds", 15)))
         self.chunk_bytes = int(kpis.get("snapshot_chunk_bytes", 4 << 20))
         self.grace = float(setting(config, "REBUILD.switch_grace_seconds", 15))
+        self.workers = int(setting(config, "REBUILD.workers", 4))
         self.heartbeat = float(setting(config, "REBUILD.heartbeat_seconds", 5))
         self.stale = dt.timedelta(seconds=float(setting(config, "REBUILD.stale_seconds", 60)))
         self.reader = StreamReader(config["AMQP_URI"],
@@ -129,26 +131,23 @@ class Rebuild:
 
     def _catch_up(self, target, positions):
         """Read every stream from where it was left (`positions`: stream -> next offset)
-        to its tail, round after round until none has grown."""
-        while True:
-            moved = False
+        to its tail as it is now. One pass is enough each time: what is appended later
+        reaches the new set through step 4's pass, or through the live handlers once
+        they follow the switch. Events of a batch are applied concurrently (`workers`):
+        apply is order-tolerant and one atomic write per event."""
+        with ThreadPoolExecutor(self.workers) as pool:
             for stream in self.streams:
                 tail = self.reader.tail(stream)
                 nxt = positions.get(stream)
                 if tail is None or (nxt is not None and tail < nxt):
                     continue
-                moved = True
                 for batch in self.reader.read(stream, "first" if nxt is None else nxt,
                                               until=tail):
-                    for _offset, body in batch:
-                        event = parsed(body, APPLIED)
-                        if event is not None:
-                            target.apply(event)
-                            self.events += 1
+                    events = [e for e in (parsed(body, APPLIED) for _, body in batch) if e]
+                    for _ in pool.map(target.apply, events):
+                        self.events += 1
                     positions[stream] = batch[-1][0] + 1
                     self._beat()
-            if not moved:
-                return
 
     def _beat(self):
         if time.monotonic() - self._beaten < self.heartbeat:
@@ -200,20 +199,27 @@ class Rebuilds(DependencyProvider):
         return self.store.rebuild_status()
 
 
+def rebuild_once(config, sleep=time.sleep):
+    """One rebuild in the foreground (`make replay`): (ran?, status)."""
+    client = MongoClient(config["MONGO_URI"], tz_aware=True)
+    try:
+        store = MetricsStore(client[config.get("MONGO_DATABASE") or "metrics"], config)
+        run = Rebuild(store, config, sleep=sleep)
+        if not run.claim():
+            return False, store.rebuild_status()
+        return True, run.run()
+    finally:
+        client.close()
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    config = load_config(argv[0] if argv else "services/metrics/config.yml")
     logging.basicConfig(level=logging.INFO)
-    client = MongoClient(config["MONGO_URI"], tz_aware=True)
-    store = MetricsStore(client[config.get("MONGO_DATABASE") or "metrics"], config)
-    run = Rebuild(store, config, sleep=time.sleep)
-    if not run.claim():
-        print(json.dumps(store.rebuild_status(), default=str))
-        print("a rebuild is running already", file=sys.stderr)
-        return 1
-    status = run.run()
+    ran, status = rebuild_once(load_config(argv[0] if argv else "services/metrics/config.yml"))
     print(json.dumps(status, default=str))
-    return 0 if status["rebuild"]["state"] != RUNNING else 1
+    if not ran:
+        print("a rebuild is running already", file=sys.stderr)
+    return 0 if ran and status["rebuild"]["state"] == "done" else 1
 
 
 if __name__ == "__main__":

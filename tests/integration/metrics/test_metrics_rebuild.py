@@ -8,6 +8,7 @@ from kit.amqp import ConfirmingPublisher
 from kit.fields import utcnow
 from kit.streams import stream_declarer
 from metrics.live import LiveKpis
+from metrics.rebuild import rebuild_once
 from metrics.service import MetricsService
 from metrics.store import ACTIVE, CONTROL
 from tests.integration.metrics import metrics_script as script
@@ -142,3 +143,30 @@ def test_only_admins_rebuild(metrics, api, bearer, role):
     client = api(config, bearer(role, sub="someone", team="east"))
     assert client.post("/api/v1/admin/rebuild").status_code == 403
     assert client.get("/api/v1/admin/rebuild").status_code == 403
+
+
+def test_make_replay_rebuilds_and_running_instances_follow(metrics, logged, mongo_db):
+    """`make replay` (metrics.rebuild in a process of its own) switches the control record;
+    the running instance follows at its next refresh and keeps applying new events."""
+    events = script.build()
+    first, last = events[:-5], events[-5:]
+    _, client, config, live = metrics()
+    logged(first)
+    settle(client, len(first), 0)
+    before = kpis(client)
+
+    ran, status = rebuild_once(config)
+    assert ran and status["rebuild"]["state"] == "done", status
+    target = status["active"]
+    assert wait_for(lambda: live.source_db == target and live.ready)
+    assert kpis(client) == before
+    assert rebuild_once(config)[0]  # again: another fresh set, the same KPIs
+    assert wait_for(lambda: live.source_db == mongo_db[CONTROL].find_one(
+        {"_id": ACTIVE})["active"] != target)
+    logged(last)
+    settle(client, len(events), 0)
+    assert script.mismatches(kpis(client), events, {}) == []
+    # the set two switches ago is gone; the one before stays as a way back
+    prefixes = {c.split("_", 1)[0] for c in mongo_db.list_collection_names() if "_" in c}
+    assert target[len(mongo_db.name) + 1:] in prefixes
+    assert "leads" not in mongo_db.list_collection_names()
