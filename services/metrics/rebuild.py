@@ -52,6 +52,10 @@ class ClaimLost(Exception):
     """Another rebuild took over (this one's heartbeat was taken as stopped)."""
 
 
+class HistoryTruncated(Exception):
+    """A stream's retention dropped its beginning: a rebuild would miss those events."""
+
+
 def kpi_state(store, rules, bucket_seconds):
     """(Aggregates, Cohorts, Codec) of every projection in `store`, as an instance
     restores them without a snapshot."""
@@ -76,6 +80,7 @@ class Rebuild:
         self.chunk_bytes = int(kpis.get("snapshot_chunk_bytes", 4 << 20))
         self.grace = float(setting(config, "REBUILD.switch_grace_seconds", 15))
         self.workers = int(setting(config, "REBUILD.workers", 4))
+        self.allow_truncated = bool(setting(config, "REBUILD.allow_truncated", False))
         self.heartbeat = float(setting(config, "REBUILD.heartbeat_seconds", 5))
         self.stale = dt.timedelta(seconds=float(setting(config, "REBUILD.stale_seconds", 60)))
         self.reader = StreamReader(config["AMQP_URI"],
@@ -103,6 +108,7 @@ class Rebuild:
         started = time.perf_counter()
         target = MetricsStore.pinned(self.store.base, self.target)
         try:
+            self._check_history()
             target.ensure_indexes()
             positions = {}
             self._catch_up(target, positions)
@@ -128,6 +134,19 @@ class Rebuild:
             self.store.drop_projections(self.target)
             raise
         return self.store.rebuild_status()
+
+    def _check_history(self):
+        """Refuse (unless REBUILD.allow_truncated) when a stream no longer starts at its
+        first event: the rebuilt KPIs would silently leave out what retention dropped."""
+        if self.allow_truncated:
+            return
+        for stream in self.streams:
+            first = self.reader.first_offset(stream)
+            if first:
+                raise HistoryTruncated(
+                    f"{stream} starts at offset {first}: its retention dropped the events "
+                    f"before, which the rebuilt projections would lack (keep the streams' "
+                    f"max age and size above the history, or set REBUILD.allow_truncated)")
 
     def _catch_up(self, target, positions):
         """Read every stream from where it was left (`positions`: stream -> next offset)

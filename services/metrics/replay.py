@@ -77,6 +77,14 @@ class StreamReader:
             last = batch[-1][0]
         return last
 
+    def first_offset(self, stream):
+        """The offset of the oldest message kept, or None (empty or absent): above 0 when
+        retention has dropped the stream's beginning (offsets start at 0 and only grow;
+        they may skip, so this is no message count)."""
+        for batch in self.read(stream, "first", idle_seconds=min(self.idle_seconds, 0.5)):
+            return batch[0][0]
+        return None
+
     def edge(self, stream, which):
         """(offset, event time) of the first or last message, or None."""
         found = None

@@ -3,6 +3,7 @@ and FerretDB: the rebuilt database gives exactly the live KPIs and cohort funnel
 service switches to it while it keeps serving (and a restart stays on it), a second
 request does not start a second rebuild, and an abandoned rebuild is taken over."""
 import pytest
+from kombu import Connection
 
 from kit.amqp import ConfirmingPublisher
 from kit.fields import utcnow
@@ -170,3 +171,38 @@ def test_make_replay_rebuilds_and_running_instances_follow(metrics, logged, mong
     prefixes = {c.split("_", 1)[0] for c in mongo_db.list_collection_names() if "_" in c}
     assert target[len(mongo_db.name) + 1:] in prefixes
     assert "leads" not in mongo_db.list_collection_names()
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_stream_that_lost_its_beginning_is_not_rebuilt_from_unless_allowed(
+        metrics, make_config, rabbit_config, logged, mongo_db, allowed):
+    """Retention (here a few kilobytes) dropped the oldest lead events: a rebuild would
+    leave them out, so it fails and the service stays on its projections, unless
+    REBUILD.allow_truncated says the kept history is what is wanted."""
+    with Connection(rabbit_config["AMQP_URI"]) as conn:
+        conn.channel().queue_declare("leads.events.stream", durable=True, auto_delete=False,
+                                     arguments={"x-queue-type": "stream",
+                                                "x-max-length-bytes": 4000,
+                                                "x-stream-max-segment-size-bytes": 1000})
+    events = script.build()
+    config = make_config("metrics", KPIS=KPIS, REBUILD={**REBUILD, "allow_truncated": allowed})
+    _, client, _, live = metrics(config)
+    for event in events:  # one chunk each, so whole segments can go
+        logged([event])
+    settle(client, len(events), 0)
+    before = kpis(client)
+
+    target = rebuild(client)["rebuild"]["target"]
+    status = wait_for(lambda: (s := client.get("/api/v1/admin/rebuild").json())["rebuild"]
+                      ["state"] != "running" and s, timeout=60)
+    if allowed:
+        assert status["rebuild"]["state"] == "done", status
+        assert wait_for(lambda: live.source_db == target)
+        assert kpis(client) != before  # the lead events retention dropped are missing
+    else:
+        assert status["rebuild"]["state"] == "failed", status
+        assert "leads.events.stream starts at offset" in status["rebuild"]["error"]
+        assert status["active"] == mongo_db.name and live.source_db == mongo_db.name
+        assert not any(c.startswith(target[len(mongo_db.name) + 1:])
+                       for c in mongo_db.list_collection_names())
+        assert kpis(client) == before
