@@ -117,9 +117,8 @@ class StreamStats(DependencyProvider):
         found = self.api.queue(stream)
         if found is None:
             return None, None, None, None
+        # (the API's count of a new queue lags by its stats interval: the ages do not wait)
         messages, retention = found
-        if not messages:
-            return 0, retention, None, None
         first, last = self.reader.edge(stream, "first"), self.reader.edge(stream, "last")
         return messages, retention, first and first[1], last and last[1]
 
