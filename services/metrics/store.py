@@ -42,10 +42,15 @@ RUNNING = "running"
 # set on the document apply() returns (never stored): the set of projections it was
 # written to, so a write that raced a switch is not taken into the new set's KPIs
 SOURCE_DB = "_source_db"
+# what a rebuild builds afresh: the collections of a set
+SETS = frozenset((*PROJECTIONS, SNAPSHOTS))
 
 
 class Namespace:
-    """One set of projection collections, used by the queries as a pymongo Database."""
+    """One set of projection collections, used by the queries as a pymongo Database: the
+    projections and their snapshots are the set's own (prefixed); every other collection
+    (the control record, the kit's audit trail) is the database's, whichever set is
+    active."""
 
     def __init__(self, database, name):
         self.database = database
@@ -54,7 +59,7 @@ class Namespace:
         self.prefix = "" if name == database.name else name[len(database.name) + 1:] + "_"
 
     def __getitem__(self, collection):
-        return self.database[self.prefix + collection]
+        return self.database[self.prefix + collection if collection in SETS else collection]
 
     def __getattr__(self, collection):
         if collection.startswith("_"):

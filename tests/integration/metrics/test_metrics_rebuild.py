@@ -86,6 +86,9 @@ def test_a_rebuild_from_the_streams_gives_exactly_the_live_kpis(metrics, logged,
     assert kpis(client) == before
     assert funnels(client) == funnels_before
     assert live.restored_from == "snapshot"
+    # the audit trail is no projection: the switch leaves it where it was
+    audit = client.get("/api/v1/audit").json()["items"]
+    assert [e["action"] for e in audit] == ["start_rebuild"], audit
 
     # the switch outlives the process: a restart reads the rebuilt database
     container.stop()

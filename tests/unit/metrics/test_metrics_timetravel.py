@@ -104,11 +104,15 @@ class FakeDb:
         return name
 
 
-@pytest.mark.parametrize("name, collection", [
-    ("dealflow_metrics", "leads"),
-    ("dealflow_metrics_r1a2b3c4d", "r1a2b3c4d_leads"),
+@pytest.mark.parametrize("name, collection, want", [
+    ("dealflow_metrics", "leads", "leads"),
+    ("dealflow_metrics_r1a2b3c4d", "leads", "r1a2b3c4d_leads"),
+    ("dealflow_metrics_r1a2b3c4d", "snapshots", "r1a2b3c4d_snapshots"),
+    # not rebuilt, so not the set's: the audit trail and the control record stay put
+    ("dealflow_metrics_r1a2b3c4d", "audit", "audit"),
+    ("dealflow_metrics_r1a2b3c4d", "control", "control"),
 ])
-def test_a_projection_set_is_a_prefix_in_the_service_s_database(name, collection):
+def test_a_projection_set_is_a_prefix_in_the_service_s_database(name, collection, want):
     space = Namespace(FakeDb(), name)
-    assert space["leads"] == collection
-    assert space.leads == collection
+    assert space[collection] == want
+    assert getattr(space, collection) == want
