@@ -21,7 +21,7 @@ LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
         unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize \
-        cluster cluster-stop
+        cluster cluster-stop replay
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
@@ -32,6 +32,7 @@ help:
 	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
 	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
+	@echo "make replay - rebuild the metrics projections from the event streams, then switch"
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
 	@echo "make cluster - a three-node RabbitMQ cluster on 5681-5683 (var/cluster); cluster-stop"
 
@@ -142,6 +143,12 @@ bench: infra
 N ?= 100000
 seed: venv
 	@$(PY) -m bench.seed -n $(N)
+
+# metrics.rebuild in the foreground, as the metrics user (it reads the producers' streams);
+# the running metrics service follows the switch by itself
+replay: venv
+	@AMQP_URI="$${AMQP_URI:-amqp://metrics:$$(cat var/secrets/rabbitmq/metrics.password)@127.0.0.1:$${RABBITMQ_NODE_PORT:-5672}/}" \
+	  $(PY) -m metrics.rebuild services/metrics/config.yml
 
 clean: stop cluster-stop
 	rm -rf var

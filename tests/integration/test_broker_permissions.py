@@ -195,3 +195,20 @@ def test_the_webhooks_user_reads_producers_streams_and_nothing_else(users, make_
         conn.channel().queue_declare(queue, durable=True)
     with Connection(users["webhooks"]) as conn, pytest.raises(amqp.exceptions.AccessRefused):
         conn.channel().basic_get(queue)
+
+
+def test_metrics_reads_the_producers_logs_to_rebuild_and_no_one_else_does(
+        users, rabbit_config, make_config):
+    """metrics.rebuild reads `<producer>.events.stream` with the metrics user (a passive
+    declare, then a consumer); a producer's user cannot read another's log."""
+    from metrics.replay import StreamReader
+
+    ConfirmingPublisher(users["leads"], on_declare=stream_declarer(make_config("leads"))) \
+        .publish_batch([("leads.events", "lead.created", {"id": "1"}, {})])
+    read = [body for batch in StreamReader(users["metrics"], idle_seconds=0.5)
+            .read("leads.events.stream") for _, body in batch]
+    assert read == ['{"id":"1"}']
+    ConfirmingPublisher(users["deals"], on_declare=stream_declarer(make_config("deals"))) \
+        .publish_batch([("deals.events", "deal.created", {"id": "2"}, {})])
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        list(StreamReader(users["leads"], idle_seconds=0.5).read("deals.events.stream"))
