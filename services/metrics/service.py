@@ -100,6 +100,14 @@ class MetricsService(Operational):
     def handle_deals_deal_stalled(self, event):
         self._apply(event)
 
+    @event_handler("deals", "deal.activity_logged")
+    def handle_deals_deal_activity_logged(self, event):
+        self._apply(event)
+
+    @event_handler("deals", "deal.task_due")
+    def handle_deals_deal_task_due(self, event):
+        self._apply(event)
+
     # --- quotes --------------------------------------------------------------------------
 
     @event_handler("quotes", "quote.created")
