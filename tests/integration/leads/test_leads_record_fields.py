@@ -15,7 +15,7 @@ FIELDS = [
     {"key": "tier", "type": "picklist", "labels": {"en": "Tier", "zh-CN": "等级"},
      "options": [{"key": "gold", "labels": {"en": "Gold", "zh-CN": "金牌"}},
                  {"key": "silver", "labels": {"en": "Silver", "zh-CN": "银牌"}}]},
-    {"key": "regions", "type": "multi_picklist", "labels": {"en": "Regions", "zh-CN": "区域"},
+    {"key": "regions", "type": "multi_picklist", "labels": {"en": "Regions", "zh-CN": "覆盖区域"},
      "options": [{"key": "east", "labels": {"en": "East", "zh-CN": "华东"}},
                  {"key": "south", "labels": {"en": "South", "zh-CN": "华南"}}]},
     {"key": "vip", "type": "boolean", "labels": {"en": "VIP", "zh-CN": "重要客户"}},
