@@ -13,6 +13,7 @@ from kit.config import setting
 from kit.errors import Conflict, DealflowError, Forbidden, Invalid, NotFound, PayloadTooLarge
 from kit.fields import utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args, read_body
+from kit.migrations import Migrations
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
@@ -23,6 +24,7 @@ from leads import accounts, capture, domain, editing, erasure, imports, search
 from leads import record_schemas as R
 from leads.assignment import Assignment
 from leads.extensions import Rules
+from leads.migrations import MIGRATIONS
 from leads.permissions import PERMISSIONS
 from leads.records_store import ACCOUNTS, CONTACTS
 from leads.schemas import (
@@ -67,6 +69,7 @@ class LeadsService(Operational):
     rules = Rules()
     forms = capture.Forms()
     config = Config()
+    migrations = Migrations(MIGRATIONS)
 
     # --- capture ---------------------------------------------------------------------------
 
