@@ -117,6 +117,10 @@ SLA_KINDS = ("first_response", "resolution")
 OUTCOMES = ("won", "lost")
 OTHER = "other"
 MICROS = 1_000_000
+# Per-pipeline sums the funnel answer reads (activities per deal per stage of one pipeline);
+# never exposed to Prometheus (a pipeline id is no label), but in the snapshot as any sum.
+PIPELINE_ACTIVITIES = "pipeline_activities"
+PIPELINE_ENTERED = "pipeline_entered"
 # the deals service's stage key rule (deals.pipelines.KEY)
 _STAGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -394,7 +398,9 @@ def deal_contribution(doc, rules):
     s = deal_summary(doc, rules)
     out = _common(doc)
     for stage in s["entered"]:
-        out += (key("funnel_entered", rules.deal_stage_label(stage)), 1)
+        out += (key("funnel_entered", rules.deal_stage_label(stage)), 1,
+                key(PIPELINE_ENTERED, s["pipeline_id"] or OTHER, rules.deal_stage_label(stage)),
+                1)
     if s["funnel"]:
         for stage in rules.deal_funnel[:s["reached"] + 1]:
             out += (key("funnel_reached", stage, s["origin"]), 1)
@@ -424,8 +430,10 @@ def activity_contribution(doc, rules):
     out = _common(doc)
     logged = _first(_ordered(doc), "deal.activity_logged")
     if logged is not None:
-        out += (key("deal_activities", activity_label(logged.get("activity")),
-                    rules.deal_stage_label(logged.get("stage"))), 1)
+        kind = activity_label(logged.get("activity"))
+        stage = rules.deal_stage_label(logged.get("stage"))
+        out += (key("deal_activities", kind, stage), 1,
+                key(PIPELINE_ACTIVITIES, logged.get("pipeline_id") or OTHER, kind, stage), 1)
     return out
 
 
@@ -579,32 +587,32 @@ def _rate(num, den):
 # --- all-time CRM totals of the funnel answer ------------------------------------------------
 
 
-def crm_totals(values, rules):
-    """Activities per deal per stage and recycled leads converted, from the summed series
-    (all pipelines, since the start): a stage's activities by kind over the deals that
-    entered it; the funnel pipeline's stages first, in order, then the others by key."""
+def crm_totals(values, rules, pipeline):
+    """Activities per deal per stage of `pipeline` and recycled leads converted, from the
+    summed series (since the start): a stage's activities by kind over the pipeline's deals
+    that entered it; the funnel's stages first, in order, then the others by key."""
     activities, entered = {}, {}
     for (name, labels), value in values.items():
-        if name == "deal_activities" and value:
-            kind, stage = labels
+        if not value or labels[:1] != (pipeline,):
+            continue
+        if name == PIPELINE_ACTIVITIES:
+            _, kind, stage = labels
             activities.setdefault(stage, dict.fromkeys(ACTIVITY_KINDS, 0))
             activities[stage][kind] = activities[stage].get(kind, 0) + value
-        elif name == "funnel_entered" and value:
-            entered[labels[0]] = value
+        elif name == PIPELINE_ENTERED:
+            entered[labels[1]] = value
     order = {stage: i for i, stage in enumerate(rules.deal_funnel)}
-    stages = sorted(set(activities) | (set(entered) & set(rules.deal_funnel)),
-                    key=lambda s: (order.get(s, len(order)), s))
+    stages = sorted(set(activities) | set(entered), key=lambda s: (order.get(s, len(order)), s))
     recycled = values.get(key("leads_recycled"), 0)
     converted = values.get(key("leads_recycled_converted"), 0)
+    rows = []
+    for stage in stages:
+        by_kind = activities.get(stage) or dict.fromkeys(ACTIVITY_KINDS, 0)
+        total = sum(by_kind.values())
+        rows.append({"stage": stage, "deals": entered.get(stage, 0), "activities": total,
+                     "by_kind": by_kind, "per_deal": _rate(total, entered.get(stage, 0))})
     return {
-        "activities_by_stage": [{
-            "stage": stage,
-            "deals": entered.get(stage, 0),
-            "activities": sum((activities.get(stage) or {}).values()),
-            "by_kind": activities.get(stage) or dict.fromkeys(ACTIVITY_KINDS, 0),
-            "per_deal": _rate(sum((activities.get(stage) or {}).values()),
-                              entered.get(stage, 0)),
-        } for stage in stages],
+        "activities_by_stage": rows,
         "recycled_leads": {"recycled": recycled, "converted": converted,
                            "conversion_rate": _rate(converted, recycled)},
     }

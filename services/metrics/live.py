@@ -259,7 +259,7 @@ class LiveKpis(DependencyProvider):
         pipeline = pipeline or self.rules.funnel_pipeline
         if self.ready:
             return {**self.cohorts.funnel(start, end, pipeline),
-                    "totals": crm_totals(dict(self.state.values), self.rules)}
+                    "totals": crm_totals(dict(self.state.values), self.rules, pipeline)}
         leads, deals = self.store.cohort(start, end)
         window = Cohorts.of(leads, deals, self.rules, self.bucket_seconds)
         return {**summarise(self.rules, *window.tallies(pipeline)), "totals": None}

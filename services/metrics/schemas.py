@@ -47,7 +47,8 @@ class FunnelTransition(Schema):
 
 class StageActivities(Schema):
     stage = fields.String()
-    deals = fields.Integer(metadata={"description": "deals that entered the stage"})
+    deals = fields.Integer(metadata={"description": "the pipeline's deals that entered the "
+                                                    "stage"})
     activities = fields.Integer(metadata={"description": "activities logged on deals in it"})
     by_kind = fields.Dict(keys=fields.String(), values=fields.Integer(),
                           metadata={"description": "activities by kind (call, email, "
@@ -75,6 +76,6 @@ class FunnelOut(Schema):
     transitions = fields.List(fields.Nested(FunnelTransition))
     overall_conversion_rate = fields.Float(allow_none=True)
     totals = fields.Nested(FunnelTotals, allow_none=True, metadata={
-        "description": "all pipelines since the start, not the cohort: activities per deal "
-                       "per stage and recycled leads converted; null until the instance has "
-                       "restored its KPIs"})
+        "description": "since the start, not the cohort: activities per deal per stage of "
+                       "the pipeline, and recycled leads converted; null until the instance "
+                       "has restored its KPIs"})

@@ -37,8 +37,8 @@ def crm_kpis(client):
     return {k: v for k, v in kpis(client).items() if k[0] in CRM_SERIES and v}
 
 
-def totals(client):
-    resp = client.get("/api/v1/funnel")
+def totals(client, **params):
+    resp = client.get("/api/v1/funnel", params=params)
     assert resp.status_code == 200, resp.text
     return resp.json()["totals"]
 
@@ -63,6 +63,10 @@ def test_crm_kpis_are_exact_under_duplicates_and_reordering_and_survive_a_restar
                                                  "note": 0}, "per_deal": 1.5}
     assert by_stage["proposal"]["per_deal"] == 1.0
     assert got["recycled_leads"] == {"recycled": 2, "converted": 1, "conversion_rate": 0.5}
+    # another pipeline's stages: its activity was logged, none of its deals is known yet
+    (demo,) = totals(client, pipeline="custom")["activities_by_stage"]
+    assert (demo["stage"], demo["deals"], demo["activities"], demo["per_deal"]) == (
+        "demo", 0, 1, None)
 
     snapshot_covering(mongo_db, live)
     container.stop()
@@ -70,6 +74,7 @@ def test_crm_kpis_are_exact_under_duplicates_and_reordering_and_survive_a_restar
     assert live.restored_from == "snapshot"
     assert crm_kpis(client) == WANT
     assert totals(client) == got
+    assert totals(client, pipeline="custom")["activities_by_stage"] == [demo]
 
     # a redelivery of everything (a replay) counts duplicates only
     publish(events)

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from kit.events import new_event, parse_event
 from metrics import domain, snapshot
 from metrics.live import KpiCollector
+from tests.integration.metrics import metrics_script as script
 from tests.unit.metrics.test_metrics_domain import RULES, projections, totals
 
 T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
@@ -120,21 +121,39 @@ def test_activity_kinds_are_bounded_labels(kind, label):
     assert domain.activity_label(kind) == label
 
 
-def test_the_funnel_totals_divide_activities_by_the_deals_that_entered_each_stage():
-    values = dict(totals(projections(history())))
-    values[domain.key("funnel_entered", "discovery")] = 2
-    values[domain.key("funnel_entered", "proposal")] = 1
-    values[domain.key("funnel_entered", "lead_created")] = 3
-    got = domain.crm_totals(values, RULES)
-    by_stage = {row["stage"]: row for row in got["activities_by_stage"]}
-    assert [row["stage"] for row in got["activities_by_stage"]] == [
-        "discovery", "proposal", "demo"]
-    assert by_stage["discovery"] == {"stage": "discovery", "deals": 2, "activities": 3,
-                                     "by_kind": {"call": 2, "email": 1, "meeting": 0,
-                                                 "note": 0},
-                                     "per_deal": 1.5}
-    assert by_stage["demo"]["per_deal"] is None  # no deal of it seen yet
+def with_deals():
+    """history() and the deals its activities were logged on: D1 and D2 entered discovery
+    (D1 then proposal) in the default pipeline, D3 demo in the custom one, D4 demo of the
+    default pipeline without activities."""
+    deals = script.History()
+    d1 = deals.deal("D1", T0, "discovery", "100.00", "EUR", 10)
+    deals.deal("D2", T0, "discovery", "200.00", "EUR", 10)
+    deals.move(d1, "proposal", T0 + dt.timedelta(hours=1), 30)
+    deals.deal("D3", T0, "demo", "300.00", "EUR", 10, pipeline="custom")
+    deals.deal("D4", T0, "needs_confirmed", "300.00", "EUR", 10)
+    return history() + deals.events
+
+
+def test_the_funnel_totals_divide_a_pipelines_activities_by_its_deals_in_each_stage():
+    values = totals(projections(with_deals()))
+    got = domain.crm_totals(values, RULES, "default")
+    assert got["activities_by_stage"] == [
+        {"stage": "discovery", "deals": 2, "activities": 3, "per_deal": 1.5,
+         "by_kind": {"call": 2, "email": 1, "meeting": 0, "note": 0}},
+        {"stage": "needs_confirmed", "deals": 1, "activities": 0, "per_deal": 0.0,
+         "by_kind": {"call": 0, "email": 0, "meeting": 0, "note": 0}},
+        {"stage": "proposal", "deals": 1, "activities": 1, "per_deal": 1.0,
+         "by_kind": {"call": 0, "email": 0, "meeting": 1, "note": 0}},
+    ]
     assert got["recycled_leads"] == {"recycled": 2, "converted": 1, "conversion_rate": 0.5}
+    custom = domain.crm_totals(values, RULES, "custom")["activities_by_stage"]
+    assert [(r["stage"], r["deals"], r["per_deal"]) for r in custom] == [("demo", 1, 1.0)]
+    assert domain.crm_totals(values, RULES, "nope")["activities_by_stage"] == []
+
+
+def test_activities_of_a_deal_not_seen_yet_have_no_per_deal_figure():
+    got = domain.crm_totals(totals(projections(history())), RULES, "default")
+    assert got["activities_by_stage"][0]["per_deal"] is None
 
 
 def test_the_new_series_are_exposed_and_a_snapshot_restores_them_exactly():
