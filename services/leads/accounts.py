@@ -257,14 +257,17 @@ def timeline(record, leads=()):
     return sorted(entries, key=lambda e: (e["at"], e.get("recorded_at") or e["at"]))
 
 
-def erase_contact(contact, now, actor=None):
+def erase_contact(contact, now, actor=None, keep_custom=()):
     """Erasure on request reaches the contact a lead became: its personal data is blanked
-    and its identity keys freed; None when that was done already."""
+    (custom fields but those configured as non-personal, the values an edit recorded) and
+    its identity keys freed; None when that was done already."""
     if contact.get("erased"):
         return None
     at = domain.to_millis(now)
     return Change(set={
         "name": "", "name_key": None, "email": None, "phone": None, "title": None,
+        "custom": {k: v for k, v in (contact.get("custom") or {}).items() if k in keep_custom},
         **domain.identity_keys(contact["_id"], None, None),
-        "activities": [{**a, "summary": None} for a in contact.get("activities") or ()],
+        "activities": [{**a, "summary": None, **({"changes": None} if "changes" in a else {})}
+                       for a in contact.get("activities") or ()],
         "erased": {"at": at, "by": actor}, "updated_at": at}, actor=actor)

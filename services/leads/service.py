@@ -328,7 +328,7 @@ class LeadsService(Operational):
             lead, utcnow(), keep, actor_id(who)))
         if lead.get("contact_id"):  # the person the conversion made of the lead goes too
             self.store.change_record(CONTACTS, lead["contact_id"], lambda contact: (
-                accounts.erase_contact(contact, utcnow(), actor_id(who))))
+                accounts.erase_contact(contact, utcnow(), actor_id(who), keep)))
         lead.pop("activities", None)
         return LeadOut().dump(lead)
 
