@@ -8,8 +8,8 @@ marker document in `migrations` (`_id` = the migration's name) records its state
   limited): a flat cost per batch at any size on MongoDB. The local FerretDB build pushes
   down `_id` equality but not `_id` ranges, only ranges of (field, `_id`) keys, so a
   migration may name an indexed field to `walk` by: batches are then keyset ranges of
-  (field, `_id`) (documents without that field are not visited: walk by one that every
-  document has, as leads have `created_at`).
+  (field, `_id`). Documents without that field sort first; past them, the walk goes on
+  from `floor`, a value below every real one of the field (a range, as the index walks).
 - After each batch the marker records where it stopped, so a killed run resumes from
   there, not from the start.
 - An instance claims the run with a lease it renews per batch (an atomic
@@ -49,13 +49,19 @@ class Migration(NamedTuple):
     reads: tuple  # the fields `fix` reads (the guard of each write)
     fix: Callable  # doc -> {field: value} to set, or None
     walk: str | None = None  # an indexed field walked with `_id` (None: `_id` alone)
+    floor: object = None  # with `walk`: a value below every real value of that field
 
     def batch(self, last):
         """(filter, sort) of the documents after `last` (the marker's position)."""
         if self.walk is None:
             return ({} if last is None else {"_id": {"$gt": last}}), [("_id", ASCENDING)]
         order = [(self.walk, ASCENDING), ("_id", ASCENDING)]
-        return ({} if last is None else keyset_filter(tuple(last), self.walk)), order
+        if last is None:
+            return {}, order
+        if last[0] is None:  # among the documents without the field: they sort first
+            return {"$or": [{self.walk: {"$gte": self.floor}},
+                            {self.walk: None, "_id": {"$gt": last[1]}}]}, order
+        return keyset_filter(tuple(last), self.walk), order
 
     def position(self, doc):
         return doc["_id"] if self.walk is None else [doc.get(self.walk), doc["_id"]]

@@ -2,6 +2,8 @@
 
 Their `fix` functions are pure: a stored document in, the fields to set out.
 """
+import datetime as dt
+
 from kit.migrations import Migration
 from leads import keys
 
@@ -17,9 +19,9 @@ def search_keys(doc):
 
 
 # In order. A new rule for the keys gets a new name (…_v2), so it runs again. Leads are
-# walked by (created_at, _id): every lead has created_at, and its index is one the local
-# FerretDB build walks (it does not push `_id` ranges down).
+# walked by (created_at, _id): its index is one the local FerretDB build walks (it does
+# not push `_id` ranges down).
 MIGRATIONS = (
     Migration("lead_search_keys_v1", "leads", ("name", "company", *KEY_FIELDS), search_keys,
-              walk="created_at"),
+              walk="created_at", floor=dt.datetime(1, 1, 1, tzinfo=dt.UTC)),
 )
