@@ -203,12 +203,31 @@ class ContactCreated(Schema):
     created_at = UtcDateTime(required=True)
 
 
+class AccountUpdated(Schema):
+    """An account was edited (PATCH: its custom fields): which fields, never their values."""
+
+    account_id = _id()
+    owner_id = _opt_str()
+    changed = fields.List(fields.String(), required=True)
+
+
+class ContactUpdated(Schema):
+    """A contact was edited (PATCH: title, custom fields): which fields, never the values."""
+
+    contact_id = _id()
+    account_id = _id()
+    owner_id = _opt_str()
+    changed = fields.List(fields.String(), required=True)
+
+
 CRM_LEAD_EVENTS = {
     "lead.updated": LeadUpdated,
     "lead.recycled": LeadRecycled,
     "account.created": AccountCreated,
     "account.merged": AccountMerged,
     "contact.created": ContactCreated,
+    "account.updated": AccountUpdated,
+    "contact.updated": ContactUpdated,
 }
 
 

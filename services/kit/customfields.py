@@ -190,3 +190,71 @@ def _money_pattern(currency):
     places = money.MINOR_UNITS.get(currency, 2)
     digits = len(str(money.MAX_AMOUNT)) - 1
     return rf"^[0-9]{{1,{digits}}}" + (rf"(\.[0-9]{{1,{places}}})?$" if places else "$")
+
+
+# --- values as text (a CSV cell, an HTML form field) -----------------------------------------
+
+# what a spreadsheet or a form says for a boolean, in English and Chinese
+TRUE_WORDS = frozenset(("true", "yes", "y", "1", "是", "真", "对", "有"))
+FALSE_WORDS = frozenset(("false", "no", "n", "0", "否", "假", "错", "无"))
+# a multi-picklist cell lists its options with any of these (ASCII and full-width)
+LIST_SEPARATORS = re.compile(r"\s*[;,|，；、]\s*")
+
+
+def by_name(definitions):
+    """{name: definition}: each field under its key and its labels (a CSV header or a form
+    field may be the label a team sees, e.g. 席位); a key wins over another field's label."""
+    names = {}
+    for definition in definitions.values():
+        for text in (definition.get("labels") or {}).values():
+            if text:
+                names.setdefault(text.strip(), definition)
+    names.update(definitions)
+    return names
+
+
+def from_text(definition, value):
+    """A value given as text, in its type's form: booleans from words, a multi-picklist
+    from a separated list, picklist options by key or label; the rest as given (the type
+    check follows)."""
+    if not isinstance(value, str):
+        return value
+    kind, text = definition["type"], value.strip()
+    if kind == "boolean":
+        word = text.lower()
+        return True if word in TRUE_WORDS else False if word in FALSE_WORDS else value
+    if kind == "number":
+        return text
+    if kind in PICKLISTS:
+        options = {}
+        for option in definition.get("options") or ():
+            options.update({label.strip(): option["key"]
+                            for label in (option.get("labels") or {}).values() if label})
+            options[option["key"]] = option["key"]
+        if kind == "picklist":
+            return options.get(text, text)
+        return [options.get(part, part) for part in LIST_SEPARATORS.split(text) if part]
+    return text
+
+
+def check_text_values(definitions, values):
+    """(values as stored, {name as given: [message]}) of values that came as text: each
+    name resolved to its field (key or label), converted (from_text) and checked; names
+    no definition knows pass as they are."""
+    names = by_name(definitions)
+    out, errors, given = {}, {}, {}
+    for name, value in (values or {}).items():
+        definition = names.get(name.strip() if isinstance(name, str) else name)
+        if definition is None or value is None:
+            out[name] = value
+            continue
+        key = definition["key"]
+        if key in given:
+            errors[name] = [f"The field {key!r} is given twice (as {given[key]!r})."]
+            continue
+        given[key] = name
+        try:
+            out[key] = check_value(definition, from_text(definition, value))
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+    return out, errors

@@ -224,9 +224,11 @@ class CustomFields(fields.Dict):
         self.max_list = max_list
         kwargs["metadata"] = {
             "maxProperties": max_fields,
-            "additionalProperties": {"nullable": True, "oneOf": [
+            # anyOf: an integer is a number too; a JSON decimal is kept as its digits
+            "additionalProperties": {"nullable": True, "anyOf": [
                 {"type": "string", "maxLength": max_chars},
                 {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                {"type": "number"},
                 {"type": "boolean"},
                 {"type": "array", "maxItems": max_list,
                  "items": {"type": "string", "maxLength": max_chars}}]},

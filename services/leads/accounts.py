@@ -74,6 +74,7 @@ def new_account(account_id, data, now, actor=None):
         "domain": data.get("domain"),
         "domain_key": data.get("domain") or placeholder(account_id),
         "owner_id": data.get("owner_id"), "team": data.get("team"),
+        "custom": data.get("custom") or {},
         "merged_into": None, "created_by": actor, "created_at": now, "updated_at": now,
         "activities": [_entry("created", now, actor, lead_id=data.get("lead_id"))],
     }
@@ -165,7 +166,7 @@ def new_contact(contact_id, account_id, data, now, actor=None):
         "name_key": normalise_name(data["name"]),
         "email": data.get("email"), "phone": data.get("phone"),
         **domain.identity_keys(contact_id, data.get("email"), data.get("phone")),
-        "title": data.get("title"),
+        "title": data.get("title"), "custom": data.get("custom") or {},
         "owner_id": data.get("owner_id"), "team": data.get("team"), "lead_ids": lead_ids,
         "created_by": actor, "created_at": now, "updated_at": now,
         "activities": [_entry("created", now, actor, lead_id=data.get("lead_id"))],
@@ -188,6 +189,42 @@ def link_contact(contact, lead_id, now, actor=None):
                        "updated_at": domain.to_millis(now)},
                   push={"activities": _entry("lead", now, actor, lead_id=lead_id)},
                   actor=actor)
+
+
+# --- edits ------------------------------------------------------------------------------------
+
+# what a PATCH of an account or contact may set (their identity keys stay as created)
+EDITABLE = {"account": ("custom",), "contact": ("title", "custom")}
+
+
+def edit(record, entity, data, now, actor=None):
+    """The change a PATCH makes (custom fields merge, null removes one; the timeline notes
+    each field's old and new value; `<entity>.updated` moves the version, hence the ETag),
+    or None when it changes nothing."""
+    if record.get("erased") or record.get("merged_into"):
+        raise Conflict(f"The {entity} was {'erased' if record.get('erased') else 'merged'}; "
+                       "it cannot be edited.")
+    after = {}
+    for name in EDITABLE[entity]:
+        if name not in data:
+            continue
+        value = data[name]
+        if name == "custom":
+            value = {k: v for k, v in {**(record.get("custom") or {}), **(value or {})}.items()
+                     if v is not None}
+        after[name] = value
+    changed = [k for k, v in after.items() if v != record.get(k)]
+    if not changed:
+        return None
+    ids = {f"{entity}_id": record["_id"]}
+    if entity == "contact":
+        ids["account_id"] = record["account_id"]
+    # the event names the fields, never their values (events carry little personal data)
+    return Change(set={**{k: after[k] for k in changed}, "updated_at": domain.to_millis(now)},
+                  push={"activities": _entry("update", now, actor, fields=changed, changes={
+                      k: {"from": record.get(k), "to": after[k]} for k in changed})},
+                  actor=actor, events=[(f"{entity}.updated", {
+                      **ids, "owner_id": record.get("owner_id"), "changed": changed})])
 
 
 # --- the lead's side ---------------------------------------------------------------------------
@@ -220,14 +257,17 @@ def timeline(record, leads=()):
     return sorted(entries, key=lambda e: (e["at"], e.get("recorded_at") or e["at"]))
 
 
-def erase_contact(contact, now, actor=None):
+def erase_contact(contact, now, actor=None, keep_custom=()):
     """Erasure on request reaches the contact a lead became: its personal data is blanked
-    and its identity keys freed; None when that was done already."""
+    (custom fields but those configured as non-personal, the values an edit recorded) and
+    its identity keys freed; None when that was done already."""
     if contact.get("erased"):
         return None
     at = domain.to_millis(now)
     return Change(set={
         "name": "", "name_key": None, "email": None, "phone": None, "title": None,
+        "custom": {k: v for k, v in (contact.get("custom") or {}).items() if k in keep_custom},
         **domain.identity_keys(contact["_id"], None, None),
-        "activities": [{**a, "summary": None} for a in contact.get("activities") or ()],
+        "activities": [{**a, "summary": None, **({"changes": None} if "changes" in a else {})}
+                       for a in contact.get("activities") or ()],
         "erased": {"at": at, "by": actor}, "updated_at": at}, actor=actor)

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
+from kit import customfields as CF
 from kit.audit import _networks, client_address
 from kit.config import setting
 from kit.errors import DomainError, Forbidden, Invalid, TooManyRequests
@@ -106,7 +107,7 @@ def submit(store, rules, forms, config, request, form_key, now):
         _limit(store, form, address_of(request, config), now)
         data = _body(request, form)
         if not is_bot(data, form):
-            _create(store, rules, form, CaptureIn().load(data), now)
+            _create(store, rules, form, _typed(store, CaptureIn().load(data)), now)
     except (DomainError, ValidationError) as exc:
         response = problem_from_exception(exc, request)
         response.headers.extend(cors_headers(origin))
@@ -139,6 +140,19 @@ def _body(request, form):
     data = json_body(request)
     if not isinstance(data, dict):
         raise ValidationError({"_schema": ["The body must be a JSON object."]})
+    return data
+
+
+def _typed(store, data):
+    """The custom fields checked against the leads' definitions: a bad one is a 400 that
+    names it and writes nothing. Form fields are text (`custom_<key or label>`), so
+    values are read as text would give them (kit.customfields.check_text_values)."""
+    if data.get("custom"):
+        data["custom"], errors = CF.check_text_values(store.field_defs("lead"),
+                                                      data["custom"])
+        if errors:
+            raise Invalid("Custom fields do not match their definitions.",
+                          errors={"custom": errors})
     return data
 
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from marshmallow import ValidationError, fields
 
+from kit import customfields as CF
 from kit.config import setting
 from kit.errors import Conflict, Invalid
 from kit.fields import to_utc, utcnow
@@ -83,7 +84,8 @@ def run(store, rules, raw, key=None, actor=None, limits=Limits(), charset=None,
         if replay is not None:
             return replay, True
 
-    invalid, valid = validate_rows(rows, utcnow() if history else None, known)
+    invalid, valid = validate_rows(rows, utcnow() if history else None, known,
+                                   store.field_defs("lead"))
     errors += invalid
     fresh = dedup_in_file(valid, errors)
     created = 0
@@ -148,10 +150,12 @@ def _begin(store, key, body_hash, limits, actor=None, history=False):
     return attempt, None
 
 
-def validate_rows(rows, now=None, known=None):
+def validate_rows(rows, now=None, known=None, definitions=None):
     """(errors, [(line, lead input)]); with `now` (a historical import) each input carries
     its `history`, checked against the domain's rules as of `now`; `known(sub)` says
-    whether the owner a row names is in the people directory."""
+    whether the owner a row names is in the people directory. Custom columns are checked
+    against the leads' typed `definitions` (a header may be a field's key or label; cells
+    are text: kit.customfields.check_text_values), the error naming the column."""
     schema, history_schema = LeadIn(), HistoryIn()
     errors, valid = [], []
     for line, row in rows:
@@ -166,6 +170,12 @@ def validate_rows(rows, now=None, known=None):
         except ValidationError as exc:
             errors.append({"line": line, "reason": "invalid", "errors": exc.messages})
             continue
+        if definitions and data.get("custom"):
+            data["custom"], problems = CF.check_text_values(definitions, data["custom"])
+            if problems:
+                errors.append({"line": line, "reason": "invalid",
+                               "errors": {"custom": problems}})
+                continue
         if now is not None:
             try:
                 data["history"] = history_schema.load(history)

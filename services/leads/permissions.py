@@ -42,4 +42,10 @@ PERMISSIONS = {
     "contact_timeline": READ,
     "create_lead_field": {"admin": ALL},
     "list_lead_fields": READ,
+    "patch_account": WORK,
+    "patch_contact": WORK,
+    "create_account_field": {"admin": ALL},
+    "list_account_fields": READ,
+    "create_contact_field": {"admin": ALL},
+    "list_contact_fields": READ,
 }

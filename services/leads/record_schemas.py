@@ -3,7 +3,7 @@ import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
-from kit.fields import Country, UtcDateTime, validate_not_blank
+from kit.fields import Country, CustomFields, UtcDateTime, validate_not_blank
 from leads import domain
 from leads.schemas import Email
 
@@ -25,6 +25,17 @@ class AccountIn(Schema):
         DOMAIN, error="Not a domain name such as example.com (lower case)."),
         metadata={"description": "the company's e-mail domain (matched on conversion)"})
     owner_id = _opt_str(100)
+    custom = CustomFields(allow_none=True, load_default=None,
+                          metadata={"description": "values of the account custom fields"})
+
+
+class AccountPatch(Schema):
+    """What an edit sets (If-Match required): custom fields merge, null removes one."""
+
+    class Meta:
+        unknown = RAISE
+
+    custom = CustomFields(allow_none=True)
 
 
 class TimelineEntry(Schema):
@@ -47,6 +58,7 @@ class AccountOut(Schema):
     owner_id = fields.String(allow_none=True)
     team = fields.String(allow_none=True)
     merged_into = fields.String(allow_none=True)
+    custom = fields.Dict()
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
 
@@ -87,6 +99,8 @@ class ContactIn(Schema):
     phone = _opt_str(40, metadata={"description": "E.164, or national for `country`"})
     country = Country(allow_none=True, load_default=None)
     title = _opt_str(200)
+    custom = CustomFields(allow_none=True, load_default=None,
+                          metadata={"description": "values of the contact custom fields"})
 
     @post_load
     def normalise(self, data, **kwargs):
@@ -98,6 +112,16 @@ class ContactIn(Schema):
         return data
 
 
+class ContactPatch(Schema):
+    """What an edit sets (If-Match required): custom fields merge, null removes one."""
+
+    class Meta:
+        unknown = RAISE
+
+    title = fields.String(allow_none=True, validate=validate.Length(max=200))
+    custom = CustomFields(allow_none=True)
+
+
 class ContactOut(Schema):
     id = fields.String(attribute="_id")
     version = fields.Integer()
@@ -106,6 +130,7 @@ class ContactOut(Schema):
     email = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     title = fields.String(allow_none=True)
+    custom = fields.Dict()
     owner_id = fields.String(allow_none=True)
     lead_ids = fields.List(fields.String())
     created_at = UtcDateTime()

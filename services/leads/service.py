@@ -13,6 +13,7 @@ from kit.config import setting
 from kit.errors import Conflict, DealflowError, Forbidden, Invalid, NotFound, PayloadTooLarge
 from kit.fields import utcnow
 from kit.http import decode_cursor, encode_cursor, http, json_body, query_args, read_body
+from kit.migrations import Migrations
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
@@ -23,6 +24,7 @@ from leads import accounts, capture, domain, editing, erasure, imports, search
 from leads import record_schemas as R
 from leads.assignment import Assignment
 from leads.extensions import Rules
+from leads.migrations import MIGRATIONS
 from leads.permissions import PERMISSIONS
 from leads.records_store import ACCOUNTS, CONTACTS
 from leads.schemas import (
@@ -67,6 +69,7 @@ class LeadsService(Operational):
     rules = Rules()
     forms = capture.Forms()
     config = Config()
+    migrations = Migrations(MIGRATIONS)
 
     # --- capture ---------------------------------------------------------------------------
 
@@ -325,7 +328,7 @@ class LeadsService(Operational):
             lead, utcnow(), keep, actor_id(who)))
         if lead.get("contact_id"):  # the person the conversion made of the lead goes too
             self.store.change_record(CONTACTS, lead["contact_id"], lambda contact: (
-                accounts.erase_contact(contact, utcnow(), actor_id(who))))
+                accounts.erase_contact(contact, utcnow(), actor_id(who), keep)))
         lead.pop("activities", None)
         return LeadOut().dump(lead)
 
@@ -336,6 +339,7 @@ class LeadsService(Operational):
           responses={409: "An account with this company name or domain exists (existing_id)"})
     def create_account(self, request):
         data = json_body(request, R.AccountIn())
+        data["custom"] = self._typed(data.get("custom"), "account")
         who = caller(request, self.config)
         data["owner_id"] = data.get("owner_id") or actor_id(who)
         data["team"] = who.get("team")
@@ -361,6 +365,14 @@ class LeadsService(Operational):
     def get_account(self, request, id):
         account = scope_of(request).check(self.store.record(ACCOUNTS, id), "account")
         return 200, etag(account["version"]), R.AccountOut().dump(account)
+
+    @http("PATCH", ACCOUNT, body=R.AccountPatch, response=R.AccountOut, tags=RECORDS,
+          summary="Edit an account's custom fields at the version read (If-Match; "
+                  "account.updated)",
+          responses={404: "No such account", 409: "Stale If-Match, or merged",
+                     428: "If-Match missing"})
+    def patch_account(self, request, id):
+        return self._patch_record(request, ACCOUNTS, id, R.AccountPatch(), R.AccountOut())
 
     @http("GET", ACCOUNT + "/timeline", response=R.RecordTimeline, tags=RECORDS,
           summary="An account's timeline: creation, conversions, merges",
@@ -392,6 +404,7 @@ class LeadsService(Operational):
           responses={409: "A contact with this e-mail or phone exists (existing_id)"})
     def create_contact(self, request):
         data = json_body(request, R.ContactIn())
+        data["custom"] = self._typed(data.get("custom"), "contact")
         who = caller(request, self.config)
         account = self.store.find_record(ACCOUNTS, data["account_id"])
         if account is None or not scope_of(request).allows(account):
@@ -422,6 +435,27 @@ class LeadsService(Operational):
         contact = scope_of(request).check(self.store.record(CONTACTS, id), "contact")
         return 200, etag(contact["version"]), R.ContactOut().dump(contact)
 
+    @http("PATCH", CONTACT, body=R.ContactPatch, response=R.ContactOut, tags=RECORDS,
+          summary="Edit a contact's title and custom fields at the version read (If-Match; "
+                  "contact.updated)",
+          responses={404: "No such contact", 409: "Stale If-Match, or erased",
+                     428: "If-Match missing"})
+    def patch_contact(self, request, id):
+        return self._patch_record(request, CONTACTS, id, R.ContactPatch(), R.ContactOut())
+
+    def _patch_record(self, request, coll, _id, schema, out):
+        entity = coll[:-1]
+        expected = if_match(request)
+        data = json_body(request, schema)
+        if "custom" in data:
+            data["custom"] = self._typed(data["custom"], entity)
+        actor = actor_id(caller(request, self.config))
+        record, _ = self.store.change_record(coll, _id, lambda current: accounts.edit(
+            scope_of(request).check(current, entity), entity, data, utcnow(), actor),
+            expected=expected)
+        record.pop("activities", None)
+        return 200, etag(record["version"]), out.dump(record)
+
     @http("GET", CONTACT + "/timeline", response=R.RecordTimeline, tags=RECORDS,
           summary="A contact's timeline with the activities of every lead that was theirs",
           responses={404: "No such contact"})
@@ -432,27 +466,54 @@ class LeadsService(Operational):
                  if self.store.exists(lead_id)]
         return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(contact, leads)})
 
-    # --- typed custom fields of leads (kit.customfields) -----------------------------------
+    # --- typed custom fields of leads, accounts and contacts (kit.customfields) -----------
 
     @http("POST", "/api/v1/leads/custom-fields", body=CS.FieldIn, response=CS.FieldOut,
           status=201, tags=["custom fields"],
           summary="Define a typed custom field of leads (admins)",
           responses={403: "Not an admin", 409: "The key exists"})
     def create_lead_field(self, request):
-        who = caller(request, self.config)
-        require_role(who, "admin", config=self.config)
-        data = json_body(request, CS.FieldIn())
-        return 201, CS.FieldOut().dump(self.store.insert_field(
-            CF.stored(data, "lead", utcnow(), actor_id(who))))
+        return self._define_field(request, "lead")
 
     @http("GET", "/api/v1/leads/custom-fields", response=CS.FieldList,
           tags=["custom fields"], summary="The custom fields of leads")
     def list_lead_fields(self, request):
         return CS.FieldList().dump({"items": list(self.store.field_defs("lead").values())})
 
-    def _typed(self, custom):
-        """Custom values checked against the leads' definitions (400 naming each bad one)."""
-        values, errors = CF.check_values(self.store.field_defs("lead"), custom or {})
+    @http("POST", "/api/v1/accounts/custom-fields", body=CS.FieldIn, response=CS.FieldOut,
+          status=201, tags=["custom fields"],
+          summary="Define a typed custom field of accounts (admins)",
+          responses={403: "Not an admin", 409: "The key exists"})
+    def create_account_field(self, request):
+        return self._define_field(request, "account")
+
+    @http("GET", "/api/v1/accounts/custom-fields", response=CS.FieldList,
+          tags=["custom fields"], summary="The custom fields of accounts")
+    def list_account_fields(self, request):
+        return CS.FieldList().dump({"items": list(self.store.field_defs("account").values())})
+
+    @http("POST", "/api/v1/contacts/custom-fields", body=CS.FieldIn, response=CS.FieldOut,
+          status=201, tags=["custom fields"],
+          summary="Define a typed custom field of contacts (admins)",
+          responses={403: "Not an admin", 409: "The key exists"})
+    def create_contact_field(self, request):
+        return self._define_field(request, "contact")
+
+    @http("GET", "/api/v1/contacts/custom-fields", response=CS.FieldList,
+          tags=["custom fields"], summary="The custom fields of contacts")
+    def list_contact_fields(self, request):
+        return CS.FieldList().dump({"items": list(self.store.field_defs("contact").values())})
+
+    def _define_field(self, request, entity):
+        who = caller(request, self.config)
+        require_role(who, "admin", config=self.config)
+        data = json_body(request, CS.FieldIn())
+        return 201, CS.FieldOut().dump(self.store.insert_field(
+            CF.stored(data, entity, utcnow(), actor_id(who))))
+
+    def _typed(self, custom, entity="lead"):
+        """Custom values checked against the entity's definitions (400 naming each bad one)."""
+        values, errors = CF.check_values(self.store.field_defs(entity), custom or {})
         if errors:
             raise Invalid("Custom fields do not match their definitions.",
                           errors={"custom": errors})
@@ -460,8 +521,14 @@ class LeadsService(Operational):
 
     @staticmethod
     def extend_openapi(doc, container):
-        """/openapi.json shows the leads' custom fields as admins defined them."""
-        return CS.describe(doc, CS.store_of(container).field_defs("lead"), ("LeadIn", "LeadPatch"))
+        """/openapi.json shows the custom fields of leads, accounts and contacts as admins
+        defined them."""
+        store = CS.store_of(container)
+        for entity, schemas in (("lead", ("LeadIn", "LeadPatch")),
+                                ("account", ("AccountIn", "AccountPatch")),
+                                ("contact", ("ContactIn", "ContactPatch"))):
+            doc = CS.describe(doc, store.field_defs(entity), schemas)
+        return doc
 
     # --- follow-ups ------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ import statistics
 from bisect import bisect_left
 from decimal import Decimal
 
+from kit.activities import TYPES as ACTIVITY_KINDS
 from metrics import quotes_kpis
 
 # event type prefix -> (projection collection, id field in the event data)
@@ -41,6 +42,13 @@ KINDS = {
     "delivery": ("deliveries", "delivery_id"),
     **quotes_kpis.KINDS,
 }
+# Events of a deal's activities and tasks carry the activity's or task's own sequence, not
+# the deal's: on the deal's projection they would upset its sequence order, so each is a
+# projection of its own (one fact, deduplicated by event id like any other).
+TYPE_KINDS = {"deal.activity_logged": ("activities", "activity_id"),
+              "deal.task_due": ("deal_tasks", "task_id")}
+# data fields kept under another name (a fact's `type` is the event type)
+RENAMED = {("deal.activity_logged", "type"): "activity"}
 
 # Only what the KPIs need is kept: no names, e-mails or comments in the metrics database.
 KEEP = {
@@ -66,6 +74,8 @@ KEEP = {
                  "amount", "currency"),
     "deal.lost": ("pipeline_id", "from_stage", "reason", "created_at", "lost_at", "owner_id"),
     "deal.stalled": ("pipeline_id", "stage"),
+    "deal.activity_logged": ("deal_id", "type", "pipeline_id", "stage", "at"),
+    "deal.task_due": ("deal_id", "due_at"),
     "quote.created": ("deal_id",),
     "quote.submitted": ("deal_id", "submitted_at"),
     "quote.approved": ("deal_id", "submitted_at", "approved_at"),
@@ -109,6 +119,10 @@ SLA_KINDS = ("first_response", "resolution")
 OUTCOMES = ("won", "lost")
 OTHER = "other"
 MICROS = 1_000_000
+# Per-pipeline sums the funnel answer reads (activities per deal per stage of one pipeline);
+# never exposed to Prometheus (a pipeline id is no label), but in the snapshot as any sum.
+PIPELINE_ACTIVITIES = "pipeline_activities"
+PIPELINE_ENTERED = "pipeline_entered"
 # the deals service's stage key rule (deals.pipelines.KEY)
 _STAGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -179,14 +193,14 @@ def _storable(value):
 def fact_from_event(event):
     """(collection, entity id, fact) for a loaded CloudEvent (data already deserialised)."""
     etype = event["type"]
-    collection, id_field = KINDS[etype.split(".", 1)[0]]
+    collection, id_field = TYPE_KINDS.get(etype) or KINDS[etype.split(".", 1)[0]]
     data = event["data"]
     fact = {"id": event["id"], "type": etype, "seq": int(event["sequence"]),
             "time": event["time"]}
     for field in KEEP[etype]:
         value = data.get(field)
         if value is not None:
-            fact[field] = _storable(value)
+            fact[RENAMED.get((etype, field), field)] = _storable(value)
     return collection, str(data[id_field]), fact
 
 
@@ -237,6 +251,7 @@ def lead_summary(doc, rules):
     qualified = _first(facts, "lead.qualified")
     converted = _first(facts, "lead.converted")
     created_at = next((_aware(f["created_at"]) for f in facts if f.get("created_at")), None)
+    recycled = next((f["seq"] for f in facts if f["type"] == "lead.recycled"), None)
     times = {
         rules.lead_stages[0]: created_at,
         rules.lead_stages[1]: _aware(contacted["contacted_at"]) if contacted else None,
@@ -255,6 +270,10 @@ def lead_summary(doc, rules):
                            if contacted else None),
         "created_at": created_at,
         "times": times,
+        "recycled": recycled is not None,
+        # converted after its first recycling (by sequence, so arrival order is irrelevant)
+        "recycled_converted": recycled is not None and any(
+            f["type"] == "lead.converted" and f["seq"] > recycled for f in facts),
     }
 
 
@@ -370,6 +389,10 @@ def lead_contribution(doc, rules):
         out += (key("funnel_current", s["current"]), 1)
     if s["first_response"] is not None:
         out = _observe(out, rules, "lead_first_response_seconds", (), s["first_response"])
+    if s["recycled"]:
+        out += (key("leads_recycled"), 1)
+    if s["recycled_converted"]:
+        out += (key("leads_recycled_converted"), 1)
     return out
 
 
@@ -377,7 +400,9 @@ def deal_contribution(doc, rules):
     s = deal_summary(doc, rules)
     out = _common(doc)
     for stage in s["entered"]:
-        out += (key("funnel_entered", rules.deal_stage_label(stage)), 1)
+        out += (key("funnel_entered", rules.deal_stage_label(stage)), 1,
+                key(PIPELINE_ENTERED, s["pipeline_id"] or OTHER, rules.deal_stage_label(stage)),
+                1)
     if s["funnel"]:
         for stage in rules.deal_funnel[:s["reached"] + 1]:
             out += (key("funnel_reached", stage, s["origin"]), 1)
@@ -395,6 +420,29 @@ def deal_contribution(doc, rules):
         month = (s["expected_close"] or "")[:7] or "unscheduled"
         weighted = s["amount"] * Decimal(s["probability"] or 0) / 100
         out += (key("forecast_weighted_amount", s["currency"], month), weighted)
+    return out
+
+
+def activity_label(kind):
+    return _bounded(kind, ACTIVITY_KINDS)
+
+
+def activity_contribution(doc, rules):
+    """One logged activity: 1 for its kind and the stage its deal was in when logged."""
+    out = _common(doc)
+    logged = _first(_ordered(doc), "deal.activity_logged")
+    if logged is not None:
+        kind = activity_label(logged.get("activity"))
+        stage = rules.deal_stage_label(logged.get("stage"))
+        out += (key("deal_activities", kind, stage), 1,
+                key(PIPELINE_ACTIVITIES, logged.get("pipeline_id") or OTHER, kind, stage), 1)
+    return out
+
+
+def deal_task_contribution(doc, rules):
+    out = _common(doc)
+    if _first(_ordered(doc), "deal.task_due") is not None:
+        out += (key("deal_tasks_due"), 1)
     return out
 
 
@@ -429,7 +477,8 @@ def _support_deliveries(doc, rules):
 
 CONTRIBUTIONS = {"leads": lead_contribution, "deals": deal_contribution,
                  "quotes": quote_contribution, "tickets": _support_tickets,
-                 "contracts": contract_contribution, "deliveries": _support_deliveries}
+                 "contracts": contract_contribution, "deliveries": _support_deliveries,
+                 "activities": activity_contribution, "deal_tasks": deal_task_contribution}
 
 
 def contribution(kind, doc, rules):
@@ -535,3 +584,37 @@ def cohort_funnel(lead_docs, deal_docs, rules, pipeline=None):
 
 def _rate(num, den):
     return round(num / den, 4) if den else None
+
+
+# --- all-time CRM totals of the funnel answer ------------------------------------------------
+
+
+def crm_totals(values, rules, pipeline):
+    """Activities per deal per stage of `pipeline` and recycled leads converted, from the
+    summed series (since the start): a stage's activities by kind over the pipeline's deals
+    that entered it; the funnel's stages first, in order, then the others by key."""
+    activities, entered = {}, {}
+    for (name, labels), value in values.items():
+        if not value or labels[:1] != (pipeline,):
+            continue
+        if name == PIPELINE_ACTIVITIES:
+            _, kind, stage = labels
+            activities.setdefault(stage, dict.fromkeys(ACTIVITY_KINDS, 0))
+            activities[stage][kind] = activities[stage].get(kind, 0) + value
+        elif name == PIPELINE_ENTERED:
+            entered[labels[1]] = value
+    order = {stage: i for i, stage in enumerate(rules.deal_funnel)}
+    stages = sorted(set(activities) | set(entered), key=lambda s: (order.get(s, len(order)), s))
+    recycled = values.get(key("leads_recycled"), 0)
+    converted = values.get(key("leads_recycled_converted"), 0)
+    rows = []
+    for stage in stages:
+        by_kind = activities.get(stage) or dict.fromkeys(ACTIVITY_KINDS, 0)
+        total = sum(by_kind.values())
+        rows.append({"stage": stage, "deals": entered.get(stage, 0), "activities": total,
+                     "by_kind": by_kind, "per_deal": _rate(total, entered.get(stage, 0))})
+    return {
+        "activities_by_stage": rows,
+        "recycled_leads": {"recycled": recycled, "converted": converted,
+                           "conversion_rate": _rate(converted, recycled)},
+    }

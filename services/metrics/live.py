@@ -38,6 +38,7 @@ from kit.prom import PromRegistry
 from metrics import quotes_kpis, snapshot, timetravel
 from metrics.cohorts import Cohorts, summarise
 from metrics.domain import (
+    ACTIVITY_KINDS,
     LEAD_ORIGIN,
     MICROS,
     ORIGINS,
@@ -49,6 +50,7 @@ from metrics.domain import (
     Aggregates,
     Rules,
     contribution,
+    crm_totals,
 )
 from metrics.store import PROJECTIONS, SOURCE_DB
 
@@ -88,6 +90,13 @@ def _counters(rules):
          [(k, o) for k in SLA_KINDS for o in ("met", "missed")]),
         ("delivery_steps_completed", "Delivery checklist steps completed, on time or late",
          ["timing"], [("on_time",), ("late",)]),
+        ("deal_activities", "Activities logged on deals, by kind and the stage the deal was "
+         "in when logged: over funnel_entered, the activities per deal per stage",
+         ["kind", "stage"], [(k, s) for k in ACTIVITY_KINDS for s in rules.deal_stages]),
+        ("deal_tasks_due", "Deal tasks that fell due while open", [], [()]),
+        ("leads_recycled", "Leads recycled into nurture (each lead once)", [], [()]),
+        ("leads_recycled_converted", "Recycled leads converted after their first recycling "
+         "(each lead once)", [], [()]),
         ("events_applied", "Distinct events applied to the projections, by type", ["type"],
          [(t,) for t in sorted(EVENT_TYPES)]),
         ("events_duplicate", "Deliveries of events already applied, by type", ["type"],
@@ -249,16 +258,18 @@ class LiveKpis(DependencyProvider):
     def funnel(self, start, end, pipeline, as_of=None):
         """The cohort funnel of leads created in [start, end): from the tallies in memory;
         before the KPIs are restored, or as of a past moment, from the projections of the
-        window (as they were then: metrics.timetravel)."""
+        window (as they were then: metrics.timetravel), without the all-time totals (they
+        would be partial)."""
         pipeline = pipeline or self.rules.funnel_pipeline
         if self.ready and as_of is None:
-            return self.cohorts.funnel(start, end, pipeline)
+            return {**self.cohorts.funnel(start, end, pipeline),
+                    "totals": crm_totals(dict(self.state.values), self.rules, pipeline)}
         leads, deals = self.store.cohort(start, end)
         if as_of is not None:
             leads = [timetravel.as_of(doc, as_of) for doc in leads]
             deals = [timetravel.as_of(doc, as_of) for doc in deals]
         window = Cohorts.of(leads, deals, self.rules, self.bucket_seconds)
-        return summarise(self.rules, *window.tallies(pipeline))
+        return {**summarise(self.rules, *window.tallies(pipeline)), "totals": None}
 
     def _keep_current(self):
         since = None

@@ -57,6 +57,28 @@ class FunnelTransition(Schema):
     samples = fields.Integer(metadata={"description": "leads with both stage times"})
 
 
+class StageActivities(Schema):
+    stage = fields.String()
+    deals = fields.Integer(metadata={"description": "the pipeline's deals that entered the "
+                                                    "stage"})
+    activities = fields.Integer(metadata={"description": "activities logged on deals in it"})
+    by_kind = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                          metadata={"description": "activities by kind (call, email, "
+                                                  "meeting, note)"})
+    per_deal = fields.Float(allow_none=True, metadata={"description": "activities / deals"})
+
+
+class RecycledLeads(Schema):
+    recycled = fields.Integer(metadata={"description": "leads recycled into nurture"})
+    converted = fields.Integer(metadata={"description": "of them, converted afterwards"})
+    conversion_rate = fields.Float(allow_none=True)
+
+
+class FunnelTotals(Schema):
+    activities_by_stage = fields.List(fields.Nested(StageActivities))
+    recycled_leads = fields.Nested(RecycledLeads)
+
+
 class FunnelOut(Schema):
     from_ = UtcDateTime(data_key="from")
     to = UtcDateTime()
@@ -66,6 +88,10 @@ class FunnelOut(Schema):
     stages = fields.List(fields.Nested(FunnelStage))
     transitions = fields.List(fields.Nested(FunnelTransition))
     overall_conversion_rate = fields.Float(allow_none=True)
+    totals = fields.Nested(FunnelTotals, allow_none=True, metadata={
+        "description": "since the start, not the cohort: activities per deal per stage of "
+                       "the pipeline, and recycled leads converted; null as of a past moment "
+                       "and until the instance has restored its KPIs"})
 
 
 # --- forecast as of a moment, and its back-test ------------------------------------------------

@@ -88,7 +88,7 @@ class MetricsService(Operational):
 
     @batch_event_handler("deals", (
         "deal.created", "deal.stage_changed", "deal.updated", "deal.won", "deal.lost",
-        "deal.stalled"))
+        "deal.stalled", "deal.activity_logged", "deal.task_due"))
     def apply_deals_events(self, events):
         self._apply(events)
 

@@ -23,7 +23,8 @@ from decimal import Decimal
 from metrics.cohorts import Cohorts
 from metrics.domain import Aggregates, key
 
-VERSION = 1
+# 2: deal activities and tasks are projections of their own, leads contribute recycling
+VERSION = 2
 
 
 class SnapshotError(Exception):

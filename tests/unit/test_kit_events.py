@@ -34,7 +34,7 @@ DESIGN_EVENT_TYPES = {
     "delivery.opened", "delivery.step_completed", "delivery.accepted",
     # CRM records (issue 14)
     "lead.updated", "lead.recycled", "account.created", "account.merged", "contact.created",
-    "deal.activity_logged", "deal.task_due",
+    "deal.activity_logged", "deal.task_due", "account.updated", "contact.updated",
     # webhooks (issue 16)
     "webhook.subscription_disabled",
 }

@@ -151,13 +151,23 @@ def test_merging_a_duplicate_moves_its_contacts_and_later_conversions(platform):
     assert lead["account_id"] == keep["id"]
 
 
-def test_erasing_a_converted_lead_erases_the_contact_it_became(platform):
+def test_erasing_a_converted_lead_erases_the_contact_it_became(platform, mongo_db):
     leads, _ = platform
     lead = convert(leads, email="ada@engines.example", phone="+49 30 1234567",
                    company="Analytical Engines Ltd.")
+    path = f"/api/v1/contacts/{lead['contact_id']}"
+    assert leads.post("/api/v1/contacts/custom-fields", json={
+        "key": "hobby", "type": "text", "labels": {"en": "Hobby", "zh-CN": "爱好"}}
+    ).status_code == 201
+    edit = leads.patch(path, json={"custom": {"hobby": "chess"}, "title": "CTO"},
+                       headers={"If-Match": leads.get(path).headers["ETag"]})
+    assert edit.status_code == 200, edit.text
     assert leads.post(f"/api/v1/leads/{lead['id']}/erase").status_code == 200
-    contact = leads.get(f"/api/v1/contacts/{lead['contact_id']}").json()
+    contact = leads.get(path).json()
     assert (contact["name"], contact["email"], contact["phone"]) == ("", None, None)
+    assert (contact["title"], contact["custom"]) == (None, {})
+    stored = mongo_db.contacts.find_one({"_id": lead["contact_id"]})
+    assert "chess" not in str(stored) and "CTO" not in str(stored)  # the edit's record too
     again = leads.post("/api/v1/contacts", json={"account_id": lead["account_id"],
                                                  "name": "Ada", "email": "ada@engines.example"})
     assert again.status_code == 201  # the address is free again
