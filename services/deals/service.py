@@ -21,7 +21,7 @@ from kit.config import setting
 from kit.consumer import event_handler
 from kit.errors import Conflict, Contention, DealflowError, Forbidden, Invalid, NotFound
 from kit.fields import utcnow
-from kit.http import http, json_body, query_args
+from kit.http import QueryInvalid, decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
@@ -182,6 +182,21 @@ class DealsService(Operational):
     def get_deal(self, request, id):
         deal = self._deal(request, id)
         return 200, etag(deal["version"]), S.DealOut().dump(deal)
+
+    @http("GET", DEAL + "/history", query=S.HistoryQuery, response=S.HistoryPage, tags=TAGS,
+          summary="The deal's whole history (moves, edits, facts from events), newest "
+                  "first, by cursor", responses={404: "No such deal"})
+    def deal_history(self, request, id):
+        args = query_args(request, S.HistoryQuery())
+        before = None
+        if args.get("cursor"):
+            before = decode_cursor(args["cursor"])
+            if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+                raise QueryInvalid({"cursor": ["Not a valid cursor."]})
+        self._deal(request, id)
+        items, more = self.store.history_page(id, before, args["limit"])
+        return S.HistoryPage().dump({"deal_id": id, "items": items, "next_cursor":
+                                     encode_cursor(more) if more is not None else None})
 
     @http("GET", "/api/v1/deals", query=S.DealQuery, response=S.DealPage, tags=TAGS,
           summary="Deals, filtered (lead_id finds the deal a lead became), by cursor")

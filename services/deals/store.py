@@ -13,7 +13,9 @@ from pymongo.errors import DuplicateKeyError
 from deals import pipelines as P
 from deals.work_store import WORK_COLLECTIONS, WorkStore
 from kit import versioned
+from kit.buckets import BucketLog
 from kit.changes import Change
+from kit.config import setting
 from kit.fields import utcnow
 from kit.idempotency import APPLIED
 from kit.mongo import BaseStore
@@ -21,6 +23,10 @@ from kit.paging import keyset_filter
 
 DEALS = "deals"
 PIPELINES = "pipelines"
+# a deal's whole history, in buckets (kit.buckets); the deal keeps its recent entries
+HISTORY = "deal_history"
+MIGRATIONS = "migrations"
+HISTORY_MIGRATION = "deal_history_buckets"
 HIDDEN = {"outbox": 0, "outbox_since": 0, APPLIED: 0}
 TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalled_at",
          "closed_at")
@@ -38,8 +44,6 @@ def encode(values):
             value = {**value, "total": str(value["total"])}
         elif key == "first_payment" and value:
             value = {**value, "amount": str(value["amount"])}
-        elif key == "history":
-            value = [dict(t) for t in value]
         out[key] = value
     return out
 
@@ -62,12 +66,12 @@ def decode(doc):
     for key in TIMES:
         deal.setdefault(key, None)
     deal.setdefault("history", [])
+    deal.setdefault("history_count", len(deal["history"]))  # stored before the buckets
     return deal
 
 
 def _deal_write(change):
-    return Change(set=encode(change.set), events=change.events,
-                  push={"history": change.transition} if change.transition else {})
+    return Change(set=encode(change.set), events=change.events, log=list(change.history))
 
 
 class DealsStore(WorkStore, BaseStore):
@@ -75,8 +79,12 @@ class DealsStore(WorkStore, BaseStore):
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
+        self.history = BucketLog(
+            "history", HISTORY, size=int(setting(self.config, "DEALS.history_bucket_size", 100)),
+            recent=int(setting(self.config, "DEALS.history_recent", 10)))
+        self.bucket_logs = {DEALS: self.history}
         self._deals = versioned.Versioned(db[DEALS], what="deal", as_write=_deal_write,
-                                          touched=self.touched, load=decode)
+                                          touched=self.touched, load=decode, log=self.history)
 
     def ensure_indexes(self):
         deals = self.db[DEALS]
@@ -90,6 +98,45 @@ class DealsStore(WorkStore, BaseStore):
                                 ("_id", ASCENDING)], name=f"{field}_created")
         self.ensure_work_indexes()
         self.seed_default_pipeline()
+        self.migrate_history()
+
+    # --- history (kit.buckets) ---------------------------------------------------------------
+
+    def migrate_history(self, batch=200):
+        """Move the history of deals stored before the buckets (up to 200 entries in the
+        deal) into buckets, once: one pass over the deals in `_id` order, the position
+        kept in `migrations` every `batch` deals so that a restart resumes there; each
+        deal's buckets and its own update are idempotent (kit.buckets.BucketLog.migration).
+        Returns deals moved."""
+        marker = self.db[MIGRATIONS].find_one({"_id": HISTORY_MIGRATION}) or {}
+        if marker.get("done"):
+            return 0
+        after = marker.get("after")
+        query = {"_id": {"$gt": after}} if after is not None else {}
+        fields = {"revision": 1, **self.history.projection()}
+        moved, seen = 0, 0
+        for doc in self.db[DEALS].find(query, fields).sort("_id", ASCENDING).batch_size(batch):
+            if self.history.count_field not in doc:
+                copies, update = self.history.migration(doc)
+                if copies:
+                    self.db[HISTORY].bulk_write(copies, ordered=False)
+                # a write that numbered the entries first (kit.buckets.append) wins
+                self.db[DEALS].update_one(
+                    {"_id": doc["_id"], self.history.count_field: {"$exists": False}}, update)
+                moved += 1
+            seen += 1
+            if seen % batch == 0:
+                self.db[MIGRATIONS].update_one({"_id": HISTORY_MIGRATION},
+                                               {"$set": {"after": doc["_id"]}}, upsert=True)
+        self.db[MIGRATIONS].update_one({"_id": HISTORY_MIGRATION},
+                                       {"$set": {"done": True, "at": utcnow()}}, upsert=True)
+        return moved
+
+    def history_page(self, deal_id, before=None, limit=50):
+        """A deal's history newest first below the entry number `before`, and the next
+        page's cursor (None at the first entry)."""
+        doc = self.db[DEALS].find_one({"_id": deal_id}, self.history.projection())
+        return self.history.page(self.db, doc, before, limit)
 
     # --- pipelines ---------------------------------------------------------------------------
 
@@ -139,7 +186,8 @@ class DealsStore(WorkStore, BaseStore):
         """Insert a new deal with its first events; False if that _id exists already."""
         try:
             self.db[DEALS].insert_one(versioned.new_entity(
-                encode(deal), events, actor=actor, correlationid=correlationid))
+                self.history.start(encode(deal)), events, actor=actor,
+                correlationid=correlationid))
         except DuplicateKeyError:
             return False
         self.touched(DEALS, deal["_id"])

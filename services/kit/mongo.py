@@ -30,6 +30,8 @@ class BaseStore:
     outbox_collections = ()
 
     def __init__(self, db, config=None):
+        # {collection: kit.buckets.BucketLog}: logs the relay copies into buckets
+        self.bucket_logs = {}
         self.db = db
         self.config = config or {}
         self._touched = set()
@@ -93,6 +95,7 @@ class Store(DependencyProvider):
                 self.publisher,
                 batch_size=int(setting(config, "OUTBOX.batch_size", 500)),
                 grace_seconds=float(setting(config, "OUTBOX.grace_seconds", 2.0)),
+                logs=self.store.bucket_logs,
             )
             self.prom.outbox.relaying = True
 

@@ -3,7 +3,8 @@
 A write puts the state change and its events into one single-document update
 (`with_events`). The relay publishes them with batched confirms and then removes exactly
 what it published. A crash between the two only repeats a publish; consumers are
-idempotent, so the repeat changes nothing.
+idempotent, so the repeat changes nothing. An entity with a bucketed log (kit.buckets)
+has its new entries copied into their buckets in the same pass, before the clear.
 """
 import datetime as dt
 import logging
@@ -45,12 +46,18 @@ class OutboxRelay:
     """Moves events from entity outboxes to RabbitMQ. No nameko here: the store provider
     drives it from a green thread, and tests drive it directly."""
 
-    def __init__(self, db, collections, publisher, *, batch_size=500, grace_seconds=2.0):
+    def __init__(self, db, collections, publisher, *, batch_size=500, grace_seconds=2.0,
+                 logs=None):
         self.db = db
         self.collections = list(collections)
         self.publisher = publisher
         self.batch_size = batch_size
         self.grace = dt.timedelta(seconds=grace_seconds)
+        self.logs = dict(logs or {})  # collection -> kit.buckets.BucketLog
+
+    def _fields(self, coll):
+        log = self.logs.get(coll)
+        return {OUTBOX: 1, **(log.projection() if log else {})}
 
     def publish_entities(self, refs):
         """Publish the outboxes of these (collection, _id) documents; returns events sent."""
@@ -62,7 +69,7 @@ class OutboxRelay:
             for start in range(0, len(ids), self.batch_size):
                 # one indexed read per batch (`$in` on `_id`: pushdown.patch locally)
                 docs = list(self.db[coll].find(
-                    {"_id": {"$in": ids[start:start + self.batch_size]}}, {OUTBOX: 1}))
+                    {"_id": {"$in": ids[start:start + self.batch_size]}}, self._fields(coll)))
                 sent += self._publish_docs(coll, docs)
         return sent
 
@@ -74,7 +81,7 @@ class OutboxRelay:
         for coll in self.collections:
             while True:
                 docs = list(self.db[coll].find(
-                    {SINCE: {"$lte": cutoff}}, {OUTBOX: 1}).limit(self.batch_size))
+                    {SINCE: {"$lte": cutoff}}, self._fields(coll)).limit(self.batch_size))
                 if not docs:
                     break
                 sent += self._publish_docs(coll, docs)
@@ -95,38 +102,53 @@ class OutboxRelay:
         return oldest
 
     def _publish_docs(self, coll, docs):
-        docs = [d for d in docs if d.get(OUTBOX)]
+        log = self.logs.get(coll)
+        docs = [d for d in docs if d.get(OUTBOX) or (log and log.unflushed(d))]
         messages = [
             (event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
-            for doc in docs for ev in doc[OUTBOX]
+            for doc in docs for ev in doc.get(OUTBOX) or ()
         ]
-        if not messages:
+        if not docs:
             return 0
-        self.publisher.publish_batch(messages)
-        self.remove_many(coll, [(doc["_id"], doc[OUTBOX]) for doc in docs])
+        if messages:
+            self.publisher.publish_batch(messages)
+        extra = {}
+        if log:  # the log's new entries go into their buckets before the clear says so
+            copies = log.copy_ops(docs)
+            if copies:
+                self.db[log.collection].bulk_write(copies, ordered=False)
+            extra = {doc["_id"]: (log.flushed_update(doc), log.unchanged(doc)) for doc in docs}
+        self.remove_many(coll, [(doc["_id"], doc.get(OUTBOX) or []) for doc in docs], extra)
         return len(messages)
 
-    def remove_many(self, coll, published):
+    def remove_many(self, coll, published, extra=None):
         """Empty the outboxes that hold exactly what was published, in one round trip; an
-        outbox that got a newer event meanwhile keeps it (`remove_published`)."""
+        outbox that got a newer event meanwhile keeps it (`remove_published`). `extra`:
+        {_id: (update operators to apply with the clear (a log's `$max` flushed), the
+        filter saying no log entry came meanwhile)}."""
+        extra = extra or {}
         done = self.db[coll].bulk_write([
-            UpdateOne({"_id": _id, OUTBOX: events},
-                      {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}})
+            UpdateOne({"_id": _id, OUTBOX: events, **extra.get(_id, ({}, {}))[1]},
+                      {"$set": {OUTBOX: []}, "$unset": {SINCE: ""},
+                       **extra.get(_id, ({}, {}))[0]})
             for _id, events in published], ordered=False)
         if done.matched_count < len(published):
             for _id, events in published:  # rare: find and trim the ones that grew
-                self.remove_published(coll, _id, events)
+                self.remove_published(coll, _id, events, extra.get(_id))
 
-    def remove_published(self, coll, _id, published):
+    def remove_published(self, coll, _id, published, extra=None):
         collection = self.db[coll]
+        extra, unchanged = extra or ({}, {})
         # Usual case: nothing was added meanwhile, so the outbox empties in one write.
         done = collection.update_one(
-            {"_id": _id, OUTBOX: published},
-            {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}},
+            {"_id": _id, OUTBOX: published, **unchanged},
+            {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}, **extra},
         )
         if done.matched_count == 0:
             # A newer event arrived: remove exactly what was sent and keep the rest.
             # ($pull with a condition is a silent no-op on FerretDB v1; $pullAll works.)
-            collection.update_one({"_id": _id}, {"$pullAll": {OUTBOX: published}})
-            # and if that emptied it, the sweep has nothing left to look at here
-            collection.update_one({"_id": _id, OUTBOX: []}, {"$unset": {SINCE: ""}})
+            collection.update_one({"_id": _id}, {"$pullAll": {OUTBOX: published}, **extra})
+            # and if that emptied it (and no log entry came meanwhile), the sweep has
+            # nothing left to look at here
+            collection.update_one({"_id": _id, OUTBOX: [], **unchanged},
+                                  {"$unset": {SINCE: ""}})
