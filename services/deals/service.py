@@ -58,8 +58,8 @@ class DealsService(Operational):
         """Who caused a consumed event's effect: its person, else this service."""
         return event.get("actor") or system_actor(self.name)
 
-    def _pipeline(self, pipeline_id, field="pipeline_id"):
-        pipeline = self.store.get_pipeline(pipeline_id)
+    def _pipeline(self, pipeline_id, field="pipeline_id", fresh=False):
+        pipeline = self.store.get_pipeline(pipeline_id, fresh=fresh)
         if pipeline is None:
             raise Invalid(f"No pipeline {pipeline_id!r}.",
                           errors={field: ["No such pipeline."]})
@@ -130,7 +130,7 @@ class DealsService(Operational):
     @http("GET", "/api/v1/pipelines/<id>", response=S.PipelineOut, tags=["pipelines"],
           summary="One pipeline", responses={404: "No such pipeline"})
     def get_pipeline(self, request, id):
-        doc = self.store.get_pipeline(id)
+        doc = self.store.get_pipeline(id, fresh=True)
         if doc is None:
             raise NotFound(f"No pipeline {id}.")
         return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
@@ -145,7 +145,7 @@ class DealsService(Operational):
                      config=self.config)
         expected = if_match(request)
         data = json_body(request, S.PipelineIn())
-        current = self.store.get_pipeline(id)
+        current = self.store.get_pipeline(id, fresh=True)
         if current is None:
             raise NotFound(f"No pipeline {id}.")
         check_version(current, expected, "pipeline")
@@ -155,7 +155,8 @@ class DealsService(Operational):
         doc = self.store.replace_pipeline(id, expected, data["name"], stages,
                                           lost_reasons=P.reasons_in(data["lost_reasons"]))
         if doc is None:
-            raise stale(self.store.get_pipeline(id)["version"], expected, "pipeline")
+            raise stale(self.store.get_pipeline(id, fresh=True)["version"], expected,
+                        "pipeline")
         return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
 
     # --- deals -------------------------------------------------------------------------------
@@ -338,7 +339,7 @@ class DealsService(Operational):
         doc = DF.definition(data, utcnow(), self._actor(request))
         gates = []
         for ref in data["required_from"]:  # checked before anything is written
-            pipeline = self._pipeline(ref["pipeline_id"], "required_from")
+            pipeline = self._pipeline(ref["pipeline_id"], "required_from", fresh=True)
             gates.append((pipeline, DF.gate_with(pipeline, ref["stage"], doc["key"])))
         self.store.insert_field(doc)
         for pipeline, stages in gates:

@@ -5,6 +5,7 @@ and BSON has no date-only type); `encode`/`decode` convert at this boundary so t
 sees Decimal and datetime.date only.
 """
 import datetime as dt
+import time
 from decimal import Decimal
 
 from pymongo import ASCENDING, ReturnDocument
@@ -18,7 +19,7 @@ from kit.changes import Change
 from kit.config import setting
 from kit.fields import utcnow
 from kit.idempotency import APPLIED
-from kit.mongo import BaseStore
+from kit.mongo import BaseStore, as_stored
 from kit.paging import keyset_filter
 
 DEALS = "deals"
@@ -83,6 +84,11 @@ class DealsStore(WorkStore, BaseStore):
             "history", HISTORY, size=int(setting(self.config, "DEALS.history_bucket_size", 100)),
             recent=int(setting(self.config, "DEALS.history_recent", 10)))
         self.bucket_logs = {DEALS: self.history}
+        # Every move decides by its pipeline's gates: reading it once per move doubled a
+        # move's reads. Pipelines change rarely (admins); this instance sees its own edits
+        # at once, another instance's within this many seconds.
+        self._pipeline_ttl = float(setting(self.config, "DEALS.pipeline_cache_seconds", 2))
+        self._pipelines = {}
         self._deals = versioned.Versioned(db[DEALS], what="deal", as_write=_deal_write,
                                           touched=self.touched, load=decode, log=self.history)
 
@@ -149,11 +155,18 @@ class DealsStore(WorkStore, BaseStore):
         except DuplicateKeyError:
             pass
 
-    def get_pipeline(self, pipeline_id):
+    def get_pipeline(self, pipeline_id, fresh=False):
+        """The pipeline (read-only: it may be this instance's cached copy, unless `fresh`:
+        an edit at a version must see the stored one)."""
+        cached = self._pipelines.get(pipeline_id)
+        if not fresh and cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         doc = self.db[PIPELINES].find_one({"_id": pipeline_id})
         if doc is None and pipeline_id == P.DEFAULT_PIPELINE_ID:
             self.seed_default_pipeline()  # a request may beat the start-up seeding
             doc = self.db[PIPELINES].find_one({"_id": pipeline_id})
+        if doc is not None and self._pipeline_ttl > 0:
+            self._pipelines[pipeline_id] = (time.monotonic() + self._pipeline_ttl, doc)
         return doc
 
     def list_pipelines(self):
@@ -163,16 +176,19 @@ class DealsStore(WorkStore, BaseStore):
         now = utcnow()
         doc = {**doc, "version": 1, "created_at": now, "updated_at": now}
         self.db[PIPELINES].insert_one(doc)
+        self._pipelines.pop(doc["_id"], None)
         return doc
 
     def replace_pipeline(self, pipeline_id, version, name, stages, **more):
         """Replace name and stages (and `more` fields given, e.g. lost_reasons) if the
         pipeline is still at `version` (else None)."""
-        return self.db[PIPELINES].find_one_and_update(
+        doc = self.db[PIPELINES].find_one_and_update(
             {"_id": pipeline_id, "version": version},
             {"$set": {"name": name, "stages": stages, "updated_at": utcnow(), **more},
              "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER)
+        self._pipelines.pop(pipeline_id, None)
+        return doc
 
     def open_deals_in_stages(self, pipeline_id, stage_keys):
         if not stage_keys:
@@ -184,13 +200,13 @@ class DealsStore(WorkStore, BaseStore):
 
     def insert_deal(self, deal, events, *, actor=None, correlationid=None):
         """Insert a new deal with its first events; False if that _id exists already."""
+        doc = versioned.new_entity(self.history.start(encode(deal)), events, actor=actor,
+                                   correlationid=correlationid)
         try:
-            self.db[DEALS].insert_one(versioned.new_entity(
-                self.history.start(encode(deal)), events, actor=actor,
-                correlationid=correlationid))
+            self.db[DEALS].insert_one(doc)
         except DuplicateKeyError:
             return False
-        self.touched(DEALS, deal["_id"])
+        self.touched(DEALS, deal["_id"], as_stored(doc))
         return True
 
     def get_deal(self, deal_id):

@@ -8,6 +8,7 @@ has its new entries copied into their buckets in the same pass, before the clear
 """
 import datetime as dt
 import logging
+from collections import OrderedDict
 
 from pymongo import UpdateOne
 
@@ -38,6 +39,14 @@ def new_document(doc, events, now=None):
     return doc
 
 
+def _merged(update, extra):
+    """`update` with the operators of `extra` added (field by field, per operator)."""
+    out = {op: dict(fields) for op, fields in update.items()}
+    for op, fields in extra.items():
+        out.setdefault(op, {}).update(fields)
+    return out
+
+
 def event_exchange(event):
     return exchange_for(event["source"].rsplit("/", 1)[-1])
 
@@ -54,17 +63,30 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.grace = dt.timedelta(seconds=grace_seconds)
         self.logs = dict(logs or {})  # collection -> kit.buckets.BucketLog
+        # ids this relay published (confirmed) lately: a write's document may still show
+        # them when its clear raced a newer write, and they need no second publish
+        self._sent = OrderedDict()
+        self._sent_limit = max(batch_size * 20, 10000)
 
     def _fields(self, coll):
         log = self.logs.get(coll)
         return {OUTBOX: 1, **(log.projection() if log else {})}
 
     def publish_entities(self, refs):
-        """Publish the outboxes of these (collection, _id) documents; returns events sent."""
-        by_coll = {}
-        for coll, _id in refs:
-            by_coll.setdefault(coll, []).append(_id)
+        """Publish the outboxes of these (collection, _id) documents; returns events sent.
+        `refs` may map each to the document as its write left it (kit.mongo's `touched`):
+        those are not read again, the clear's filter still names what was published."""
+        known = refs if isinstance(refs, dict) else {}
+        by_coll, docs_of = {}, {}
+        for (coll, _id) in refs:
+            if known.get((coll, _id)) is not None:
+                docs_of.setdefault(coll, []).append(known[(coll, _id)])
+            else:
+                by_coll.setdefault(coll, []).append(_id)
         sent = 0
+        for coll, docs in docs_of.items():
+            for start in range(0, len(docs), self.batch_size):
+                sent += self._publish_docs(coll, docs[start:start + self.batch_size])
         for coll, ids in by_coll.items():
             for start in range(0, len(ids), self.batch_size):
                 # one indexed read per batch (`$in` on `_id`: pushdown.patch locally)
@@ -103,15 +125,19 @@ class OutboxRelay:
 
     def _publish_docs(self, coll, docs):
         log = self.logs.get(coll)
-        docs = [d for d in docs if d.get(OUTBOX) or (log and log.unflushed(d))]
+        docs = [d for d in docs if d.get(OUTBOX) or (log and log.due(d))]
         messages = [
             (event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
-            for doc in docs for ev in doc.get(OUTBOX) or ()
+            for doc in docs for ev in doc.get(OUTBOX) or () if ev["id"] not in self._sent
         ]
         if not docs:
             return 0
         if messages:
             self.publisher.publish_batch(messages)
+            for message in messages:
+                self._sent[message[2]["id"]] = None
+            while len(self._sent) > self._sent_limit:
+                self._sent.popitem(last=False)
         extra = {}
         if log:  # the log's new entries go into their buckets before the clear says so
             copies = log.copy_ops(docs)
@@ -129,8 +155,8 @@ class OutboxRelay:
         extra = extra or {}
         done = self.db[coll].bulk_write([
             UpdateOne({"_id": _id, OUTBOX: events, **extra.get(_id, ({}, {}))[1]},
-                      {"$set": {OUTBOX: []}, "$unset": {SINCE: ""},
-                       **extra.get(_id, ({}, {}))[0]})
+                      _merged({"$set": {OUTBOX: []}, "$unset": {SINCE: ""}},
+                              extra.get(_id, ({}, {}))[0]))
             for _id, events in published], ordered=False)
         if done.matched_count < len(published):
             for _id, events in published:  # rare: find and trim the ones that grew
@@ -142,12 +168,13 @@ class OutboxRelay:
         # Usual case: nothing was added meanwhile, so the outbox empties in one write.
         done = collection.update_one(
             {"_id": _id, OUTBOX: published, **unchanged},
-            {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}, **extra},
+            _merged({"$set": {OUTBOX: []}, "$unset": {SINCE: ""}}, extra),
         )
         if done.matched_count == 0:
             # A newer event arrived: remove exactly what was sent and keep the rest.
             # ($pull with a condition is a silent no-op on FerretDB v1; $pullAll works.)
-            collection.update_one({"_id": _id}, {"$pullAll": {OUTBOX: published}, **extra})
+            collection.update_one({"_id": _id},
+                                  _merged({"$pullAll": {OUTBOX: published}}, extra))
             # and if that emptied it (and no log entry came meanwhile), the sweep has
             # nothing left to look at here
             collection.update_one({"_id": _id, OUTBOX: [], **unchanged},

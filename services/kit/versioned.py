@@ -127,5 +127,5 @@ class Versioned:
         if after is None:
             return None
         if built or entries:
-            self.touched(self.collection.name, doc["_id"])
+            self.touched(self.collection.name, doc["_id"], after)
         return self._loaded(after)

@@ -87,7 +87,7 @@ class CrashAfterPublish(Exception):
 class CrashingRelay(OutboxRelay):
     """Publishes, then dies before it removes what it published."""
 
-    def remove_many(self, coll, published):
+    def remove_many(self, coll, published, extra=None):
         raise CrashAfterPublish()
 
 
