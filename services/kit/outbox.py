@@ -63,10 +63,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.grace = dt.timedelta(seconds=grace_seconds)
         self.logs = dict(logs or {})  # collection -> kit.buckets.BucketLog
-        # ids this relay published (confirmed) lately: a write's document may still show
-        # them when its clear raced a newer write, and they need no second publish
-        self._sent = OrderedDict()
-        self._sent_limit = max(batch_size * 20, 10000)
+        # ids of events this relay published and cleared lately (see _publish_docs)
+        self._done = OrderedDict()
+        self._done_limit = max(batch_size * 20, 10000)
 
     def _fields(self, coll):
         log = self.logs.get(coll)
@@ -125,26 +124,28 @@ class OutboxRelay:
 
     def _publish_docs(self, coll, docs):
         log = self.logs.get(coll)
-        docs = [d for d in docs if d.get(OUTBOX) or (log and log.due(d))]
-        messages = [
-            (event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
-            for doc in docs for ev in doc.get(OUTBOX) or () if ev["id"] not in self._sent
-        ]
+        # events this relay published and cleared already: a write's answer may still
+        # show them when that write raced the clear
+        docs = [{**d, OUTBOX: [ev for ev in d.get(OUTBOX) or () if ev["id"] not in self._done]}
+                for d in docs]
+        docs = [d for d in docs if d[OUTBOX] or (log and log.due(d))]
         if not docs:
             return 0
+        messages = [(event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
+                    for doc in docs for ev in doc[OUTBOX]]
         if messages:
             self.publisher.publish_batch(messages)
-            for message in messages:
-                self._sent[message[2]["id"]] = None
-            while len(self._sent) > self._sent_limit:
-                self._sent.popitem(last=False)
         extra = {}
-        if log:  # the log's new entries go into their buckets before the clear says so
+        if log:  # the log's due entries go into their buckets before the clear says so
             copies = log.copy_ops(docs)
             if copies:
                 self.db[log.collection].bulk_write(copies, ordered=False)
             extra = {doc["_id"]: (log.flushed_update(doc), log.unchanged(doc)) for doc in docs}
-        self.remove_many(coll, [(doc["_id"], doc.get(OUTBOX) or []) for doc in docs], extra)
+        self.remove_many(coll, [(doc["_id"], doc[OUTBOX]) for doc in docs], extra)
+        for message in messages:
+            self._done[message[2]["id"]] = None
+        while len(self._done) > self._done_limit:
+            self._done.popitem(last=False)
         return len(messages)
 
     def remove_many(self, coll, published, extra=None):

@@ -2,7 +2,8 @@
 round trips a write costs, and how large they are, as behaviour rather than timing.
 
 A command counts when a frame of `services/` is on the stack (the tests' own look-ups do
-not) and it goes to the database being watched."""
+not), it goes to the database being watched, and it is not the service's start-up or its
+relay's periodic sweep (work an idle service does too, not the cost of a write)."""
 import sys
 import threading
 from pathlib import Path
@@ -11,15 +12,21 @@ import bson
 from pymongo import monitoring
 
 SERVICES = str(Path(__file__).resolve().parents[2] / "services")
+PERIODIC = frozenset({"kit/mongo.py:_prepare", "kit/outbox.py:sweep",
+                      "kit/outbox.py:oldest_pending"})
 
 
 def _from_services():
-    frame = sys._getframe(2)
+    """Whether a service sent the command, outside its start-up and periodic sweeps."""
+    frame, found = sys._getframe(2), False
     while frame is not None:
-        if frame.f_code.co_filename.startswith(SERVICES):
-            return True
+        path = frame.f_code.co_filename
+        if path.startswith(SERVICES):
+            found = True
+            if f"{Path(path).relative_to(SERVICES)}:{frame.f_code.co_name}" in PERIODIC:
+                return False
         frame = frame.f_back
-    return False
+    return found
 
 
 class Commands(monitoring.CommandListener):

@@ -18,8 +18,9 @@ QUIET = {"OUTBOX": {"sweep_interval_seconds": 3600},
 
 def settled(mongo_db, deal_id):
     """The relay has published the deal's events (and copied what was due)."""
-    doc = mongo_db[DEALS].find_one({"_id": deal_id}, {"outbox": 1})
-    return doc is not None and doc["outbox"] == []
+    doc = mongo_db[DEALS].find_one({"_id": deal_id}, {"outbox": 1, "outbox_since": 1})
+    # (the clear's last step unsets outbox_since: the relay is done with it)
+    return doc is not None and doc["outbox"] == [] and "outbox_since" not in doc
 
 
 def move(client, mongo_db, deal, stage):
