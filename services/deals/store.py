@@ -207,6 +207,8 @@ class DealsStore(WorkStore, BaseStore):
         except DuplicateKeyError:
             return False
         self.touched(DEALS, deal["_id"], as_stored(doc))
+        # the caller's deal as stored: its history numbered
+        deal.update(history=doc["history"], history_count=doc[self.history.count_field])
         return True
 
     def get_deal(self, deal_id):

@@ -42,6 +42,7 @@ def test_history_pages_whole_newest_first_while_the_deal_keeps_its_recent_entrie
     http = api(config)
     client = Client(http)
     deal = client.create(amount="10.00", currency="EUR")
+    assert (deal["history_count"], deal["history"][0]["seq"]) == (1, 1)
     for n in range(20):
         deal = client.must(deal, "", {"amount": f"{11 + n}.00"}, method="patch")
     assert wait_for(lambda: mongo_db[DEALS].find_one({"_id": deal["id"]})["outbox"] == [])
