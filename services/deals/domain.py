@@ -8,8 +8,9 @@ deal.stage_changed, then deal.won).
 
 Closed is closed: a won or lost deal changes only through reopen (edits, moves and closes
 are refused with a Conflict naming reopen). Every change of stage, amount, currency or
-owner is an entry of the deal's `history` with its actor. The history is capped at the
-last HISTORY_LIMIT entries (the events hold the full record; buckets would lift the cap).
+owner is an entry of the deal's history with its actor: a change returns its new entries
+(`Change.history`), and the store keeps them in bounded buckets (kit.buckets), the deal
+document only its recent ones, so a deal's cost per change does not grow with its past.
 
 A deal that names a lead: the lead's conversion opens it (origin "lead"; its id derives
 from the lead's, so there is one per lead), or a rep opened it with that `lead_id` before
@@ -21,7 +22,7 @@ happened, so no conversion amount is ever dropped silently.
 """
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from deals import pipelines as P
@@ -33,8 +34,6 @@ OPEN = "open"
 # Where a deal came from: a lead's conversion, or opened directly (POST /deals).
 LEAD_ORIGIN = "lead"
 DIRECT_ORIGIN = "direct"
-# The deal document keeps the last this many history entries (see the module docstring).
-HISTORY_LIMIT = 200
 # a deal named after a person whose data was erased (deals.domain.erase_contact)
 ERASED_NAME = "(erased contact)"
 # Field edits that are recorded in the history (with their old and new values).
@@ -47,21 +46,16 @@ EDITABLE = ("name", "account", "contact", "owner_id", "amount", "currency", "exp
 
 @dataclass
 class Change:
-    """What one write does: fields to set (the capped history included), events to emit.
-    (`transition` is kept for the store's interface; the domain sets `history` whole.)"""
+    """What one write does: fields to set, events to emit, history entries to append."""
 
     set: dict
     events: list
-    transition: dict | None = None
+    history: list = field(default_factory=list)
 
     def as_deal(self, deal):
         """The deal after this change (what the caller gets back)."""
-        return {**deal, **self.set, "version": deal["version"] + len(self.events)}
-
-
-def _history(deal, *entries):
-    """The deal's history with `entries` appended, capped at HISTORY_LIMIT."""
-    return {"history": [*deal.get("history", []), *entries][-HISTORY_LIMIT:]}
+        return {**deal, **self.set, "history": [*deal.get("history", []), *self.history],
+                "version": deal["version"] + len(self.events)}
 
 
 def _text(value):
@@ -277,9 +271,9 @@ def move(pipeline, deal, to_key, now, *, actor=None, day_seconds=86400):
     _check_gate(pipeline, deal, deal["stage"], to_key)
     return Change(
         set={"stage": to_key, "probability": stage["probability"],
-             **_activity(stage, now, day_seconds),
-             **_history(deal, _transition(deal["stage"], to_key, now, actor))},
-        events=[_stage_changed(deal, to_key, stage["probability"], now)])
+             **_activity(stage, now, day_seconds)},
+        events=[_stage_changed(deal, to_key, stage["probability"], now)],
+        history=[_transition(deal["stage"], to_key, now, actor)])
 
 
 def win(pipeline, deal, now, *, actor=None):
@@ -293,9 +287,9 @@ def win(pipeline, deal, now, *, actor=None):
         "created_at": deal["created_at"], "won_at": now})
     return Change(
         set={"stage": P.WON, "status": P.WON, "probability": stage["probability"],
-             "closed_at": now, **_activity(stage, now, 0),
-             **_history(deal, _transition(deal["stage"], P.WON, now, actor))},
-        events=[_stage_changed(deal, P.WON, stage["probability"], now), won])
+             "closed_at": now, "closed_from": deal["stage"], **_activity(stage, now, 0)},
+        events=[_stage_changed(deal, P.WON, stage["probability"], now), won],
+        history=[_transition(deal["stage"], P.WON, now, actor)])
 
 
 def lose(pipeline, deal, reason, now, *, actor=None, reason_text=None):
@@ -312,9 +306,9 @@ def lose(pipeline, deal, reason, now, *, actor=None, reason_text=None):
     return Change(
         set={"stage": P.LOST, "status": P.LOST, "probability": stage["probability"],
              "lost_reason": reason, "lost_reason_text": reason_text, "closed_at": now,
-             **_activity(stage, now, 0),
-             **_history(deal, _transition(deal["stage"], P.LOST, now, actor, reason))},
-        events=[_stage_changed(deal, P.LOST, stage["probability"], now), lost])
+             "closed_from": deal["stage"], **_activity(stage, now, 0)},
+        events=[_stage_changed(deal, P.LOST, stage["probability"], now), lost],
+        history=[_transition(deal["stage"], P.LOST, now, actor, reason)])
 
 
 def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
@@ -322,8 +316,10 @@ def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
     if deal["status"] == OPEN:
         raise Conflict("The deal is open already.", deal_status=OPEN)
     if to_key is None:
-        closing = [t for t in deal.get("history", []) if t.get("to") == deal["stage"]]
-        to_key = closing[-1]["from"] if closing and closing[-1]["from"] else None
+        to_key = deal.get("closed_from")
+        if to_key is None:  # closed before closed_from was kept: its recent history says
+            closing = [t for t in deal.get("history", []) if t.get("to") == deal["stage"]]
+            to_key = closing[-1]["from"] if closing and closing[-1]["from"] else None
         if P.stage_of(pipeline, to_key or "") is None:
             to_key = P.first_stage(pipeline)["key"]
     stage = _stage_or_invalid(pipeline, to_key)
@@ -334,9 +330,9 @@ def reopen(pipeline, deal, now, to_key=None, *, actor=None, day_seconds=86400):
     return Change(
         set={"stage": to_key, "status": OPEN, "probability": stage["probability"],
              "lost_reason": None, "lost_reason_text": None, "closed_at": None,
-             **_activity(stage, now, day_seconds),
-             **_history(deal, _transition(deal["stage"], to_key, now, actor))},
-        events=[_stage_changed(deal, to_key, stage["probability"], now)])
+             "closed_from": None, **_activity(stage, now, day_seconds)},
+        events=[_stage_changed(deal, to_key, stage["probability"], now)],
+        history=[_transition(deal["stage"], to_key, now, actor)])
 
 
 # --- edits -----------------------------------------------------------------------------------
@@ -386,9 +382,8 @@ def update(pipeline, deal, data, now, *, actor=None, day_seconds=86400):
     entry = _edits(deal, after, changed, now, actor)
     team = {"team": data.get("team")} if "owner_id" in changed else {}
     return Change(set={**{k: after[k] for k in changed}, **team,
-                       **_activity(stage, now, day_seconds),
-                       **(_history(deal, entry) if entry else {})},
-                  events=[_updated(after, changed)])
+                       **_activity(stage, now, day_seconds)},
+                  events=[_updated(after, changed)], history=[entry] if entry else [])
 
 
 def adopt_conversion(pipeline, deal, lead, now, *, actor=None, day_seconds=86400):
@@ -410,8 +405,8 @@ def adopt_conversion(pipeline, deal, lead, now, *, actor=None, day_seconds=86400
     entry = _edits(deal, after, changed, now, actor, **note)
     stage = P.stage_of(pipeline, deal["stage"])
     activity = _activity(stage, now, day_seconds) if deal["status"] == OPEN else {}
-    return Change(set={**{k: after[k] for k in changed}, **activity, **_history(deal, entry)},
-                  events=[_updated(after, changed)])
+    return Change(set={**{k: after[k] for k in changed}, **activity},
+                  events=[_updated(after, changed)], history=[entry])
 
 
 def erase_contact(deal, lead_id, now, *, actor=None):
@@ -427,8 +422,8 @@ def erase_contact(deal, lead_id, now, *, actor=None):
         return None
     entry = {"at": now, "by": actor, "changes": {}, "event": "lead.erased",
              "lead_id": lead_id, "erased": changed}
-    return Change(set={**{k: after[k] for k in changed}, **_history(deal, entry)},
-                  events=[_updated(after, changed)])
+    return Change(set={k: after[k] for k in changed}, events=[_updated(after, changed)],
+                  history=[entry])
 
 
 def accept_quote(pipeline, deal, quote, now, *, actor=None, day_seconds=86400):
@@ -448,9 +443,8 @@ def accept_quote(pipeline, deal, quote, now, *, actor=None, day_seconds=86400):
     stage = P.stage_of(pipeline, deal["stage"])
     entry = _edits(deal, after, changed, now, actor, event="quote.accepted",
                    quote_id=quote["quote_id"], quote_version=quote["version"])
-    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds),
-                       **_history(deal, entry)},
-                  events=[_updated(after, changed)])
+    return Change(set={**{k: after[k] for k in changed}, **_activity(stage, now, day_seconds)},
+                  events=[_updated(after, changed)], history=[entry])
 
 
 def _record(pipeline, deal, field, record, event, now, actor, day_seconds):
@@ -461,9 +455,8 @@ def _record(pipeline, deal, field, record, event, now, actor, day_seconds):
     after = {**deal, field: record}
     stage = P.stage_of(pipeline, deal["stage"])
     entry = _edits(deal, after, [field], now, actor, event=event)
-    return Change(set={field: record, **_activity(stage, now, day_seconds),
-                       **_history(deal, entry)},
-                  events=[_updated(after, [field])])
+    return Change(set={field: record, **_activity(stage, now, day_seconds)},
+                  events=[_updated(after, [field])], history=[entry])
 
 
 def sign_contract(pipeline, deal, contract, now, *, actor=None, day_seconds=86400):
@@ -526,7 +519,7 @@ def replay(pipeline, deal, steps, now, *, actor=None, day_seconds=86400):
     says it was recorded later (`recorded_at`, `historical`); the events carry the past
     times in their data. Returns one Change with the events of all steps (a gap-free run
     of sequences), or None for no steps."""
-    current, merged, events, previous = deal, {}, [], last_time(deal)
+    current, merged, events, history, previous = deal, {}, [], [], last_time(deal)
     for number, step in enumerate(steps):
         at = step["at"]
         if at < previous:
@@ -539,17 +532,16 @@ def replay(pipeline, deal, steps, now, *, actor=None, day_seconds=86400):
         change = _step(pipeline, current, step, at, actor, day_seconds)
         if change is None:
             continue
-        if "history" in change.set:  # each rule appends its one entry last
-            history = list(change.set["history"])
-            history[-1] = {**history[-1], "recorded_at": now, "historical": True}
-            change.set["history"] = history
+        change.history = [{**e, "recorded_at": now, "historical": True}
+                          for e in change.history]
         merged.update(change.set)
         events.extend(change.events)
+        history.extend(change.history)
         current = change.as_deal(current)
         previous = at
     if not events:
         return None
-    return Change(set=merged, events=events)
+    return Change(set=merged, events=events, history=history)
 
 
 def _step(pipeline, deal, step, at, actor, day_seconds):

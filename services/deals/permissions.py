@@ -15,6 +15,7 @@ PERMISSIONS = {
     "replace_pipeline": {"admin": ALL},
     "create_deal": WORK,
     "get_deal": READ,
+    "deal_history": READ,
     "list_deals": READ,
     "forecast": READ,
     "patch_deal": WORK,

@@ -199,6 +199,8 @@ class TransitionOut(Schema):
     historical = fields.Boolean(metadata={"description": "recorded later by an admin "
                                           "(POST /api/v1/deals/history), at recorded_at"})
     recorded_at = UtcDateTime()
+    seq = fields.Integer(metadata={"description": "the entry's number in the deal's history "
+                                   "(1 is its creation)"})
 
 
 class DealOut(Schema):
@@ -230,7 +232,10 @@ class DealOut(Schema):
     first_payment = fields.Nested(FirstPaymentOut, allow_none=True)
     lost_reason = fields.String(allow_none=True, metadata={"description": "a reason key"})
     lost_reason_text = fields.String(allow_none=True)
-    history = fields.List(fields.Nested(TransitionOut))
+    history = fields.List(fields.Nested(TransitionOut), metadata={
+        "description": "the deal's recent history, oldest first (the whole of it pages at "
+                       "GET /api/v1/deals/{id}/history)"})
+    history_count = fields.Integer(metadata={"description": "entries in the whole history"})
     version = fields.Integer()
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
@@ -251,6 +256,18 @@ class DealQuery(Schema):
 
 class DealPage(Schema):
     items = fields.List(fields.Nested(DealOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class HistoryQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+
+
+class HistoryPage(Schema):
+    """A deal's whole history, newest first, by cursor."""
+    deal_id = fields.String()
+    items = fields.List(fields.Nested(TransitionOut))
     next_cursor = fields.String(allow_none=True)
 
 

@@ -21,7 +21,7 @@ from kit.config import setting
 from kit.consumer import event_handler
 from kit.errors import Conflict, Contention, DealflowError, Forbidden, Invalid, NotFound
 from kit.fields import utcnow
-from kit.http import http, json_body, query_args
+from kit.http import QueryInvalid, decode_cursor, encode_cursor, http, json_body, query_args
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
@@ -58,8 +58,8 @@ class DealsService(Operational):
         """Who caused a consumed event's effect: its person, else this service."""
         return event.get("actor") or system_actor(self.name)
 
-    def _pipeline(self, pipeline_id, field="pipeline_id"):
-        pipeline = self.store.get_pipeline(pipeline_id)
+    def _pipeline(self, pipeline_id, field="pipeline_id", fresh=False):
+        pipeline = self.store.get_pipeline(pipeline_id, fresh=fresh)
         if pipeline is None:
             raise Invalid(f"No pipeline {pipeline_id!r}.",
                           errors={field: ["No such pipeline."]})
@@ -130,7 +130,7 @@ class DealsService(Operational):
     @http("GET", "/api/v1/pipelines/<id>", response=S.PipelineOut, tags=["pipelines"],
           summary="One pipeline", responses={404: "No such pipeline"})
     def get_pipeline(self, request, id):
-        doc = self.store.get_pipeline(id)
+        doc = self.store.get_pipeline(id, fresh=True)
         if doc is None:
             raise NotFound(f"No pipeline {id}.")
         return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
@@ -145,7 +145,7 @@ class DealsService(Operational):
                      config=self.config)
         expected = if_match(request)
         data = json_body(request, S.PipelineIn())
-        current = self.store.get_pipeline(id)
+        current = self.store.get_pipeline(id, fresh=True)
         if current is None:
             raise NotFound(f"No pipeline {id}.")
         check_version(current, expected, "pipeline")
@@ -155,7 +155,8 @@ class DealsService(Operational):
         doc = self.store.replace_pipeline(id, expected, data["name"], stages,
                                           lost_reasons=P.reasons_in(data["lost_reasons"]))
         if doc is None:
-            raise stale(self.store.get_pipeline(id)["version"], expected, "pipeline")
+            raise stale(self.store.get_pipeline(id, fresh=True)["version"], expected,
+                        "pipeline")
         return 200, etag(doc["version"]), S.PipelineOut().dump(doc)
 
     # --- deals -------------------------------------------------------------------------------
@@ -182,6 +183,21 @@ class DealsService(Operational):
     def get_deal(self, request, id):
         deal = self._deal(request, id)
         return 200, etag(deal["version"]), S.DealOut().dump(deal)
+
+    @http("GET", DEAL + "/history", query=S.HistoryQuery, response=S.HistoryPage, tags=TAGS,
+          summary="The deal's whole history (moves, edits, facts from events), newest "
+                  "first, by cursor", responses={404: "No such deal"})
+    def deal_history(self, request, id):
+        args = query_args(request, S.HistoryQuery())
+        before = None
+        if args.get("cursor"):
+            before = decode_cursor(args["cursor"])
+            if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+                raise QueryInvalid({"cursor": ["Not a valid cursor."]})
+        self._deal(request, id)
+        items, more = self.store.history_page(id, before, args["limit"])
+        return S.HistoryPage().dump({"deal_id": id, "items": items, "next_cursor":
+                                     encode_cursor(more) if more is not None else None})
 
     @http("GET", "/api/v1/deals", query=S.DealQuery, response=S.DealPage, tags=TAGS,
           summary="Deals, filtered (lead_id finds the deal a lead became), by cursor")
@@ -323,7 +339,7 @@ class DealsService(Operational):
         doc = DF.definition(data, utcnow(), self._actor(request))
         gates = []
         for ref in data["required_from"]:  # checked before anything is written
-            pipeline = self._pipeline(ref["pipeline_id"], "required_from")
+            pipeline = self._pipeline(ref["pipeline_id"], "required_from", fresh=True)
             gates.append((pipeline, DF.gate_with(pipeline, ref["stage"], doc["key"])))
         self.store.insert_field(doc)
         for pipeline, stages in gates:

@@ -5,6 +5,7 @@ and BSON has no date-only type); `encode`/`decode` convert at this boundary so t
 sees Decimal and datetime.date only.
 """
 import datetime as dt
+import time
 from decimal import Decimal
 
 from pymongo import ASCENDING, ReturnDocument
@@ -13,14 +14,20 @@ from pymongo.errors import DuplicateKeyError
 from deals import pipelines as P
 from deals.work_store import WORK_COLLECTIONS, WorkStore
 from kit import versioned
+from kit.buckets import BucketLog
 from kit.changes import Change
+from kit.config import setting
 from kit.fields import utcnow
 from kit.idempotency import APPLIED
-from kit.mongo import BaseStore
+from kit.mongo import BaseStore, as_stored
 from kit.paging import keyset_filter
 
 DEALS = "deals"
 PIPELINES = "pipelines"
+# a deal's whole history, in buckets (kit.buckets); the deal keeps its recent entries
+HISTORY = "deal_history"
+MIGRATIONS = "migrations"
+HISTORY_MIGRATION = "deal_history_buckets"
 HIDDEN = {"outbox": 0, "outbox_since": 0, APPLIED: 0}
 TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalled_at",
          "closed_at")
@@ -38,8 +45,6 @@ def encode(values):
             value = {**value, "total": str(value["total"])}
         elif key == "first_payment" and value:
             value = {**value, "amount": str(value["amount"])}
-        elif key == "history":
-            value = [dict(t) for t in value]
         out[key] = value
     return out
 
@@ -62,12 +67,12 @@ def decode(doc):
     for key in TIMES:
         deal.setdefault(key, None)
     deal.setdefault("history", [])
+    deal.setdefault("history_count", len(deal["history"]))  # stored before the buckets
     return deal
 
 
 def _deal_write(change):
-    return Change(set=encode(change.set), events=change.events,
-                  push={"history": change.transition} if change.transition else {})
+    return Change(set=encode(change.set), events=change.events, log=list(change.history))
 
 
 class DealsStore(WorkStore, BaseStore):
@@ -75,8 +80,17 @@ class DealsStore(WorkStore, BaseStore):
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
+        self.history = BucketLog(
+            "history", HISTORY, size=int(setting(self.config, "DEALS.history_bucket_size", 100)),
+            recent=int(setting(self.config, "DEALS.history_recent", 10)))
+        self.bucket_logs = {DEALS: self.history}
+        # Every move decides by its pipeline's gates: reading it once per move doubled a
+        # move's reads. Pipelines change rarely (admins); this instance sees its own edits
+        # at once, another instance's within this many seconds.
+        self._pipeline_ttl = float(setting(self.config, "DEALS.pipeline_cache_seconds", 2))
+        self._pipelines = {}
         self._deals = versioned.Versioned(db[DEALS], what="deal", as_write=_deal_write,
-                                          touched=self.touched, load=decode)
+                                          touched=self.touched, load=decode, log=self.history)
 
     def ensure_indexes(self):
         deals = self.db[DEALS]
@@ -90,6 +104,45 @@ class DealsStore(WorkStore, BaseStore):
                                 ("_id", ASCENDING)], name=f"{field}_created")
         self.ensure_work_indexes()
         self.seed_default_pipeline()
+        self.migrate_history()
+
+    # --- history (kit.buckets) ---------------------------------------------------------------
+
+    def migrate_history(self, batch=200):
+        """Move the history of deals stored before the buckets (up to 200 entries in the
+        deal) into buckets, once: one pass over the deals in `_id` order, the position
+        kept in `migrations` every `batch` deals so that a restart resumes there; each
+        deal's buckets and its own update are idempotent (kit.buckets.BucketLog.migration).
+        Returns deals moved."""
+        marker = self.db[MIGRATIONS].find_one({"_id": HISTORY_MIGRATION}) or {}
+        if marker.get("done"):
+            return 0
+        after = marker.get("after")
+        query = {"_id": {"$gt": after}} if after is not None else {}
+        fields = {"revision": 1, **self.history.projection()}
+        moved, seen = 0, 0
+        for doc in self.db[DEALS].find(query, fields).sort("_id", ASCENDING).batch_size(batch):
+            if self.history.count_field not in doc:
+                copies, update = self.history.migration(doc)
+                if copies:
+                    self.db[HISTORY].bulk_write(copies, ordered=False)
+                # a write that numbered the entries first (kit.buckets.append) wins
+                self.db[DEALS].update_one(
+                    {"_id": doc["_id"], self.history.count_field: {"$exists": False}}, update)
+                moved += 1
+            seen += 1
+            if seen % batch == 0:
+                self.db[MIGRATIONS].update_one({"_id": HISTORY_MIGRATION},
+                                               {"$set": {"after": doc["_id"]}}, upsert=True)
+        self.db[MIGRATIONS].update_one({"_id": HISTORY_MIGRATION},
+                                       {"$set": {"done": True, "at": utcnow()}}, upsert=True)
+        return moved
+
+    def history_page(self, deal_id, before=None, limit=50):
+        """A deal's history newest first below the entry number `before`, and the next
+        page's cursor (None at the first entry)."""
+        doc = self.db[DEALS].find_one({"_id": deal_id}, self.history.projection())
+        return self.history.page(self.db, doc, before, limit)
 
     # --- pipelines ---------------------------------------------------------------------------
 
@@ -102,11 +155,18 @@ class DealsStore(WorkStore, BaseStore):
         except DuplicateKeyError:
             pass
 
-    def get_pipeline(self, pipeline_id):
+    def get_pipeline(self, pipeline_id, fresh=False):
+        """The pipeline (read-only: it may be this instance's cached copy, unless `fresh`:
+        an edit at a version must see the stored one)."""
+        cached = self._pipelines.get(pipeline_id)
+        if not fresh and cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         doc = self.db[PIPELINES].find_one({"_id": pipeline_id})
         if doc is None and pipeline_id == P.DEFAULT_PIPELINE_ID:
             self.seed_default_pipeline()  # a request may beat the start-up seeding
             doc = self.db[PIPELINES].find_one({"_id": pipeline_id})
+        if doc is not None and self._pipeline_ttl > 0:
+            self._pipelines[pipeline_id] = (time.monotonic() + self._pipeline_ttl, doc)
         return doc
 
     def list_pipelines(self):
@@ -116,16 +176,19 @@ class DealsStore(WorkStore, BaseStore):
         now = utcnow()
         doc = {**doc, "version": 1, "created_at": now, "updated_at": now}
         self.db[PIPELINES].insert_one(doc)
+        self._pipelines.pop(doc["_id"], None)
         return doc
 
     def replace_pipeline(self, pipeline_id, version, name, stages, **more):
         """Replace name and stages (and `more` fields given, e.g. lost_reasons) if the
         pipeline is still at `version` (else None)."""
-        return self.db[PIPELINES].find_one_and_update(
+        doc = self.db[PIPELINES].find_one_and_update(
             {"_id": pipeline_id, "version": version},
             {"$set": {"name": name, "stages": stages, "updated_at": utcnow(), **more},
              "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER)
+        self._pipelines.pop(pipeline_id, None)
+        return doc
 
     def open_deals_in_stages(self, pipeline_id, stage_keys):
         if not stage_keys:
@@ -137,12 +200,15 @@ class DealsStore(WorkStore, BaseStore):
 
     def insert_deal(self, deal, events, *, actor=None, correlationid=None):
         """Insert a new deal with its first events; False if that _id exists already."""
+        doc = versioned.new_entity(self.history.start(encode(deal)), events, actor=actor,
+                                   correlationid=correlationid)
         try:
-            self.db[DEALS].insert_one(versioned.new_entity(
-                encode(deal), events, actor=actor, correlationid=correlationid))
+            self.db[DEALS].insert_one(doc)
         except DuplicateKeyError:
             return False
-        self.touched(DEALS, deal["_id"])
+        self.touched(DEALS, deal["_id"], as_stored(doc))
+        # the caller's deal as stored: its history numbered
+        deal.update(history=doc["history"], history_count=doc[self.history.count_field])
         return True
 
     def get_deal(self, deal_id):

@@ -9,7 +9,9 @@ import logging
 import threading
 import time
 
+import bson
 import eventlet
+from bson.codec_options import CodecOptions
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -23,6 +25,15 @@ from kit.streams import stream_declarer
 log = logging.getLogger(__name__)
 
 
+STORED = CodecOptions(tz_aware=True)
+
+
+def as_stored(doc):
+    """`doc` as the server keeps it (times to the millisecond): an inserted document
+    handed to `touched`, whose outbox the relay's clear must then match exactly."""
+    return bson.decode(bson.encode(doc), STORED)
+
+
 class BaseStore:
     """Base for a service's store. Subclasses list `outbox_collections` and create their
     indexes in `ensure_indexes`; after a write that carried events they call `touched`."""
@@ -30,20 +41,25 @@ class BaseStore:
     outbox_collections = ()
 
     def __init__(self, db, config=None):
+        # {collection: kit.buckets.BucketLog}: logs the relay copies into buckets
+        self.bucket_logs = {}
         self.db = db
         self.config = config or {}
-        self._touched = set()
+        self._touched = {}
         self._wake = threading.Event()
 
     def ensure_indexes(self):
         """Create this service's indexes (idempotent)."""
 
-    def touched(self, collection, _id):
-        self._touched.add((collection, _id))
+    def touched(self, collection, _id, doc=None):
+        """Wake the relay for this entity; `doc`, the document as the write left it, saves
+        the relay reading it again (None: it reads)."""
+        self._touched[(collection, _id)] = dict(doc) if doc is not None else None
         self._wake.set()
 
     def drain_touched(self):
-        refs, self._touched = self._touched, set()
+        """{(collection, _id): the document as written, or None} since the last drain."""
+        refs, self._touched = self._touched, {}
         return refs
 
     def ping(self):
@@ -93,6 +109,7 @@ class Store(DependencyProvider):
                 self.publisher,
                 batch_size=int(setting(config, "OUTBOX.batch_size", 500)),
                 grace_seconds=float(setting(config, "OUTBOX.grace_seconds", 2.0)),
+                logs=self.store.bucket_logs,
             )
             self.prom.outbox.relaying = True
 
@@ -143,7 +160,7 @@ class Store(DependencyProvider):
             except (PublishError, PyMongoError) as exc:
                 # The events stay in their outboxes: retried with the next round (and
                 # flushed on stop); the sweep would find them too.
-                self._unsent |= refs
+                self._unsent |= set(refs)
                 log.warning("outbox relay: %s; retrying", exc)
                 backoff = min((backoff or 0.25) * 2, self.sweep_interval)
 
@@ -191,7 +208,7 @@ class Store(DependencyProvider):
         self._halt()
 
     def _flush(self):
-        refs = self.store.drain_touched() | self._unsent
+        refs = set(self.store.drain_touched()) | self._unsent
         deadline = time.monotonic() + self.flush_seconds
         delay = 0.1
         while refs:

@@ -3,10 +3,12 @@
 A write puts the state change and its events into one single-document update
 (`with_events`). The relay publishes them with batched confirms and then removes exactly
 what it published. A crash between the two only repeats a publish; consumers are
-idempotent, so the repeat changes nothing.
+idempotent, so the repeat changes nothing. An entity with a bucketed log (kit.buckets)
+has its new entries copied into their buckets in the same pass, before the clear.
 """
 import datetime as dt
 import logging
+from collections import OrderedDict
 
 from pymongo import UpdateOne
 
@@ -37,6 +39,14 @@ def new_document(doc, events, now=None):
     return doc
 
 
+def _merged(update, extra):
+    """`update` with the operators of `extra` added (field by field, per operator)."""
+    out = {op: dict(fields) for op, fields in update.items()}
+    for op, fields in extra.items():
+        out.setdefault(op, {}).update(fields)
+    return out
+
+
 def event_exchange(event):
     return exchange_for(event["source"].rsplit("/", 1)[-1])
 
@@ -45,24 +55,42 @@ class OutboxRelay:
     """Moves events from entity outboxes to RabbitMQ. No nameko here: the store provider
     drives it from a green thread, and tests drive it directly."""
 
-    def __init__(self, db, collections, publisher, *, batch_size=500, grace_seconds=2.0):
+    def __init__(self, db, collections, publisher, *, batch_size=500, grace_seconds=2.0,
+                 logs=None):
         self.db = db
         self.collections = list(collections)
         self.publisher = publisher
         self.batch_size = batch_size
         self.grace = dt.timedelta(seconds=grace_seconds)
+        self.logs = dict(logs or {})  # collection -> kit.buckets.BucketLog
+        # ids of events this relay published and cleared lately (see _publish_docs)
+        self._done = OrderedDict()
+        self._done_limit = max(batch_size * 20, 10000)
+
+    def _fields(self, coll):
+        log = self.logs.get(coll)
+        return {OUTBOX: 1, **(log.projection() if log else {})}
 
     def publish_entities(self, refs):
-        """Publish the outboxes of these (collection, _id) documents; returns events sent."""
-        by_coll = {}
-        for coll, _id in refs:
-            by_coll.setdefault(coll, []).append(_id)
+        """Publish the outboxes of these (collection, _id) documents; returns events sent.
+        `refs` may map each to the document as its write left it (kit.mongo's `touched`):
+        those are not read again, the clear's filter still names what was published."""
+        known = refs if isinstance(refs, dict) else {}
+        by_coll, docs_of = {}, {}
+        for (coll, _id) in refs:
+            if known.get((coll, _id)) is not None:
+                docs_of.setdefault(coll, []).append(known[(coll, _id)])
+            else:
+                by_coll.setdefault(coll, []).append(_id)
         sent = 0
+        for coll, docs in docs_of.items():
+            for start in range(0, len(docs), self.batch_size):
+                sent += self._publish_docs(coll, docs[start:start + self.batch_size])
         for coll, ids in by_coll.items():
             for start in range(0, len(ids), self.batch_size):
                 # one indexed read per batch (`$in` on `_id`: pushdown.patch locally)
                 docs = list(self.db[coll].find(
-                    {"_id": {"$in": ids[start:start + self.batch_size]}}, {OUTBOX: 1}))
+                    {"_id": {"$in": ids[start:start + self.batch_size]}}, self._fields(coll)))
                 sent += self._publish_docs(coll, docs)
         return sent
 
@@ -74,7 +102,7 @@ class OutboxRelay:
         for coll in self.collections:
             while True:
                 docs = list(self.db[coll].find(
-                    {SINCE: {"$lte": cutoff}}, {OUTBOX: 1}).limit(self.batch_size))
+                    {SINCE: {"$lte": cutoff}}, self._fields(coll)).limit(self.batch_size))
                 if not docs:
                     break
                 sent += self._publish_docs(coll, docs)
@@ -95,38 +123,60 @@ class OutboxRelay:
         return oldest
 
     def _publish_docs(self, coll, docs):
-        docs = [d for d in docs if d.get(OUTBOX)]
-        messages = [
-            (event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
-            for doc in docs for ev in doc[OUTBOX]
-        ]
-        if not messages:
+        log = self.logs.get(coll)
+        # events this relay published and cleared already: a write's answer may still
+        # show them when that write raced the clear
+        docs = [{**d, OUTBOX: [ev for ev in d.get(OUTBOX) or () if ev["id"] not in self._done]}
+                for d in docs]
+        docs = [d for d in docs if d[OUTBOX] or (log and log.due(d))]
+        if not docs:
             return 0
-        self.publisher.publish_batch(messages)
-        self.remove_many(coll, [(doc["_id"], doc[OUTBOX]) for doc in docs])
+        messages = [(event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
+                    for doc in docs for ev in doc[OUTBOX]]
+        if messages:
+            self.publisher.publish_batch(messages)
+        extra = {}
+        if log:  # the log's due entries go into their buckets before the clear says so
+            copies = log.copy_ops(docs)
+            if copies:
+                self.db[log.collection].bulk_write(copies, ordered=False)
+            extra = {doc["_id"]: (log.flushed_update(doc), log.unchanged(doc)) for doc in docs}
+        self.remove_many(coll, [(doc["_id"], doc[OUTBOX]) for doc in docs], extra)
+        for message in messages:
+            self._done[message[2]["id"]] = None
+        while len(self._done) > self._done_limit:
+            self._done.popitem(last=False)
         return len(messages)
 
-    def remove_many(self, coll, published):
+    def remove_many(self, coll, published, extra=None):
         """Empty the outboxes that hold exactly what was published, in one round trip; an
-        outbox that got a newer event meanwhile keeps it (`remove_published`)."""
+        outbox that got a newer event meanwhile keeps it (`remove_published`). `extra`:
+        {_id: (update operators to apply with the clear (a log's `$max` flushed), the
+        filter saying no log entry came meanwhile)}."""
+        extra = extra or {}
         done = self.db[coll].bulk_write([
-            UpdateOne({"_id": _id, OUTBOX: events},
-                      {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}})
+            UpdateOne({"_id": _id, OUTBOX: events, **extra.get(_id, ({}, {}))[1]},
+                      _merged({"$set": {OUTBOX: []}, "$unset": {SINCE: ""}},
+                              extra.get(_id, ({}, {}))[0]))
             for _id, events in published], ordered=False)
         if done.matched_count < len(published):
             for _id, events in published:  # rare: find and trim the ones that grew
-                self.remove_published(coll, _id, events)
+                self.remove_published(coll, _id, events, extra.get(_id))
 
-    def remove_published(self, coll, _id, published):
+    def remove_published(self, coll, _id, published, extra=None):
         collection = self.db[coll]
+        extra, unchanged = extra or ({}, {})
         # Usual case: nothing was added meanwhile, so the outbox empties in one write.
         done = collection.update_one(
-            {"_id": _id, OUTBOX: published},
-            {"$set": {OUTBOX: []}, "$unset": {SINCE: ""}},
+            {"_id": _id, OUTBOX: published, **unchanged},
+            _merged({"$set": {OUTBOX: []}, "$unset": {SINCE: ""}}, extra),
         )
         if done.matched_count == 0:
             # A newer event arrived: remove exactly what was sent and keep the rest.
             # ($pull with a condition is a silent no-op on FerretDB v1; $pullAll works.)
-            collection.update_one({"_id": _id}, {"$pullAll": {OUTBOX: published}})
-            # and if that emptied it, the sweep has nothing left to look at here
-            collection.update_one({"_id": _id, OUTBOX: []}, {"$unset": {SINCE: ""}})
+            collection.update_one({"_id": _id},
+                                  _merged({"$pullAll": {OUTBOX: published}}, extra))
+            # and if that emptied it (and no log entry came meanwhile), the sweep has
+            # nothing left to look at here
+            collection.update_one({"_id": _id, OUTBOX: [], **unchanged},
+                                  {"$unset": {SINCE: ""}})

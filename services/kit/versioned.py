@@ -52,16 +52,18 @@ class Versioned:
 
     What is written is a kit.changes.Change: `as_write(change)` makes one of the domain's
     change where that is something else; `load(doc)` turns a stored document into what the
-    domain reads. `touched(collection, _id)` wakes the outbox relay.
+    domain reads. `touched(collection, _id)` wakes the outbox relay. A change's `log`
+    entries go to the entity's bucketed log (`log`, a kit.buckets.BucketLog).
     """
 
     def __init__(self, collection, *, what, touched, as_write=None, load=None, attempts=8,
-                 unique_conflict=None):
+                 unique_conflict=None, log=None):
         self.collection = collection
         self.what = what
         self.as_write = as_write or (lambda change: change)
         self.touched = touched
         self.load = load or (lambda doc: doc)
+        self.log = log
         self.attempts = attempts
         self.unique_conflict = unique_conflict or (
             f"Another {what} already has one of these unique values.")
@@ -107,6 +109,9 @@ class Versioned:
             update["$set"] = dict(write.set)
         if write.push:
             update["$push"] = dict(write.push)
+        entries = getattr(write, "log", None)
+        if entries:
+            self.log.append(update, doc, entries)
         # documents written before revisions existed are claimed by their absence
         filter_ = {"_id": doc["_id"], VERSION: version,
                    REVISION: doc[REVISION] if REVISION in doc else {"$exists": False}}
@@ -121,6 +126,6 @@ class Versioned:
             raise Conflict(self.unique_conflict) from None
         if after is None:
             return None
-        if built:
-            self.touched(self.collection.name, doc["_id"])
+        if built or entries:
+            self.touched(self.collection.name, doc["_id"], after)
         return self._loaded(after)

@@ -286,13 +286,15 @@ class LeadsService(Operational):
             return domain.convert(scope.check(lead, "lead"), data["amount"], data["currency"],
                                   utcnow(), actor, pipeline_id=data["pipeline_id"])
 
-        converting(self.store.get(id))  # refused before any account or contact is made
+        # one read: refused before any account or contact is made, and the state the
+        # conversion's conditional write starts from
+        current = self.store.get(id)
+        converting(current)
         links = self.store.link_conversion(
-            self.store.get(id), frozenset(setting(self.config, "ACCOUNTS.free_mail_domains")
-                                          or ()),
+            current, frozenset(setting(self.config, "ACCOUNTS.free_mail_domains") or ()),
             utcnow(), actor)
         lead, _ = self.store.change(id, lambda lead: accounts.converted(
-            converting(lead), lead, *links))
+            converting(lead), lead, *links), current=current)
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/assign", body=AssignIn, response=LeadOut,
@@ -512,8 +514,11 @@ class LeadsService(Operational):
             CF.stored(data, entity, utcnow(), actor_id(who))))
 
     def _typed(self, custom, entity="lead"):
-        """Custom values checked against the entity's definitions (400 naming each bad one)."""
-        values, errors = CF.check_values(self.store.field_defs(entity), custom or {})
+        """Custom values checked against the entity's definitions (400 naming each bad one);
+        a record without custom values needs no definitions read."""
+        if not custom:
+            return {}
+        values, errors = CF.check_values(self.store.field_defs(entity), custom)
         if errors:
             raise Invalid("Custom fields do not match their definitions.",
                           errors={"custom": errors})

@@ -14,7 +14,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from kit import versioned
 from kit.errors import Conflict, NotFound
 from kit.fields import utcnow
-from kit.mongo import BaseStore
+from kit.mongo import BaseStore, as_stored
 from kit.outbox import new_document
 from kit.paging import keyset_filter
 from leads import accounts, domain, search
@@ -140,7 +140,7 @@ class LeadsStore(RecordsStore, BaseStore):
             if existing is None:  # the other insert is gone again: report, never guess
                 raise Conflict("A lead with this e-mail or phone was being created.") from None
             raise DuplicateLead(existing) from None
-        self.touched("leads", lead["_id"])
+        self.touched("leads", lead["_id"], as_stored(lead))
         lead.pop("outbox", None)
         lead.pop("outbox_since", None)
         return lead

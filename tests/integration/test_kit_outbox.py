@@ -87,7 +87,7 @@ class CrashAfterPublish(Exception):
 class CrashingRelay(OutboxRelay):
     """Publishes, then dies before it removes what it published."""
 
-    def remove_many(self, coll, published):
+    def remove_many(self, coll, published, extra=None):
         raise CrashAfterPublish()
 
 
@@ -240,3 +240,28 @@ def test_a_batch_removal_keeps_an_event_that_arrived_while_it_was_published(
     done, grew = mongo_db.tasks.find_one({"_id": "t0"}), mongo_db.tasks.find_one({"_id": "t1"})
     assert done["outbox"] == [] and "outbox_since" not in done
     assert grew["outbox"] == [events[2]] and "outbox_since" in grew
+
+
+def test_a_stale_write_answer_is_not_published_again(rabbit_config, mongo_db):
+    """The relay takes an entity's outbox from its write's answer (kit.mongo `touched`):
+    an answer that raced an earlier clear still shows events that are out already, and
+    they go out once, with the newer one cleared by its own answer."""
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.followup_due")
+    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
+    relay = OutboxRelay(mongo_db, ["things"], publisher)
+    first, second = (new_event("lead.followup_due", "t1", {
+        "lead_id": "l1", "task_id": f"t{n}", "owner_id": None,
+        "due_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "note": None}, n) for n in (1, 2))
+    mongo_db.things.insert_one({"_id": "t1", "outbox": [first]})
+    written_first = mongo_db.things.find_one({"_id": "t1"})
+    assert relay.publish_entities({("things", "t1"): written_first}) == 1
+    mongo_db.things.update_one({"_id": "t1"}, {"$push": {"outbox": second}})
+    # an answer written before the first clear landed: [first, second]
+    stale = {**written_first, "outbox": [written_first["outbox"][0], second]}
+    mongo_db.things.update_one({"_id": "t1"}, {"$set": {"outbox": [second]}})
+    assert relay.publish_entities({("things", "t1"): stale}) == 1
+    assert mongo_db.things.find_one({"_id": "t1"})["outbox"] == []
+    events = sub.drain(expect=2, timeout=5) + sub.drain(timeout=0.5)
+    assert [e["data"]["task_id"] for e in events] == ["t1", "t2"]
+    publisher.close()
+    sub.close()

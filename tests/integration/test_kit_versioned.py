@@ -16,7 +16,8 @@ def assigned(owner):
 def things(mongo_db):
     touched = []
     mongo_db.things.insert_one(new_entity({"_id": "t1", "owner": "ann"}, [assigned("ann")]))
-    helper = Versioned(mongo_db.things, what="thing", touched=lambda *ref: touched.append(ref))
+    helper = Versioned(mongo_db.things, what="thing",
+                       touched=lambda coll, _id, doc=None: touched.append((coll, _id)))
     helper.touched_refs = touched
     return helper
 

@@ -1,0 +1,65 @@
+"""Counting the database commands a service sends (a pymongo command listener): how many
+round trips a write costs, and how large they are, as behaviour rather than timing.
+
+A command counts when a frame of `services/` is on the stack (the tests' own look-ups do
+not), it goes to the database being watched, and it is not the service's start-up or its
+relay's periodic sweep (work an idle service does too, not the cost of a write)."""
+import sys
+import threading
+from pathlib import Path
+
+import bson
+from pymongo import monitoring
+
+SERVICES = str(Path(__file__).resolve().parents[2] / "services")
+PERIODIC = frozenset({"kit/mongo.py:_prepare", "kit/outbox.py:sweep",
+                      "kit/outbox.py:oldest_pending"})
+
+
+def _from_services():
+    """Whether a service sent the command, outside its start-up and periodic sweeps."""
+    frame, found = sys._getframe(2), False
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(SERVICES):
+            found = True
+            if f"{Path(path).relative_to(SERVICES)}:{frame.f_code.co_name}" in PERIODIC:
+                return False
+        frame = frame.f_back
+    return found
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self):
+        self.database = None
+        self.sent = []
+        self._lock = threading.Lock()
+
+    def started(self, event):
+        if event.database_name != self.database or not _from_services():
+            return
+        name = event.command_name
+        with self._lock:
+            self.sent.append((name, event.command.get(name),
+                              len(bson.encode(event.command))))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    def watch(self, database):
+        """Start recording the commands sent to `database` (what was recorded is dropped)."""
+        with self._lock:
+            self.database, self.sent = database, []
+
+    def take(self):
+        """[(command, collection, bytes)] since `watch`, and stop recording."""
+        with self._lock:
+            sent, self.sent, self.database = self.sent, [], None
+        return sent
+
+
+COMMANDS = Commands()
+monitoring.register(COMMANDS)
