@@ -38,7 +38,7 @@ def apply_folded(events):
     views = {}
     for deal_id, sequence, newest, gaps in dealview.fold(events):
         view = {**newest, "sequence": sequence}
-        views[deal_id] = {**{k: v for k, v in gaps.items()}, **view}
+        views[deal_id] = {**gaps, **view}
     return views
 
 
