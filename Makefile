@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
-SERVICES := leads deals quotes support metrics notify
+SERVICES := leads deals quotes support metrics notify webhooks
 export PYTHONPATH := $(ROOT)/services
 export EVENTLET_NO_GREENDNS := yes
 export DO_NOT_TRACK := 1
@@ -20,7 +20,8 @@ LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize
+        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize \
+        cluster cluster-stop replay
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
@@ -31,7 +32,9 @@ help:
 	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
 	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
+	@echo "make replay - rebuild the metrics projections from the event streams, then switch"
 	@echo "make queries - docs/queries.md: every query the services run, checked to use an index"
+	@echo "make cluster - a three-node RabbitMQ cluster on 5681-5683 (var/cluster); cluster-stop"
 
 # --- set-up ----------------------------------------------------------------------------------
 # poppler-utils: pdftotext reads the quote PDFs back in tests; fonts-wqy-zenhei: the CJK
@@ -73,6 +76,16 @@ kustomize: deps
 	@deploy/local/kustomize.sh build
 
 infra: venv rabbitmq ferretdb mailpit keys kustomize
+
+# A three-node RabbitMQ cluster beside the single node (README "Running a RabbitMQ cluster
+# locally"); the tests start their own unless this one runs. AMQP_URI for the services:
+# `deploy/local/rabbitmq-cluster.sh uri`, with AMQP_QUEUE_TYPE=quorum.
+cluster: deps
+	@deploy/local/rabbitmq-cluster.sh start
+	@echo "AMQP_URI='$$(deploy/local/rabbitmq-cluster.sh uri)' AMQP_QUEUE_TYPE=quorum"
+
+cluster-stop:
+	@deploy/local/rabbitmq-cluster.sh stop
 
 ROLE ?= admin
 SUB ?= ada
@@ -131,5 +144,11 @@ N ?= 100000
 seed: venv
 	@$(PY) -m bench.seed -n $(N)
 
-clean: stop
+# metrics.rebuild in the foreground, as the metrics user (it reads the producers' streams);
+# the running metrics service follows the switch by itself
+replay: venv
+	@AMQP_URI="$${AMQP_URI:-amqp://metrics:$$(cat var/secrets/rabbitmq/metrics.password)@127.0.0.1:$${RABBITMQ_NODE_PORT:-5672}/}" \
+	  $(PY) -m metrics.rebuild services/metrics/config.yml
+
+clean: stop cluster-stop
 	rm -rf var

@@ -1,5 +1,6 @@
-"""Metrics: events applied per second by one instance, and /metrics scrape latency after
-1,000 and after 1,000,000 applied events.
+"""Metrics: events applied per second by one instance, the replay speed (events per
+second rebuilt from the streams into fresh projections, and its ratio to the live rate),
+and /metrics scrape latency after 1,000 and after 1,000,000 applied events.
 
 - Throughput and the 1,000-event scrape use a real `nameko run` process fed over AMQP
   (catalog events published with batched confirms to `<service>.events`), on a vhost of
@@ -39,9 +40,11 @@ from kit.catalog import PRODUCER
 from kit.config import load_config, setting
 from kit.events import new_event
 from kit.fields import utcnow
+from kit.streams import stream_declarer
 from metrics import domain, snapshot
 from metrics.cohorts import Cohorts
 from metrics.live import KpiCollector
+from metrics.rebuild import Rebuild
 from metrics.store import MetricsStore
 
 RATIOS = {"events_applied_per_s": "amqp_consume_ack_per_s"}
@@ -106,7 +109,8 @@ def applied(url):
 
 
 def publish_and_wait(url, amqp_uri, bodies, already):
-    publisher = ConfirmingPublisher(amqp_uri)
+    # as the producers publish: into their streams too (the replay below reads them)
+    publisher = ConfirmingPublisher(amqp_uri, on_declare=stream_declarer({}))
     started = time.perf_counter()
     try:
         for i in range(0, len(bodies), 500):
@@ -391,6 +395,37 @@ def restarts(ctx, rules, config):
     return out
 
 
+def replay(ctx, url, amqp_uri, live_per_s):
+    """Rebuild the running service's projections from the streams (metrics.rebuild, as
+    `make replay` runs it; no grace after the switch: nothing else writes here), and wait
+    until the service, following the switch, exposes the same KPIs as before."""
+    before = kpi_samples(requests.get(url + "/metrics", timeout=10).text, KPI_FAMILIES)
+    config = load_config(ROOT / "services" / "metrics" / "config.yml")
+    config.update(AMQP_URI=amqp_uri, REBUILD={**config["REBUILD"], "switch_grace_seconds": 0})
+    client = MongoClient(ctx.mongo_uri, tz_aware=True)
+    try:
+        run_ = Rebuild(MetricsStore(client[ctx.databases["metrics"]], config), config,
+                       sleep=time.sleep)
+        assert run_.claim()
+        status = run_.run()["rebuild"]
+    finally:
+        client.close()
+    deadline = time.monotonic() + 60
+    while kpi_samples(requests.get(url + "/metrics", timeout=10).text,
+                      KPI_FAMILIES) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    after = kpi_samples(requests.get(url + "/metrics", timeout=10).text, KPI_FAMILIES)
+    per_s = status["events"] / status["seconds"]
+    return {"replay_events": status["events"], "replay_events_per_s": round(per_s, 1),
+            "replay_vs_live_ratio": round(per_s / live_per_s, 2),
+            "replay_kpis_match_live": after == before}
+
+
+KPI_FAMILIES = {"dealflow_events_applied", "dealflow_funnel_reached", "dealflow_funnel_current",
+                "dealflow_pipeline_amount", "dealflow_forecast_weighted_amount",
+                "dealflow_deal_cycle_seconds", "dealflow_lead_first_response_seconds"}
+
+
 def run(ctx):
     out = {}
     vhost, amqp_uri = own_vhost(ctx)
@@ -404,6 +439,7 @@ def run(ctx):
         n = 1_500  # FerretDB-bound: ~40-60 events/s here, and the bench must stay short
         elapsed = publish_and_wait(url, amqp_uri, events(n, seed=2), 1_000)
         out["events_applied_per_s"] = round(n / elapsed, 1)
+        out.update(replay(ctx, url, amqp_uri, out["events_applied_per_s"]))
     finally:
         requests.delete(f"{base}/api/vhosts/{vhost}", auth=auth, timeout=10)
 

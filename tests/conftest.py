@@ -127,3 +127,30 @@ def api():
     yield make
     for client in made:
         client.session.close()
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster():
+    """The three-node RabbitMQ cluster (deploy/local/rabbitmq-cluster.sh), started once per
+    session and stopped after it; one that `make cluster` already runs is used and left
+    running. A node a test killed is started again before the next test."""
+    from tests.support.cluster import RabbitCluster
+
+    cluster = RabbitCluster()
+    ours = not cluster.is_up()
+    if ours:
+        cluster.start()
+    yield cluster
+    if ours:
+        cluster.stop()
+    else:
+        cluster.restart_dead_nodes()
+
+
+@pytest.fixture
+def cluster_vhost(rabbit_cluster):
+    """A vhost of the test's own on the cluster, on every node, deleted afterwards."""
+    vhost = rabbit_cluster.add_vhost()
+    yield vhost
+    rabbit_cluster.restart_dead_nodes()  # a node the test killed and left down
+    rabbit_cluster.delete_vhost(vhost)

@@ -45,7 +45,7 @@ case "${1:-start}" in
     # guest stays here only: local development and the tests' per-test vhosts use it.
     secrets="$root/var/secrets/rabbitmq"
     (umask 077; mkdir -p "$secrets"
-     for svc in leads deals quotes support metrics notify; do
+     for svc in leads deals quotes support metrics notify webhooks; do
        [ -s "$secrets/$svc.password" ] || python3 -c \
          'import secrets; print(secrets.token_urlsafe(24))' > "$secrets/$svc.password"
      done)

@@ -13,12 +13,16 @@ export PEOPLE_FILE="${PEOPLE_FILE:-$root/deploy/local/people.yml}"
 action="$1"; shift
 
 port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;
-  support) echo 8004;; metrics) echo 8005;; notify) echo 8006;; *) echo "unknown service $1" >&2; exit 2;; esac; }
+  support) echo 8004;; metrics) echo 8005;; notify) echo 8006;;
+  webhooks) echo 8007;; *) echo "unknown service $1" >&2; exit 2;; esac; }
 # each service on its own broker user (rabbitmq.sh made it), unless AMQP_URI names another
 amqp_uri_of() {
   if [ -n "${AMQP_URI:-}" ]; then echo "$AMQP_URI"; return; fi
   echo "amqp://$1:$(cat "$root/var/secrets/rabbitmq/$1.password")@127.0.0.1:${RABBITMQ_NODE_PORT:-5672}/"
 }
+# webhooks to receivers on this machine: plain http and loopback (never outside development)
+export WEBHOOKS_DEVELOPMENT="${WEBHOOKS_DEVELOPMENT:-true}"
+export WEBHOOKS_ALLOW="${WEBHOOKS_ALLOW:-[localhost, 127.0.0.1]}"
 # signed customer links: a key generated under var/links on first use (kit.links)
 export LINK_KEYS_DEV_DIR="${LINK_KEYS_DEV_DIR:-$root/var/links}"
 class_of() { echo "$1.service:$(tr '[:lower:]' '[:upper:]' <<<"${1:0:1}")${1:1}Service"; }

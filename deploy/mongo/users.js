@@ -7,7 +7,7 @@
 // stops the script. Run by mongosh as an administrator:
 // - compose: mounted into /docker-entrypoint-initdb.d (runs when the data volume is new);
 // - Kubernetes: the dealflow-mongo-users Job (its ConfigMap holds this file's text).
-const services = (process.env.MONGO_SERVICE_USERS || "leads deals quotes support metrics notify")
+const services = (process.env.MONGO_SERVICE_USERS || "leads deals quotes support metrics notify webhooks")
   .split(/\s+/).filter(Boolean);
 for (const service of services) {
   const password = process.env[`MONGO_${service.toUpperCase()}_PASSWORD`];

@@ -8,6 +8,9 @@ What a service does on the broker, and the permission each needs:
   own exchange: configure + write on the stream, read on its own exchange;
 - consumes through nameko queues `evt-<source>-<type>--<service>.<method>`, with their
   `.retry.<n>` and `.dlq` queues (kit.consumer): configure + write + read on them;
+- reads other producers' replayable logs (READS_STREAMS: metrics rebuilds its projections
+  from them, webhooks delivers from them): read on `<source>.events.stream` only; metrics
+  also reads its vhost's queue figures through the management API (tag `management`);
 - binds those queues to `<source>.events`: read on the source exchange, and configure
   on it because kombu declares a queue's exchange before binding (an idempotent declare);
 - retries a failed event by publishing to its retry queue through the default exchange,
@@ -48,8 +51,17 @@ CONSUMES = {
     "support": ("deals",),
     "metrics": ("leads", "deals", "quotes", "support"),
     "notify": ("leads", "deals", "quotes", "support"),
+    "webhooks": (),
+}
+# whose replayable logs (`<service>.events.stream`) each service reads with a plain
+# consumer (kit.streams): read on the stream is all that takes (no declare, no bind)
+READS_STREAMS = {
+    "metrics": ("leads", "deals", "quotes", "support"),
+    "webhooks": ("leads", "deals", "quotes", "support", "notify", "webhooks"),
 }
 SERVICES = tuple(CONSUMES)
+# management API tags: metrics reads its vhost's stream lengths there (its /metrics)
+TAGS = {"metrics": "management"}
 
 
 def permissions(service):
@@ -58,6 +70,7 @@ def permissions(service):
     own_stream = rf"{re.escape(service)}\.events\.stream"
     own_queues = rf"evt-[a-z]+-[a-z_.]+--{re.escape(service)}\.[A-Za-z0-9_.]+"
     sources = [rf"{re.escape(s)}\.events" for s in CONSUMES[service]]
+    streams = [rf"{re.escape(s)}\.events\.stream" for s in READS_STREAMS.get(service, ())]
     retry = [r"amq\.default"] if sources else []
 
     def anchored(*parts):
@@ -68,7 +81,8 @@ def permissions(service):
                               *sources),
         "write": anchored(own_exchange, own_stream, *([own_queues] if sources else []),
                           *retry),
-        "read": anchored(own_exchange, *([own_queues] if sources else []), *sources),
+        "read": anchored(own_exchange, *([own_queues] if sources else []), *sources,
+                         *streams),
     }
 
 
@@ -100,8 +114,8 @@ class Management:
                     raise
                 time.sleep(1)
 
-    def put_user(self, name, password):
-        self.call("PUT", "users", name, body={"password": password, "tags": ""})
+    def put_user(self, name, password, tags=""):
+        self.call("PUT", "users", name, body={"password": password, "tags": tags})
 
     def put_permissions(self, vhost, name, rules):
         self.call("PUT", "permissions", vhost, name, body=rules)
@@ -115,7 +129,7 @@ def apply(management, vhost, passwords, user_of=lambda service: service, delete_
     takes effect) with exactly its permissions on `vhost`."""
     for service, password in passwords.items():
         user = user_of(service)
-        management.put_user(user, password)
+        management.put_user(user, password, TAGS.get(service, ""))
         management.put_permissions(vhost, user, permissions(service))
     if delete_guest:
         management.delete_user("guest")

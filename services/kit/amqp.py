@@ -13,6 +13,7 @@ import logging
 import time
 from contextlib import contextmanager
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import amqp
 import kombu.serialization
@@ -41,6 +42,18 @@ class Raw(NamedTuple):
 
 class PublishError(Exception):
     """The broker did not confirm the whole batch; the caller keeps it for a retry."""
+
+
+def redacted(amqp_uri):
+    """AMQP_URI fit for a log line: the password of every listed node replaced."""
+    def one(uri):
+        url = urlsplit(uri)
+        if url.password is None:
+            return uri
+        return url._replace(netloc=f"{url.username}:***@{url.netloc.rsplit('@', 1)[-1]}"
+                            ).geturl()
+
+    return ";".join(one(uri) for uri in amqp_uri.split(";"))
 
 
 def connect(amqp_uri, timeout):
@@ -155,6 +168,10 @@ class ConfirmingPublisher:
             self.close()
             raise PublishError(f"publish failed: {exc}") from exc
         if self._nacked:
+            # a fresh channel next time: a RabbitMQ 3.10 channel that was nacked because a
+            # quorum queue lost its leader (a node died) keeps nacking that queue after a
+            # new leader is elected; a new channel reaches the new leader
+            self.close()
             raise PublishError("broker refused (nacked) part of the batch")
 
 

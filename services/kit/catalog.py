@@ -672,5 +672,24 @@ CATALOG = {
     },
 }
 
+# --- webhooks (issue 16) ---------------------------------------------------------------------
+
+
+class WebhookSubscriptionDisabled(Schema):
+    """A webhook subscription was turned off: its endpoint failed a run of attempts in a
+    row or for too long, answered 410 Gone, or an admin turned it off. No URL or secret
+    (events carry none): the subscription id is looked up in the webhooks admin API."""
+
+    subscription_id = _id()
+    reason = fields.String(required=True)
+    automatic = fields.Boolean(required=True, metadata={
+        "description": "true when the failure rules turned it off, false for an admin"})
+    failures_in_a_row = fields.Integer(required=True, validate=validate.Range(min=0))
+    failing_since = UtcDateTime(**OPTIONAL)
+    disabled_at = UtcDateTime(required=True)
+
+
+CATALOG["webhooks"] = {"webhook.subscription_disabled": WebhookSubscriptionDisabled}
+
 EVENT_TYPES = {etype: schema for events in CATALOG.values() for etype, schema in events.items()}
 PRODUCER = {etype: service for service, events in CATALOG.items() for etype in events}

@@ -26,7 +26,7 @@ from nameko.extensions import SharedExtension
 from nameko.messaging import QueueConsumer
 from pymongo.errors import PyMongoError
 
-from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw, connect
+from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw, connect, redacted
 from kit.config import setting
 from kit.errors import Contention, DealflowError, Retryable, Unavailable
 from kit.events import parse_event
@@ -36,10 +36,16 @@ log = logging.getLogger(__name__)
 
 
 def queue_arguments(config):
-    """Arguments for every queue we declare: classic v2 locally, quorum in a cluster."""
+    """Arguments for every queue we declare: classic v2 locally, quorum in a cluster.
+
+    A quorum queue dead-letters at most once unless told otherwise: a message expiring from
+    a retry queue (or rejected) while the target queue's leader is being re-elected after a
+    node failure would be dropped. At-least-once dead-lettering needs `reject-publish`
+    overflow (none of our queues has a length limit, so nothing is ever refused for it)."""
     qtype = setting(config, "AMQP_QUEUES.type", "classic")
     if qtype == "quorum":
-        return {"x-queue-type": "quorum"}
+        return {"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish"}
     return {"x-queue-version": 2}
 
 
@@ -86,6 +92,11 @@ class ReliableQueueConsumer(QueueConsumer):
         for provider, consumer in self._consumers.items():
             consumer.on_decode_error = partial(self._undecodable, provider)
         return consumers
+
+    def on_connection_error(self, exc, interval):
+        # nameko's own message redacts the first password of an address list only
+        log.warning("Error connecting to broker at %s (%s); retrying in %s seconds",
+                    redacted(self.amqp_uri), exc, interval)
 
     def _undecodable(self, provider, message, exc):
         # called inside the consumer thread's drain_events: publish from a thread of its own

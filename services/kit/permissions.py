@@ -152,7 +152,7 @@ def routes_of(service_cls):
     return routes
 
 
-SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify")
+SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify", "webhooks")
 
 
 def collect():

@@ -35,7 +35,7 @@ from kit.config import setting
 from kit.fields import utcnow
 from kit.mongo import Store
 from kit.prom import PromRegistry
-from metrics import quotes_kpis, snapshot
+from metrics import quotes_kpis, snapshot, timetravel
 from metrics.cohorts import Cohorts, summarise
 from metrics.domain import (
     LEAD_ORIGIN,
@@ -50,7 +50,7 @@ from metrics.domain import (
     Rules,
     contribution,
 )
-from metrics.store import PROJECTIONS
+from metrics.store import PROJECTIONS, SOURCE_DB
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,7 @@ class LiveKpis(DependencyProvider):
         self.cohorts = Cohorts(self.rules, self.bucket_seconds)
         self.ready = False
         self.restored_from = None  # "snapshot" or "projections", once ready
+        self.source_db = None  # the projection database the state was read from
         self._snapshotted = 0
         self.passes = 0  # completed refresh passes: how tests see the loop turn
         self._running = False
@@ -238,18 +239,24 @@ class LiveKpis(DependencyProvider):
 
     def absorb(self, kind, doc):
         """Take in a projection as read or written; a stale revision changes nothing."""
+        if doc.get(SOURCE_DB, self.source_db) != self.source_db:
+            return  # written to a database this instance is switching from or to
         rev = doc.get("rev", 0)
         if rev > self.state.known_rev(kind, doc["_id"]):
             self.state.replace(kind, doc["_id"], rev, contribution(kind, doc, self.rules))
             self.cohorts.absorb(kind, doc)
 
-    def funnel(self, start, end, pipeline):
+    def funnel(self, start, end, pipeline, as_of=None):
         """The cohort funnel of leads created in [start, end): from the tallies in memory;
-        before the KPIs are restored, from the projections of the window."""
+        before the KPIs are restored, or as of a past moment, from the projections of the
+        window (as they were then: metrics.timetravel)."""
         pipeline = pipeline or self.rules.funnel_pipeline
-        if self.ready:
+        if self.ready and as_of is None:
             return self.cohorts.funnel(start, end, pipeline)
         leads, deals = self.store.cohort(start, end)
+        if as_of is not None:
+            leads = [timetravel.as_of(doc, as_of) for doc in leads]
+            deals = [timetravel.as_of(doc, as_of) for doc in deals]
         window = Cohorts.of(leads, deals, self.rules, self.bucket_seconds)
         return summarise(self.rules, *window.tallies(pipeline))
 
@@ -258,7 +265,10 @@ class LiveKpis(DependencyProvider):
         snapshot_due = time.monotonic() + self.snapshot_seconds
         while self._running:
             try:
-                if self.ready:
+                self.store.follow_active()
+                if self.ready and self.store.db.name != self.source_db:
+                    since = self._restore()  # a rebuild switched the projections
+                elif self.ready:
                     since = self._refresh(since)
                     if time.monotonic() >= snapshot_due:
                         snapshot_due = time.monotonic() + self.snapshot_seconds
@@ -274,6 +284,7 @@ class LiveKpis(DependencyProvider):
             eventlet.sleep(delay)
 
     def _restore(self):
+        self.source_db = self.store.db.name
         try:
             since = self._from_snapshot()
         except snapshot.SnapshotError as exc:
@@ -281,7 +292,13 @@ class LiveKpis(DependencyProvider):
             since = None
         if since is None:
             self.restored_from = "projections"
+            if self.ready:  # switching without a snapshot: start from nothing, unexposed
+                self.ready = False
+                self.codec = snapshot.Codec()
+                self.state = Aggregates(decode=self.codec.decode)
+                self.cohorts = Cohorts(self.rules, self.bucket_seconds)
             since = self._load_all()
+            self.ready = True
         else:
             self.restored_from = "snapshot"
         # the restored state lives as long as the process: later collections skip it, so an

@@ -4,4 +4,9 @@ from kit.permissions import ALL
 
 PERMISSIONS = {
     "funnel": {"admin": ALL, "director": ALL, "manager": ALL, "finance": ALL},
+    "forecast": {"admin": ALL, "director": ALL, "manager": ALL, "finance": ALL},
+    "forecast_backtest": {"admin": ALL, "director": ALL, "manager": ALL, "finance": ALL},
+    # a rebuild reads every stream and writes a whole database: platform admins only
+    "start_rebuild": {"admin": ALL},
+    "rebuild_status": {"admin": ALL},
 }

@@ -6,13 +6,25 @@ store.apply_batch), then the projections written go to the live KPIs; the kit ac
 batch after that (kit.batches).
 """
 from kit.batches import batch_event_handler
+from kit.fields import utcnow
 from kit.http import http, query_args
 from kit.mongo import Store
 from kit.ops import Operational
+from metrics import timetravel
 from metrics.live import LiveKpis
 from metrics.permissions import PERMISSIONS
-from metrics.schemas import FunnelOut, FunnelQuery
+from metrics.rebuild import Rebuilds
+from metrics.schemas import (
+    BacktestOut,
+    BacktestQuery,
+    ForecastOut,
+    ForecastQuery,
+    FunnelOut,
+    FunnelQuery,
+    RebuildOut,
+)
 from metrics.store import MetricsStore
+from metrics.streamstats import StreamStats
 
 
 class MetricsService(Operational):
@@ -21,6 +33,8 @@ class MetricsService(Operational):
 
     store = Store(MetricsStore)
     kpis = LiveKpis()
+    rebuilds = Rebuilds()
+    stream_stats = StreamStats()
 
     def _apply(self, events):
         for kind, doc in self.store.apply_batch(events):
@@ -30,9 +44,38 @@ class MetricsService(Operational):
           summary="Cohort funnel: leads created in [from, to) and how far they got")
     def funnel(self, request):
         args = query_args(request, FunnelQuery())
-        result = self.kpis.funnel(args["from_"], args["to"], args["pipeline"])
+        result = self.kpis.funnel(args["from_"], args["to"], args["pipeline"], args["as_of"])
         return FunnelOut().dump({**result, "from_": args["from_"], "to": args["to"],
-                                 "pipeline": args["pipeline"]})
+                                 "pipeline": args["pipeline"], "as_of": args["as_of"]})
+
+    @http("GET", "/api/v1/forecast", query=ForecastQuery, response=ForecastOut,
+          tags=["forecast"], summary="Weighted forecast of the deals open at a moment, by "
+                                     "expected close month, owner and currency")
+    def forecast(self, request):
+        at = query_args(request, ForecastQuery())["as_of"] or utcnow()
+        result = timetravel.forecast(self.store.all_projections("deals"), at, self.kpis.rules)
+        return ForecastOut().dump({**result, "as_of": at})
+
+    @http("GET", "/api/v1/forecast/backtest", query=BacktestQuery, response=BacktestOut,
+          tags=["forecast"], summary="The weighted forecast as of a moment next to what was "
+                                     "won afterwards, per month, owner and currency")
+    def forecast_backtest(self, request):
+        args = query_args(request, BacktestQuery())
+        result = timetravel.backtest(self.store.all_projections("deals"), args["as_of"],
+                                     args["until"], self.kpis.rules)
+        return BacktestOut().dump({**result, **args})
+
+    @http("POST", "/api/v1/admin/rebuild", response=RebuildOut, status=202, tags=["admin"],
+          summary="Rebuild the projections from the event streams into a fresh database "
+                  "and switch over (one at a time; a running one is reported, not doubled)")
+    def start_rebuild(self, request):
+        _, status = self.rebuilds.begin()
+        return RebuildOut().dump(status)
+
+    @http("GET", "/api/v1/admin/rebuild", response=RebuildOut, tags=["admin"],
+          summary="The active projection database and the last rebuild")
+    def rebuild_status(self, request):
+        return RebuildOut().dump(self.rebuilds.status())
 
     # --- events, one queue per producer ------------------------------------------------------
 

@@ -10,6 +10,16 @@ Snapshots of the KPI state (see snapshot.py) live in `snapshots`: chunk document
 `<snapshot id>.<n>` and one manifest `kpis` naming the newest complete snapshot, its
 checksum and watermark, and the one before it (kept so a reader that started on it can
 finish); everything is read by `_id`.
+
+Which set of projections is active is recorded in the `control` collection (document
+`projections`: the active set's name, and the state of the last rebuild). A rebuild
+(rebuild.py) fills a fresh set from the event streams and then switches `active` to it;
+every instance follows at its next refresh, and a restart reads the same record, so the
+switch outlives the process. A set is a *namespace* of collections in the service's own
+database (the service's credentials reach that database only, as deploy/mongo grants
+them): the configured database's name stands for its unprefixed collections, and
+`<database>_r<id>` for the collections prefixed `r<id>_`. Without the record the
+unprefixed set is the active one.
 """
 import uuid
 
@@ -26,10 +36,78 @@ PROJECTIONS = tuple(CONTRIBUTIONS)
 LEAN = {"applied": 0}
 SNAPSHOTS = "snapshots"
 MANIFEST = "kpis"
+CONTROL = "control"
+ACTIVE = "projections"
+RUNNING = "running"
+# set on the document apply() returns (never stored): the set of projections it was
+# written to, so a write that raced a switch is not taken into the new set's KPIs
+SOURCE_DB = "_source_db"
+# what a rebuild builds afresh: the collections of a set
+SETS = frozenset((*PROJECTIONS, SNAPSHOTS))
+
+
+class Namespace:
+    """One set of projection collections, used by the queries as a pymongo Database: the
+    projections and their snapshots are the set's own (prefixed); every other collection
+    (the control record, the kit's audit trail) is the database's, whichever set is
+    active."""
+
+    def __init__(self, database, name):
+        self.database = database
+        self.client = database.client
+        self.name = name
+        self.prefix = "" if name == database.name else name[len(database.name) + 1:] + "_"
+
+    def __getitem__(self, collection):
+        return self.database[self.prefix + collection if collection in SETS else collection]
+
+    def __getattr__(self, collection):
+        if collection.startswith("_"):
+            raise AttributeError(collection)
+        return self[collection]
+
+    def drop_collection(self, collection):
+        self.database.drop_collection(self.prefix + collection)
 
 
 class MetricsStore(BaseStore):
     outbox_collections = ()
+
+    def __init__(self, db, config=None):
+        self._active = None
+        super().__init__(db, config)
+
+    @property
+    def db(self):
+        """The active projection database (read from the control record once, then
+        followed by `follow_active`)."""
+        if self._active is None:
+            self._active = Namespace(self.base, self.active_name())
+        return self._active
+
+    @db.setter
+    def db(self, value):
+        self.base = value
+        self._active = None
+
+    def active_name(self):
+        doc = self.base[CONTROL].find_one({"_id": ACTIVE})
+        return doc["active"] if doc and doc.get("active") else self.base.name
+
+    def follow_active(self):
+        """Point at the active database if a rebuild switched it; True when it changed."""
+        name = self.active_name()
+        if self._active is not None and self._active.name == name:
+            return False
+        self._active = Namespace(self.base, name)
+        return True
+
+    @classmethod
+    def pinned(cls, database, name, config=None):
+        """A store on the set `name` whatever the control record says (a rebuild's)."""
+        store = cls(database, config)
+        store._active = Namespace(database, name)
+        return store
 
     def ensure_indexes(self):
         for name in PROJECTIONS:
@@ -54,12 +132,14 @@ class MetricsStore(BaseStore):
         _index_keys(kind, [fact], update)
         duplicate = {"$inc": {f"dups.{type_key(event['type'])}": 1, "rev": 1},
                      "$set": {"updated_at": now}}
-        coll = self.db[kind]
+        space = self.db
+        coll = space[kind]
         for _ in range(3):
             try:
                 doc = coll.find_one_and_update(
                     {"_id": entity_id, "applied": {"$ne": event_id}}, update,
                     upsert=True, return_document=ReturnDocument.AFTER)
+                doc[SOURCE_DB] = space.name
                 return kind, doc, True
             except DuplicateKeyError:
                 # Either the event is applied already, or another event of a new entity
@@ -68,6 +148,7 @@ class MetricsStore(BaseStore):
                     {"_id": entity_id, "applied": event_id}, duplicate,
                     return_document=ReturnDocument.AFTER)
                 if doc is not None:
+                    doc[SOURCE_DB] = space.name
                     return kind, doc, False
         raise RuntimeError(f"could not apply {event_id} to {kind}/{entity_id}")
 
@@ -114,12 +195,15 @@ class MetricsStore(BaseStore):
             "$set": {"updated_at": utcnow()},
         }
         _index_keys(kind, facts, update)
+        space = self.db
         try:
-            return self.db[kind].find_one_and_update(
+            doc = space[kind].find_one_and_update(
                 {"_id": entity_id, "applied": {"$nin": ids}}, update,
                 upsert=True, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             return None
+        doc[SOURCE_DB] = space.name
+        return doc
 
     def all_projections(self, kind, batch_size=1000):
         return self.db[kind].find({}, LEAN).batch_size(batch_size)
@@ -188,6 +272,62 @@ class MetricsStore(BaseStore):
         if drop:
             coll.delete_many({"_id": {"$in": _chunk_ids(drop["snap"], drop["chunks"])}})
         return swapped
+
+    # --- rebuilds (the control record, in the configured database) --------------------------
+
+    def rebuild_status(self):
+        doc = self.base[CONTROL].find_one({"_id": ACTIVE}) or {}
+        return {"active": doc.get("active") or self.base.name,
+                "previous": doc.get("previous"), "rebuild": doc.get("rebuild")}
+
+    def claim_rebuild(self, owner, target, now, stale_before):
+        """Claim the one rebuild there may be (atomic): None while another one runs and
+        beats; else the record as it was, so the caller can drop an abandoned target."""
+        coll = self.base[CONTROL]
+        try:
+            coll.update_one({"_id": ACTIVE}, {"$setOnInsert": {"active": self.base.name}},
+                            upsert=True)
+        except DuplicateKeyError:  # another instance created it at the same moment
+            pass
+        return coll.find_one_and_update(
+            {"_id": ACTIVE, "$or": [{"rebuild.state": {"$ne": RUNNING}},
+                                    {"rebuild.heartbeat": {"$lt": stale_before}}]},
+            {"$set": {"rebuild": {"state": RUNNING, "owner": owner, "target": target,
+                                  "started_at": now, "heartbeat": now, "events": 0}}},
+            return_document=ReturnDocument.BEFORE)
+
+    def beat(self, owner, now, **progress):
+        """Record progress; False when the claim was lost (taken over as stale)."""
+        fields = {"rebuild.heartbeat": now, **{f"rebuild.{k}": v for k, v in progress.items()}}
+        return self.base[CONTROL].update_one({"_id": ACTIVE, "rebuild.owner": owner},
+                                             {"$set": fields}).modified_count == 1
+
+    def switch_active(self, owner, target):
+        """Make `target` the active database if this rebuild still holds its claim; the
+        one it replaces stays as `previous` (a way back). Returns (replaced, the previous
+        one before, now out of use) or None when the claim was lost."""
+        doc = self.base[CONTROL].find_one_and_update(
+            {"_id": ACTIVE, "rebuild.owner": owner, "rebuild.state": RUNNING},
+            {"$set": {"active": target}}, return_document=ReturnDocument.BEFORE)
+        if doc is None:
+            return None
+        replaced = doc.get("active") or self.base.name
+        self.base[CONTROL].update_one({"_id": ACTIVE}, {"$set": {"previous": replaced}})
+        return replaced, doc.get("previous")
+
+    def finish_rebuild(self, owner, state, now, **info):
+        fields = {"rebuild.state": state, "rebuild.finished_at": now,
+                  **{f"rebuild.{k}": v for k, v in info.items()}}
+        self.base[CONTROL].update_one({"_id": ACTIVE, "rebuild.owner": owner},
+                                      {"$set": fields})
+
+    def drop_projections(self, name):
+        """Drop a set of projections that is out of use (never the active one)."""
+        if not name or name == self.active_name():
+            return
+        space = Namespace(self.base, name)
+        for collection in (*PROJECTIONS, SNAPSHOTS):
+            space.drop_collection(collection)
 
 
 def _index_keys(kind, facts, update):

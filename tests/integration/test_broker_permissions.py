@@ -35,7 +35,8 @@ def users(request, rabbit_config):
     management = access.Management(f"{api.scheme}://{api.hostname}:{api.port}",
                                    api.username, api.password)
     prefix = f"t{uuid.uuid4().hex[:8]}-"
-    passwords = {s: secrets.token_urlsafe(16) for s in ("leads", "deals", "metrics")}
+    passwords = {s: secrets.token_urlsafe(16) for s in ("leads", "deals", "metrics",
+                                                           "webhooks")}
     access.apply(management, rabbit_config["vhost"], passwords,
                  user_of=lambda service: prefix + service)
     amqp_uri = urlparse(rabbit_config["AMQP_URI"])
@@ -172,3 +173,42 @@ def test_a_producer_s_user_keeps_its_own_stream_only(users, rabbit_config, make_
     assert [message.body for message in got] == ['{"id":"1"}']
     with Connection(users["leads"]) as conn, pytest.raises(amqp.exceptions.AccessRefused):
         declare(conn, "deals.events")
+
+
+def test_the_webhooks_user_reads_producers_streams_and_nothing_else(users, make_config):
+    """webhooks reads every producer's stream with a plain consumer, and may neither
+    publish their events nor read their queues."""
+    ConfirmingPublisher(users["leads"], on_declare=stream_declarer(make_config("leads"))) \
+        .publish_batch([("leads.events", "lead.created", {"id": "1"}, {})])
+    got = []
+    with Connection(users["webhooks"]) as conn:
+        channel = conn.channel()
+        channel.basic_qos(0, 10, False)
+        channel.basic_consume("leads.events.stream", callback=got.append,
+                              arguments={"x-stream-offset": "first"})
+        conn.drain_events(timeout=5)
+    assert [message.body for message in got] == ['{"id":"1"}']
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        publish(users["webhooks"], "leads.events", "lead.created")
+    queue = "evt-leads-lead.converted--deals.handle_leads_lead_converted"
+    with Connection(users["deals"]) as conn:
+        conn.channel().queue_declare(queue, durable=True)
+    with Connection(users["webhooks"]) as conn, pytest.raises(amqp.exceptions.AccessRefused):
+        conn.channel().basic_get(queue)
+
+
+def test_metrics_reads_the_producers_logs_to_rebuild_and_no_one_else_does(
+        users, rabbit_config, make_config):
+    """metrics.rebuild reads `<producer>.events.stream` with the metrics user (a passive
+    declare, then a consumer); a producer's user cannot read another's log."""
+    from metrics.replay import StreamReader
+
+    ConfirmingPublisher(users["leads"], on_declare=stream_declarer(make_config("leads"))) \
+        .publish_batch([("leads.events", "lead.created", {"id": "1"}, {})])
+    read = [body for batch in StreamReader(users["metrics"], idle_seconds=0.5)
+            .read("leads.events.stream") for _, body in batch]
+    assert read == ['{"id":"1"}']
+    ConfirmingPublisher(users["deals"], on_declare=stream_declarer(make_config("deals"))) \
+        .publish_batch([("deals.events", "deal.created", {"id": "2"}, {})])
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        list(StreamReader(users["leads"], idle_seconds=0.5).read("deals.events.stream"))

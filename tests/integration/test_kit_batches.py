@@ -37,6 +37,7 @@ class BatchesService:
     name = "batches"
     store = Store(FactStore)
     handed = []  # the event ids of each batch the handler was given, in order
+    written = []  # the same, of each batch whose write returned
     gate = None  # when set, the handler waits on it after its write
     poison = "poison"
 
@@ -44,6 +45,7 @@ class BatchesService:
     def record(self, events):
         type(self).handed.append([e["id"] for e in events])
         self.store.record([e for e in events if e["data"].get("name") != self.poison])
+        type(self).written.append([e["id"] for e in events])
         if any(e["data"].get("name") == self.poison for e in events):
             raise RuntimeError("a poison event")
         if self.gate is not None:
@@ -75,6 +77,7 @@ def publish(rabbit_config):
 @pytest.fixture
 def batches(container_factory, make_config, monkeypatch):
     monkeypatch.setattr(BatchesService, "handed", [])
+    monkeypatch.setattr(BatchesService, "written", [])
     monkeypatch.setattr(BatchesService, "gate", None)
 
     def start(size=5, linger_ms=NEVER_MS, **overrides):
@@ -135,6 +138,8 @@ def test_an_event_delivered_again_in_or_after_its_batch_changes_nothing(batches,
     assert wait_for(lambda: len(BatchesService.handed) == 1)
     publish(a, b, a)
     assert wait_for(lambda: len(BatchesService.handed) == 2)
+    # the handler notes a batch before its write: wait for the second write to return
+    assert wait_for(lambda: len(BatchesService.written) == 2)
     assert store.facts() == {a["id"]: "lead.created", b["id"]: "lead.created"}
 
 

@@ -16,9 +16,11 @@ from notify.service import NotifyService
 from quotes.service import QuotesService
 from support.service import SupportService
 from tests.support.tokens import token
+from webhooks.service import WebhooksService
 
 SERVICES = {"leads": LeadsService, "deals": DealsService, "metrics": MetricsService,
-            "notify": NotifyService, "quotes": QuotesService, "support": SupportService}
+            "notify": NotifyService, "quotes": QuotesService, "support": SupportService,
+            "webhooks": WebhooksService}
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "5")
 SEED = os.environ.get("FUZZ_SEED", "20261127")
 CLI = Path(sys.executable).with_name("schemathesis")

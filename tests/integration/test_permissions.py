@@ -15,7 +15,8 @@ from tests.support.tokens import bearer
 ROOT = Path(__file__).resolve().parents[2]
 # every service with a matrix; a service listed here without one fails
 SERVICES = {"leads": "LeadsService", "deals": "DealsService", "metrics": "MetricsService",
-            "notify": "NotifyService", "support": "SupportService", "quotes": "QuotesService"}
+            "notify": "NotifyService", "support": "SupportService", "quotes": "QuotesService",
+            "webhooks": "WebhooksService"}
 
 
 def service_class(name):

@@ -10,11 +10,12 @@ def distinct(events):
 class Subscriber:
     """A durable queue bound to `<service>.events`, read with plain kombu (no nameko)."""
 
-    def __init__(self, amqp_uri, service, routing_key="#", name=None):
+    def __init__(self, amqp_uri, service, routing_key="#", name=None, queue_arguments=None):
         self.conn = Connection(amqp_uri)
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True)
         self.queue = Queue(name or f"test-subscriber-{service}", exchange=self.exchange,
-                           routing_key=routing_key, durable=True)
+                           routing_key=routing_key, durable=True,
+                           queue_arguments=queue_arguments)
         self.queue(self.conn.channel()).declare()
 
     def drain(self, expect=None, timeout=10.0, distinct=False):

@@ -11,7 +11,7 @@ from tests.conftest import MONGO_URI, ROOT, free_port
 from tests.support.tokens import auth_environment
 from tests.support.wait import wait_for
 
-SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify")
+SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify", "webhooks")
 
 
 class Platform:
@@ -65,6 +65,11 @@ class Platform:
             if not ready:
                 raise RuntimeError(f"{name} not ready; see {self.logs[name]}")
         return self
+
+    def pid(self, name):
+        """The process id of a service still running (None once it exited)."""
+        proc = self._procs[name]
+        return proc.pid if proc.poll() is None else None
 
     def signal(self, name, signum):
         self._procs[name].send_signal(signum)

@@ -197,3 +197,58 @@ class TencentSms(Receiver):
     @staticmethod
     def _error(code, message):
         return {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "r1"}}
+
+
+class WebhookReceiver(Receiver):
+    """An integrator's webhook endpoint: verifies each delivery with the Standard Webhooks
+    library (`standardwebhooks`, as a receiver would), keeps every verified request in
+    `wire` and each webhook-id's first one in `received` (the spec's advice: drop repeats
+    by webhook-id). `down()` stops listening (connections are refused) until `up()`;
+    `answer(status)` makes it answer that from then on, `refuse = predicate` answers 503 to
+    the events it holds for."""
+
+    def __init__(self, secret=None, path="/hooks"):
+        super().__init__()
+        self.secret = secret
+        self.path = path
+        self.wire = []
+        self.raw = {}
+        self.seen = set()
+        self.status = 200
+        self.refuse = None  # a predicate on the event: answer 503 to those it holds for
+
+    @property
+    def hook_url(self):
+        return self.url + self.path
+
+    def handle(self, path, query, headers, body):
+        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+        try:
+            event = Webhook(self.secret).verify(body, dict(headers.items()))
+        except WebhookVerificationError as exc:
+            self.rejected.append((str(exc), body))
+            return 400, {"error": str(exc)}
+        webhook_id = headers["webhook-id"]
+        if self.refuse is not None and self.refuse(event):
+            return 503, {"error": "refused for now"}
+        self.raw[webhook_id] = (body, dict(headers.items()))
+        self.wire.append((webhook_id, event))
+        if webhook_id not in self.seen:
+            self.seen.add(webhook_id)
+            self.received.append((webhook_id, event))
+        return self.status, {}
+
+    def answer(self, status):
+        self.status = status
+
+    def down(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def up(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port),
+                                          self.server.RequestHandlerClass)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self

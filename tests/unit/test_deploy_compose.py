@@ -48,7 +48,7 @@ GRAFANA_DIR = DEPLOY / "grafana"
 K8S_DIR = DEPLOY / "k8s"
 
 APP_PORTS = {"leads": 8001, "deals": 8002, "quotes": 8003, "support": 8004, "metrics": 8005,
-             "notify": 8006}
+             "notify": 8006, "webhooks": 8007}
 APP_SERVICES = tuple(APP_PORTS)
 INFRA_SERVICES = ("mongo", "rabbitmq", "prometheus", "grafana", "mailpit")
 

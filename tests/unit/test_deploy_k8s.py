@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.kustomize import BASE, K8S, PRODUCTION, render
 
-SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify")
+SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify", "webhooks")
 LAYOUTS = {"base": BASE, "production": PRODUCTION}
 CRDS = {("rabbitmq.com/v1beta1", "RabbitmqCluster"):
         K8S / "crds" / "rabbitmq.com_v1beta1_rabbitmqcluster.json"}

@@ -35,6 +35,8 @@ DESIGN_EVENT_TYPES = {
     # CRM records (issue 14)
     "lead.updated", "lead.recycled", "account.created", "account.merged", "contact.created",
     "deal.activity_logged", "deal.task_due",
+    # webhooks (issue 16)
+    "webhook.subscription_disabled",
 }
 
 
@@ -45,7 +47,8 @@ def test_catalog_has_every_event_type_named_in_the_design():
 def test_catalog_groups_types_by_their_producer():
     prefixes = {"leads": ("lead.", "account.", "contact."), "deals": ("deal.",),
                 "quotes": ("quote.", "contract.", "payment."),
-                "support": ("ticket.", "delivery."), "notify": ("notification.",)}
+                "support": ("ticket.", "delivery."), "notify": ("notification.",),
+                "webhooks": ("webhook.",)}
     for service, events in CATALOG.items():
         assert all(t.startswith(prefixes[service]) for t in events)
 

@@ -43,6 +43,7 @@ def test_every_alert_the_issue_asks_for_is_unit_tested():
     tests = "".join(p.read_text() for p in (RULES / "tests").glob("*.yml"))
     for alert in ("DealflowLeadFirstResponseSLO", "DealflowConversionDrop",
                   "DealflowTicketSlaBreachRate", "DealflowServiceDown",
-                  "DealflowEventsDeadLettered", "DealflowNotificationFailureRate"):
+                  "DealflowEventsDeadLettered", "DealflowNotificationFailureRate",
+                  "DealflowWebhookSubscriptionFailing"):
         assert f"alert: {alert}" in rules
         assert f"alertname: {alert}" in tests

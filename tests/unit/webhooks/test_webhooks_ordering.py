@@ -2,7 +2,7 @@
 entity."""
 import datetime as dt
 
-from webhooks.ordering import due
+from webhooks.ordering import due, next_due
 
 T0 = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 LATER = T0 + dt.timedelta(minutes=5)
@@ -36,3 +36,11 @@ def test_oldest_due_first_up_to_the_limit():
     pending = [_d("c", 1, T0), _d("a", 1, T0 - dt.timedelta(seconds=2)),
                _d("b", 1, T0 - dt.timedelta(seconds=1))]
     assert _keys(due(pending, T0, 2)) == [("a", 1), ("b", 1)]
+
+
+def test_the_next_due_time_is_that_of_the_first_event_of_an_entity():
+    # a's second event was due long ago, but waits behind a's first (retried LATER)
+    pending = [_d("a", 1, due_at=LATER), _d("a", 2, due_at=T0),
+               _d("b", 1, due_at=LATER + dt.timedelta(seconds=1))]
+    assert next_due(pending) == LATER
+    assert next_due([]) is None
