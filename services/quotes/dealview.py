@@ -2,9 +2,10 @@
 service): what a quote needs to know about its deal, namely that it exists, whether it is
 open, and its name (the customer's default name on a quote).
 
-Events may arrive out of order (each type has its own queue): the view keeps the facts of
-the newest event by the deal's sequence; the name and owner, which only deal.created
-carries in full, fill in whatever is still missing when an older event comes late.
+Events may arrive out of order (a redelivery, a retry, the separate deal.lost queue): the
+view keeps the facts of the newest event by the deal's sequence; the name and owner, which
+only deal.created carries in full, fill in whatever is still missing when an older event
+comes late. A batch of events folds into one change per deal (`fold`).
 """
 WON, LOST = "won", "lost"
 
@@ -29,3 +30,16 @@ def facts(etype, data):
         newest.update(stage=data["stage"], owner_id=data.get("owner_id"))
     return {k: v for k, v in newest.items() if v is not None}, \
         {k: v for k, v in gaps.items() if v is not None}
+
+
+def fold(events):
+    """[(deal id, sequence, newest facts, gap facts)] of a batch of deal events, one per
+    deal: the newest facts of its highest-sequence event, and the gaps of all of them
+    (the lowest sequence's value first, as if they had been applied in order)."""
+    by_deal = {}
+    for event in sorted(events, key=lambda e: e["sequence"]):
+        deal_id = event["data"]["deal_id"]
+        newest, gaps = facts(event["type"], event["data"])
+        _, _, _, known = by_deal.get(deal_id, (None, None, None, {}))
+        by_deal[deal_id] = (deal_id, event["sequence"], newest, {**gaps, **known})
+    return list(by_deal.values())

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from kit import paging
 from kit.auth import actor_id, caller
+from kit.batches import batch_event_handler
 from kit.config import setting
 from kit.consumer import event_handler
 from kit.errors import Conflict, Contention, NotFound, PreconditionRequired
@@ -489,21 +490,11 @@ class QuotesService(Operational):
         newest, gaps = dealview.facts(event["type"], event["data"])
         self.store.project_deal(event["data"]["deal_id"], event["sequence"], newest, gaps)
 
-    @event_handler("deals", "deal.created")
-    def handle_deals_deal_created(self, event):
-        self._project(event)
-
-    @event_handler("deals", "deal.stage_changed")
-    def handle_deals_deal_stage_changed(self, event):
-        self._project(event)
-
-    @event_handler("deals", "deal.updated")
-    def handle_deals_deal_updated(self, event):
-        self._project(event)
-
-    @event_handler("deals", "deal.won")
-    def handle_deals_deal_won(self, event):
-        self._project(event)
+    @batch_event_handler("deals", (
+        "deal.created", "deal.stage_changed", "deal.updated", "deal.won"))
+    def project_deal_events(self, events):
+        for deal_id, sequence, newest, gaps in dealview.fold(events):
+            self.store.project_deal(deal_id, sequence, newest, gaps)
 
     @event_handler("deals", "deal.lost")
     def handle_deals_deal_lost(self, event):
