@@ -1,25 +1,38 @@
-"""Deals: stage moves per second over HTTP with 10 concurrent clients.
+"""Deals: stage moves per second over HTTP with 10 concurrent clients, with one deals
+instance and then with two (separate processes on the same vhost and database, the
+clients spread over them as a load balancer would).
 
 Each client owns its own deals (so no move loses an If-Match race) and moves them back and
 forth between Discovery and Needs confirmed, carrying each deal's ETag to the next move.
 Every move is a read, a gate check and one conditional findAndModify that also carries the
-deal.stage_changed event; the relay then publishes it. Afterwards the bench waits until
-every outbox is empty and reports how long publishing trailed the load.
+deal.stage_changed event; the relay then publishes it. After each phase the bench waits
+until every outbox is empty (how long publishing trailed the load) and checks exactness:
+each deal's stored stage is its last move's, and a subscriber bound to `deals.events` got
+exactly one distinct deal.stage_changed per successful move of each deal. The database's
+commands per second during the load (FerretDB's own counters, serverStatus) say whether
+the database is the bound: writes pass one at a time, so compare them with the raw
+update-by-id rate.
 """
+import json
 import threading
 import time
+import uuid
+from collections import Counter
 
 import requests
+from kombu import Connection, Exchange, Queue
 from pymongo import MongoClient
 
-from bench.harness import bearer, percentile
+from bench.harness import DbOps, bearer, percentile
 
 CLIENTS = 10
 DEALS_PER_CLIENT = 5
 DURATION = 8.0
 
-RATIOS = {"stage_moves_per_s": "http_healthz_per_s",
-          "stage_moves_per_s_vs_mongo": "mongo_update_by_id_per_s"}
+RATIOS = {"stage_moves_per_s": "mongo_update_by_id_per_s",
+          "stage_moves_per_s_2": "mongo_update_by_id_per_s",
+          "db_write_ops_per_s": "mongo_update_by_id_per_s",
+          "db_write_ops_per_s_2": "mongo_update_by_id_per_s"}
 
 STAGES = ("needs_confirmed", "discovery")
 
@@ -32,20 +45,43 @@ def _create(session, base, n):
     return {"id": resp.json()["id"], "etag": resp.headers["ETag"], "moves": 0}
 
 
-def run(ctx):
-    db_name = ctx.new_database("deals")
-    base = ctx.start_service("deals", MONGO_DATABASE=db_name)
-    deals = []
-    with requests.Session() as session:
-        session.headers.update(bearer())
-        for t in range(CLIENTS):
-            deals.append([_create(session, base, t * 100 + i) for i in range(DEALS_PER_CLIENT)])
+class MoveSubscriber:
+    """A queue bound to deal.stage_changed, as an outside subscriber binds one."""
 
+    def __init__(self, amqp_uri):
+        self.conn = Connection(amqp_uri)
+        self.queue = Queue(f"bench-moves-{uuid.uuid4().hex[:8]}", durable=False,
+                           exchange=Exchange("deals.events", type="topic", durable=True),
+                           routing_key="deal.stage_changed", auto_delete=False)
+        self.queue(self.conn.channel()).declare()
+
+    def distinct_by_deal(self, timeout=2.0):
+        seen, per_deal = set(), Counter()
+        with self.conn.SimpleQueue(self.queue) as q:
+            while True:
+                try:
+                    msg = q.get(block=True, timeout=timeout)
+                except q.Empty:
+                    break
+                msg.ack()
+                event = msg.payload if isinstance(msg.payload, dict) else json.loads(msg.body)
+                if event["id"] not in seen:
+                    seen.add(event["id"])
+                    per_deal[event["subject"]] += 1
+        return per_deal
+
+    def close(self):
+        self.queue(self.conn.channel()).delete()
+        self.conn.release()
+
+
+def _load(urls, deals):
     latencies, errors = [], [0]
     lock = threading.Lock()
     stop_at = time.monotonic() + DURATION
 
-    def client(mine):
+    def client(t, mine):
+        base = urls[t % len(urls)]
         session = requests.Session()
         session.headers.update(bearer())
         lat, n = [], 0
@@ -73,12 +109,24 @@ def run(ctx):
             latencies.extend(lat)
 
     started = time.monotonic()
-    threads = [threading.Thread(target=client, args=(mine,)) for mine in deals]
+    threads = [threading.Thread(target=client, args=(t, mine)) for t, mine in enumerate(deals)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.monotonic() - started
+    return latencies, errors[0], time.monotonic() - started
+
+
+def phase(ctx, urls, db_name, suffix):
+    with requests.Session() as session:
+        session.headers.update(bearer())
+        deals = [[_create(session, urls[0], t * 100 + i) for i in range(DEALS_PER_CLIENT)]
+                 for t in range(CLIENTS)]
+    subscriber = MoveSubscriber(ctx.amqp_uri)
+    ops = DbOps(ctx.mongo_uri)
+    with ctx.profiling("deals-move" if len(urls) == 1 else None, urls[0], DURATION):
+        latencies, errors, wall = _load(urls, deals)
+    db = ops.per_second(wall)
 
     # publishing lag: until every deal's outbox is empty after the load stopped
     lag = None
@@ -90,16 +138,35 @@ def run(ctx):
             lag = round(time.monotonic() - load_end, 2)
             break
         time.sleep(0.05)
+    flat = [deal for mine in deals for deal in mine]
+    stored = {d["_id"]: d["stage"] for d in coll.find({"_id": {"$in": [d["id"] for d in flat]}},
+                                                     {"stage": 1})}
     mongo.close()
-
+    published = subscriber.distinct_by_deal()
+    subscriber.close()
+    wrong = [d["id"] for d in flat
+             if published.get(d["id"], 0) != d["moves"]
+             or stored.get(d["id"]) != (STAGES[(d["moves"] - 1) % 2] if d["moves"] else
+                                        "discovery")]
     moves = len(latencies)
     return {
-        "stage_moves_per_s": round(moves / wall, 1),
-        "stage_moves_per_s_vs_mongo": round(moves / wall, 1),
-        "stage_move_p50_ms": round(percentile(latencies, 50) * 1000, 2),
-        "stage_move_p99_ms": round(percentile(latencies, 99) * 1000, 2),
-        "stage_moves": moves,
-        "stage_move_errors": errors[0],
-        "outbox_drained_after_load_s": lag if lag is not None else -1,
+        f"stage_moves_per_s{suffix}": round(moves / wall, 1),
+        f"stage_move_p50_ms{suffix}": round(percentile(latencies, 50) * 1000, 2),
+        f"stage_move_p99_ms{suffix}": round(percentile(latencies, 99) * 1000, 2),
+        f"stage_moves{suffix}": moves,
+        f"stage_move_errors{suffix}": errors,
+        f"outbox_drained_after_load_s{suffix}": lag if lag is not None else -1,
+        f"moves_exact{suffix}": not wrong,
+        f"db_ops_per_s{suffix}": db["ops"],
+        f"db_write_ops_per_s{suffix}": db["writes"],
     }
 
+
+def run(ctx):
+    db_name = ctx.new_database("deals")
+    first = ctx.start_service("deals", MONGO_DATABASE=db_name)
+    out = phase(ctx, [first], db_name, "")
+    second = ctx.start_service("deals", MONGO_DATABASE=db_name)
+    out.update(phase(ctx, [first, second], db_name, "_2"))
+    out["two_vs_one_instance"] = round(out["stage_moves_per_s_2"] / out["stage_moves_per_s"], 3)
+    return out
