@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "services"))  # `python -m bench` works without ma
 from bench import profiles, raw, report  # noqa: E402
 from bench.harness import Context  # noqa: E402
 
-SERVICES = ["leads", "deals", "metrics", "pipeline", "notify", "quote_documents", "quotes",
-            "support"]
-ANCHOR_PROCESSES = ("bare_source", "bare_sink")
+SERVICES = ["leads", "deals", "metrics", "pipeline", "startup", "notify", "quote_documents",
+            "quotes", "support"]
+ANCHOR_PROCESSES = ("bare_source", "bare_sink")  # nameko's own, not ours
 
 
 def processes(ctx):

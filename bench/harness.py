@@ -167,6 +167,17 @@ class Context:
             if out.exists():
                 self.profiles[name] = str(out.relative_to(ROOT))
 
+    def stop(self, url):
+        """Stops the process behind `url` (SIGTERM, then SIGKILL after 15 s)."""
+        pid = self.pid_of(url)
+        proc = next(p for p in self._procs if p.pid == pid)
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
     def pid_of(self, url):
         return next(s["pid"] for s in self.started if s["url"] == url)
 
@@ -284,6 +295,36 @@ class DbOps:
             return command_rates(self.before, self._read(), seconds)
         finally:
             self.client.close()
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU seconds a process has used (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class CpuUse:
+    """Share of one core that each of `pids` used from now until `percent`, and the
+    machine's load average then (what else competed for the two cores)."""
+
+    def __init__(self, pids):
+        self.pids = list(pids)
+        self.before = [cpu_seconds(pid) for pid in self.pids]
+        self.started = time.monotonic()
+
+    def percent(self):
+        seconds = time.monotonic() - self.started
+        used = [None if a is None or b is None else round(100 * (b - a) / seconds)
+                for a, b in zip(self.before, [cpu_seconds(pid) for pid in self.pids],
+                                strict=True)]
+        return used, round(os.getloadavg()[0], 1)
 
 
 def resident_mb(pid):

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
-from bench.harness import ROOT, DbOps, bearer, free_port
+from bench.harness import ROOT, CpuUse, DbOps, bearer, free_port
 from kit.amqp import ConfirmingPublisher
 from kit.catalog import PRODUCER
 from kit.config import load_config, setting
@@ -453,7 +453,7 @@ def scale_out(ctx, amqp_uri, rules, out):
             urls = [first, ctx.start_service("metrics", **env)]
             wait_applied(urls, len(sent))
         batch = events(THROUGHPUT_EVENTS, seed=seed)
-        ops = DbOps(ctx.mongo_uri)
+        ops, cpu = DbOps(ctx.mongo_uri), CpuUse(ctx.pid_of(url) for url in urls)
         with ctx.profiling("metrics-apply" if suffix == "" else None, first,
                            THROUGHPUT_EVENTS / 200):
             started = time.perf_counter()
@@ -461,6 +461,7 @@ def scale_out(ctx, amqp_uri, rules, out):
             wait_applied(urls, len(sent) + len(batch))
             elapsed = time.perf_counter() - started
         db = ops.per_second(elapsed)
+        out[f"cpu_percent_by_instance{suffix}"], out[f"load_average{suffix}"] = cpu.percent()
         sent.extend(batch)
         names, expected = expected_kpis(sent, rules)
         out[f"events_applied_per_s{suffix}"] = round(len(batch) / elapsed, 1)
@@ -477,7 +478,15 @@ def run(ctx):
     config = load_config(ROOT / "services" / "metrics" / "config.yml")
     rules = domain.Rules.from_config(setting(config, "KPIS"))
     scale_out(ctx, amqp_uri, rules, out)
+    return out
 
+
+def at_size(ctx):
+    """The scrape at 1,000,000 applied events and the restarts (`python -m bench
+    metrics_size`: beyond `make bench`'s ten minutes on the shared machine)."""
+    out = {}
+    config = load_config(ROOT / "services" / "metrics" / "config.yml")
+    rules = domain.Rules.from_config(setting(config, "KPIS"))
     small, _, _ = seeded_scrape(ctx, rules, 1_000)
     big, seeded_s, entities = seeded_scrape(ctx, rules, 1_000_000)
     out["seeded_scrape_p50_ms_at_1k"] = small["p50_ms"]

@@ -21,19 +21,25 @@ def parse(lines):
     return stacks
 
 
+SERVICES = ("kit", "leads", "deals", "metrics", "quotes", "support", "notify", "webhooks")
+
+
 def package(frame):
-    """Where a frame's code lives: a site-packages distribution, a service or kit module,
-    the standard library."""
+    """Where a frame's code lives: our service or kit module, else the top-level package
+    (a library, or the standard library's module: py-spy names files by their import
+    path, e.g. `pymongo/pool.py`, or by a full path outside the import path)."""
     match = FRAME.match(frame)
     path = match["path"] if match else frame
     if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0]
-    if "/services/" in path:
-        parts = path.split("/services/", 1)[1].split("/")
-        return "/".join(parts[:2]) if len(parts) > 1 else parts[0]
-    if "/bench/" in path:
-        return "bench"
-    return "python"
+        path = path.split("site-packages/", 1)[1]
+    elif "services/" in path:
+        path = path.split("services/", 1)[1]
+    elif path.startswith("/"):
+        return "python"
+    parts = path.split("/")
+    if parts[0] in SERVICES and len(parts) > 1:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py") if len(parts) > 1 else "python"
 
 
 def summary(stacks, n=10):

@@ -37,6 +37,7 @@ EITHER = {"deals: 2 instances vs 1, moves/s": "deals, 2 instances: database writ
           "metrics: 2 instances vs 1, events/s":
           "metrics, 2 instances: database writes/s vs raw update"}
 START_TARGET = 2.0  # start to /readyz, times a bare nameko service's start
+STARTED = ("leads", "deals", "metrics")  # bench/startup.py
 RSS_TARGET_MB = 150
 ANCHORS = (
     ("nameko bare event hop, 4 dispatchers (events/s)", "raw.hop_events_per_s"),
@@ -103,15 +104,28 @@ def rows(report):
         if other and row[5] is not None and not row[5] and met.get(other):
             row[5] = True
             row[4] += " (or the database ≥ 0.9)"
-    bare = lookup(report, "raw.nameko_start_s")
-    for name, seconds in sorted(report.get("processes", {}).get("start", {}).items()):
+    bare = lookup(report, "startup.bare_start_s")
+    for name in STARTED:
+        seconds = lookup(report, f"startup.{name}_start_s")
         r = ratio(seconds, bare)
-        out.append([f"{name}: start to /readyz (s)", seconds, f"{fmt(bare)} (bare start)", r,
-                    f"≤ {START_TARGET}", meets(r, "<=", START_TARGET)])
-    for name, mb in sorted(report.get("processes", {}).get("rss", {}).items()):
-        out.append([f"{name}: resident memory after the bench (MB)", mb, "", None,
-                    f"≤ {RSS_TARGET_MB} MB", meets(mb, "<=", RSS_TARGET_MB)])
+        out.append([f"{name}: start to /readyz, median (s)", seconds,
+                    f"{fmt(bare)} (startup.bare_start_s)", r, f"≤ {START_TARGET}",
+                    meets(r, "<=", START_TARGET)])
+    for name, (mb, count) in worst(report, "rss").items():
+        out.append([f"{name}: resident memory after the bench, largest of {count} (MB)", mb,
+                    "", None, f"≤ {RSS_TARGET_MB} MB", meets(mb, "<=", RSS_TARGET_MB)])
     return out
+
+
+def worst(report, what):
+    """{service: (largest value over its processes, how many)} of `processes[what]`,
+    whose keys are `service#n`."""
+    out = {}
+    for label, value in report.get("processes", {}).get(what, {}).items():
+        name = label.split("#", 1)[0]
+        largest, count = out.get(name, (value, 0))
+        out[name] = (max(largest, value), count + 1)
+    return dict(sorted(out.items()))
 
 
 def markdown(report):

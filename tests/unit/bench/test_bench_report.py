@@ -21,8 +21,10 @@ def base_report(**more):
                       leads={"leads_created_per_s": 600},
                       deals={"stage_moves_per_s": 100, "stage_moves_per_s_2": 110,
                              "db_write_ops_per_s_2": 950},
-                      pipeline={"lead_to_metrics_p99_ms": 80.0}),
-            "processes": {"start": {"leads#1": 1.5}, "rss": {"leads#1": 160.2}},
+                      pipeline={"lead_to_metrics_p99_ms": 80.0},
+                      startup={"bare_start_s": 0.5, "leads_start_s": 1.5}),
+            "processes": {"start": {"leads#1": 1.5, "leads#2": 0.9},
+                          "rss": {"leads#1": 160.2, "leads#2": 70.0}},
             **more}
 
 
@@ -57,8 +59,11 @@ def test_each_figure_is_a_ratio_to_its_anchor_against_the_issue_target():
     assert row(rows, "deal stage moves, 10 clients")[3] == 0.1
     assert row(rows, "p99 ms, POST lead to counted in /metrics at half the sustainable "
                      "rate")[3:] == [20.0, "≤ 15", False]
-    assert row(rows, "leads#1: start to /readyz (s)")[3:] == [3.0, "≤ 2.0", False]
-    assert row(rows, "leads#1: resident memory after the bench (MB)")[5] is False
+    assert row(rows, "leads: start to /readyz, median (s)")[3:] == [3.0, "≤ 2.0", False]
+    assert row(rows, "deals: start to /readyz, median (s)")[1:4] == [
+        None, "0.5 (startup.bare_start_s)", None]
+    assert row(rows, "leads: resident memory after the bench, largest of 2 (MB)")[1:] == [
+        160.2, "", None, "≤ 150 MB", False]
 
 
 def test_scale_out_counts_as_met_when_the_database_is_at_its_limit():
@@ -79,7 +84,9 @@ def test_a_figure_the_run_did_not_measure_reads_n_a():
 def test_markdown_table_has_one_line_per_target_and_anchor():
     text = report.markdown(base_report())
     table = [line for line in text.splitlines() if line.startswith("| ")]
-    assert len(table) == len(report.TARGETS) + 2 + 2 + len(report.ANCHORS)
+    # a header line each, the targets, the starts, one service's memory, the anchors
+    assert len(table) == (1 + len(report.TARGETS) + len(report.STARTED) + 1
+                          + 1 + len(report.ANCHORS))
     assert "| leads created over HTTP, 10 clients | 600 | 1,000 (raw.nameko_http_per_s) " \
            "| 0.6 × | ≥ 0.5 | yes |" in text
 
@@ -129,13 +136,17 @@ def test_profile_summary_ranks_frames_by_own_and_inclusive_time_and_by_package()
     assert summary["inclusive_percent"][2] == ["handle (services/kit/http.py:10)", 90.0]
     assert summary["package_percent"] == [["pymongo", 60.0], ["marshmallow", 30.0],
                                           ["python", 10.0]]
+    assert profiles.package("handle (services/kit/http.py:10)") == "kit/http.py"
 
 
 @pytest.mark.parametrize("frame, where", [
     ("f (/v/lib/python3.11/site-packages/pymongo/pool.py:3)", "pymongo"),
     ("f (/work/services/kit/versioned.py:3)", "kit/versioned.py"),
     ("f (/work/services/deals/store.py:3)", "deals/store.py"),
-    ("f (/usr/lib/python3.11/json/decoder.py:3)", "python")])
+    ("f (/usr/lib/python3.11/json/decoder.py:3)", "python"),
+    ("f (eventlet/greenio/base.py:370)", "eventlet"),
+    ("f (deals/service.py:101)", "deals/service.py"),
+    ("f (copy.py:280)", "python"), ("f (<frozen abc>:119)", "python")])
 def test_profile_package_of_a_frame(frame, where):
     assert profiles.package(frame) == where
 
