@@ -128,7 +128,8 @@ def phase(ctx, urls, db_name, profile=None):
         deals = [[_create(session, urls[0], t * 100 + i) for i in range(DEALS_PER_CLIENT)]
                  for t in range(CLIENTS)]
     subscriber = MoveSubscriber(ctx.amqp_uri)
-    ops, cpu = DbOps(ctx.mongo_uri), CpuUse(ctx.pid_of(url) for url in urls)
+    ops = DbOps(ctx.mongo_uri)
+    cpu = CpuUse([*(ctx.pid_of(url) for url in urls), ctx.database_pid])
     with ctx.profiling(profile, urls[0], ROUND_SECONDS):
         latencies, errors, wall = _load(urls, deals)
     db = ops.per_second(1.0)  # counts over the round
@@ -172,8 +173,10 @@ def figures(rounds, suffix):
         f"moves_exact{suffix}": all(r[5] for r in rounds),
         f"db_ops_per_s{suffix}": round(sum(r[3]["ops"] for r in rounds) / wall),
         f"db_write_ops_per_s{suffix}": round(sum(r[3]["writes"] for r in rounds) / wall),
-        # each round's share of a core per instance, and the machine's load average
-        f"cpu_percent_by_instance{suffix}": [r[3]["cpu"] for r in rounds],
+        # each round's share of a core per instance and of the database, and the
+        # machine's load average
+        f"cpu_percent_by_instance{suffix}": [r[3]["cpu"][:-1] for r in rounds],
+        f"database_cpu_percent{suffix}": [r[3]["cpu"][-1] for r in rounds],
         f"load_average{suffix}": [r[3]["load"] for r in rounds],
     }
 

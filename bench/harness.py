@@ -7,6 +7,7 @@ the data of a running platform. Load comes from threads in this process (not eve
 import contextlib
 import os
 import random
+import re
 import socket
 import statistics
 import string
@@ -74,6 +75,7 @@ class Context:
         self._dbs = []
         self.started = []  # {name, pid, url, start_s} of every process started
         self.profiles = {}  # profile name -> its collapsed stacks (BENCH_PROFILE=1)
+        self.database_pid = database_pid(self.mongo_uri)
         self.databases = {}  # service -> the database its last start uses
         api = urllib.parse.urlsplit(self.api_uri)
         self._api = (f"{api.scheme}://{api.hostname}:{api.port}", (api.username, api.password))
@@ -152,6 +154,7 @@ class Context:
         folder = ROOT / "var" / "profile"
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / f"{name}.txt"
+        out.unlink(missing_ok=True)  # a failed sampling must not leave an old profile
         spy = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid", str(self.pid_of(url)),
              "--duration", str(max(1, int(seconds))), "--rate", "200", "--format", "raw",
@@ -302,6 +305,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid):
     """User plus system CPU seconds a process has used (None once it is gone)."""
+    if pid is None:
+        return None
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
@@ -311,8 +316,9 @@ def cpu_seconds(pid):
 
 
 class CpuUse:
-    """Share of one core that each of `pids` used from now until `percent`, and the
-    machine's load average then (what else competed for the two cores)."""
+    """Share of one core that each of `pids` used from now until `percent` (None for a
+    pid that is None or gone), and the machine's load average then (what else competed
+    for the two cores)."""
 
     def __init__(self, pids):
         self.pids = list(pids)
@@ -325,6 +331,19 @@ class CpuUse:
                 for a, b in zip(self.before, [cpu_seconds(pid) for pid in self.pids],
                                 strict=True)]
         return used, round(os.getloadavg()[0], 1)
+
+
+def database_pid(uri):
+    """The pid of the local process listening on the database's port (FerretDB here), or
+    None (a remote server, or `ss` cannot tell)."""
+    port = urllib.parse.urlsplit(uri).port or 27017
+    try:
+        listing = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True,
+                                 text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"pid=(\d+)", listing)
+    return int(found[1]) if found else None
 
 
 def resident_mb(pid):

@@ -140,7 +140,15 @@ def nameko(ctx):
     source = ctx.start_process("bare_source", "bench.bare:BareSource", BARE_CONFIG, "/ok", {})
     sink = ctx.start_process("bare_sink", "bench.bare:BareSink", BARE_CONFIG, "/ok", {})
     out["nameko_start_s"] = round(ctx.started[-2]["start_s"], 3)
-    _hop(ctx, source, sink, 1, 200)  # warm: connections, queue, first confirms
+    # the sink answers HTTP before its consumer has bound its queue, and an event
+    # dispatched before that is dropped (nothing routes it): fire until one arrives
+    deadline = time.monotonic() + 60
+    while not requests.get(sink + "/stats", timeout=10).json():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bare sink never received an event")
+        requests.post(f"{source}/fire/1", timeout=30).raise_for_status()
+        time.sleep(0.1)
+    _hop(ctx, source, sink, 1, 200)  # warm: connections, first confirms
     # latency: one dispatcher, so each event goes alone (no queueing behind others)
     rate, latencies = _hop(ctx, source, sink, 1, HOP_EVENTS)
     out["hop_one_dispatcher_per_s"] = round(rate)

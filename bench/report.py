@@ -39,6 +39,8 @@ EITHER = {"deals: 2 instances vs 1, moves/s": "deals, 2 instances: database writ
 START_TARGET = 2.0  # start to /readyz, times a bare nameko service's start
 STARTED = ("leads", "deals", "metrics")  # bench/startup.py
 RSS_TARGET_MB = 150
+SCALE = (("deals", "stage_moves_per_s"), ("metrics", "events_applied_per_s"))
+EXACT = {"deals": "moves_exact", "metrics": "kpis_exact"}
 ANCHORS = (
     ("nameko bare event hop, 4 dispatchers (events/s)", "raw.hop_events_per_s"),
     ("nameko bare event hop, 1 dispatcher (events/s)", "raw.hop_one_dispatcher_per_s"),
@@ -79,6 +81,8 @@ def fmt(value):
     """A figure as people read it: 1,234 / 56.7 / 0.891; booleans and gaps spelt out."""
     if value is None:
         return "n/a"
+    if isinstance(value, list):
+        return ", ".join(fmt(v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "NO"
     if isinstance(value, str):
@@ -136,6 +140,15 @@ def markdown(report):
     for what, value, anchor, r, target, met in rows(report):
         lines.append(f"| {what} | {fmt(value)} | {anchor} | "
                      f"{'' if r is None else fmt(r) + ' ×'} | {target} | {fmt(met)} |")
+    lines += ["", "| scale-out | instances | rate | exact | database writes/s | database CPU % "
+              "| instances' CPU % | load average |", "|---|---|---|---|---|---|---|---|"]
+    for service, rate in SCALE:
+        for suffix, count in (("", 1), ("_2", 2)):
+            def get(key, suffix=suffix, service=service):
+                return lookup(report, f"{service}.{key}{suffix}")
+            lines.append(f"| {service} | {count} | {fmt(get(rate))} | {fmt(get(EXACT[service]))} "
+                         f"| {fmt(get('db_write_ops_per_s'))} | {fmt(get('database_cpu_percent'))} "
+                         f"| {fmt(get('cpu_percent_by_instance'))} | {fmt(get('load_average'))} |")
     lines += ["", "| anchor | value |", "|---|---|"]
     for what, *paths in ANCHORS:
         lines.append(f"| {what} | {' / '.join(fmt(lookup(report, p)) for p in paths)} |")

@@ -2,10 +2,12 @@
 issue's "2 instances >= 1.3 x 1, or the database at >= 90 %"), number formatting, the
 README table between its markers, percentiles, database command rates, the profile
 summary and the lead-to-KPI latency matching."""
+import os
+
 import pytest
 
 from bench import pipeline, profiles, report
-from bench.harness import command_rates, percentile
+from bench.harness import CpuUse, command_rates, percentile
 
 
 def figures(**sections):
@@ -47,7 +49,7 @@ def test_meets(value, comparison, target, expected):
 
 @pytest.mark.parametrize("value, text", [
     (1234.5, "1,234"), (56.78, "56.8"), (0.8912, "0.891"), (True, "yes"), (False, "NO"),
-    (None, "n/a"), ("x", "x")])
+    (None, "n/a"), ("x", "x"), ([[1, 2], [3]], "1, 2, 3"), ([None, 97], "n/a, 97.0")])
 def test_fmt(value, text):
     assert report.fmt(value) == text
 
@@ -84,9 +86,11 @@ def test_a_figure_the_run_did_not_measure_reads_n_a():
 def test_markdown_table_has_one_line_per_target_and_anchor():
     text = report.markdown(base_report())
     table = [line for line in text.splitlines() if line.startswith("| ")]
-    # a header line each, the targets, the starts, one service's memory, the anchors
+    # a header line each, the targets, the starts, one service's memory, the scale-out
+    # phases, the anchors
     assert len(table) == (1 + len(report.TARGETS) + len(report.STARTED) + 1
-                          + 1 + len(report.ANCHORS))
+                          + 1 + 2 * len(report.SCALE) + 1 + len(report.ANCHORS))
+    assert "| deals | 2 | 110 | n/a | 950 | n/a |" in text
     assert "| leads created over HTTP, 10 clients | 600 | 1,000 (raw.nameko_http_per_s) " \
            "| 0.6 × | ≥ 0.5 | yes |" in text
 
@@ -160,3 +164,8 @@ def test_lead_latency_runs_from_its_send_to_the_first_count_including_it():
 
 def test_lead_latency_leaves_out_leads_never_counted():
     assert pipeline.latencies([1.0, 2.0], [(1.5, 1)], baseline=0) == [0.5]
+
+
+def test_cpu_use_keeps_a_place_for_a_process_it_cannot_read():
+    used, load = CpuUse([None, os.getpid()]).percent()
+    assert used[0] is None and isinstance(used[1], int) and load >= 0
