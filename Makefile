@@ -20,15 +20,16 @@ LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench seed asyncapi clean queries keys token kustomize \
-        cluster cluster-stop replay
+        unit integration e2e fuzz bench bench-size seed asyncapi clean queries keys token \
+        kustomize cluster cluster-stop replay
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
 	@echo "make stop   - stop what 'make run' started"
 	@echo "make test   - lint, then unit, integration and end-to-end tests"
 	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
-	@echo "make bench  - benchmarks, reported as ratios to raw broker/database limits"
+	@echo "make bench  - benchmarks, as ratios to raw limits and nameko's own (BENCH_PROFILE=1: py-spy)"
+	@echo "make bench-size - the benchmarks at size (a million events, 100,000 leads, idle CPU)"
 	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
 	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
@@ -137,6 +138,10 @@ queries: infra
 
 bench: infra
 	@$(PY) -m bench
+
+# the figures at size (a million events, 100,000 leads, idle CPU): beyond bench's ten minutes
+bench-size: infra
+	@$(PY) -m bench metrics_size search idle
 
 # a year of leads (a fifth converted into deals) through the running platform's public APIs;
 # LEADS_URL / DEALS_URL point elsewhere, SEED_TOKEN authenticates as an admin

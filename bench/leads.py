@@ -1,7 +1,8 @@
 """Leads: captures per second over HTTP with 10 concurrent clients, the time to import a
-10,000-row CSV (validation, dedup, bulk assignment and insert, events in the outboxes), and
-how fast the outbox relay empties those 10,000 outboxes onto RabbitMQ."""
+CSV of IMPORT_ROWS rows (validation, dedup, bulk assignment and insert, events in the
+outboxes), and how fast the outbox relay empties those outboxes onto RabbitMQ."""
 import datetime as dt
+import os
 import random
 import time
 import uuid
@@ -12,11 +13,14 @@ from pymongo import MongoClient
 from bench.harness import bearer
 
 RATIOS = {
-    "leads_created_per_s": "http_healthz_per_s",
+    "leads_created_per_s": "nameko_http_per_s",
     "import_rows_per_s": "mongo_insert_per_s",
     "import_outboxes_relayed_per_s": "mongo_update_by_id_per_s",
 }
 COUNTRIES = ["DE", "AT", "US", "CN", "FR", "GB"]
+# `make bench` imports 2,000 rows to stay within its ten minutes on the shared machine; the
+# rates are per row, and BENCH_IMPORT_ROWS=10000 measures the full-size file
+IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", 2_000))
 
 
 def _lead(i, thread):
@@ -43,14 +47,15 @@ def run(ctx):
     # A cap nobody reaches keeps the benchmark about capture, not about queueing.
     url = ctx.start_service("leads", LEADS_REP_CAP=1_000_000, LEADS_RESPONSE_MINUTES=60)
     out = {}
-    create = ctx.http_load("POST", url + "/api/v1/leads", clients=10, duration=8.0,
-                           json_fn=_lead)
+    with ctx.profiling("leads-create", url, 8.0):
+        create = ctx.http_load("POST", url + "/api/v1/leads", clients=10, duration=8.0,
+                               json_fn=_lead)
     out["leads_created_per_s"] = create["rps"]
     out["create_p50_ms"] = create["p50_ms"]
     out["create_p99_ms"] = create["p99_ms"]
     out["create_errors"] = create["errors"]
 
-    body = _csv(10_000)
+    body = _csv(IMPORT_ROWS)
     started = time.perf_counter()
     resp = requests.post(url + "/api/v1/leads/import", data=body, timeout=120,
                          headers={"Content-Type": "text/csv", "Idempotency-Key": "bench-1",
@@ -58,7 +63,8 @@ def run(ctx):
     seconds = time.perf_counter() - started
     resp.raise_for_status()
     result = resp.json()
-    out["import_10k_seconds"] = round(seconds, 2)
+    out["import_rows"] = IMPORT_ROWS
+    out["import_seconds"] = round(seconds, 2)
     out["import_rows_per_s"] = round(result["created"] / seconds, 1)
     out["import_created"] = result["created"]
     out["import_rejected"] = len(result["errors"])

@@ -1,6 +1,5 @@
-"""Metrics: events applied per second by one instance, the replay speed (events per
-second rebuilt from the streams into fresh projections, and its ratio to the live rate),
-and /metrics scrape latency after 1,000 and after 1,000,000 applied events.
+"""Metrics: events applied per second by one instance, and /metrics scrape latency after
+1,000 and after 1,000,000 applied events.
 
 - Throughput and the 1,000-event scrape use a real `nameko run` process fed over AMQP
   (catalog events published with batched confirms to `<service>.events`), on a vhost of
@@ -34,11 +33,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
-from bench.harness import ROOT, bearer, free_port
+from bench.harness import ROOT, CpuUse, DbOps, bearer, free_port
 from kit.amqp import ConfirmingPublisher
 from kit.catalog import PRODUCER
 from kit.config import load_config, setting
-from kit.events import new_event
+from kit.events import new_event, parse_event
 from kit.fields import utcnow
 from kit.streams import stream_declarer
 from metrics import domain, snapshot
@@ -47,7 +46,15 @@ from metrics.live import KpiCollector
 from metrics.rebuild import Rebuild
 from metrics.store import MetricsStore
 
-RATIOS = {"events_applied_per_s": "amqp_consume_ack_per_s"}
+RATIOS = {"events_applied_per_s": "hop_events_per_s",
+          "events_applied_per_s_2": "hop_events_per_s",
+          "db_write_ops_per_s": "mongo_update_by_id_per_s",
+          "db_write_ops_per_s_2": "mongo_update_by_id_per_s"}
+THROUGHPUT_EVENTS = 2_000
+# how often an instance re-reads what other instances applied: the two-instance phase ends
+# when both instances' KPIs count every event, so up to this much of it is refresh lag
+REFRESH_SECONDS = 0.5
+POLL_SECONDS = 0.25
 STAGES = ["discovery", "needs_confirmed", "proposal", "quote_negotiation", "contract_payment"]
 SOURCES = ["web_form", "import", "api", "email", "referral", "event", "ads"]
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -108,21 +115,21 @@ def applied(url):
                for s in family.samples if s.name == "dealflow_events_applied_total")
 
 
-def publish_and_wait(url, amqp_uri, bodies, already):
+def publish(amqp_uri, bodies):
     # as the producers publish: into their streams too (the replay below reads them)
     publisher = ConfirmingPublisher(amqp_uri, on_declare=stream_declarer({}))
-    started = time.perf_counter()
     try:
         for i in range(0, len(bodies), 500):
             publisher.publish_batch([(f"{PRODUCER[b['type']]}.events", b["type"], b, {})
                                      for b in bodies[i:i + 500]])
     finally:
         publisher.close()
-    deadline = time.monotonic() + 120
-    while applied(url) < already + len(bodies):
-        if time.monotonic() > deadline:
-            raise RuntimeError("events were not all applied in time")
-        time.sleep(0.2)
+
+
+def publish_and_wait(url, amqp_uri, bodies, already):
+    started = time.perf_counter()
+    publish(amqp_uri, bodies)
+    wait_applied([url], already + len(bodies), timeout=120)
     return time.perf_counter() - started
 
 
@@ -134,6 +141,7 @@ def own_vhost(ctx):
     requests.put(f"{base}/api/vhosts/{name}", auth=auth, timeout=10).raise_for_status()
     requests.put(f"{base}/api/permissions/{name}/{user}", auth=auth, timeout=10,
                  json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    ctx.vhosts.append(name)
     parts = urllib.parse.urlsplit(ctx.amqp_uri)
     return name, f"{parts.scheme}://{parts.netloc}/{name}"
 
@@ -395,6 +403,85 @@ def restarts(ctx, rules, config):
     return out
 
 
+def expected_kpis(bodies, rules):
+    """The KPI samples that applying `bodies` (each once) must give, computed here: each
+    event parsed as the consumer parses it, folded into its entity's projection as the
+    store folds it, and the projections aggregated by the service's own domain code."""
+    docs = {}
+    for body in bodies:
+        envelope, data = parse_event(body)
+        kind, entity_id, fact = domain.fact_from_event({**envelope, "data": data})
+        doc = docs.setdefault((kind, entity_id), {"_id": entity_id, "rev": 0, "facts": []})
+        doc["facts"].append(fact)
+        doc["rev"] += 1
+    live = _Live(rules)
+    for (kind, entity_id), doc in docs.items():
+        live.state.replace(kind, entity_id, doc["rev"], domain.contribution(kind, doc, rules))
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(KpiCollector(live))
+    text = generate_latest(registry).decode()
+    names = {f.name for f in text_string_to_metric_families(text)
+             if f.name not in ("dealflow_metrics_projections_loaded",
+                               "dealflow_metrics_projections")}
+    return names, kpi_samples(text, names)
+
+
+def wait_applied(urls, total, timeout=300):
+    """Until every instance's KPIs count `total` applied events (another instance's
+    applications reach an instance's KPIs with its next refresh)."""
+    deadline = time.monotonic() + timeout
+    while any(applied(url) < total for url in urls):
+        if time.monotonic() > deadline:
+            raise RuntimeError("events were not all applied in time")
+        # a scrape costs the instance several ms of its CPU (py-spy: polling every 50 ms
+        # took a fifth of its samples), so poll gently: at most POLL_SECONDS late
+        time.sleep(POLL_SECONDS)
+
+
+def exact(urls, names, expected):
+    return all(kpi_samples(requests.get(url + "/metrics", timeout=10).text, names) == expected
+               for url in urls)
+
+
+def scale_out(ctx, amqp_uri, rules, out):
+    """Events applied per second by one instance, then by two on the same vhost and
+    database, each phase checked against the KPIs computed from the events themselves."""
+    env = {"AMQP_URI": amqp_uri, "KPIS_REFRESH_SECONDS": REFRESH_SECONDS}
+    first = ctx.start_service("metrics", **env)
+    warm = events(1_000, seed=1)
+    publish_and_wait(first, amqp_uri, warm, 0)
+    scrape = ctx.http_load("GET", first + "/metrics", clients=1, duration=3.0)
+    out["service_scrape_p50_ms_at_1k"] = scrape["p50_ms"]
+    out["service_scrape_p99_ms_at_1k"] = scrape["p99_ms"]
+    sent = list(warm)
+    for urls, suffix, seed in (([first], "", 2), (None, "_2", 3)):
+        if urls is None:
+            urls = [first, ctx.start_service("metrics", **env)]
+            wait_applied(urls, len(sent))
+        batch = events(THROUGHPUT_EVENTS, seed=seed)
+        ops = DbOps(ctx.mongo_uri)
+        cpu = CpuUse([*(ctx.pid_of(url) for url in urls), ctx.database_pid])
+        with ctx.profiling("metrics-apply" if suffix == "" else None, first,
+                           THROUGHPUT_EVENTS / 200):
+            started = time.perf_counter()
+            publish(amqp_uri, batch)
+            wait_applied(urls, len(sent) + len(batch))
+            elapsed = time.perf_counter() - started
+        db = ops.per_second(elapsed)
+        used, out[f"load_average{suffix}"] = cpu.percent()
+        out[f"cpu_percent_by_instance{suffix}"] = used[:-1]
+        out[f"database_cpu_percent{suffix}"] = used[-1]
+        sent.extend(batch)
+        names, expected = expected_kpis(sent, rules)
+        out[f"events_applied_per_s{suffix}"] = round(len(batch) / elapsed, 1)
+        out[f"kpis_exact{suffix}"] = exact(urls, names, expected)
+        out[f"db_ops_per_s{suffix}"] = db["ops"]
+        out[f"db_write_ops_per_s{suffix}"] = db["writes"]
+    out["two_vs_one_instance"] = round(out["events_applied_per_s_2"]
+                                       / out["events_applied_per_s"], 3)
+    return first
+
+
 def replay(ctx, url, amqp_uri, live_per_s):
     """Rebuild the running service's projections from the streams (metrics.rebuild, as
     `make replay` runs it; no grace after the switch: nothing else writes here), and wait
@@ -428,21 +515,18 @@ KPI_FAMILIES = {"dealflow_events_applied", "dealflow_funnel_reached", "dealflow_
 
 def run(ctx):
     out = {}
-    vhost, amqp_uri = own_vhost(ctx)
-    base, auth = ctx._api
-    try:
-        url = ctx.start_service("metrics", AMQP_URI=amqp_uri, KPIS_REFRESH_SECONDS=5)
-        publish_and_wait(url, amqp_uri, events(1_000, seed=1), 0)
-        scrape = ctx.http_load("GET", url + "/metrics", clients=1, duration=3.0)
-        out["service_scrape_p50_ms_at_1k"] = scrape["p50_ms"]
-        out["service_scrape_p99_ms_at_1k"] = scrape["p99_ms"]
-        n = 1_500  # FerretDB-bound: ~40-60 events/s here, and the bench must stay short
-        elapsed = publish_and_wait(url, amqp_uri, events(n, seed=2), 1_000)
-        out["events_applied_per_s"] = round(n / elapsed, 1)
-        out.update(replay(ctx, url, amqp_uri, out["events_applied_per_s"]))
-    finally:
-        requests.delete(f"{base}/api/vhosts/{vhost}", auth=auth, timeout=10)
+    _, amqp_uri = own_vhost(ctx)  # deleted with the run's (its instances keep running)
+    config = load_config(ROOT / "services" / "metrics" / "config.yml")
+    rules = domain.Rules.from_config(setting(config, "KPIS"))
+    first = scale_out(ctx, amqp_uri, rules, out)
+    out.update(replay(ctx, first, amqp_uri, out["events_applied_per_s"]))
+    return out
 
+
+def at_size(ctx):
+    """The scrape at 1,000,000 applied events and the restarts (`python -m bench
+    metrics_size`: beyond `make bench`'s ten minutes on the shared machine)."""
+    out = {}
     config = load_config(ROOT / "services" / "metrics" / "config.yml")
     rules = domain.Rules.from_config(setting(config, "KPIS"))
     small, _, _ = seeded_scrape(ctx, rules, 1_000)

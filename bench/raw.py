@@ -5,10 +5,11 @@ import time
 import uuid
 
 import amqp
+import requests
 from kombu import Connection
 from pymongo import MongoClient
 
-from bench.harness import percentile
+from bench.harness import ROOT, percentile
 
 N_MSGS = 5000
 
@@ -103,3 +104,60 @@ def http(ctx):
     url = ctx.start_service("support")  # /healthz: the cost of the kit's HTTP path alone
     result = ctx.http_load("GET", url + "/healthz", clients=10, duration=4)
     return {"http_healthz_per_s": result["rps"], "http_healthz_p99_ms": result["p99_ms"]}
+
+
+# --- nameko's own limits (bench/bare.py) ------------------------------------------------------
+
+BARE_CONFIG = ROOT / "bench" / "bare.yml"
+HOP_EVENTS = 2000
+HOP_DISPATCHERS = 4
+
+
+def _hop(ctx, source, sink, dispatchers, per_dispatcher):
+    """Events/s from the first dispatch to the last handling, and each event's latency."""
+    requests.post(sink + "/reset", timeout=10).raise_for_status()
+    threads = [threading.Thread(target=lambda: requests.post(
+        f"{source}/fire/{per_dispatcher}", timeout=120).raise_for_status())
+        for _ in range(dispatchers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = dispatchers * per_dispatcher
+    deadline = time.monotonic() + 60
+    while len(seen := requests.get(sink + "/stats", timeout=10).json()) < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bare hop: {len(seen)} of {total} events arrived")
+        time.sleep(0.05)
+    first = min(sent for sent, _ in seen)
+    last = max(got for _, got in seen)
+    return total / (last - first), [got - sent for sent, got in seen]
+
+
+def nameko(ctx):
+    """nameko's bare event hop, a trivial `@http` route and a bare service's start-up."""
+    out = {}
+    source = ctx.start_process("bare_source", "bench.bare:BareSource", BARE_CONFIG, "/ok", {})
+    sink = ctx.start_process("bare_sink", "bench.bare:BareSink", BARE_CONFIG, "/ok", {})
+    out["nameko_start_s"] = round(ctx.started[-2]["start_s"], 3)
+    # the sink answers HTTP before its consumer has bound its queue, and an event
+    # dispatched before that is dropped (nothing routes it): fire until one arrives
+    deadline = time.monotonic() + 60
+    while not requests.get(sink + "/stats", timeout=10).json():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bare sink never received an event")
+        requests.post(f"{source}/fire/1", timeout=30).raise_for_status()
+        time.sleep(0.1)
+    _hop(ctx, source, sink, 1, 200)  # warm: connections, first confirms
+    # latency: one dispatcher, so each event goes alone (no queueing behind others)
+    rate, latencies = _hop(ctx, source, sink, 1, HOP_EVENTS)
+    out["hop_one_dispatcher_per_s"] = round(rate)
+    out["hop_p50_ms"] = round(percentile(latencies, 50) * 1000, 2)
+    out["hop_p99_ms"] = round(percentile(latencies, 99) * 1000, 2)
+    # throughput: several dispatching workers keep the handler busy
+    rate, _ = _hop(ctx, source, sink, HOP_DISPATCHERS, HOP_EVENTS // HOP_DISPATCHERS)
+    out["hop_events_per_s"] = round(rate)
+    load = ctx.http_load("GET", source + "/ok", clients=10, duration=4)
+    out["nameko_http_per_s"] = load["rps"]
+    out["nameko_http_p99_ms"] = load["p99_ms"]
+    return out
