@@ -202,8 +202,9 @@ def plan(n=200, run=None):
     converted = 0
     for i in range(n):
         channel = "form" if i < n // 5 else "csv" if i < n // 2 else "api"
+        # a company domain of its own: conversion matches accounts by e-mail domain
         lead = Lead(i, channel, countries[i % len(countries)], fates[i % len(fates)],
-                    email=f"f{run}-{i}@example.com")
+                    email=f"lead{i}@c{i}-{run}.example.com")
         if lead.fate == "converted":
             lead.deal = deals[converted % len(deals)]
             lead.discount = discounts[converted % len(discounts)]
