@@ -28,6 +28,7 @@ help:
 	@echo "make test   - lint, then unit, integration and end-to-end tests"
 	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
 	@echo "make bench  - benchmarks, reported as ratios to raw broker/database limits"
+	@echo "make soak   - the whole funnel under random faults for SOAK_MINUTES (default 30)"
 	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
 	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
@@ -124,6 +125,13 @@ queries: infra
 
 bench: infra
 	@$(PY) -m bench
+
+# the whole-platform funnel at a steady rate under random faults for SOAK_MINUTES (default
+# 30): lost, doubled and late events and memory per service in var/soak-report.{json,md};
+# never part of `make test`
+.PHONY: soak
+soak: infra
+	@$(PY) -m tests.e2e.soak
 
 # a year of leads (a fifth converted into deals) through the running platform's public APIs;
 # LEADS_URL / DEALS_URL point elsewhere, SEED_TOKEN authenticates as an admin
