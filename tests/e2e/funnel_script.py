@@ -55,10 +55,11 @@ DEAL_STAGES = ("discovery", "needs_confirmed", "proposal", "quote_negotiation",
 LEAD_STAGES = {"new": "lead_created", "contacted": "lead_contacted",
                "qualified": "lead_qualified", "converted": "lead_converted"}
 # SLA of the funnel's support service: a business calendar open all day on the days of
-# the run (so the test never waits for office hours), urgent clocks of seconds (long
-# enough that dispatch assigned the ticket before the first warning: its agent is mailed),
-# normal ones of weeks
-URGENT = {"first_response_minutes": 0.1, "resolution_minutes": 0.2}
+# the run (so the test never waits for office hours), urgent clocks of seconds, normal ones
+# of weeks. An SLA mail goes to the ticket's agent only once it has one: the first warning
+# (at half the first-response target) comes long after dispatch (every 0.2 s), also when a
+# fault (a restarted support, the broker away 10 s) holds dispatch up for a while
+URGENT = {"first_response_minutes": 0.5, "resolution_minutes": 0.6}
 
 
 def support_settings(today=None):
@@ -190,7 +191,7 @@ class Lead:
 
 def plan(n=200, run=None):
     """n leads, a fifth by the web form, three tenths by CSV, half by the API; countries
-    and fates cycle so that every path is taken at any n >= 40."""
+    and fates cycle so that every path is taken at any n >= 20."""
     run = run or uuid.uuid4().hex[:8]
     leads = []
     countries = ["DE"] * 7 + ["US"] * 9 + ["CN"] * 4

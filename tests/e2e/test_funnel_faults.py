@@ -25,7 +25,7 @@ from tests.support.amqp import Subscriber, distinct
 from tests.support.platform import SERVICES
 from tests.support.proxy import ProxyProcess
 
-LEADS = int(os.environ.get("FUNNEL_FAULT_LEADS", 40))
+LEADS = int(os.environ.get("FUNNEL_FAULT_LEADS", 20))  # per fault: every path of the plan
 pytestmark = pytest.mark.timeout(900)
 BROKER_OUTAGE, DATABASE_OUTAGE = 10, 5  # seconds
 
