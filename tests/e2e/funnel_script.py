@@ -672,7 +672,7 @@ class Driver:
         if lead.ticket == "urgent":
             poll(lambda: (sla := self.call("get", url, headers=self.admin).json()["sla"])
                  ["first_response"]["breached"] and sla["resolution"]["breached"],
-                 "the urgent ticket's SLA breaches")
+                 "the urgent ticket's SLA breaches", timeout=120)
         agent = bearer("support_agent", sub=ticket["assignee"], team="support")
         self.call("post", url + "/replies", 201, headers=agent, json={"body": "已为您处理"})
         self.call("post", url + "/status", headers=agent, json={"status": "resolved"})
