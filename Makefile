@@ -30,6 +30,7 @@ help:
 	@echo "make fuzz   - schemathesis, all checks, many examples, against each service's OpenAPI"
 	@echo "make bench  - benchmarks, as ratios to raw limits and nameko's own (BENCH_PROFILE=1: py-spy)"
 	@echo "make bench-size - the benchmarks at size (a million events, 100,000 leads, idle CPU)"
+	@echo "make soak   - the whole funnel under random faults for SOAK_MINUTES (default 30)"
 	@echo "make seed N=100000 - a year of sales history into the running platform (its APIs)"
 	@echo "make token ROLE=manager SUB=alice TEAM=east - a bearer token signed by the local key"
 	@echo "make lint   - ruff"
@@ -142,6 +143,13 @@ bench: infra
 # the figures at size (a million events, 100,000 leads, idle CPU): beyond bench's ten minutes
 bench-size: infra
 	@$(PY) -m bench metrics_size search idle
+
+# the whole-platform funnel at a steady rate under random faults for SOAK_MINUTES (default
+# 30): lost, doubled and late events and memory per service in var/soak-report.{json,md};
+# never part of `make test`
+.PHONY: soak
+soak: infra
+	@$(PY) -m tests.e2e.soak
 
 # a year of leads (a fifth converted into deals) through the running platform's public APIs;
 # LEADS_URL / DEALS_URL point elsewhere, SEED_TOKEN authenticates as an admin

@@ -27,7 +27,11 @@ def facts(etype, data):
     elif etype == "deal.lost":
         newest.update(status=LOST, stage=LOST)
     elif etype == "deal.updated":
-        newest.update(stage=data["stage"], owner_id=data.get("owner_id"))
+        # the stage says whether the deal is open: a view that an update reaches before
+        # deal.created (each type has its own queue) must know it, or quotes fail on it
+        stage = data["stage"]
+        newest.update(stage=stage, status=stage if stage in (WON, LOST) else "open",
+                      owner_id=data.get("owner_id"))
     return {k: v for k, v in newest.items() if v is not None}, \
         {k: v for k, v in gaps.items() if v is not None}
 

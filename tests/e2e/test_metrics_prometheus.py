@@ -3,6 +3,7 @@ a `nameko run` process, every second, with deploy/prometheus/rules loaded. After
 funnel (with duplicates and out-of-order deliveries), every expression of every dashboard
 panel and every recording rule returns data, and the recorded conversion rates equal the
 expected ones."""
+import contextlib
 import json
 import re
 import shutil
@@ -59,20 +60,29 @@ def metrics_process(rabbit_config, mongo_db_name):
 
 @pytest.fixture
 def prometheus(metrics_process, tmp_path):
+    with running_prometheus({"metrics": [metrics_process]}, tmp_path) as api:
+        yield api
+
+
+@contextlib.contextmanager
+def running_prometheus(jobs, workdir):
+    """A Prometheus scraping {job: [ports]} on 127.0.0.1 every second (label service=job),
+    with deploy/prometheus/rules loaded; yields its API."""
     binary = shutil.which("prometheus")
     assert binary, "prometheus (Debian package) is not installed"
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES / "*.yml")],
-        "scrape_configs": [{"job_name": "metrics", "static_configs": [{
-            "targets": [f"127.0.0.1:{metrics_process}"], "labels": {"service": "metrics"}}]}],
+        "scrape_configs": [{"job_name": job, "static_configs": [{
+            "targets": [f"127.0.0.1:{p}" for p in ports], "labels": {"service": job}}]}
+            for job, ports in jobs.items()],
     }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = open(tmp_path / "prometheus.log", "wb")
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    log = open(workdir / "prometheus.log", "wb")
     proc = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+        [binary, f"--config.file={workdir / 'prometheus.yml'}",
+         f"--storage.tsdb.path={workdir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
         stdout=log, stderr=subprocess.STDOUT)
     api = Prometheus(f"http://127.0.0.1:{port}")
     try:

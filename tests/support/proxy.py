@@ -67,3 +67,59 @@ class TcpProxy:
                     s.close()
                 except OSError:
                     pass
+
+
+class ProxyProcess:
+    """A TcpProxy in a process of its own (`python -m tests.support.proxy`), so that a
+    busy test process never slows the connections of the services behind it; `down()` and
+    `up()` switch it through a file it watches."""
+
+    def __init__(self, target_host, target_port, workdir):
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        from tests.support.wait import wait_for
+
+        self.switch = Path(workdir) / f"proxy-{target_port}-down"
+        ready = Path(workdir) / f"proxy-{target_port}-port"
+        ready.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.proxy", target_host, str(target_port),
+             str(self.switch), str(ready)], cwd=Path(__file__).resolve().parents[2])
+        assert wait_for(lambda: ready.exists() and ready.read_text().strip(), 20), \
+            "the proxy did not start"
+        self.port = int(ready.read_text())
+
+    def down(self):
+        self.switch.touch()
+
+    def up(self):
+        self.switch.unlink(missing_ok=True)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def _serve(target_host, target_port, switch, ready):
+    from pathlib import Path
+
+    proxy = TcpProxy(target_host, int(target_port)).up()
+    Path(ready).write_text(str(proxy.port))
+    is_down = False
+    while True:
+        want_down = Path(switch).exists()
+        if want_down and not is_down:
+            proxy.down()
+        elif is_down and not want_down:
+            proxy.up()
+        is_down = want_down
+        eventlet.sleep(0.05)
+
+
+if __name__ == "__main__":
+    import sys
+
+    eventlet.monkey_patch()
+    _serve(*sys.argv[1:5])
