@@ -34,7 +34,7 @@ from pymongo import MongoClient
 
 from bench import idle
 from bench import metrics as metrics_bench
-from bench.harness import ROOT
+from bench.harness import ROOT, bearer
 from bench.seed import seed
 from kit.config import load_config, setting
 from metrics import domain
@@ -165,7 +165,9 @@ def _platform(ctx, leads, out, pids):
     pids.update({name: proc.pid for name, proc in zip(urls, ctx._procs[-2:], strict=True)})
 
     started = time.monotonic()
-    report = seed(leads, urls["leads"], urls["deals"], workers=2,
+    # security is on by default: the seeder goes through the APIs as an admin
+    token = bearer()["Authorization"].split(" ", 1)[1]
+    report = seed(leads, urls["leads"], urls["deals"], token=token, workers=2,
                   log=lambda line: print(line, flush=True))
     out["seed_seconds"] = round(time.monotonic() - started, 1)
     out["seed_phases_seconds"] = report["seconds"]
