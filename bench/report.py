@@ -7,8 +7,9 @@ only ratios within one run mean something, and the report says so.
 """
 import re
 
-NOTE = ("Ratios are within this one run: on the shared, loaded 2-core machine the absolute "
-        "figures move from run to run, the ratios much less.")
+NOTE = ("Ratios are within this one run: on a 2-core machine the absolute figures move "
+        "several-fold with other load (the scale-out table gives the load average), the "
+        "ratios much less.")
 
 # (what, figure, anchor, comparison, target); a figure or anchor is "<section>.<key>", and
 # the section `raw` holds the anchors, `start`/`rss` the processes' start-up and memory
