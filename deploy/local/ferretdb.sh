@@ -40,6 +40,8 @@ case "${1:-start}" in
     if running; then echo "ferretdb: already running"; exit 0; fi
     build
     mkdir -p "$data" "$root/var/log"
+    # a database file a kill left without tables would stop FerretDB from starting at all
+    python3 "$root/deploy/local/ferretdb_orphans.py" "$data" "$root/var/ferretdb-orphans"
     # WAL with synchronous=normal: no fsync per commit (a power cut may lose the last
     # commits, never corrupt); this is a development and CI server
     nohup "$bin" -sqlite-url="file:$data/?_pragma=synchronous(normal)" -listen-addr="127.0.0.1:$port" -log-level=error \
