@@ -3,7 +3,6 @@ import datetime as dt
 import logging
 import uuid
 
-from eventlet import tpool
 from nameko.dependency_providers import Config
 from prometheus_client import Gauge
 from werkzeug.wrappers import Response
@@ -26,6 +25,7 @@ from kit.versioned import stale
 from quotes import contracts, dealview, domain, printing
 from quotes import schemas as S
 from quotes.permissions import PERMISSIONS
+from quotes.rendering import Renderer
 from quotes.store import QuotesStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class QuotesService(Operational):
     store = Store(QuotesStore)
     config = Config()
     links = LinkKeys()
+    renderer = Renderer()
     registry = Metrics()
 
     # --- helpers (no rules: reading settings, loading, writing) ------------------------------
@@ -137,8 +138,7 @@ class QuotesService(Operational):
 
     def _contract_pdf(self, contract):
         company, locale = self._company()
-        # rendering is pure CPU: in a real thread, so the hub keeps serving meanwhile
-        return tpool.execute(printing.contract_pdf, contract, company, locale)
+        return self.renderer.contract_pdf(contract, company, locale)
 
     def _company(self):
         company = dict(setting(self.config, "COMPANY") or {})
@@ -308,7 +308,7 @@ class QuotesService(Operational):
                                                    503: "PDF rendering not installed"})
     def quote_pdf(self, request, id):
         company, locale = self._company()
-        pdf = tpool.execute(printing.quote_pdf, self._quote(id, request), company, locale)
+        pdf = self.renderer.quote_pdf(self._quote(id, request), company, locale)
         return Response(pdf, content_type="application/pdf")
 
     # --- the customer, through the link (no login) -------------------------------------------
