@@ -33,9 +33,12 @@ case "${1:-start}" in
     if running; then address; exit 0; fi
     build
     mkdir -p "$data" "$root/var/log"
-    # --disable-version-check: Mailpit would otherwise ask GitHub for its latest release
+    # --disable-version-check: Mailpit would otherwise ask GitHub for its latest release;
+    # --max: Mailpit keeps 500 messages by default and silently prunes the oldest, which a
+    # 30-minute `make soak` passes (its inbox counts then read as lost mail); 0 keeps all
     nohup "$bin" --disable-version-check --smtp "127.0.0.1:$smtp_port" \
       --listen "127.0.0.1:$http_port" --database "$data/mailpit.db" \
+      --max "${MAILPIT_MAX_MESSAGES:-0}" \
       --smtp-auth-accept-any --smtp-auth-allow-insecure --quiet \
       >>"$root/var/log/mailpit.log" 2>&1 &
     echo $! > "$pidfile"
