@@ -87,6 +87,23 @@ class ReliableQueueConsumer(QueueConsumer):
     def accept(self):
         return [*self.container.accept, CLOUDEVENTS_JSON]
 
+    def ack_message(self, message):
+        # nameko catches amqp's ConnectionError only; a socket reset (the broker node died
+        # between the handler's write and its ack) escaped and killed the container. The
+        # broker takes back an unacked message when its connection dies, and handlers
+        # write keyed by event id, so the redelivery changes nothing.
+        try:
+            super().ack_message(message)
+        except OSError as exc:
+            log.warning("could not ack on %s (%s); the broker redelivers it", message.channel,
+                        exc)
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        except OSError as exc:
+            log.warning("could not requeue (%s); the broker takes it back", exc)
+
     def get_consumers(self, consumer_cls, channel):
         consumers = super().get_consumers(consumer_cls, channel)
         for provider, consumer in self._consumers.items():
