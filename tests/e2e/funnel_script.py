@@ -337,6 +337,8 @@ def expected(leads, duplicates):
         s[("dealflow_quotes_total", (("status", status),))] = float(quotes[status])
     for status, n in quotes_now.items():
         s[("dealflow_quotes_current", (("status", status),))] = float(n)
+    # Prometheus samples are float64: the script's Decimal sums and the exposition's text
+    # round to the same float, so these comparisons stay exact
     s[("dealflow_quote_discount_percent_sum", ())] = float(discount_sum)
     s[("dealflow_quote_discount_quotes", ())] = float(discount_n)
     s[("dealflow_contracted_amount", (("currency", "CNY"),))] = float(contracted)

@@ -61,8 +61,10 @@ def test_as_of_answers_match_what_was_recorded_at_that_moment(metrics, publish):
     rows, totals = forecast(client, as_of=MOMENT)
     assert (rows, totals) == recorded_forecast
     # D1 (EUR 1000 at 60 %, no close date) and D2 (EUR 5000 at 50 %, June) were open
-    assert {t["currency"] + "/" + t["month"]: float(t["weighted"]) for t in totals} == gauge \
-        == {"EUR/unscheduled": 600.0, "EUR/2024-06": 2500.0}
+    weighted = {t["currency"] + "/" + t["month"]: Decimal(t["weighted"]) for t in totals}
+    assert weighted == {"EUR/unscheduled": Decimal("600"), "EUR/2024-06": Decimal("2500")}
+    # a Prometheus sample is a float64: the gauge carries the same amounts, as floats
+    assert gauge == {key: float(amount) for key, amount in weighted.items()}
 
 
 # --- the back-test ---------------------------------------------------------------------------
