@@ -78,6 +78,8 @@ def make_config(rabbit_config, mongo_db_name):
             config[key] = {**config.get(key, {}), **value}
         if "LINKS" in config:  # a service that signs links refuses to start without a key
             config["LINKS"] = {**config["LINKS"], "keys": "test=" + "k" * 40}
+        if "SEAL" in config:  # nor one that seals secrets
+            config["SEAL"] = {**config["SEAL"], "keys": "test=" + "s" * 40}
         config["OUTBOX"] = {**config.get("OUTBOX", {}), "sweep_interval_seconds": 0.5,
                             "grace_seconds": 0.5}
         # five quick retries unless a test asks for another count

@@ -25,6 +25,8 @@ export WEBHOOKS_DEVELOPMENT="${WEBHOOKS_DEVELOPMENT:-true}"
 export WEBHOOKS_ALLOW="${WEBHOOKS_ALLOW:-[localhost, 127.0.0.1]}"
 # signed customer links: a key generated under var/links on first use (kit.links)
 export LINK_KEYS_DEV_DIR="${LINK_KEYS_DEV_DIR:-$root/var/links}"
+# webhook secrets are stored sealed: a key generated under var/webhook-seal on first use
+export WEBHOOK_SEAL_KEYS_DEV_DIR="${WEBHOOK_SEAL_KEYS_DEV_DIR:-$root/var/webhook-seal}"
 class_of() { echo "$1.service:$(tr '[:lower:]' '[:upper:]' <<<"${1:0:1}")${1:1}Service"; }
 # a pid file can outlive its process, and the pid be reused: check what runs under it
 alive() { [ -f "$run/$1.pid" ] && grep -qa "services/$1/config.yml" \

@@ -82,30 +82,31 @@ class Claims:
 class Keyring:
     """Keys by id; `current` signs, all verify."""
 
-    def __init__(self, keys, current=None):
+    def __init__(self, keys, current=None, section="LINKS"):
         if not keys:
-            raise ValueError("No link signing key is configured (LINKS.keys or "
-                             "LINKS.keys_dir).")
+            raise ValueError(f"No key is configured ({section}.keys or {section}.keys_dir).")
         for kid, secret in keys.items():
             if not KID.match(kid):
-                raise ValueError(f"Link key id {kid!r} must match {KID.pattern}.")
+                raise ValueError(f"{section} key id {kid!r} must match {KID.pattern}.")
             if len(secret) < 32:
-                raise ValueError(f"Link key {kid!r} is shorter than 32 characters.")
+                raise ValueError(f"{section} key {kid!r} is shorter than 32 characters.")
         self.keys = dict(keys)
         self.current = current or sorted(keys)[-1]
         if self.current not in self.keys:
-            raise ValueError(f"The current link key {self.current!r} is not configured.")
+            raise ValueError(f"The current {section} key {self.current!r} is not configured.")
 
     @classmethod
-    def from_config(cls, config):
-        keys = parse_keys(setting(config, "LINKS.keys") or "")
-        keys_dir = setting(config, "LINKS.keys_dir") or ""
+    def from_config(cls, config, section="LINKS"):
+        """The keys of config `section` (LINKS for links; the same shape serves any
+        service key, such as webhooks' sealing key)."""
+        keys = parse_keys(setting(config, f"{section}.keys") or "")
+        keys_dir = setting(config, f"{section}.keys_dir") or ""
         if keys_dir:
             keys.update(read_key_files(Path(keys_dir)))
-        dev_dir = setting(config, "LINKS.dev_dir") or ""
+        dev_dir = setting(config, f"{section}.dev_dir") or ""
         if not keys and dev_dir:
             keys = dev_keys(Path(dev_dir))
-        return cls(keys, setting(config, "LINKS.current") or None)
+        return cls(keys, setting(config, f"{section}.current") or None, section)
 
     def sign(self, purpose, subject, expires_at, data=None, link_id=None):
         """A token for `purpose` on `subject`, valid until `expires_at` (aware UTC)."""
@@ -156,7 +157,7 @@ def parse_keys(text):
     for item in filter(None, (part.strip() for part in text.split(","))):
         kid, sep, secret = item.partition("=")
         if not sep:
-            raise ValueError("LINKS.keys takes kid=secret pairs separated by commas.")
+            raise ValueError("Keys are kid=secret pairs separated by commas.")
         keys[kid.strip()] = secret.strip()
     return keys
 

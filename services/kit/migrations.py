@@ -147,13 +147,16 @@ class Migrations(DependencyProvider):
     batch_size, lease_seconds, retry_seconds): until each is done, retried while another
     instance holds it or the database is unreachable."""
 
-    def __init__(self, migrations):
+    def __init__(self, migrations=(), build=None):
         self.migrations = tuple(migrations)
+        self.build = build  # config -> migrations, for those that need a key or a setting
         self._running = False
         self.finished = False  # every migration done (tests poll it)
 
     def setup(self):
         config = self.container.config
+        if self.build is not None:
+            self.migrations = (*self.migrations, *self.build(config))
         self.batch_size = int(setting(config, "MIGRATIONS.batch_size", 500))
         self.lease_seconds = float(setting(config, "MIGRATIONS.lease_seconds", 60))
         self.retry_seconds = float(setting(config, "MIGRATIONS.retry_seconds", 5))

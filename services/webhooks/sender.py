@@ -21,6 +21,7 @@ from kit.config import setting
 from kit.fields import utcnow
 from kit.prom import PromRegistry
 from webhooks import deliveries, ordering, schedule, subscriptions, transport
+from webhooks.sealing import Seal, SealBroken
 from webhooks.signing import signed_headers
 from webhooks.targets import TargetRefused, check_target
 
@@ -54,6 +55,7 @@ class Sender(DependencyProvider):
         self.timeout = (float(setting(config, "WEBHOOKS.connect_timeout_seconds", 3)),
                         float(setting(config, "WEBHOOKS.read_timeout_seconds", 10)))
         self.keep = int(setting(config, "WEBHOOKS.log_attempts", 50))
+        self.seal = Seal.from_config(config)
         self.recheck = dt.timedelta(seconds=float(setting(
             config, "WEBHOOKS.recheck_seconds", 30)))
         self.asleep = {}  # subscription id -> when its first waiting delivery is due
@@ -158,11 +160,15 @@ class Sender(DependencyProvider):
         try:
             address = self.check(sub["url"])[0]
             body = doc["body"].encode("utf-8")
-            headers = signed_headers(subscriptions.secrets_in_force(sub, now), doc["_id"],
-                                     now, body)
+            secrets = [self.seal.unseal(s, sub["_id"])
+                       for s in subscriptions.secrets_in_force(sub, now)]
+            headers = signed_headers(secrets, doc["_id"], now, body)
             status = transport.post(sub["url"], address, body, headers, self.timeout)
         except TargetRefused as exc:
             return None, f"target refused: {exc}", None
+        except SealBroken as exc:
+            log.error("webhook subscription %s cannot sign: %s", sub["_id"], exc)
+            return None, f"secret cannot be opened: {exc}", None
         except transport.NoAnswer as exc:
             return None, str(exc)[:500], time.perf_counter() - started
         seconds = time.perf_counter() - started

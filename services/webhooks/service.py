@@ -13,21 +13,28 @@ from kit.config import setting
 from kit.errors import Invalid, NotFound, Unavailable
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
+from kit.migrations import Migrations
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.preconditions import etag, if_match
 from kit.timers import config_timer
+from kit.versioned import stale
 from webhooks import redelivery, subscriptions
 from webhooks import schemas as S
 from webhooks.intake import Intake
+from webhooks.migrations import migrations
 from webhooks.permissions import PERMISSIONS
+from webhooks.sealing import SecretSeal
 from webhooks.sender import Sender
 from webhooks.signing import new_secret
-from webhooks.store import WebhooksStore
+from webhooks.store import WebhooksStore, revision
 from webhooks.targets import TargetRefused
 
 TAGS = ["subscriptions"]
 SUBSCRIPTION = "/api/v1/subscriptions/<id>"
 MISSING = {404: "No such subscription"}
+VERSIONED = {**MISSING, 409: "The subscription changed (stale If-Match)",
+             428: "If-Match missing"}
 
 
 class WebhooksService(Operational):
@@ -35,8 +42,10 @@ class WebhooksService(Operational):
     permissions = PERMISSIONS
 
     store = Store(WebhooksStore)
+    seal = SecretSeal()
     intake = Intake()
     sender = Sender()
+    migrations = Migrations(build=migrations)
     config = Config()
 
     # --- helpers (no rules: loading, checking the target) --------------------------------
@@ -55,7 +64,8 @@ class WebhooksService(Operational):
                           errors={"url": [f"{exc}."]}) from None
 
     def _out(self, sub):
-        return S.SubscriptionOut().dump(subscriptions.view(sub, utcnow()))
+        return 200, etag(revision(sub)), S.SubscriptionOut().dump(
+            subscriptions.view(sub, utcnow()))
 
     # --- subscriptions -------------------------------------------------------------------
 
@@ -67,9 +77,11 @@ class WebhooksService(Operational):
         data = json_body(request, S.SubscriptionIn())
         self._check_target(data["url"])
         secret = data["secret"] or new_secret()
-        sub = subscriptions.new_subscription(str(uuid.uuid4()), data, secret, utcnow())
+        sub_id = str(uuid.uuid4())
+        sub = subscriptions.new_subscription(sub_id, data, self.seal.seal(secret, sub_id),
+                                             utcnow())
         self.store.insert_subscription(sub)
-        headers = {"Location": f"/api/v1/subscriptions/{sub['_id']}"}
+        headers = {"Location": f"/api/v1/subscriptions/{sub['_id']}", **etag(0)}
         return 201, headers, S.SubscriptionCreated().dump(
             {**subscriptions.view(sub, utcnow()), "secret": secret})
 
@@ -90,14 +102,17 @@ class WebhooksService(Operational):
         return self._out(self._subscription(id))
 
     @http("PATCH", SUBSCRIPTION, body=S.SubscriptionChange, response=S.SubscriptionOut,
-          tags=TAGS, summary="Change a subscription's URL, event types or description",
-          responses={**MISSING, 400: "Invalid fields, or a URL outside the allow-list"})
+          tags=TAGS, summary="Change a subscription's URL, event types or description, at "
+          "the revision its If-Match names",
+          responses={**VERSIONED, 400: "Invalid fields, or a URL outside the allow-list"})
     def update_subscription(self, request, id):
+        expected = if_match(request)
         data = json_body(request, S.SubscriptionChange(), partial=True)
         self._subscription(id)
         if "url" in data:
             self._check_target(data["url"])
-        sub = self.store.update_subscription(id, {**data, "updated_at": utcnow()})
+        sub = self.store.update_subscription(id, {**data, "updated_at": utcnow()},
+                                             expected=expected)
         if sub is None:
             raise NotFound(f"No subscription {id}.")
         return self._out(sub)
@@ -111,18 +126,27 @@ class WebhooksService(Operational):
 
     @http("POST", SUBSCRIPTION + "/rotate", body=S.RotateIn, response=S.RotateOut, tags=TAGS,
           summary="A new secret (shown only here); the old one keeps signing beside it for "
-          "the grace period", responses=MISSING)
+          "the grace period. At the revision its If-Match names, so two rotations at once "
+          "cannot drop a secret a receiver was given", responses=VERSIONED)
     def rotate_secret(self, request, id):
+        expected = if_match(request)
         data = json_body(request, S.RotateIn())
         sub = self._subscription(id)
+        if revision(sub) != expected:
+            raise stale(revision(sub), expected, "subscription")
         hours = data["grace_hours"]
         if hours is None:
             hours = float(setting(self.config, "WEBHOOKS.rotation_grace_hours", 24))
         secret = data["secret"] or new_secret()
         now = utcnow()
-        secrets, until = subscriptions.rotated(sub, secret, now, dt.timedelta(hours=hours))
-        self.store.update_subscription(id, {"secrets": secrets, "updated_at": now})
-        return S.RotateOut().dump({"id": id, "secret": secret, "previous_valid_until": until})
+        secrets, until = subscriptions.rotated(sub, self.seal.seal(secret, id), now,
+                                               dt.timedelta(hours=hours))
+        after = self.store.update_subscription(id, {"secrets": secrets, "updated_at": now},
+                                               expected=expected)
+        if after is None:
+            raise NotFound(f"No subscription {id}.")
+        return 200, etag(revision(after)), S.RotateOut().dump(
+            {"id": id, "secret": secret, "previous_valid_until": until})
 
     @http("POST", SUBSCRIPTION + "/enable", response=S.SubscriptionOut, tags=TAGS,
           summary="Turn a subscription on again: its waiting deliveries go at once",

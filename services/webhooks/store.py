@@ -19,6 +19,7 @@ from kit.mongo import BaseStore
 from kit.outbox import EPOCH, with_events
 from kit.paging import keyset_filter
 from kit.versioned import events as versioned_events
+from kit.versioned import stale
 from webhooks.deliveries import PENDING
 
 SUBSCRIPTIONS = "subscriptions"
@@ -44,7 +45,7 @@ class WebhooksStore(BaseStore):
     # --- subscriptions -------------------------------------------------------------------
 
     def insert_subscription(self, doc):
-        self.db[SUBSCRIPTIONS].insert_one({**doc, "version": 0})
+        self.db[SUBSCRIPTIONS].insert_one({**doc, "version": 0, "revision": 0})
         return doc
 
     def get_subscription(self, sub_id):
@@ -58,12 +59,24 @@ class WebhooksStore(BaseStore):
         return list(self.db[SUBSCRIPTIONS].find(query, {**HIDDEN, "secrets": 0})
                     .sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit))
 
-    def update_subscription(self, sub_id, sets, unset=()):
-        update = {"$set": sets}
+    def update_subscription(self, sub_id, sets, unset=(), expected=None):
+        """The subscription after the change, or None when there is none; with `expected`
+        (the caller's If-Match) only at that revision, else Stale. Every change an admin
+        can see moves the revision (the ETag): edits, rotations, turning on and off."""
+        update = {"$set": sets, "$inc": {"revision": 1}}
         if unset:
             update["$unset"] = {field: "" for field in unset}
-        return self.db[SUBSCRIPTIONS].find_one_and_update(
-            {"_id": sub_id}, update, return_document=ReturnDocument.AFTER)
+        query = {"_id": sub_id}
+        if expected is not None:
+            query["revision"] = expected if expected else {"$in": [0, None]}
+        # (no projection: FerretDB v1's findAndModify takes none)
+        after = self.db[SUBSCRIPTIONS].find_one_and_update(
+            query, update, return_document=ReturnDocument.AFTER)
+        if after is None and expected is not None:
+            current = self.get_subscription(sub_id)
+            if current is not None:
+                raise stale(revision(current), expected, "subscription")
+        return after
 
     def delete_subscription(self, sub_id):
         """The subscription and its deliveries (the log goes with it)."""
@@ -76,7 +89,8 @@ class WebhooksStore(BaseStore):
         (two instances that both see the failure run emit one event)."""
         version = sub.get("version", 0)
         built = versioned_events(sub["_id"], version, [event], actor=ACTOR)
-        update = with_events({"$set": dict(fields), "$inc": {"version": len(built)}}, built)
+        update = with_events({"$set": dict(fields),
+                              "$inc": {"version": len(built), "revision": 1}}, built)
         done = self.db[SUBSCRIPTIONS].update_one(
             {"_id": sub["_id"], "enabled": True, "version": version}, update)
         if done.matched_count:
@@ -205,3 +219,7 @@ class WebhooksStore(BaseStore):
         return list(self.db[DELIVERIES].find(query, {"body": 0})
                     .sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit))
 
+
+def revision(sub):
+    """A subscription's ETag: stored before revisions existed counts as 0."""
+    return sub.get("revision") or 0

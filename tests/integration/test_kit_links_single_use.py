@@ -35,5 +35,5 @@ def test_a_service_without_a_key_refuses_to_start(container_factory, make_config
             return ""
 
     container = container_factory(Signing, make_config("leads", LINKS={"keys": ""}))
-    with pytest.raises(ValueError, match="No link signing key"):
+    with pytest.raises(ValueError, match="No key is configured"):
         container.start()

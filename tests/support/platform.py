@@ -57,6 +57,7 @@ class Platform:
                 **auth_environment(),
                 # customer links (quotes, support, notify): a local key made on first use
                 "LINK_KEYS_DEV_DIR": str(ROOT / "var" / "test-links"),
+                "WEBHOOK_SEAL_KEYS_DEV_DIR": str(ROOT / "var" / "test-webhook-seal"),
                 **{k: str(v) for k, v in self.env.items()},
                 **{k: str(v) for k, v in self.service_env.get(name, {}).items()},
             }

@@ -100,7 +100,7 @@ def test_the_current_key_defaults_to_the_last_id():
 
 
 @pytest.mark.parametrize("keys,current,message", [
-    ({}, None, "No link signing key"),
+    ({}, None, "No key is configured"),
     ({"k1": "short"}, None, "shorter than 32"),
     ({"k 1": OLD}, None, "must match"),
     ({"k1": OLD}, "k9", "not configured"),

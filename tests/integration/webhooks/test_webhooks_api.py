@@ -36,8 +36,11 @@ def test_a_subscription_shows_its_secret_once(webhooks, receiver, mongo_db):
     assert "secret" not in shown and shown["secrets_in_force"] == 1
     listed = http.get("/api/v1/subscriptions").json()["items"]
     assert [s["id"] for s in listed] == [created["id"]] and "secret" not in listed[0]
-    resp = http.patch(SUB.format(**created), json={"event_types": ["deal.won"]})
+    etag = http.get(SUB.format(**created)).headers["ETag"]
+    resp = http.patch(SUB.format(**created), json={"event_types": ["deal.won"]},
+                      headers={"If-Match": etag})
     assert resp.status_code == 200 and resp.json()["event_types"] == ["deal.won"]
+    assert resp.headers["ETag"] != etag
     assert http.delete(SUB.format(**created)).status_code == 204
     assert http.get(SUB.format(**created)).status_code == 404
 
@@ -46,7 +49,7 @@ def test_during_a_rotation_old_and_new_secret_both_verify(webhooks, receiver):
     config, http = webhooks
     sub = subscribe(http, receiver, "lead.assigned")
     old = receiver.secret
-    resp = http.post(SUB.format(**sub) + "/rotate", json={})
+    resp = http.post(SUB.format(**sub) + "/rotate", json={}, headers={"If-Match": '"0"'})
     assert resp.status_code == 200, resp.text
     new = resp.json()["secret"]
     assert new != old and resp.json()["previous_valid_until"]
@@ -59,7 +62,9 @@ def test_during_a_rotation_old_and_new_secret_both_verify(webhooks, receiver):
     Webhook(new).verify(body, headers)
 
     # without a grace period the old secret stops signing at once
-    http.post(SUB.format(**sub) + "/rotate", json={"grace_hours": 0})
+    resp = http.post(SUB.format(**sub) + "/rotate", json={"grace_hours": 0},
+                     headers={"If-Match": resp.headers["ETag"]})
+    assert resp.status_code == 200, resp.text
     assert http.get(SUB.format(**sub)).json()["secrets_in_force"] == 1
 
 
@@ -144,7 +149,8 @@ def test_bad_input_on_a_subscription_is_refused(webhooks, receiver, mongo_db, me
     config, http = webhooks
     sub = subscribe(http, receiver, "lead.assigned")
     before = mongo_db.subscriptions.find_one({"_id": sub["id"]})
-    resp = getattr(http, method)(SUB.format(**sub) + suffix, json=body, params=params)
+    resp = getattr(http, method)(SUB.format(**sub) + suffix, json=body, params=params,
+                                 headers={"If-Match": '"0"'})
     assert resp.status_code == status, resp.text
     assert resp.headers["Content-Type"].startswith("application/problem+json")
     assert field in resp.json()["errors"]
@@ -160,7 +166,8 @@ def test_bad_input_on_a_subscription_is_refused(webhooks, receiver, mongo_db, me
 def test_an_unknown_subscription_is_404(webhooks, method, suffix):
     config, http = webhooks
     body = {"since": "2026-11-27T10:00:00Z"} if suffix == "/redeliver" else {}
-    resp = getattr(http, method)(SUB.format(id=uuid.uuid4()) + suffix, json=body)
+    resp = getattr(http, method)(SUB.format(id=uuid.uuid4()) + suffix, json=body,
+                                 headers={"If-Match": '"0"'})
     assert resp.status_code == 404, resp.text
     assert resp.headers["Content-Type"].startswith("application/problem+json")
 
@@ -196,3 +203,50 @@ def test_a_delivery_log_keeps_the_newest_attempts(container_factory, make_config
     delivery = wait_for(delivered)
     assert delivery["attempts"] == 4
     assert [a["status"] for a in delivery["log"]] == [503, 200]
+
+
+@pytest.mark.parametrize("method, suffix, body", [
+    ("patch", "", {"description": "CRM"}),
+    ("post", "/rotate", {}),
+])
+@pytest.mark.parametrize("if_match, status", [(None, 428), ('"1"', 409), ('"x"', 428)])
+def test_a_change_without_the_current_etag_writes_nothing(webhooks, receiver, mongo_db,
+                                                         method, suffix, body, if_match,
+                                                         status):
+    config, http = webhooks
+    sub = subscribe(http, receiver, "lead.assigned")
+    before = mongo_db.subscriptions.find_one({"_id": sub["id"]})
+    headers = {} if if_match is None else {"If-Match": if_match}
+    resp = getattr(http, method)(SUB.format(**sub) + suffix, json=body, headers=headers)
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert mongo_db.subscriptions.find_one({"_id": sub["id"]}) == before
+
+
+def test_two_rotations_from_one_read_give_one_secret(webhooks, receiver, mongo_db):
+    """Both admins read revision 0; the second rotation would have dropped the secret the
+    first one handed out, so it is refused and the first one's secret stays in force."""
+    config, http = webhooks
+    sub = subscribe(http, receiver, "lead.assigned")
+    etag = http.get(SUB.format(**sub)).headers["ETag"]
+    first = http.post(SUB.format(**sub) + "/rotate", json={}, headers={"If-Match": etag})
+    second = http.post(SUB.format(**sub) + "/rotate", json={}, headers={"If-Match": etag})
+    assert (first.status_code, second.status_code) == (200, 409), second.text
+    assert http.get(SUB.format(**sub)).json()["secrets_in_force"] == 2
+    event = assigned(str(uuid.uuid4()), 1)
+    publish(config, [event])
+    assert wait_received(receiver, [event["id"]])
+    webhook_id, _ = receiver.received[0]
+    body, headers = receiver.raw[webhook_id]
+    Webhook(first.json()["secret"]).verify(body, headers)
+
+
+def test_secrets_are_stored_sealed(webhooks, receiver, mongo_db):
+    config, http = webhooks
+    sub = subscribe(http, receiver, "lead.assigned")
+    rotated = http.post(SUB.format(**sub) + "/rotate", json={},
+                        headers={"If-Match": '"0"'}).json()["secret"]
+    stored = str(mongo_db.subscriptions.find_one({"_id": sub["id"]}))
+    for secret in (sub["secret"], rotated):
+        assert secret not in stored and secret.removeprefix("whsec_") not in stored
+    assert stored.count("sealed:v1:test:") == 2
