@@ -6,7 +6,10 @@
    and `bench.seed` loads ATSIZE_LEADS leads and their deals' history through the public
    APIs, as `make seed` does: its seconds are the `make seed` figure.
 2. List pages (the lists' filters are the search) are timed at that size, p99 over a few
-   seconds each, the first page and a keyset continuation.
+   seconds each, the first page and a keyset continuation. Lead creation and stage moves
+   (10 clients each, as bench/leads.py and bench/deals.py load them) are measured on a
+   copy of 1,000 of those leads and 200 deals, then at full size, in the same run: their
+   ratio is the target "at 100,000 leads >= 0.9 x at 1,000".
 3. The metrics service restarts on 1,000,000 applied events (100,000 leads, 20,000 deals):
    as bench/metrics.py says, those projections and their snapshot are written straight
    into its database, not pushed through AMQP (far beyond a bench's budget); the restart
@@ -32,7 +35,9 @@ import uuid
 import requests
 from pymongo import MongoClient
 
+from bench import deals as deals_bench
 from bench import idle
+from bench import leads as leads_bench
 from bench import metrics as metrics_bench
 from bench.harness import ROOT, bearer
 from bench.seed import seed
@@ -41,10 +46,14 @@ from metrics import domain
 
 RATIOS = {"seed_leads_per_s": "mongo_insert_per_s"}
 LEADS = int(os.environ.get("ATSIZE_LEADS", 100_000))
+SMALL = 1_000  # the size the write rates at size are compared with
+# the write phases' services: a cap nobody reaches keeps creation about capture
+WRITE_ENV = {"LEADS_REP_CAP": 1_000_000, "LEADS_RESPONSE_MINUTES": 60}
 
 
 def _pages(ctx, url, path, queries, out, prefix):
     session = requests.Session()
+    session.headers.update(bearer())  # security is on by default
     for label, query in queries.items():
         first = session.get(f"{url}{path}", params={"limit": 20, **query}, timeout=30)
         first.raise_for_status()
@@ -155,13 +164,14 @@ def _platform(ctx, leads, out, pids):
         out["stored_leads"] = client[leads_db].leads.count_documents({})
         out["stored_deals"] = client[deals_db].deals.count_documents({})
         client.close()
-        urls = {"leads": ctx.start_service("leads", MONGO_DATABASE=leads_db),
-                "deals": ctx.start_service("deals", MONGO_DATABASE=deals_db)}
+        urls = {"leads": ctx.start_service("leads", MONGO_DATABASE=leads_db, **WRITE_ENV),
+                "deals": ctx.start_service("deals", MONGO_DATABASE=deals_db, **WRITE_ENV)}
         pids.update({name: proc.pid for name, proc in zip(urls, ctx._procs[-2:], strict=True)})
         _lists(ctx, urls, out)
+        _write_rates(ctx, urls, {"leads": leads_db, "deals": deals_db}, out)
         return
 
-    urls = {name: ctx.start_service(name) for name in ("leads", "deals")}
+    urls = {name: ctx.start_service(name, **WRITE_ENV) for name in ("leads", "deals")}
     pids.update({name: proc.pid for name, proc in zip(urls, ctx._procs[-2:], strict=True)})
 
     started = time.monotonic()
@@ -182,10 +192,12 @@ def _platform(ctx, leads, out, pids):
     out["relayed_after_seed_seconds"] = round(time.monotonic() - started - out["seed_seconds"],
                                               1)
     _lists(ctx, urls, out)
+    _write_rates(ctx, urls, dict(ctx.databases), out)
 
 
 def _lists(ctx, urls, out):
-    some = requests.get(urls["leads"] + "/api/v1/leads", params={"limit": 1}, timeout=30)
+    some = requests.get(urls["leads"] + "/api/v1/leads", params={"limit": 1}, timeout=30,
+                        headers=bearer())
     owner = some.json()["items"][0].get("owner_id") or "nobody"
     year_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=200)).isoformat()
     _pages(ctx, urls["leads"], "/api/v1/leads", {
@@ -195,3 +207,36 @@ def _lists(ctx, urls, out):
     _pages(ctx, urls["deals"], "/api/v1/deals", {
         "newest": {}, "status_won": {"status": "won"}, "stage": {"stage": "proposal"}},
         out, "deals_list")
+
+
+def _writes(ctx, urls, deals_db):
+    """(leads created per second, stage moves per second), 10 clients each."""
+    create = ctx.http_load("POST", urls["leads"] + "/api/v1/leads", clients=10, duration=5.0,
+                           json_fn=leads_bench._lead)
+    latencies, errors, wall, _db, _lag, exact = deals_bench.phase(ctx, [urls["deals"]],
+                                                                   deals_db)
+    return create["rps"], round(len(latencies) / wall, 1), create["errors"] + errors, exact
+
+
+def _write_rates(ctx, urls, databases, out):
+    """Lead creation and stage moves at SMALL leads and at full size, in this run: the small
+    databases are copies of the first SMALL leads and SMALL/5 deals of the full ones."""
+    client = MongoClient(ctx.mongo_uri, tz_aware=True)
+    small = {name: ctx.new_database(f"{name}_small") for name in ("leads", "deals")}
+    for name, limit in (("leads", SMALL), ("deals", SMALL // 5)):
+        docs = list(client[databases[name]][name].find({}).limit(limit))
+        if docs:
+            client[small[name]][name].insert_many(docs)
+    client.close()
+    small_urls = {name: ctx.start_service(name, MONGO_DATABASE=small[name], **WRITE_ENV)
+                  for name in ("leads", "deals")}
+    for label, where, dbs in (("small", small_urls, small), ("size", urls, databases)):
+        created, moved, errors, exact = _writes(ctx, where, dbs["deals"])
+        out[f"leads_created_per_s_at_{label}"] = created
+        out[f"stage_moves_per_s_at_{label}"] = moved
+        out[f"write_errors_at_{label}"] = errors
+        out[f"stage_moves_exact_at_{label}"] = exact
+    for figure in ("leads_created_per_s", "stage_moves_per_s"):
+        if out[f"{figure}_at_small"]:
+            out[f"{figure}_size_vs_small"] = round(
+                out[f"{figure}_at_size"] / out[f"{figure}_at_small"], 3)

@@ -100,6 +100,7 @@ class Context:
             **auth_environment(),
             # services that sign customer links refuse to start without a key
             "LINK_KEYS": "bench=" + "b" * 40,
+            "WEBHOOK_SEAL_KEYS": "bench=" + "s" * 40,  # and webhooks without a sealing key
             **env,
         }
         return self.start_process(
