@@ -760,20 +760,36 @@ def funnel_wanted(want):
             "reached": want.funnel}
 
 
-def mail_shown(mailpit):
-    boxes = Counter()
-    start = 0
+def mail_messages(mailpit):
+    """Every message summary in the inbox."""
+    found, start = [], 0
     while True:
         resp = requests.get(f"{mailpit.api}/messages", params={"start": start, "limit": 500},
                             timeout=10)
         resp.raise_for_status()
         page = resp.json()["messages"]
-        for message in page:
-            for to in message.get("To") or []:
-                boxes[mailbox_group(to["Address"])] += 1
+        found += page
         if len(page) < 500:
-            return boxes
+            return found
         start += len(page)
+
+
+def mail_shown(mailpit):
+    """Distinct notifications per mailbox group. A mail is sent at least once: notify sends
+    it again (with the same Message-ID, one per notification) when it could not record the
+    first send within its lease (a kill -9 between the two), so a receiver tells a resend
+    by its Message-ID, and so does this count."""
+    seen = set()
+    for message in mail_messages(mailpit):
+        for to in message.get("To") or []:
+            seen.add((mailbox_group(to["Address"]), message["MessageID"]))
+    return Counter(group for group, _ in seen)
+
+
+def mail_resent(mailpit):
+    """How many mails arrived again under a Message-ID already received (informational)."""
+    counts = Counter(m["MessageID"] for m in mail_messages(mailpit))
+    return sum(n - 1 for n in counts.values())
 
 
 def settled(fn, want, timeout):

@@ -259,6 +259,9 @@ class Soak:
                        "latency_p50": quantile(self.events.latencies, 0.5),
                        "latency_p99": quantile(self.events.latencies, 0.99),
                        "latency_max": max(self.events.latencies, default=None)},
+            # a mail sent again under its Message-ID (at least once at the SMTP edge: a
+            # kill -9 between the send and its record); counted once in lost/doubled
+            "mail_resent": funnel.mail_resent(self.whole.mailpit),
             "dead_letters": {"expected_per_queue": self.poisoned,
                              "unexpected": {q: n for q, n in dead.items()
                                             if n != self.poisoned}},
@@ -293,6 +296,7 @@ def markdown(report):
         f"- events: {ev['distinct']} distinct, {ev['redelivered']} redelivered "
         f"(at least once), {ev['late']} later than {ev['late_over_seconds']} s; "
         f"p50 {ev['latency_p50']} s, p99 {ev['latency_p99']} s, max {ev['latency_max']} s",
+        f"- mails sent again under their Message-ID (at least once): {report['mail_resent']}",
         f"- dead letters other than the injected ones: {report['dead_letters']['unexpected']}",
         "", "## Event latency", "", "| bucket (s) | events |", "|---|---|",
         *[f"| {b} | {n} |" for b, n in ev["latency_histogram"].items()],

@@ -37,7 +37,9 @@ class Mailpit:
              "--listen", f"127.0.0.1:{self.http_port}",
              "--database", os.path.join(self.workdir, "mailpit.db"),
              "--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
-             "--smtp-allowed-recipients", self.allowed, "--quiet"],
+             "--smtp-allowed-recipients", self.allowed, "--quiet",
+             # Mailpit keeps 500 messages by default and drops the oldest: a soak sends more
+             "--max", "0"],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         up = wait_for(lambda: requests.get(f"{self.api}/info", timeout=1).ok, timeout=20,

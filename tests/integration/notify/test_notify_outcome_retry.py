@@ -1,0 +1,57 @@
+"""A message that went out while the database went away: its outcome is written once the
+database is back, within the claim's lease, so the message is not sent a second time when
+the lease runs out (what a 5-second database outage in the soak did to a few mails)."""
+import threading
+
+import pytest
+
+from tests.integration.notify.notify_support import (
+    lead_assigned,
+    notifier_of,
+    notify_config,
+    publish,
+    start_notify,
+    wait_status,
+)
+from tests.support.proxy import TcpProxy
+from tests.support.wait import wait_for
+
+
+@pytest.fixture
+def database_proxy():
+    from urllib.parse import urlparse
+
+    from tests.conftest import MONGO_URI
+    target = urlparse(MONGO_URI)
+    proxy = TcpProxy(target.hostname, target.port or 27017).up()
+    yield proxy
+    proxy.down()
+
+
+def test_an_outcome_written_after_an_outage_sends_the_mail_once(
+        container_factory, make_config, api, rabbit_config, tmp_path, inbox, database_proxy):
+    # a short lease: without the retried write, the claim lapses within the test and the
+    # mail goes out again
+    config = notify_config(make_config, tmp_path, inbox, NOTIFY={"lease_seconds": 6})
+    config["MONGO_URI"] = f"mongodb://127.0.0.1:{database_proxy.port}"
+    container = start_notify(container_factory, config)
+    notifier = notifier_of(container)
+    send = notifier.send
+    outages = []
+
+    def send_then_lose_the_database(doc):
+        send(doc)
+        if not outages:  # the database goes away right after the first mail went out
+            outages.append(doc["_id"])
+            database_proxy.down()
+            threading.Timer(1.5, database_proxy.up).start()
+
+    notifier.send = send_then_lose_the_database
+    ev = lead_assigned("L-outage")
+    publish(rabbit_config["AMQP_URI"], ev)
+
+    note = wait_status(api(config), f"{ev['id']}|lead_assigned|person:ann|email", "sent",
+                       timeout=30)
+    assert outages, "the database was never cut"
+    assert note["attempts"] == 1 and [e["status"] for e in note["log"]] == ["queued", "sent"]
+    assert len(wait_for(lambda: inbox.to("ann@example.cn"))) == 1
