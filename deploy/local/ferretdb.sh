@@ -28,6 +28,8 @@ build() {
   patch -s -p1 -d "$work/FerretDB" < "$src/pushdown.patch"
   # liveness.patch: no query or cursor can hold the connection a write waits for
   patch -s -p1 -d "$work/FerretDB" < "$src/liveness.patch"
+  # bulk.patch: one SQLite transaction per bulk insert, update or delete, not per statement
+  patch -s -p1 -d "$work/FerretDB" < "$src/bulk.patch"
   cp "$src/go.mod" "$src/go.sum" "$work/"
   (cd "$src" && go mod edit -modfile="$work/go.mod" \
      -replace "github.com/FerretDB/FerretDB=$work/FerretDB" \
