@@ -21,11 +21,22 @@ def test_personal_fields_are_blanked_and_the_rest_stays():
     assert change.set["custom"] == {"seats": 3}
     assert change.set["email_key"] == "none:l-1" and change.set["phone_key"] == "none:l-1"
     assert "country" not in change.set and "status" not in change.set
-    call, record = change.set["activities"]
+    # the lead's recent activities blanked, and the erasure logged after them
+    [call] = change.set["activities"]
     assert call["summary"] is None and call["type"] == "call"
+    [record] = change.log
     assert (record["type"], record["actor"]) == ("erasure", "dpo")
+    assert change.set["activity_counts"] == {"call": 1, "erasure": 1}
     assert change.set["erased"] == {"at": NOW, "by": "dpo"}
     assert change.events == [("lead.erased", {"lead_id": "l-1", "status": "new"})]
+
+
+def test_an_activity_in_a_bucket_is_blanked_unless_it_has_no_text_left():
+    entry = {"id": "a", "type": "update", "seq": 4, "summary": None,
+             "changes": {"email": {"from": "ada@example.com", "to": None}}}
+    assert erasure.blanked(entry) == {**entry, "changes": None}
+    assert erasure.blanked({**entry, "changes": None}) is None
+    assert erasure.blanked({"type": "erasure", "summary": None}) is None
 
 
 def test_every_custom_field_goes_unless_kept():
