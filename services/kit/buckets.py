@@ -97,7 +97,9 @@ class BucketLog:
 
     def unchanged(self, doc):
         """A filter that holds while no entry was added to `doc` since it was read."""
-        return {self.count_field: doc[self.count_field]} if self.count_field in doc else {}
+        if self.count_field not in doc:  # before the buckets: until a write numbers them
+            return {self.count_field: {"$exists": False}}
+        return {self.count_field: doc[self.count_field]}
 
     def migration(self, doc):
         """(bucket upserts, entity update) that move a document from before the buckets to
