@@ -42,7 +42,7 @@ def activity_log(config):
     """The leads' activity log (kit.buckets), as configured (ACTIVITIES)."""
     return BucketLog("activities", ACTIVITIES,
                      size=int(setting(config, "ACTIVITIES.bucket_size", 100)),
-                     recent=int(setting(config, "ACTIVITIES.recent", 10)))
+                     recent=int(setting(config, "ACTIVITIES.recent", 5)))
 
 
 def _lead_write(change):

@@ -11,7 +11,8 @@ from kit.changes import Change
 from kit.migrations import MARKERS, Runner
 from leads import domain
 from leads.migrations import activity_buckets
-from leads.store import ACTIVITIES, activity_log
+from leads.store import ACTIVITIES, LeadsStore, activity_log
+from tests.support.roundtrips import COMMANDS
 from tests.support.wait import wait_for
 
 SMALL = {"ACTIVITIES": {"bucket_size": 7, "recent": 3}}
@@ -240,3 +241,17 @@ def test_activities_stored_in_leads_migrate_once_idempotently_and_resumably(
     assert wait_for(lambda: settled(mongo_db, late["_id"]))
     assert [a["summary"] for a in timeline(http, late["_id"])] == [
         *(a["summary"] for a in late["activities"]), "late"]
+
+
+def test_a_migration_batch_writes_each_collection_once_however_many_leads_it_moves(
+        mongo_db):
+    LeadsStore(mongo_db, {}).ensure_indexes()
+    mongo_db.leads.insert_many([old_lead(i, 9) for i in range(8)])
+    migration = activity_buckets(activity_log(SMALL))
+    COMMANDS.watch(mongo_db.name)
+    assert Runner(mongo_db, batch_size=8).run(migration) is True
+    writes = [(name, coll) for name, coll, _ in COMMANDS.take()
+              if name == "update" and coll != MARKERS]
+    # the first batch moves all eight, the second finds none
+    assert sorted(writes) == [("update", ACTIVITIES), ("update", "leads")]
+    assert mongo_db.leads.count_documents({"activities_flushed": 9}) == 8
