@@ -13,7 +13,8 @@ from pymongo import monitoring
 
 SERVICES = str(Path(__file__).resolve().parents[2] / "services")
 PERIODIC = frozenset({"kit/mongo.py:_prepare", "kit/outbox.py:sweep",
-                      "kit/outbox.py:oldest_pending"})
+                      "kit/outbox.py:oldest_pending",
+                      "kit/migrations.py:_run"})  # (start-up's data migrations)
 
 
 def _from_services():
