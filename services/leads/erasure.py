@@ -51,6 +51,18 @@ def erase(lead, now, keep_custom=(), actor=None):
         ("lead.erased", {"lead_id": lead["_id"], "status": lead["status"]})]), lead, entry)
 
 
+def as_erased(lead, entries):
+    """The lead's activities as its erasure left them: entries recorded up to its last
+    erasure without their free text, whatever a bucket still held (a relay that read the
+    lead before the erasure may copy an entry after the store blanked its bucket; the
+    next erasure request blanks it there too)."""
+    at = (lead.get("erased") or {}).get("at")
+    if at is None:
+        return entries
+    return [(blanked(e) or e) if (e.get("recorded_at") or e.get("at")) <= at else e
+            for e in entries]
+
+
 def blanked(entry):
     """An activity as erasure leaves it (its free text gone), or None when it has none
     left: for the entries in the lead's buckets, which the store blanks after the lead."""

@@ -115,8 +115,8 @@ class LeadsStore(RecordsStore, BaseStore):
 
     def activities(self, lead):
         """The whole activity log of `lead` (read with `full`), oldest first: its recent
-        entries and its buckets, read by `_id`."""
-        return self.activity_log.whole(self.db, lead)
+        entries and its buckets, read by `_id` (as an erasure left them)."""
+        return erasure.as_erased(lead, self.activity_log.whole(self.db, lead))
 
     def activity_page(self, lead_id, before=None, limit=50):
         """A lead's activities newest first below the entry number `before`, and the next

@@ -4,6 +4,7 @@ import datetime as dt
 from leads import erasure
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
 
 
 def lead(**fields):
@@ -37,6 +38,17 @@ def test_an_activity_in_a_bucket_is_blanked_unless_it_has_no_text_left():
     assert erasure.blanked(entry) == {**entry, "changes": None}
     assert erasure.blanked({**entry, "changes": None}) is None
     assert erasure.blanked({"type": "erasure", "summary": None}) is None
+
+
+def test_entries_recorded_before_the_erasure_read_blanked_whatever_a_bucket_held():
+    """A relay that read the lead before its erasure may copy an entry into its bucket
+    after the store blanked that bucket: readers still see it blanked."""
+    before = {"type": "call", "summary": "Ada's mobile", "recorded_at": NOW}
+    after = {"type": "call", "summary": "New number given", "recorded_at": NOW + HOUR}
+    erased = {"erased": {"at": NOW, "by": "dpo"}}
+    assert erasure.as_erased(erased, [before, after]) == [{**before, "summary": None,
+                                                           "changes": None}, after]
+    assert erasure.as_erased({}, [before]) == [before]
 
 
 def test_every_custom_field_goes_unless_kept():
