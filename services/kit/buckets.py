@@ -64,10 +64,17 @@ class BucketLog:
         kept, count, flushed = self.state(doc)
         added = [{**e, SEQ: count + n} for n, e in enumerate(entries, start=1)]
         sets = update.setdefault("$set", {})
+        # a change may rewrite the entries the entity holds (an erasure blanks their
+        # text), one for one: the new ones go after those, in the same `$set`
+        rewritten = sets.get(self.field)
         sets[self.count_field] = count + len(added)
         if self.count_field not in doc:  # stored before the buckets: numbered once, whole
+            if rewritten is not None:
+                kept = [{**e, SEQ: n} for n, e in enumerate(rewritten, start=1)]
             sets[self.field] = kept + added
             sets[self.flushed_field] = 0
+        elif rewritten is not None:
+            sets[self.field] = list(rewritten) + added
         else:
             update.setdefault("$push", {})[self.field] = {"$each": added}
         if count + len(added) - flushed >= self.recent:
@@ -90,7 +97,9 @@ class BucketLog:
 
     def unchanged(self, doc):
         """A filter that holds while no entry was added to `doc` since it was read."""
-        return {self.count_field: doc[self.count_field]} if self.count_field in doc else {}
+        if self.count_field not in doc:  # before the buckets: until a write numbers them
+            return {self.count_field: {"$exists": False}}
+        return {self.count_field: doc[self.count_field]}
 
     def migration(self, doc):
         """(bucket upserts, entity update) that move a document from before the buckets to
@@ -131,6 +140,27 @@ class BucketLog:
                 **({"$pullAll": {self.field: old}} if old else {})}
 
     # --- readers -------------------------------------------------------------------------
+
+    def bucket_ids(self, entity_id, count):
+        """The `_id` of every bucket an entity with `count` entries may have."""
+        return [self.bucket_id(entity_id, n) for n in range(1, count + 1, self.size)]
+
+    def buckets(self, db, doc):
+        """The entity's buckets, read by `_id` (none for a document from before them)."""
+        entries, count, flushed = self.state(doc)
+        if not flushed:
+            return []
+        return list(db[self.collection].find(
+            {"_id": {"$in": self.bucket_ids(doc["_id"], flushed)}}))
+
+    def whole(self, db, doc):
+        """Every entry of the entity `doc`, oldest first (its buckets read by `_id`)."""
+        entries, count, _ = self.state(doc)
+        found = {e[SEQ]: e for e in entries}
+        for bucket in self.buckets(db, doc):
+            for key, entry in (bucket.get("entries") or {}).items():
+                found.setdefault(int(key), entry)
+        return [found[n] for n in sorted(found)]
 
     def page(self, db, doc, before=None, limit=50):
         """Entries of the entity `doc`, newest first, numbered below `before` (the cursor:

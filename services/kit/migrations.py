@@ -18,6 +18,8 @@ marker document in `migrations` (`_id` = the migration's name) records its state
 - Each document is written only if the fields `fix` read are still as read (a
   concurrent edit wins, and it derives the same fields itself), and the write is the
   same however often it is repeated: a batch redone after a kill changes nothing twice.
+  Writes elsewhere that the document's own depends on (`copies`) go first and are
+  idempotent too, so a kill between the two only repeats them.
 - Once done, the marker says so and a start costs one read by `_id`.
 """
 import datetime as dt
@@ -29,7 +31,7 @@ from typing import NamedTuple
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from kit.config import setting
@@ -50,6 +52,12 @@ class Migration(NamedTuple):
     fix: Callable  # doc -> {field: value} to set, or None
     walk: str | None = None  # an indexed field walked with `_id` (None: `_id` alone)
     floor: object = None  # with `walk`: a value below every real value of that field
+    # fields `fix` also reads whose value the guard of `reads` implies (a long array
+    # need not be repeated in the write's filter)
+    needs: tuple = ()
+    # doc -> [(collection, [pymongo write ops])]: idempotent writes elsewhere that must be
+    # done before the document's own (its entries copied into buckets, kit.buckets)
+    copies: Callable | None = None
 
     def batch(self, last):
         """(filter, sort) of the documents after `last` (the marker's position)."""
@@ -106,16 +114,25 @@ class Runner:
         """One batch after the marker's last `_id`: fix it, record the progress (renewing
         the lease). Returns the marker after it, None when the lease was lost."""
         query, order = migration.batch(marker["last_id"])
-        projection = dict.fromkeys((*migration.reads, *filter(None, [migration.walk])), 1)
+        projection = dict.fromkeys((*migration.reads, *migration.needs,
+                                    *filter(None, [migration.walk])), 1)
         batch = list(self.db[migration.collection].find(query, projection)
                      .sort(order).limit(self.batch_size))
-        fixed = 0
+        # a batch's writes go in one bulk write per collection (round trips, not documents,
+        # make a migration's time): the copies first, then the documents' guarded updates
+        copies, writes = {}, []
         for doc in batch:
             fields = migration.fix(doc)
             if fields:
+                for collection, ops in (migration.copies(doc) if migration.copies else ()):
+                    copies.setdefault(collection, []).extend(ops)
                 guard = {"_id": doc["_id"], **{f: doc.get(f) for f in migration.reads}}
-                fixed += self.db[migration.collection].update_one(
-                    guard, {"$set": fields}).modified_count
+                writes.append(UpdateOne(guard, {"$set": fields}))
+        for collection, ops in copies.items():
+            if ops:
+                self.db[collection].bulk_write(ops, ordered=False)
+        fixed = self.db[migration.collection].bulk_write(
+            writes, ordered=False).modified_count if writes else 0
         update = {"$set": {"lease_until": self.now() + self.lease}, "$inc": {"fixed": fixed}}
         if batch:
             update["$set"]["last_id"] = migration.position(batch[-1])
@@ -147,16 +164,17 @@ class Migrations(DependencyProvider):
     batch_size, lease_seconds, retry_seconds): until each is done, retried while another
     instance holds it or the database is unreachable."""
 
-    def __init__(self, migrations=(), build=None):
-        self.migrations = tuple(migrations)
-        self.build = build  # config -> migrations, for those that need a key or a setting
+    def __init__(self, migrations):
+        # the migrations, or config -> the migrations (one that depends on configuration)
+        self._given = migrations
+        self.migrations = () if callable(migrations) else tuple(migrations)
         self._running = False
         self.finished = False  # every migration done (tests poll it)
 
     def setup(self):
         config = self.container.config
-        if self.build is not None:
-            self.migrations = (*self.migrations, *self.build(config))
+        if callable(self._given):
+            self.migrations = tuple(self._given(config))
         self.batch_size = int(setting(config, "MIGRATIONS.batch_size", 500))
         self.lease_seconds = float(setting(config, "MIGRATIONS.lease_seconds", 60))
         self.retry_seconds = float(setting(config, "MIGRATIONS.retry_seconds", 5))

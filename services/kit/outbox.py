@@ -69,7 +69,7 @@ class OutboxRelay:
 
     def _fields(self, coll):
         log = self.logs.get(coll)
-        return {OUTBOX: 1, **(log.projection() if log else {})}
+        return {OUTBOX: 1, SINCE: 1, **(log.projection() if log else {})}
 
     def publish_entities(self, refs):
         """Publish the outboxes of these (collection, _id) documents; returns events sent.
@@ -128,6 +128,8 @@ class OutboxRelay:
         # show them when that write raced the clear
         docs = [{**d, OUTBOX: [ev for ev in d.get(OUTBOX) or () if ev["id"] not in self._done]}
                 for d in docs]
+        self._unmark([d for d in docs if d.get(SINCE) is not None and not d[OUTBOX]
+                       and not (log and log.due(d))], coll, log)
         docs = [d for d in docs if d[OUTBOX] or (log and log.due(d))]
         if not docs:
             return 0
@@ -147,6 +149,16 @@ class OutboxRelay:
         while len(self._done) > self._done_limit:
             self._done.popitem(last=False)
         return len(messages)
+
+    def _unmark(self, docs, coll, log):
+        """Documents marked as waiting (`outbox_since`) with nothing to publish or copy
+        any more: a clear that lost a race to a write that added a log entry but was not
+        due keeps the mark, and the sweep would read the document every interval forever.
+        The mark goes if the outbox is still empty and no entry came meanwhile."""
+        if docs:
+            self.db[coll].bulk_write([
+                UpdateOne({"_id": d["_id"], OUTBOX: [], **(log.unchanged(d) if log else {})},
+                          {"$unset": {SINCE: ""}}) for d in docs], ordered=False)
 
     def remove_many(self, coll, published, extra=None):
         """Empty the outboxes that hold exactly what was published, in one round trip; an

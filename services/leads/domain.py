@@ -1,8 +1,11 @@
 """Lead rules: identity (normalised e-mail and phone), the status state machine, activities
 and first response, merge of duplicates, conversion and the response SLA.
 
-Pure: functions take the lead as a dict and return a `Change` (fields to set, entries to
-push, events as (type, data)); the store writes it and its events in one update.
+Pure: functions take the lead as a dict and return a `Change` (fields to set, entries of
+its activity log, events as (type, data)); the store writes it and its events in one
+update. The activity log is bounded in the lead (kit.buckets): the lead holds its recent
+entries and how many of each type it has (`activity_counts`, what scoring reads), the
+store keeps the rest in buckets.
 
 Every lead event (not the follow-up tasks') carries `status`, the lead's status after the
 change, and every status change emits an event: so a subscriber (metrics) knows the lead's
@@ -39,6 +42,7 @@ FOLLOWED = OPEN | {"nurture"}
 ACTIVITY_TYPES = activities.TYPES
 RESPONSE_TYPES = activities.RESPONSE_TYPES
 IDENTITY_FIELDS = ("name", "company", "email", "phone", "country", "region")
+COUNTS = "activity_counts"
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ def new_lead(data, lead_id, now, rules, actor=None):
         "team": None,
         "queue": None,
         "activities": [],
+        COUNTS: {},
         "created_by": actor,
         "created_at": now,
         "updated_at": now,
@@ -130,7 +135,7 @@ def new_lead(data, lead_id, now, rules, actor=None):
     }
     lead.update(identity_keys(lead_id, lead["email"], lead["phone"]))
     lead.update(lead_keys.keys(lead))
-    lead.update(rescore(lead, [], rules))
+    lead.update(rescore(lead, {}, rules))
     return lead
 
 
@@ -158,8 +163,27 @@ def assignment_fields(assignment):
 
 
 def rescore(lead, activities, rules):
+    """`activities`: {type: n} (activity_counts) or a list of activities."""
     points, grade, fired = scoring.score(lead, activities, rules.scoring, rules.grades)
     return {"score": points, "grade": grade, "score_rules": fired}
+
+
+def activity_counts(lead):
+    """{activity type: n} of the lead's whole log: kept on the lead, since the lead holds
+    only its recent entries; a lead stored before that holds them all."""
+    if COUNTS in lead:
+        return dict(lead[COUNTS] or {})
+    return scoring.counts_of(lead.get("activities") or ())
+
+
+def log(change, lead, *entries):
+    """`change` with `entries` added to the lead's activity log, and counted."""
+    counts = dict(change.set[COUNTS]) if COUNTS in change.set else activity_counts(lead)
+    for entry in entries:
+        counts[entry["type"]] = counts.get(entry["type"], 0) + 1
+    change.log.extend(entries)
+    change.set[COUNTS] = counts
+    return change
 
 
 # --- status ----------------------------------------------------------------------------------
@@ -257,18 +281,18 @@ def reclaimed_owner(before, after):
 
 
 def add_activity(lead, activity, now, rules, actor=None):
-    """Returns (change, the stored activity). Activities are kept on the lead so that the
-    activity, its effect on the score and a first response are one write."""
+    """Returns (change, the stored activity). The activity is logged in the lead's own
+    write so that it, its effect on the score and a first response are one write."""
     entry = activities.entry(activity, now, actor)
-    logged = list(lead.get("activities") or []) + [entry]
-    change = Change(set=rescore(lead, logged, rules), push={"activities": entry},
-                    actor=actor)
+    change = log(Change(actor=actor), lead, entry)
+    change.set.update(rescore(lead, change.set[COUNTS], rules))
     if entry["type"] in RESPONSE_TYPES:
         _first_response(lead, min(entry["at"], now), change)
     return change, entry
 
 
 def timeline(lead):
+    """The lead's activities in time order (`activities`: its whole log)."""
     return activities.timeline(lead.get("activities") or [])
 
 
@@ -315,9 +339,9 @@ def merge(lead, incoming, now, rules, actor=None):
         "fields": sorted(k for k in updates if not k.endswith("_key")),
         "duration_minutes": None, "recorded_at": to_millis(now),
     }
-    merged = {**lead, **updates}
-    updates.update(rescore(merged, list(lead.get("activities") or []) + [entry], rules))
-    return Change(set=updates, push={"activities": entry}, actor=actor), entry["fields"]
+    change = log(Change(set=updates, actor=actor), lead, entry)
+    updates.update(rescore({**lead, **updates}, updates[COUNTS], rules))
+    return change, entry["fields"]
 
 
 # --- conversion ------------------------------------------------------------------------------
@@ -501,5 +525,5 @@ def historical(lead, history, key, now, rules, actor=None):
     imported = {"by": actor, "at": recorded, "historical": True, "idempotency_key": key}
     fields = {k: v for k, v in current.items() if v != lead.get(k)}
     fields.update(response_due_at=None, activities=[entry], imported=imported,
-                  updated_at=recorded)
+                  updated_at=recorded, **{COUNTS: scoring.counts_of([entry])})
     return fields, events

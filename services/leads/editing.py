@@ -55,11 +55,11 @@ def edit(lead, data, now, rules, actor=None):
         fields.update(domain.identity_keys(lead["_id"], after.get("email"), after.get("phone")))
     entry = _entry("update", now, actor, outcome="updated", fields=changed,
                    changes={k: {"from": lead.get(k), "to": after[k]} for k in changed})
-    fields.update(domain.rescore(after, list(lead.get("activities") or []), rules))
-    return Change(set=fields, push={"activities": entry}, actor=actor, events=[
+    fields.update(domain.rescore(after, domain.activity_counts(lead), rules))
+    return domain.log(Change(set=fields, actor=actor, events=[
         ("lead.updated", {"lead_id": lead["_id"], "owner_id": lead.get("owner_id"),
                           "changed": changed, "score": fields["score"],
-                          "grade": fields["grade"], "status": lead["status"]})])
+                          "grade": fields["grade"], "status": lead["status"]})]), lead, entry)
 
 
 def identity_changes(change):
@@ -81,11 +81,11 @@ def recycle(lead, reason, now, actor=None):
                       errors={"reason": ["A reason is required to recycle a lead."]})
     at = domain.to_millis(now)
     entry = _entry("recycle", now, actor, outcome=NURTURE, summary=reason)
-    return Change(
+    return domain.log(Change(
         set={"status": NURTURE, "reason": reason, "reason_text": None, "recycled_at": at,
              "response_due_at": None, "recycled_from": lead["status"]},
-        push={"activities": entry}, actor=actor,
+        actor=actor,
         events=[("lead.recycled", {
             "lead_id": lead["_id"], "owner_id": lead.get("owner_id"), "source": lead["source"],
             "from_status": lead["status"], "reason": reason, "recycled_at": at,
-            "status": NURTURE})])
+            "status": NURTURE})]), lead, entry)

@@ -142,4 +142,4 @@ def repeat_activity(lead, data, form, now):
              "actor": form.actor, "outcome": "repeat",
              "summary": f"Form {form.key} submitted again ({sent})",
              "duration_minutes": None, "recorded_at": domain.to_millis(now)}
-    return Change(push={"activities": entry}, actor=form.actor)
+    return domain.log(Change(actor=form.actor), lead, entry)

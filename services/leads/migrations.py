@@ -5,7 +5,9 @@ Their `fix` functions are pure: a stored document in, the fields to set out.
 import datetime as dt
 
 from kit.migrations import Migration
-from leads import keys
+from leads import keys, scoring
+from leads.domain import COUNTS
+from leads.store import activity_log
 
 KEY_FIELDS = ("name_key", "company_key")
 
@@ -25,3 +27,31 @@ MIGRATIONS = (
     Migration("lead_search_keys_v1", "leads", ("name", "company", *KEY_FIELDS), search_keys,
               walk="created_at", floor=dt.datetime(1, 1, 1, tzinfo=dt.UTC)),
 )
+
+
+def activity_buckets(log):
+    """The migration that moves the activities of leads stored before the buckets into
+    them (kit.buckets; `log` is the leads' activity log): the buckets first, then the lead
+    keeps its recent entries, their count and how many of each type it has. The lead's
+    write requires it still has no count, so a write that numbered its entries first
+    (kit.buckets.BucketLog.append) wins; both writes are idempotent."""
+    def fix(doc):
+        if log.count_field in doc:
+            return None
+        _, update = log.migration(doc)
+        fields = dict(update["$set"])
+        if COUNTS not in doc:
+            fields[COUNTS] = scoring.counts_of(doc.get(log.field) or ())
+        return fields
+
+    def copies(doc):
+        return [] if log.count_field in doc else [(log.collection, log.migration(doc)[0])]
+
+    return Migration("lead_activity_buckets_v1", "leads", (log.count_field,), fix,
+                     walk="created_at", floor=dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+                     needs=(log.field, COUNTS), copies=copies)
+
+
+def migrations(config):
+    """Every migration of the leads, in order (the activity log's buckets as configured)."""
+    return (*MIGRATIONS, activity_buckets(activity_log(config)))

@@ -94,16 +94,25 @@ def _field_fires(rule, lead):
     return not any(text.endswith(w) for w in wanted)  # not_endswith
 
 
-def _activity_fires(rule, activities):
-    count = sum(1 for a in activities if a.get("type") == rule.activity)
-    return count >= rule.min_count
+def counts_of(activities):
+    """{activity type: how many} of a list of activities."""
+    counts = {}
+    for activity in activities:
+        counts[activity.get("type")] = counts.get(activity.get("type"), 0) + 1
+    return counts
+
+
+def _activity_fires(rule, counts):
+    return counts.get(rule.activity, 0) >= rule.min_count
 
 
 def score(lead, activities, rules, grades):
-    """Returns (points, grade, names of the rules that fired, in config order)."""
+    """Returns (points, grade, names of the rules that fired, in config order).
+    `activities`: how many of each type the lead has ({type: n}), or the activities."""
+    counts = activities if isinstance(activities, dict) else counts_of(activities)
     fired = [
         rule for rule in rules
-        if (_field_fires(rule, lead) if rule.field else _activity_fires(rule, activities))
+        if (_field_fires(rule, lead) if rule.field else _activity_fires(rule, counts))
     ]
     points = sum(rule.points for rule in fired)
     return points, grade_for(points, grades), [rule.name for rule in fired]

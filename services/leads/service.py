@@ -24,7 +24,7 @@ from leads import accounts, capture, domain, editing, erasure, imports, search
 from leads import record_schemas as R
 from leads.assignment import Assignment
 from leads.extensions import Rules
-from leads.migrations import MIGRATIONS
+from leads.migrations import migrations as all_migrations
 from leads.permissions import PERMISSIONS
 from leads.records_store import ACCOUNTS, CONTACTS
 from leads.schemas import (
@@ -69,7 +69,7 @@ class LeadsService(Operational):
     rules = Rules()
     forms = capture.Forms()
     config = Config()
-    migrations = Migrations(MIGRATIONS)
+    migrations = Migrations(all_migrations)
 
     # --- capture ---------------------------------------------------------------------------
 
@@ -184,7 +184,8 @@ class LeadsService(Operational):
           tags=TAGS, responses={404: "No such lead"})
     def timeline(self, request, id):
         lead = self._lead(request, id, full=True)
-        return Timeline().dump({"lead_id": id, "activities": domain.timeline(lead)})
+        return Timeline().dump({"lead_id": id, "activities": domain.timeline(
+            {"activities": self.store.activities(lead)})})
 
     @http("GET", "/api/v1/leads/search", query=SearchQuery, response=LeadPage,
           summary="Leads whose name, company, e-mail or phone starts with q (normalised), "
@@ -464,8 +465,9 @@ class LeadsService(Operational):
     def contact_timeline(self, request, id):
         contact = scope_of(request).check(self.store.record(CONTACTS, id, full=True),
                                           "contact")
-        leads = [self.store.get(lead_id, full=True) for lead_id in contact["lead_ids"]
-                 if self.store.exists(lead_id)]
+        leads = [{**lead, "activities": self.store.activities(lead)}
+                 for lead in (self.store.get(lead_id, full=True)
+                              for lead_id in contact["lead_ids"] if self.store.exists(lead_id))]
         return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(contact, leads)})
 
     # --- typed custom fields of leads, accounts and contacts (kit.customfields) -----------

@@ -1,6 +1,7 @@
 """MongoDB queries of the leads service; nothing else touches its collections.
 
-Collections: `leads` (a lead, its activities and its outbox), `tasks` (follow-ups and their
+Collections: `leads` (a lead, its recent activities and its outbox), `lead_activities`
+(the rest of each lead's activities, in buckets: kit.buckets), `tasks` (follow-ups and their
 outbox), `reps` (open leads per rep, the cap counter), `cursors` (round-robin position per
 team), `imports` (results by Idempotency-Key), `rate_buckets` (public capture's rate-limit
 windows, see leads.capture).
@@ -8,16 +9,18 @@ windows, see leads.capture).
 import dataclasses
 import logging
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from kit import versioned
+from kit.buckets import BucketLog
+from kit.config import setting
 from kit.errors import Conflict, NotFound
 from kit.fields import utcnow
 from kit.mongo import BaseStore, as_stored
 from kit.outbox import new_document
 from kit.paging import keyset_filter
-from leads import accounts, domain, search
+from leads import accounts, domain, erasure, search
 from leads import assignment as rules_of_assignment
 from leads import keys as lead_keys
 from leads.domain import DuplicateLead
@@ -28,9 +31,18 @@ log = logging.getLogger(__name__)
 HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0,
           "name_key": 0, "company_key": 0}
 DUPLICATE_KEY = 11000
+# each lead's activities but its recent ones, in buckets (kit.buckets)
+ACTIVITIES = "lead_activities"
 NOT_IMPLEMENTED = 238
 
 __all__ = ["DuplicateLead", "LeadsStore"]
+
+
+def activity_log(config):
+    """The leads' activity log (kit.buckets), as configured (ACTIVITIES)."""
+    return BucketLog("activities", ACTIVITIES,
+                     size=int(setting(config, "ACTIVITIES.bucket_size", 100)),
+                     recent=int(setting(config, "ACTIVITIES.recent", 5)))
 
 
 def _lead_write(change):
@@ -44,9 +56,12 @@ class LeadsStore(RecordsStore, BaseStore):
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
+        self.activity_log = activity_log(self.config)
+        self.bucket_logs = {"leads": self.activity_log}
         self._leads = versioned.Versioned(
             db.leads, what="lead", as_write=_lead_write, touched=self.touched,
-            unique_conflict="Another lead already has this e-mail or phone.")
+            unique_conflict="Another lead already has this e-mail or phone.",
+            log=self.activity_log)
         self._tasks = versioned.Versioned(db.tasks, what="follow-up", touched=self.touched)
 
     def ensure_indexes(self):
@@ -98,6 +113,19 @@ class LeadsStore(RecordsStore, BaseStore):
             raise NotFound(f"No lead {lead_id}.")
         return doc
 
+    def activities(self, lead):
+        """The whole activity log of `lead` (read with `full`), oldest first: its recent
+        entries and its buckets, read by `_id` (as an erasure left them)."""
+        return erasure.as_erased(lead, self.activity_log.whole(self.db, lead))
+
+    def activity_page(self, lead_id, before=None, limit=50):
+        """A lead's activities newest first below the entry number `before`, and the next
+        page's cursor (None at the first entry)."""
+        doc = self.db.leads.find_one({"_id": lead_id}, self.activity_log.projection())
+        if doc is None:
+            raise NotFound(f"No lead {lead_id}.")
+        return self.activity_log.page(self.db, doc, before, limit)
+
     def find_duplicate(self, email, phone):
         keys = domain.real_keys(email, phone)
         if not keys:
@@ -133,7 +161,8 @@ class LeadsStore(RecordsStore, BaseStore):
         lead.update(domain.assignment_fields(chosen))
         try:
             self.db.leads.insert_one(versioned.new_entity(
-                lead, domain.created_events(lead, chosen), actor=actor))
+                self.activity_log.start(lead), domain.created_events(lead, chosen),
+                actor=actor))
         except DuplicateKeyError:
             self.release(chosen.owner_id)
             existing = self.find_duplicate(lead.get("email"), lead.get("phone"))
@@ -151,6 +180,8 @@ class LeadsStore(RecordsStore, BaseStore):
         if not leads:
             return []
         failed = []
+        for lead in leads:
+            self.activity_log.start(lead)
         try:
             self.db.leads.insert_many(leads, ordered=False)
         except BulkWriteError as exc:
@@ -203,9 +234,27 @@ class LeadsStore(RecordsStore, BaseStore):
         notes go after the lead and on every call, so a repeated request completes an
         erasure that stopped between the two."""
         after, change = self.change(lead_id, decide)
+        self.blank_buckets(after)
         self.db.tasks.update_many({"lead_id": lead_id, "note": {"$ne": None}},
                                   {"$set": {"note": None}})
         return after, change
+
+    def blank_buckets(self, lead):
+        """Blank the free text of the lead's activities in its buckets (leads.erasure):
+        each bucket it may have (up to its count: the relay may have copied entries it
+        has not recorded as flushed yet) read by `_id`, and written if it holds any."""
+        log = self.activity_log
+        _, count, _ = log.state(lead)
+        ids = log.bucket_ids(lead["_id"], count)
+        writes = []
+        for bucket in (self.db[ACTIVITIES].find({"_id": {"$in": ids}}) if ids else ()):
+            sets = {f"entries.{key}": blanked for key, entry in
+                    (bucket.get("entries") or {}).items()
+                    if (blanked := erasure.blanked(entry)) is not None}
+            if sets:
+                writes.append(UpdateOne({"_id": bucket["_id"]}, {"$set": sets}))
+        if writes:
+            self.db[ACTIVITIES].bulk_write(writes, ordered=False)
 
     def reassign(self, lead_id, decide, new_owner):
         """A manager's reassignment: the new owner's slot is taken regardless of the cap."""

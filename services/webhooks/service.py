@@ -22,7 +22,7 @@ from kit.versioned import stale
 from webhooks import redelivery, subscriptions
 from webhooks import schemas as S
 from webhooks.intake import Intake
-from webhooks.migrations import migrations
+from webhooks.migrations import migrations as data_migrations
 from webhooks.permissions import PERMISSIONS
 from webhooks.sealing import SecretSeal
 from webhooks.sender import Sender
@@ -45,7 +45,7 @@ class WebhooksService(Operational):
     seal = SecretSeal()
     intake = Intake()
     sender = Sender()
-    migrations = Migrations(build=migrations)
+    migrations = Migrations(data_migrations)
     config = Config()
 
     # --- helpers (no rules: loading, checking the target) --------------------------------

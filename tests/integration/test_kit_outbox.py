@@ -265,3 +265,27 @@ def test_a_stale_write_answer_is_not_published_again(rabbit_config, mongo_db):
     assert [e["data"]["task_id"] for e in events] == ["t1", "t2"]
     publisher.close()
     sub.close()
+
+
+def test_a_mark_left_with_nothing_to_publish_or_copy_is_swept_away(mongo_db):
+    """A clear that lost a race to a write adding a log entry (kit.buckets) that was not
+    due keeps `outbox_since`; the sweep then found the document every interval forever.
+    It removes such a mark, and only while the outbox is empty and no entry came."""
+    from kit.buckets import BucketLog
+
+    log = BucketLog("history", "thing_history", size=7, recent=3)
+    old = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    entry = {"at": old, "seq": 5}
+    mongo_db.things.create_index("outbox_since")  # as a service's store declares it
+    mongo_db.things.insert_many([
+        {"_id": "stuck", "outbox": [], "outbox_since": old, "history": [entry],
+         "history_count": 5, "history_flushed": 4},
+        {"_id": "due", "outbox": [], "outbox_since": old,
+         "history": [{**entry, "seq": n} for n in (3, 4, 5)], "history_count": 5,
+         "history_flushed": 2}])
+    relay = OutboxRelay(mongo_db, ["things"], publisher=None, logs={"things": log})
+    assert relay.sweep(older_than=dt.timedelta(0)) == 0
+    stuck, due = (mongo_db.things.find_one({"_id": _id}) for _id in ("stuck", "due"))
+    assert "outbox_since" not in stuck and stuck["history_count"] == 5
+    assert "outbox_since" not in due and due["history_flushed"] == 5  # copied, then cleared
+    assert mongo_db.thing_history.count_documents({}) == 1

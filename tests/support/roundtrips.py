@@ -13,7 +13,8 @@ from pymongo import monitoring
 
 SERVICES = str(Path(__file__).resolve().parents[2] / "services")
 PERIODIC = frozenset({"kit/mongo.py:_prepare", "kit/outbox.py:sweep",
-                      "kit/outbox.py:oldest_pending"})
+                      "kit/outbox.py:oldest_pending",
+                      "kit/migrations.py:_run"})  # (start-up's data migrations)
 
 
 def _from_services():
@@ -33,6 +34,8 @@ class Commands(monitoring.CommandListener):
     def __init__(self):
         self.database = None
         self.sent = []
+        self.replies = []  # (command, collection, bytes of the reply) of those sent
+        self._waiting = {}  # request id -> (command, collection)
         self._lock = threading.Lock()
 
     def started(self, event):
@@ -42,9 +45,13 @@ class Commands(monitoring.CommandListener):
         with self._lock:
             self.sent.append((name, event.command.get(name),
                               len(bson.encode(event.command))))
+            self._waiting[event.request_id] = (name, event.command.get(name))
 
     def succeeded(self, event):
-        pass
+        with self._lock:
+            what = self._waiting.pop(event.request_id, None)
+            if what is not None and event.database_name == self.database:
+                self.replies.append((*what, len(bson.encode(event.reply))))
 
     def failed(self, event):
         pass
@@ -52,13 +59,15 @@ class Commands(monitoring.CommandListener):
     def watch(self, database):
         """Start recording the commands sent to `database` (what was recorded is dropped)."""
         with self._lock:
-            self.database, self.sent = database, []
+            self.database, self.sent, self.replies, self._waiting = database, [], [], {}
 
-    def take(self):
-        """[(command, collection, bytes)] since `watch`, and stop recording."""
+    def take(self, replies=False):
+        """[(command, collection, bytes)] since `watch`, and stop recording; with
+        `replies`, also [(command, collection, bytes of the reply)]."""
         with self._lock:
             sent, self.sent, self.database = self.sent, [], None
-        return sent
+            received, self.replies = self.replies, []
+        return (sent, received) if replies else sent
 
 
 COMMANDS = Commands()

@@ -78,3 +78,29 @@ def test_a_document_from_before_the_buckets_is_numbered_and_readable():
     after = written(legacy, history.append({}, legacy, [{"to": "x"}], NOW))
     assert [e[SEQ] for e in after["history"]] == [1, 2, 3, 4, 5, 6]
     assert after["history_flushed"] == 0
+    assert history.unchanged(legacy) == {"history_count": {"$exists": False}}
+
+
+def test_a_change_that_rewrites_the_entries_gets_the_new_ones_after_them():
+    """An erasure blanks the entries the entity holds and logs itself in one `$set`
+    (a `$push` beside a `$set` of the same array is refused by the server)."""
+    history = log()
+    doc = {"_id": "d", "history": [{"t": "a", SEQ: 4}, {"t": "b", SEQ: 5}],
+           "history_count": 5, "history_flushed": 3}
+    blanked = [{**e, "t": None} for e in doc["history"]]
+    update = history.append({"$set": {"history": blanked}}, doc, [{"t": "erased"}], NOW)
+    assert "$push" not in update and update["$set"]["history_count"] == 6
+    assert [(e["t"], e[SEQ]) for e in update["$set"]["history"]] == [
+        (None, 4), (None, 5), ("erased", 6)]
+    legacy = {"_id": "d", "history": [{"t": "a"}, {"t": "b"}]}
+    update = history.append({"$set": {"history": [{"t": None}, {"t": None}]}}, legacy,
+                            [{"t": "erased"}], NOW)
+    assert [(e["t"], e[SEQ]) for e in update["$set"]["history"]] == [
+        (None, 1), (None, 2), ("erased", 3)]
+
+
+def test_bucket_ids_cover_every_entry_of_the_count():
+    history = log()
+    assert history.bucket_ids("d", 0) == []
+    assert history.bucket_ids("d", 4) == ["d:00000000"]
+    assert history.bucket_ids("d", 9) == ["d:00000000", "d:00000001", "d:00000002"]

@@ -79,3 +79,58 @@ def test_a_conversion_reads_the_lead_once(leads, mongo_db):
     assert sent[("find", "leads")] == 1, sent
     assert sent[("findAndModify", "leads")] == 1, sent
     assert sent[("update", "leads")] == 1, sent  # the outbox clear, no relay read
+
+
+def test_an_edit_of_a_lead_with_1000_activities_sends_what_a_new_lead_s_does(
+        container_factory, make_config, api, mongo_db):
+    """The lead keeps its recent activities only (kit.buckets): an edit reads and writes
+    the same commands of about the same size however long the lead's past, and what the
+    database answers (the lead read, the write's answer) is about the same size too."""
+    import datetime as dt
+
+    from kit.changes import Change
+    from leads import domain
+    from leads.service import LeadsService
+    from leads.store import ACTIVITIES
+
+    config = make_config("leads", **QUIET, ACTIVITIES={"recent": 10})
+    container = container_factory(LeadsService, config)
+    container.start()
+    store = next(d for d in container.dependencies if d.attr_name == "store").store
+    http = api(config)
+    old, new = create(http, 10), create(http, 11)
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for first in range(1, 1000, 111):  # 999 notes in 9 writes, and one e-mail: 1,000
+        store.change(old, lambda lead, first=first: domain.log(Change(), lead, *[
+            {"id": f"a{n}", "type": "note", "at": at, "actor": "ann", "outcome": None,
+             "summary": f"Note {n:04d} about the customer", "duration_minutes": None,
+             "recorded_at": at} for n in range(first, first + 111)]))
+    for lead_id in (old, new):
+        assert http.post(f"/api/v1/leads/{lead_id}/activities",
+                         json={"type": "email", "summary": "Sent the offer"}).status_code == 201
+    assert wait_for(lambda: settled(mongo_db, "leads", old) and settled(mongo_db, "leads", new)
+                    and mongo_db.leads.find_one({"_id": old})["activities_flushed"] > 990,
+                    timeout=30)
+    stored = mongo_db.leads.find_one({"_id": old})
+    assert stored["activities_count"] == 1000 and len(stored["activities"]) < 2 * 10
+    # an edit that copies no entries into buckets on either lead (one in `recent` does)
+    assert stored["activities_count"] + 1 - stored["activities_flushed"] < 10
+    assert mongo_db[ACTIVITIES].count_documents({"entity": old}) == 10
+
+    sent, received = {}, {}
+    for lead_id in (new, old):
+        version = http.get(f"/api/v1/leads/{lead_id}").json()["version"]
+        COMMANDS.watch(mongo_db.name)
+        resp = http.patch(f"/api/v1/leads/{lead_id}", json={"company": "Engines"},
+                          headers={"If-Match": f'"{version}"'})
+        assert resp.status_code == 200, resp.text
+        assert wait_for(lambda lead_id=lead_id: settled(mongo_db, "leads", lead_id))
+        sent[lead_id], received[lead_id] = (sorted(c) for c in COMMANDS.take(replies=True))
+    assert [(n, c) for n, c, _ in sent[old]] == [(n, c) for n, c, _ in sent[new]], sent
+    # the same sizes but for the few bytes that numbers of another width take
+    assert all(o[2] <= n[2] + 16 for o, n in zip(sent[old], sent[new], strict=True)), sent
+    # the answers: the old lead's 10 recent entries (~1.6 kB) against the new one's 1-2,
+    # not its 1,000 (~160 kB)
+    assert [(n, c) for n, c, _ in received[old]] == [(n, c) for n, c, _ in received[new]]
+    assert all(o[2] <= n[2] + 4096 for o, n in zip(received[old], received[new],
+                                                     strict=True)), received

@@ -30,7 +30,8 @@ def test_an_edit_sets_what_changed_records_who_and_from_what_and_rescores():
     assert change.set["email_key"] == "ada@acme.com" and change.set["phone_key"] == "none:L1"
     assert change.set["custom"] == {"b": 2}
     assert change.set["score"] == 10 and change.set["grade"] == "C"
-    entry = change.push["activities"]
+    [entry] = change.log  # the lead's activity log (kit.buckets), counted
+    assert change.set["activity_counts"] == {"update": 1}
     assert entry["type"] == "update" and entry["actor"] == "bob"
     assert entry["changes"]["email"] == {"from": "ada@example.com", "to": "ada@acme.com"}
     [(etype, data)] = change.events

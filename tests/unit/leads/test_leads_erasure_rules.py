@@ -4,6 +4,7 @@ import datetime as dt
 from leads import erasure
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
 
 
 def lead(**fields):
@@ -21,11 +22,33 @@ def test_personal_fields_are_blanked_and_the_rest_stays():
     assert change.set["custom"] == {"seats": 3}
     assert change.set["email_key"] == "none:l-1" and change.set["phone_key"] == "none:l-1"
     assert "country" not in change.set and "status" not in change.set
-    call, record = change.set["activities"]
+    # the lead's recent activities blanked, and the erasure logged after them
+    [call] = change.set["activities"]
     assert call["summary"] is None and call["type"] == "call"
+    [record] = change.log
     assert (record["type"], record["actor"]) == ("erasure", "dpo")
+    assert change.set["activity_counts"] == {"call": 1, "erasure": 1}
     assert change.set["erased"] == {"at": NOW, "by": "dpo"}
     assert change.events == [("lead.erased", {"lead_id": "l-1", "status": "new"})]
+
+
+def test_an_activity_in_a_bucket_is_blanked_unless_it_has_no_text_left():
+    entry = {"id": "a", "type": "update", "seq": 4, "summary": None,
+             "changes": {"email": {"from": "ada@example.com", "to": None}}}
+    assert erasure.blanked(entry) == {**entry, "changes": None}
+    assert erasure.blanked({**entry, "changes": None}) is None
+    assert erasure.blanked({"type": "erasure", "summary": None}) is None
+
+
+def test_entries_recorded_before_the_erasure_read_blanked_whatever_a_bucket_held():
+    """A relay that read the lead before its erasure may copy an entry into its bucket
+    after the store blanked that bucket: readers still see it blanked."""
+    before = {"type": "call", "summary": "Ada's mobile", "recorded_at": NOW}
+    after = {"type": "call", "summary": "New number given", "recorded_at": NOW + HOUR}
+    erased = {"erased": {"at": NOW, "by": "dpo"}}
+    assert erasure.as_erased(erased, [before, after]) == [{**before, "summary": None,
+                                                           "changes": None}, after]
+    assert erasure.as_erased({}, [before]) == [before]
 
 
 def test_every_custom_field_goes_unless_kept():

@@ -136,3 +136,19 @@ def test_caps_per_rep_override_the_default():
 def test_shipped_config_parses():
     rules = rules_from_config(load_config(ROOT / "services" / "leads" / "config.yml"))
     assert rules.scoring and rules.assignment.territories and rules.response_minutes > 0
+
+
+def test_scoring_counts_activity_types_kept_on_the_lead_as_it_counted_the_list():
+    """The lead keeps its recent activities only, and how many of each type it had."""
+    from leads import domain
+
+    rules = scoring.parse_rules([{"name": "calls", "activity": "call", "points": 10,
+                                 "min_count": 2}])
+    grades = {"A": 60, "B": 35, "C": 15}
+    listed = [{"type": "call"}, {"type": "note"}, {"type": "call"}]
+    assert scoring.score({}, listed, rules, grades) == scoring.score(
+        {}, {"call": 2, "note": 1}, rules, grades) == (10, "D", ["calls"])
+    assert scoring.score({}, {"call": 1}, rules, grades)[2] == []
+    assert domain.activity_counts({"activities": listed}) == {"call": 2, "note": 1}
+    assert domain.activity_counts({"activities": listed[:1],
+                                   "activity_counts": {"call": 9}}) == {"call": 9}

@@ -104,7 +104,8 @@ def test_an_activity_answers_a_lead_without_changing_its_status(status):
 def test_first_response_activity(kind, responds):
     change, entry = domain.add_activity(lead(), {"type": kind}, T0 + dt.timedelta(seconds=90),
                                         RULES, actor="ann")
-    assert change.push == {"activities": entry} and entry["actor"] == "ann"
+    assert change.log == [entry] and entry["actor"] == "ann" and not change.push
+    assert change.set["activity_counts"] == {kind: 1}
     assert [e for e, _ in change.events] == (["lead.contacted"] if responds else [])
     assert change.set.get("first_response_seconds") == (90 if responds else None)
     assert "status" not in change.set  # status moves only through the state machine
@@ -210,7 +211,7 @@ def test_merge_fills_only_empty_fields_and_new_keys():
     assert fields == ["company", "custom", "phone", "utm"]
     assert change.set["company"] == "New Co" and change.set["custom"] == {"a": 1, "b": 3}
     assert change.set["phone_key"] == "+49301234567" and "name" not in change.set
-    assert change.push["activities"]["type"] == "merge"
+    assert [e["type"] for e in change.log] == ["merge"]
 
 
 def test_response_overdue_with_reassignment_emits_both_events():
