@@ -2,8 +2,9 @@
 
 Leads (Chinese and English names and companies, valid e-mails and phones, the territories
 and reps of the leads config, sources and UTM tags) go in through the admin's historical CSV
-import (POST /api/v1/leads/import?history=true) in chunks of IMPORT.max_rows, each under an
-Idempotency-Key of its own, so a re-run stores nothing twice. A fifth of them were converted:
+import (POST /api/v1/leads/import?history=true) in chunks of SEED_CHUNK rows (at most
+IMPORT.max_rows), `workers` requests at a time, each under an Idempotency-Key of its own, so
+a re-run stores nothing twice. A fifth of them were converted:
 their lead.converted opens each deal (in a seed pipeline of its own, created through the
 pipelines API, whose gates the seed meets: the default one needs accepted quotes) at its
 conversion time, and POST /api/v1/deals/history then records its past moves, wins and
@@ -39,7 +40,11 @@ DAY = dt.timedelta(days=1)
 HISTORY_DAYS = 365
 CONVERTED_SHARE = 0.2
 PIPELINE_NAME = "Seed pipeline"
-HISTORY_BATCH = 250
+HISTORY_BATCH = 500
+HISTORY_POLL_SECONDS = 1
+# leads per import request: small enough that the deals of the first chunks open and get
+# their history while the later chunks are imported, large enough to be bulk writes
+SEED_CHUNK = 1000
 LOST_REASONS = ("price", "competitor", "no_budget", "no_decision", "timing", "no_response",
                 "lost_contact")
 DISQUALIFY_REASONS = ("no_response", "not_a_fit", "no_budget", "duplicate_contact", "spam")
@@ -374,27 +379,37 @@ class Seeder:
         # the leads' outbox relay publishes lead by lead: its pace, not ours, decides this
         patience = patience or 600 + len(rows) / 20
         deadline = time.monotonic() + patience
-        while todo:
-            batches = [todo[i:i + HISTORY_BATCH] for i in range(0, len(todo), HISTORY_BATCH)]
-            waiting = []
-            with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-                for batch, outcomes in zip(batches, pool.map(self._history, batches),
-                                           strict=True):
-                    for item, outcome in zip(batch, outcomes, strict=True):
-                        if outcome["outcome"] == "not_found":
-                            waiting.append(item)
-                        else:
-                            counts[outcome["outcome"]] += 1
-                            if outcome["outcome"] == "refused" and counts["refused"] <= 3:
-                                self.log(f"  deal {outcome['deal_id']}: {outcome['error']}")
-            if waiting and time.monotonic() > deadline:
-                raise RuntimeError(f"{len(waiting)} converted leads have no deal after "
-                                   f"{patience} s: is lead.converted consumed?")
-            if waiting:
-                self.log(f"  {len(waiting)} deals not opened yet; waiting")
-                time.sleep(5)
-            todo = waiting
+        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+            while todo:
+                waiting = self._record_round(pool, todo, counts)
+                if waiting and time.monotonic() > deadline:
+                    raise RuntimeError(f"{len(waiting)} converted leads have no deal after "
+                                       f"{patience} s: is lead.converted consumed?")
+                if waiting:
+                    self.log(f"  {len(waiting)} deals not opened yet; waiting")
+                    time.sleep(HISTORY_POLL_SECONDS)
+                todo = waiting
         return counts
+
+    def _record_round(self, pool, todo, counts):
+        """Send `todo` in batches, `workers` at a time, and return the items whose deal is
+        not open yet. Deals open in about the order their leads were imported: once a
+        batch meets one that is not open, the batches after it wait for the next round
+        unsent (each such miss costs the deals service a read for nothing)."""
+        batches = [todo[i:i + HISTORY_BATCH] for i in range(0, len(todo), HISTORY_BATCH)]
+        waiting, sent = [], 0
+        while sent < len(batches) and not waiting:
+            group = batches[sent:sent + self.workers]
+            sent += len(group)
+            for batch, outcomes in zip(group, pool.map(self._history, group), strict=True):
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if outcome["outcome"] == "not_found":
+                        waiting.append(item)
+                        continue
+                    counts[outcome["outcome"]] += 1
+                    if outcome["outcome"] == "refused" and counts["refused"] <= 3:
+                        self.log(f"  deal {outcome['deal_id']}: {outcome['error']}")
+        return waiting + [item for batch in batches[sent:] for item in batch]
 
     def _history(self, items):
         resp = self.session.post(f"{self.deals_url}/api/v1/deals/history", timeout=900,
@@ -411,7 +426,7 @@ def teams_from_config():
 
 def import_chunk_size():
     config = load_config(ROOT / "services" / "leads" / "config.yml")
-    return int(setting(config, "IMPORT.max_rows", 10_000))
+    return min(SEED_CHUNK, int(setting(config, "IMPORT.max_rows", 10_000)))
 
 
 def seed(n, leads_url, deals_url, token=None, seed_value=SEED, now=None, workers=2, log=print):
@@ -423,7 +438,8 @@ def seed(n, leads_url, deals_url, token=None, seed_value=SEED, now=None, workers
     generated = time.monotonic()
     seeder = Seeder(leads_url, deals_url, token, import_chunk_size(), workers, log)
     pipeline_id = seeder.pipeline()
-    run_key = f"seed-{seed_value}-{n}-{day:%Y%m%d}"
+    # the chunk size is part of the key: a chunk's key is bound to its rows
+    run_key = f"seed-{seed_value}-{n}-{day:%Y%m%d}-c{seeder.chunk}"
     log(f"seeding {n} leads ({run_key}) into {leads_url}, deals into {deals_url}")
     # a chunk's deal histories are recorded while the next chunks are imported (the
     # converted leads come first): the history no longer waits for the last lead

@@ -192,7 +192,9 @@ class LeadsStore(RecordsStore, BaseStore):
         failed_set = set(failed)
         for i, lead in enumerate(leads):
             if i not in failed_set:
-                self.touched("leads", lead["_id"])
+                # as inserted: the relay need not read the chunk's leads back (on FerretDB
+                # each read decodes the whole document, outbox and all)
+                self.touched("leads", lead["_id"], as_stored(lead))
         return sorted(failed_set)
 
     def existing_by_keys(self, emails, phones):
