@@ -17,11 +17,11 @@ from pymongo.errors import DuplicateKeyError
 from kit.errors import Conflict, Contention, NotFound
 from kit.events import new_event
 from kit.idempotency import APPLIED, once
-from kit.outbox import OUTBOX, SINCE, new_document, with_events
+from kit.outbox import AUDIT, OUTBOX, SINCE, new_document, with_events
 
 VERSION = "version"
 REVISION = "revision"
-HIDDEN = (OUTBOX, SINCE, APPLIED)
+HIDDEN = (OUTBOX, SINCE, AUDIT, APPLIED)
 
 
 def events(subject, version, pairs, *, actor=None, correlationid=None):

@@ -68,10 +68,16 @@ class RecordsStore:
         return self.db[ACCOUNTS].find_one({key: value}, SHOWN)
 
     def contact_by_identity(self, email, phone):
-        for key, value in lead_rules.real_keys(email, phone).items():
-            doc = self.db[CONTACTS].find_one({key: value}, SHOWN)
-            if doc is not None:
-                return doc
+        """The contact holding this e-mail (first) or phone: one read, none without."""
+        wanted = lead_rules.real_keys(email, phone)
+        if not wanted:
+            return None
+        found = list(self.db[CONTACTS].find(
+            {"$or": [{k: v} for k, v in wanted.items()]}, SHOWN).limit(2))
+        for key, value in wanted.items():
+            for doc in found:
+                if doc.get(key) == value:
+                    return doc
         return None
 
     def page_records(self, coll, filters, limit, after=None):
