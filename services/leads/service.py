@@ -20,6 +20,7 @@ from kit.people import directory
 from kit.permissions import ALL, OWN, TEAM, scope_of
 from kit.preconditions import etag, if_match
 from kit.timers import config_timer
+from kit.versioned import carries
 from leads import accounts, capture, domain, editing, erasure, imports, search
 from leads import record_schemas as R
 from leads.assignment import Assignment
@@ -299,8 +300,11 @@ class LeadsService(Operational):
         links = self.store.link_conversion(
             current, frozenset(setting(self.config, "ACCOUNTS.free_mail_domains") or ()),
             utcnow(), actor)
-        lead, _ = self.store.change(id, lambda lead: accounts.converted(
-            converting(lead), lead, *links), current=current)
+        lead, change = self.store.change(id, lambda lead: accounts.converted(
+            converting(lead), lead, *links), current=current,
+            audit=self.audit_trail.carried(request, "convert", 200))
+        if carries(change):
+            self.audit_trail.carrying(request)
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/assign", body=AssignIn, response=LeadOut,

@@ -188,11 +188,13 @@ class LeadsStore(RecordsStore, BaseStore):
 
     # --- changes ---------------------------------------------------------------------------
 
-    def change(self, lead_id, decide, *, current=None, actor=None, expected=None):
+    def change(self, lead_id, decide, *, current=None, actor=None, expected=None,
+               audit=None):
         """A versioned change (kit.versioned): `decide(lead)` returns a domain.Change or
         None (nothing to do). Returns (lead after, change) or (lead, None). The rep's
         open-lead counter follows the lead, as the domain says. `expected`: the version
-        the caller read (If-Match)."""
+        the caller read (If-Match); `audit`: the request's entry, for the write to carry
+        (kit.versioned `carries`)."""
         seen = {}
 
         def remember(lead):
@@ -200,7 +202,7 @@ class LeadsStore(RecordsStore, BaseStore):
             return decide(lead)
 
         after, change = self._leads.change(lead_id, remember, current=current, actor=actor,
-                                           expected=expected)
+                                           expected=expected, audit=audit)
         if change is not None:
             self.release(domain.released_owner(seen["before"], after))
             self.hold_many([o for o in [domain.reclaimed_owner(seen["before"], after)] if o])

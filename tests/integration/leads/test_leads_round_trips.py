@@ -106,7 +106,7 @@ def test_ten_creations_cost_three_commands_each_and_one_relay_pass(
     assert mongo_db.leads.count_documents({"outbox_audit": {"$exists": True}}) == 0
 
 
-def test_a_conversion_reads_the_lead_once(leads, mongo_db):
+def test_a_conversion_reads_each_record_once(leads, mongo_db):
     lead_id = create(leads, 2)
     for status in ("contacted", "qualified"):
         assert leads.post(f"/api/v1/leads/{lead_id}/status",
@@ -116,8 +116,23 @@ def test_a_conversion_reads_the_lead_once(leads, mongo_db):
     resp = leads.post(f"/api/v1/leads/{lead_id}/convert",
                       json={"amount": "100.00", "currency": "EUR"})
     assert resp.status_code == 200, resp.text
-    assert wait_for(lambda: settled(mongo_db, "leads", lead_id))
-    sent = counted(COMMANDS.take())
-    assert sent[("find", "leads")] == 1, sent
-    assert sent[("findAndModify", "leads")] == 1, sent
-    assert sent[("update", "leads")] == 1, sent  # the outbox clear, no relay read
+    [contact_id] = [c["_id"] for c in mongo_db.contacts.find({})]
+    [account_id] = [a["_id"] for a in mongo_db.accounts.find({})]
+    assert wait_for(lambda: all(settled(mongo_db, coll, _id) for coll, _id in (
+        ("leads", lead_id), ("contacts", contact_id), ("accounts", account_id))))
+    assert wait_for(lambda: mongo_db.audit.find_one({"action": "convert"}))
+    sent = COMMANDS.take()
+    assert counted(sent) == {
+        ("find", "leads"): 1,               # the lead, refused or converted from this read
+        ("find", "contacts"): 1,            # its person: by e-mail or phone, or its own id
+        ("find", "accounts"): 1,            # its company: by name or e-mail domain
+        ("insert", "accounts"): 1,          # a new account (account.created) ...
+        ("insert", "contacts"): 1,          # ... and contact (contact.created), not re-read
+        ("findAndModify", "accounts"): 1,   # the account's timeline notes the conversion
+        ("findAndModify", "leads"): 1,      # lead.converted and the request's audit entry
+        ("update", "reps"): 1,              # the owner's slot, free again
+        ("insert", "audit"): 1,             # the relay: the entry the lead carried
+        ("update", "accounts"): 1,          # the relay's outbox clears, one per collection
+        ("update", "contacts"): 1,
+        ("update", "leads"): 1,
+    }, sent
