@@ -4,7 +4,10 @@ admins through `GET /api/v1/audit` (newest first, by cursor).
 
 Nothing in the code updates or deletes an entry. The entry is written after the write it
 records, so a crash between the two can lose an entry; the entity's own history (its `by`
-and the events' `actor`) is the atomic record of who changed it.
+and the events' `actor`) is the atomic record of who changed it. A hot write path carries
+its entry in the entity's write instead (`carried`, then kit.outbox.with_audit): the outbox
+relay inserts it before it publishes that write's events, so such an entry is never lost
+and costs the request no round trip of its own.
 
 The address is the peer's, unless the peer is one of `AUTH.trusted_proxies` (addresses or
 networks): then it is the last X-Forwarded-For hop that is not a trusted proxy.
@@ -21,6 +24,7 @@ from pymongo.errors import PyMongoError
 from kit.config import setting
 from kit.fields import utcnow
 from kit.mongo import Store
+from kit.outbox import AUDIT_COLLECTION
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +73,17 @@ class AuditTrail(DependencyProvider):
                       if isinstance(d, Store) and d.store is not None), None)
         if store is None:
             return None
-        coll = store.db.audit
+        coll = store.db[AUDIT_COLLECTION]
         if not self._indexed:
             coll.create_index([("at", DESCENDING), ("_id", DESCENDING)], name="at")
             self._indexed = True
         return coll
 
-    def record(self, request, who, action, status):
+    def entry(self, request, who, action, status):
+        """The entry of this request (None for reads and for anonymous callers)."""
         if request.method not in WRITES or who is None:
-            return
-        entry = {
+            return None
+        return {
             "_id": str(uuid.uuid4()),
             "at": utcnow(),
             "actor": who["sub"],
@@ -91,6 +96,23 @@ class AuditTrail(DependencyProvider):
             "status": status,
             "address": client_address(request, self.networks),
         }
+
+    def carried(self, request, action, status):
+        """The entry for a write to carry (kit.outbox.with_audit), answering `status`;
+        call `carrying(request)` once that write succeeded, and `record` writes nothing
+        more for the request."""
+        return self.entry(request, getattr(request, "caller", None), action, status)
+
+    @staticmethod
+    def carrying(request):
+        request.audit_carried = True
+
+    def record(self, request, who, action, status):
+        if getattr(request, "audit_carried", False):
+            return  # the write carried it (kit.outbox), the relay inserts it
+        entry = self.entry(request, who, action, status)
+        if entry is None:
+            return
         try:
             coll = self._collection()
             if coll is not None:

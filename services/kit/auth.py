@@ -12,6 +12,8 @@ request; `caller(request, config)` returns it. A caller is {"sub", "roles", "tea
 """
 import json
 import logging
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import jwt
@@ -65,9 +67,29 @@ class Verifier:
     keys: list = field(default_factory=list)   # [(key, algorithms)] without a kid
     jwks: dict = field(default_factory=dict)   # kid -> (key, algorithms)
     problem: str | None = None                 # why no token can pass (development only)
+    # A client sends one token with every request until it expires, and checking its
+    # signature (ES256, RS256) costs more than the rest of a request's authentication:
+    # a token verified once is good until its expiry (plus leeway), when the check
+    # would start refusing it. Nothing else about a token changes with time.
+    cache_size: int = 4096
+    clock: object = time.time
+    _verified: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def verify(self, token):
         """The token's claims, or Unauthorized (401) saying why not."""
+        hit = self._verified.get(token)
+        if hit is not None:
+            claims, until = hit
+            if self.clock() < until:
+                return dict(claims)
+            del self._verified[token]
+        claims = self._verify(token)
+        self._verified[token] = (dict(claims), float(claims["exp"]) + self.leeway)
+        if len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token):
         if self.problem:
             raise unauthorized(f"Tokens cannot be verified here: {self.problem}.",
                                realm=self.realm)

@@ -5,12 +5,21 @@ A write puts the state change and its events into one single-document update
 what it published. A crash between the two only repeats a publish; consumers are
 idempotent, so the repeat changes nothing. An entity with a bucketed log (kit.buckets)
 has its new entries copied into their buckets in the same pass, before the clear.
+
+A write may carry the audit trail's entry for the request that made it (`with_audit`,
+kit.audit): the relay inserts it into the `audit` collection, before it publishes the
+events that write caused, and the clear removes it with them. So there is no event
+without its audit entry and no extra round trip on the request's path; a kill -9 leaves
+the entry in the document for the next sweep, which inserts it again (its `_id` makes the
+second insert a no-op). Until the relay ran (milliseconds; the sweep's grace after a
+crash) the entry is in the entity, not yet in `GET /api/v1/audit`.
 """
 import datetime as dt
 import logging
 from collections import OrderedDict
 
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from kit.events import exchange_for
 from kit.fields import utcnow
@@ -20,6 +29,9 @@ log = logging.getLogger(__name__)
 OUTBOX = "outbox"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SINCE = "outbox_since"
+AUDIT = "outbox_audit"
+AUDIT_COLLECTION = "audit"
+DUPLICATE_KEY = 11000
 
 
 def with_events(update, events, now=None):
@@ -39,11 +51,38 @@ def new_document(doc, events, now=None):
     return doc
 
 
+def with_audit(doc_or_update, entry, *, insert=False):
+    """Carry an audit entry (kit.audit) in an inserted document or an update (in place).
+    Only a write that carries events may carry one: the relay finds the entry through
+    them, and the clear's filter on the outbox keeps an entry that came meanwhile."""
+    if entry is None:
+        return doc_or_update
+    if insert:
+        doc_or_update.setdefault(AUDIT, []).append(entry)
+    else:
+        doc_or_update.setdefault("$push", {})[AUDIT] = entry
+    return doc_or_update
+
+
 def _merged(update, extra):
     """`update` with the operators of `extra` added (field by field, per operator)."""
     out = {op: dict(fields) for op, fields in update.items()}
     for op, fields in extra.items():
         out.setdefault(op, {}).update(fields)
+    return out
+
+
+def _exact(ops):
+    """`ops` for a clear whose filter matched the outbox exactly: no write came since the
+    relay read the document, so the audit entries go altogether (no empty list left)."""
+    pulled = ops.get("$pullAll") or {}
+    if AUDIT not in pulled:
+        return ops
+    out = {op: fields for op, fields in ops.items() if op != "$pullAll"}
+    rest = {k: v for k, v in pulled.items() if k != AUDIT}
+    if rest:
+        out["$pullAll"] = rest
+    out.setdefault("$unset", {})[AUDIT] = ""
     return out
 
 
@@ -69,7 +108,7 @@ class OutboxRelay:
 
     def _fields(self, coll):
         log = self.logs.get(coll)
-        return {OUTBOX: 1, SINCE: 1, **(log.projection() if log else {})}
+        return {OUTBOX: 1, SINCE: 1, AUDIT: 1, **(log.projection() if log else {})}
 
     def publish_entities(self, refs):
         """Publish the outboxes of these (collection, _id) documents; returns events sent.
@@ -129,12 +168,13 @@ class OutboxRelay:
         docs = [{**d, OUTBOX: [ev for ev in d.get(OUTBOX) or () if ev["id"] not in self._done]}
                 for d in docs]
         self._unmark([d for d in docs if d.get(SINCE) is not None and not d[OUTBOX]
-                       and not (log and log.due(d))], coll, log)
+                       and not d.get(AUDIT) and not (log and log.due(d))], coll, log)
         docs = [d for d in docs if d[OUTBOX] or (log and log.due(d))]
         if not docs:
             return 0
         messages = [(event_exchange(ev), ev["type"], ev, {"ce-id": ev["id"]})
                     for doc in docs for ev in doc[OUTBOX]]
+        self._insert_audit([entry for doc in docs for entry in doc.get(AUDIT) or ()])
         if messages:
             self.publisher.publish_batch(messages)
         extra = {}
@@ -143,6 +183,11 @@ class OutboxRelay:
             if copies:
                 self.db[log.collection].bulk_write(copies, ordered=False)
             extra = {doc["_id"]: (log.flushed_update(doc), log.unchanged(doc)) for doc in docs}
+        for doc in docs:  # exactly the entries inserted: one a newer write pushed stays
+            if doc.get(AUDIT):
+                ops, unchanged = extra.get(doc["_id"], ({}, {}))
+                extra[doc["_id"]] = (_merged(ops, {"$pullAll": {AUDIT: doc[AUDIT]}}),
+                                     unchanged)
         self.remove_many(coll, [(doc["_id"], doc[OUTBOX]) for doc in docs], extra)
         for message in messages:
             self._done[message[2]["id"]] = None
@@ -160,6 +205,17 @@ class OutboxRelay:
                 UpdateOne({"_id": d["_id"], OUTBOX: [], **(log.unchanged(d) if log else {})},
                           {"$unset": {SINCE: ""}}) for d in docs], ordered=False)
 
+    def _insert_audit(self, entries):
+        """The audit entries the documents carry, in one round trip; an entry inserted by
+        an earlier pass (a crash before its clear) is a duplicate key, and stays one."""
+        if not entries:
+            return
+        try:
+            self.db[AUDIT_COLLECTION].insert_many(entries, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
     def remove_many(self, coll, published, extra=None):
         """Empty the outboxes that hold exactly what was published, in one round trip; an
         outbox that got a newer event meanwhile keeps it (`remove_published`). `extra`:
@@ -169,7 +225,7 @@ class OutboxRelay:
         done = self.db[coll].bulk_write([
             UpdateOne({"_id": _id, OUTBOX: events, **extra.get(_id, ({}, {}))[1]},
                       _merged({"$set": {OUTBOX: []}, "$unset": {SINCE: ""}},
-                              extra.get(_id, ({}, {}))[0]))
+                              _exact(extra.get(_id, ({}, {}))[0])))
             for _id, events in published], ordered=False)
         if done.matched_count < len(published):
             for _id, events in published:  # rare: find and trim the ones that grew
@@ -181,7 +237,7 @@ class OutboxRelay:
         # Usual case: nothing was added meanwhile, so the outbox empties in one write.
         done = collection.update_one(
             {"_id": _id, OUTBOX: published, **unchanged},
-            _merged({"$set": {OUTBOX: []}, "$unset": {SINCE: ""}}, extra),
+            _merged({"$set": {OUTBOX: []}, "$unset": {SINCE: ""}}, _exact(extra)),
         )
         if done.matched_count == 0:
             # A newer event arrived: remove exactly what was sent and keep the rest.

@@ -17,11 +17,11 @@ from pymongo.errors import DuplicateKeyError
 from kit.errors import Conflict, Contention, NotFound
 from kit.events import new_event
 from kit.idempotency import APPLIED, once
-from kit.outbox import OUTBOX, SINCE, new_document, with_events
+from kit.outbox import AUDIT, OUTBOX, SINCE, new_document, with_audit, with_events
 
 VERSION = "version"
 REVISION = "revision"
-HIDDEN = (OUTBOX, SINCE, APPLIED)
+HIDDEN = (OUTBOX, SINCE, AUDIT, APPLIED)
 
 
 def events(subject, version, pairs, *, actor=None, correlationid=None):
@@ -75,13 +75,14 @@ class Versioned:
         return doc
 
     def change(self, _id, decide, *, current=None, expected=None, actor=None,
-               correlationid=None, event_id=None):
+               correlationid=None, event_id=None, audit=None):
         """Read, decide, write; returns (entity after, change), or (entity, None) when the
         domain found nothing to do or `event_id` was applied already.
 
         `current` saves the first read when the caller has just read the entity;
         `event_id` makes the change the idempotent effect of a consumed event (the id is
-        recorded in the same write)."""
+        recorded in the same write); `audit`, the request's audit entry (kit.audit
+        `carried`), rides in the write when the change causes events (see `carries`)."""
         for attempt in range(self.attempts):
             doc = current if attempt == 0 and current is not None else self.read(_id)
             if expected is not None and doc[VERSION] != expected:
@@ -92,7 +93,8 @@ class Versioned:
             change = decide(entity)
             if change is None:
                 return entity, None
-            after = self._write(doc, self.as_write(change), actor, correlationid, event_id)
+            after = self._write(doc, self.as_write(change), actor, correlationid, event_id,
+                                audit)
             if after is not None:
                 return after, change
         raise Contention(f"The {self.what} is changing concurrently; retry.")
@@ -100,7 +102,7 @@ class Versioned:
     def _loaded(self, doc):
         return self.load({k: v for k, v in doc.items() if k not in HIDDEN})
 
-    def _write(self, doc, write, actor, correlationid, event_id):
+    def _write(self, doc, write, actor, correlationid, event_id, audit=None):
         version = doc.get(VERSION, 0)
         built = events(doc["_id"], version, write.events, actor=actor or write.actor,
                        correlationid=correlationid)
@@ -118,6 +120,8 @@ class Versioned:
         if event_id is not None:
             filter_, update = once(filter_, update, event_id)
         with_events(update, built)
+        if built:  # the relay finds an entry through its write's events (kit.outbox)
+            with_audit(update, audit)
         try:
             # (FerretDB v1 has no projection on findAndModify: hidden fields go in _loaded)
             after = self.collection.find_one_and_update(
@@ -129,3 +133,9 @@ class Versioned:
         if built or entries:
             self.touched(self.collection.name, doc["_id"], after)
         return self._loaded(after)
+
+
+def carries(change):
+    """Whether the write of this change (returned by `Versioned.change`) carried the audit
+    entry it was given: when it caused events."""
+    return change is not None and bool(change.events)

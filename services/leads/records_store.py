@@ -10,6 +10,8 @@ from pymongo.errors import DuplicateKeyError
 from kit import versioned
 from kit.errors import Conflict, NotFound
 from kit.idempotency import APPLIED
+from kit.mongo import as_stored
+from kit.outbox import AUDIT, OUTBOX, SINCE
 from kit.paging import keyset_filter
 from leads import accounts
 from leads import domain as lead_rules
@@ -17,6 +19,9 @@ from leads import domain as lead_rules
 ACCOUNTS, CONTACTS = "accounts", "contacts"
 RECORD_COLLECTIONS = (ACCOUNTS, CONTACTS)
 SHOWN = {"outbox": 0, "outbox_since": 0, "activities": 0, APPLIED: 0}
+# a record read to be changed next (kit.versioned `current`): with its timeline, which the
+# change's rule reads (a retried conversion notes itself once)
+WHOLE = {OUTBOX: 0, SINCE: 0, AUDIT: 0}
 
 
 class RecordsStore:
@@ -61,18 +66,20 @@ class RecordsStore:
     def find_record(self, coll, _id):
         return self.db[coll].find_one({"_id": _id}, SHOWN) if _id else None
 
-    def account_by(self, key, value):
-        """The live account holding a company or domain key (merged ones freed theirs)."""
-        if not value:
-            return None
-        return self.db[ACCOUNTS].find_one({key: value}, SHOWN)
+    def accounts_by(self, company_key, domain_key):
+        """(the account holding the company key, the one holding the domain key), each
+        or None: one read, none without a key."""
+        wanted = {k: v for k, v in (("company_key", company_key), ("domain_key", domain_key))
+                  if v}
+        found = _first_of(self.db[ACCOUNTS], wanted, WHOLE)
+        return found.get("company_key"), found.get("domain_key")
 
-    def contact_by_identity(self, email, phone):
-        for key, value in lead_rules.real_keys(email, phone).items():
-            doc = self.db[CONTACTS].find_one({key: value}, SHOWN)
-            if doc is not None:
-                return doc
-        return None
+    def contact_by_identity(self, email, phone, own_id=None, projection=SHOWN):
+        """The contact holding this e-mail (first) or phone, else the one whose `_id` is
+        `own_id`: one read, none without an e-mail, phone or id."""
+        wanted = {**lead_rules.real_keys(email, phone), **({"_id": own_id} if own_id else {})}
+        found = _first_of(self.db[CONTACTS], wanted, projection)
+        return next((found[k] for k in wanted if k in found), None)
 
     def page_records(self, coll, filters, limit, after=None):
         query = dict(filters)
@@ -87,18 +94,20 @@ class RecordsStore:
     def insert_record(self, coll, doc, events, actor=None):
         """Insert a new account or contact with its first events; the record that holds
         one of its unique keys already, when one does (DuplicateKey -> that one)."""
+        built = versioned.new_entity(dict(doc), events, actor=actor)
         try:
-            self.db[coll].insert_one(versioned.new_entity(dict(doc), events, actor=actor))
+            self.db[coll].insert_one(built)
         except DuplicateKeyError:
             return self._holder(coll, doc), False
-        self.touched(coll, doc["_id"])
-        return self.find_record(coll, doc["_id"]), True
+        stored = as_stored(built)  # as the server keeps it: no read back
+        self.touched(coll, doc["_id"], stored)
+        return {k: v for k, v in stored.items() if k not in WHOLE}, True
 
     def _holder(self, coll, doc):
         keys = (("_id", "company_key", "domain_key") if coll == ACCOUNTS
                 else ("_id", "email_key", "phone_key"))
         for key in keys:
-            found = self.db[coll].find_one({key: doc[key]}, SHOWN)
+            found = self.db[coll].find_one({key: doc[key]}, WHOLE)
             if found is not None:
                 return found
         raise Conflict(f"A {coll[:-1]} with these keys was being created; retry.")
@@ -118,15 +127,15 @@ class RecordsStore:
         """The account and contact a converting lead belongs to, created when new and
         noted in their timelines. Returns (account_id, contact_id). Every step finds what
         an earlier attempt made, so a retried conversion links the same records."""
-        contact = self.contact_by_identity(lead.get("email"), lead.get("phone"))
-        if contact is None:
-            contact = self.find_record(CONTACTS, accounts.contact_id_for(lead["_id"]))
+        # each record is read once, whole, and that read is the state its change starts
+        # from (kit.versioned `current`); a record just inserted is not read at all
+        contact = self.contact_by_identity(lead.get("email"), lead.get("phone"),
+                                           accounts.contact_id_for(lead["_id"]), WHOLE)
         wanted = accounts.account_for_lead(lead, free_mail)
-        resolve = lambda _id: self.find_record(ACCOUNTS, _id)  # noqa: E731
+        resolve = lambda _id: self.db[ACCOUNTS].find_one({"_id": _id}, WHOLE)  # noqa: E731
         account = accounts.choose(
             resolve(contact["account_id"]) if contact else None,
-            self.account_by("company_key", wanted["company_key"]),
-            self.account_by("domain_key", wanted["domain_key"]))
+            *self.accounts_by(wanted["company_key"], wanted["domain_key"]))
         account = accounts.surviving(account, resolve)
         if account is None:
             doc, events = accounts.new_account(wanted["id"], wanted["data"], now, actor)
@@ -139,9 +148,9 @@ class RecordsStore:
             contact, _ = self.insert_record(CONTACTS, doc, events, actor)
         else:
             self.change_record(CONTACTS, contact["_id"], lambda c: accounts.link_contact(
-                c, lead["_id"], now, actor))
+                c, lead["_id"], now, actor), current=contact)
         self.change_record(ACCOUNTS, account["_id"], lambda a: accounts.link_lead(
-            a, lead["_id"], contact["_id"], now, actor))
+            a, lead["_id"], contact["_id"], now, actor), current=account)
         return account["_id"], contact["_id"]
 
     # --- custom field definitions (kit.customfields) ---------------------------------------
@@ -158,3 +167,13 @@ class RecordsStore:
         """{key: definition} of an entity's custom fields (a few, defined by admins)."""
         return {d["key"]: d for d in self.db.field_defs.find({"entity": entity})
                 .sort([("entity", ASCENDING), ("key", ASCENDING)])}
+
+
+def _first_of(collection, wanted, projection):
+    """{key: the document holding wanted[key]} for the keys some document holds: one
+    read (an `$or` of indexed equalities), none when nothing is wanted."""
+    if not wanted:
+        return {}
+    found = list(collection.find({"$or": [{k: v} for k, v in wanted.items()]}, projection)
+                 .limit(len(wanted)))
+    return {k: doc for k, v in wanted.items() for doc in found if doc.get(k) == v}

@@ -20,6 +20,7 @@ from kit.people import directory
 from kit.permissions import ALL, OWN, TEAM, scope_of
 from kit.preconditions import etag, if_match
 from kit.timers import config_timer
+from kit.versioned import carries
 from leads import accounts, capture, domain, editing, erasure, imports, search
 from leads import record_schemas as R
 from leads.assignment import Assignment
@@ -59,6 +60,9 @@ LEAD = "/api/v1/leads/<id>"
 ACCOUNT = "/api/v1/accounts/<id>"
 CONTACT = "/api/v1/contacts/<id>"
 FORM = "/api/v1/forms/<form_key>/leads"
+# the capture path's schemas, built once: a schema's construction copies its declared
+# fields, and marshmallow keeps no state of a call in the instance
+LEAD_IN, DUPLICATE_QUERY, LEAD_CREATED = LeadIn(), DuplicateQuery(), LeadCreated()
 
 
 class LeadsService(Operational):
@@ -77,20 +81,23 @@ class LeadsService(Operational):
           query=DuplicateQuery, summary="Capture a lead", tags=TAGS,
           responses={409: "Duplicate e-mail or phone (existing_id in the body)"})
     def create_lead(self, request):
-        data = json_body(request, LeadIn())
-        on_duplicate = query_args(request, DuplicateQuery())["on_duplicate"]
+        data = json_body(request, LEAD_IN)
+        on_duplicate = query_args(request, DUPLICATE_QUERY)["on_duplicate"]
         return self._capture(data, on_duplicate, actor_id(caller(request, self.config)),
-                             scope_of(request))
+                             scope_of(request), request)
 
-    def _capture(self, data, on_duplicate, actor, scope):
+    def _capture(self, data, on_duplicate, actor, scope, request):
         data["custom"] = self._typed(data.get("custom"))
         lead = domain.new_lead(data, str(uuid.uuid4()), utcnow(), self.rules, actor)
         # a rep's own capture stays theirs; everyone else's goes by the assignment rules
         owner = (Assignment(owner_id=scope.sub, team=scope.team, queue=None, rule="creator")
                  if scope.reach == OWN else None)
         try:
-            self.store.insert_new(lead, self.rules.assignment, actor, owner=owner)
-            return 201, LeadCreated().dump({"id": lead["_id"]})
+            # the lead's insert carries the request's audit entry (kit.audit)
+            self.store.insert_new(lead, self.rules.assignment, actor, owner=owner,
+                                  audit=self.audit_trail.carried(request, "create_lead", 201))
+            self.audit_trail.carrying(request)
+            return 201, LEAD_CREATED.dump({"id": lead["_id"]})
         except domain.DuplicateLead as duplicate:
             if scope.reach != ALL and not scope.allows(self.store.get(duplicate.existing_id)):
                 # another owner's lead: neither its id nor a merge into it
@@ -294,8 +301,11 @@ class LeadsService(Operational):
         links = self.store.link_conversion(
             current, frozenset(setting(self.config, "ACCOUNTS.free_mail_domains") or ()),
             utcnow(), actor)
-        lead, _ = self.store.change(id, lambda lead: accounts.converted(
-            converting(lead), lead, *links), current=current)
+        lead, change = self.store.change(id, lambda lead: accounts.converted(
+            converting(lead), lead, *links), current=current,
+            audit=self.audit_trail.carried(request, "convert", 200))
+        if carries(change):
+            self.audit_trail.carrying(request)
         return LeadOut().dump(lead)
 
     @http("POST", LEAD + "/assign", body=AssignIn, response=LeadOut,

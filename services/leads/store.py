@@ -2,9 +2,15 @@
 
 Collections: `leads` (a lead, its recent activities and its outbox), `lead_activities`
 (the rest of each lead's activities, in buckets: kit.buckets), `tasks` (follow-ups and their
-outbox), `reps` (open leads per rep, the cap counter), `cursors` (round-robin position per
-team), `imports` (results by Idempotency-Key), `rate_buckets` (public capture's rate-limit
-windows, see leads.capture).
+outbox), `reps` (open leads per rep, the cap counter), `imports` (results by
+Idempotency-Key), `rate_buckets` (public capture's rate-limit windows, see leads.capture).
+
+A team's round-robin position is each instance's own (`_cursors`), so an assignment costs
+one round trip: the rep's guarded claim. The cap is shared and exact (the claim); the
+rotation is per instance, seeded from the team's reps' counters (`touched` moves with every
+claim and release), so a restarted instance does not start over at the first rep. With N
+instances each rotates through the team on its own: the shares even out over the leads,
+but two leads in a row may go to one rep when different instances take them.
 """
 import dataclasses
 import logging
@@ -18,7 +24,7 @@ from kit.config import setting
 from kit.errors import Conflict, NotFound
 from kit.fields import utcnow
 from kit.mongo import BaseStore, as_stored
-from kit.outbox import new_document
+from kit.outbox import AUDIT, OUTBOX, SINCE, new_document, with_audit
 from kit.paging import keyset_filter
 from leads import accounts, domain, erasure, search
 from leads import assignment as rules_of_assignment
@@ -28,8 +34,8 @@ from leads.records_store import RECORD_COLLECTIONS, RecordsStore
 
 log = logging.getLogger(__name__)
 
-HIDDEN = {"outbox": 0, "outbox_since": 0, "activities": 0, "email_key": 0, "phone_key": 0,
-          "name_key": 0, "company_key": 0}
+HIDDEN = {"outbox": 0, "outbox_since": 0, "outbox_audit": 0, "activities": 0,
+          "email_key": 0, "phone_key": 0, "name_key": 0, "company_key": 0}
 DUPLICATE_KEY = 11000
 # each lead's activities but its recent ones, in buckets (kit.buckets)
 ACTIVITIES = "lead_activities"
@@ -58,6 +64,7 @@ class LeadsStore(RecordsStore, BaseStore):
         super().__init__(db, config)
         self.activity_log = activity_log(self.config)
         self.bucket_logs = {"leads": self.activity_log}
+        self._cursors = {}  # team -> this instance's round-robin position
         self._leads = versioned.Versioned(
             db.leads, what="lead", as_write=_lead_write, touched=self.touched,
             unique_conflict="Another lead already has this e-mail or phone.",
@@ -145,9 +152,10 @@ class LeadsStore(RecordsStore, BaseStore):
 
     # --- capture ---------------------------------------------------------------------------
 
-    def insert_new(self, lead, assignment_rules, actor=None, owner=None):
+    def insert_new(self, lead, assignment_rules, actor=None, owner=None, audit=None):
         """Assign and insert a new lead with lead.created and lead.assigned in its outbox
-        (to `owner`, an Assignment, when the caller decided it: a rep's own capture).
+        (to `owner`, an Assignment, when the caller decided it: a rep's own capture), and
+        the request's audit entry (kit.audit `carried`) when given.
         Raises DuplicateLead when the unique indexes find the same e-mail or phone."""
         # a known person's new lead belongs to their account (leads.accounts)
         lead.update(accounts.known_customer(self.contact_by_identity(lead.get("email"),
@@ -160,9 +168,9 @@ class LeadsStore(RecordsStore, BaseStore):
             chosen = self.assign(lead.get("country"), lead.get("region"), assignment_rules)
         lead.update(domain.assignment_fields(chosen))
         try:
-            self.db.leads.insert_one(versioned.new_entity(
+            self.db.leads.insert_one(with_audit(versioned.new_entity(
                 self.activity_log.start(lead), domain.created_events(lead, chosen),
-                actor=actor))
+                actor=actor), audit, insert=True))
         except DuplicateKeyError:
             self.release(chosen.owner_id)
             existing = self.find_duplicate(lead.get("email"), lead.get("phone"))
@@ -170,8 +178,8 @@ class LeadsStore(RecordsStore, BaseStore):
                 raise Conflict("A lead with this e-mail or phone was being created.") from None
             raise DuplicateLead(existing) from None
         self.touched("leads", lead["_id"], as_stored(lead))
-        lead.pop("outbox", None)
-        lead.pop("outbox_since", None)
+        for hidden in (OUTBOX, SINCE, AUDIT):
+            lead.pop(hidden, None)
         return lead
 
     def insert_batch(self, leads):
@@ -213,11 +221,13 @@ class LeadsStore(RecordsStore, BaseStore):
 
     # --- changes ---------------------------------------------------------------------------
 
-    def change(self, lead_id, decide, *, current=None, actor=None, expected=None):
+    def change(self, lead_id, decide, *, current=None, actor=None, expected=None,
+               audit=None):
         """A versioned change (kit.versioned): `decide(lead)` returns a domain.Change or
         None (nothing to do). Returns (lead after, change) or (lead, None). The rep's
         open-lead counter follows the lead, as the domain says. `expected`: the version
-        the caller read (If-Match)."""
+        the caller read (If-Match); `audit`: the request's entry, for the write to carry
+        (kit.versioned `carries`)."""
         seen = {}
 
         def remember(lead):
@@ -225,7 +235,7 @@ class LeadsStore(RecordsStore, BaseStore):
             return decide(lead)
 
         after, change = self._leads.change(lead_id, remember, current=current, actor=actor,
-                                           expected=expected)
+                                           expected=expected, audit=audit)
         if change is not None:
             self.release(domain.released_owner(seen["before"], after))
             self.hold_many([o for o in [domain.reclaimed_owner(seen["before"], after)] if o])
@@ -276,17 +286,18 @@ class LeadsStore(RecordsStore, BaseStore):
 
     def assign(self, country, region, rules, exclude=()):
         """Territory -> round-robin over the team's reps below their cap -> fallback queue.
-        The cursor moves with $inc and each slot is claimed with a guarded $inc, so
-        instances racing for the same team never push a rep over the cap."""
+        Each slot is claimed with a guarded $inc, so instances racing for the same team
+        never push a rep over the cap; the rotation's position is this instance's."""
         territory = rules_of_assignment.route(country, region, rules.territories)
         reps = [r for r in rules.reps_of(territory.team) if r not in exclude] if territory \
             else []
         if reps:
-            start = self._advance(territory.team, 1) - 1
+            start = self._position(territory.team, rules.reps_of(territory.team))
+            self._cursors[territory.team] += 1
             for offset, rep in enumerate(rules_of_assignment.rotation(reps, start)):
                 if self.claim(rep, rules.cap_of(rep), 1):
                     if offset:
-                        self._advance(territory.team, offset)
+                        self._cursors[territory.team] += offset
                     return rules_of_assignment.Assignment(
                         owner_id=rep, team=territory.team, queue=None, rule=territory.name)
         return rules_of_assignment.queued(territory, rules)
@@ -311,13 +322,12 @@ class LeadsStore(RecordsStore, BaseStore):
             reps = rules.reps_of(team)
             indexes = [i for _, idx in groups for i in idx]
             territory_of = {i: t for t, idx in groups for i in idx}
-            cursor = self.db.cursors.find_one({"_id": team}) or {}
+            start = self._position(team, reps)
             counts = {d["_id"]: d.get("open", 0)
                       for d in self.db.reps.find({"_id": {"$in": reps}})}
             owners, moved = rules_of_assignment.plan(
-                reps, cursor.get("n", 0), counts, rules.cap_of, len(indexes))
-            if moved:
-                self._advance(team, moved)
+                reps, start, counts, rules.cap_of, len(indexes))
+            self._cursors[team] += moved
             wanted = {}
             for i, owner in zip(indexes, owners, strict=True):
                 wanted.setdefault(owner, []).append(i)
@@ -337,11 +347,14 @@ class LeadsStore(RecordsStore, BaseStore):
                                             rules)
         return result
 
-    def _advance(self, team, by):
-        doc = self.db.cursors.find_one_and_update(
-            {"_id": team}, {"$inc": {"n": by}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        return doc["n"]
+    def _position(self, team, reps):
+        """This instance's round-robin position in `team`; the first time, the sum of its
+        reps' `touched` stamps (one read per team while the instance runs)."""
+        if team not in self._cursors:
+            seed = sum(d.get("touched", 0) for d in self.db.reps.find(
+                {"_id": {"$in": list(reps)}}, {"touched": 1}))
+            self._cursors.setdefault(team, seed)
+        return self._cursors[team]
 
     def claim(self, rep, cap, k):
         """Take `k` slots of `rep` if that keeps them within `cap` (one atomic update)."""

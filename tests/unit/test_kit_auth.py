@@ -130,3 +130,28 @@ def test_hs256_with_a_strong_secret_where_configured():
     signed = jwt.encode({"sub": "svc", "iss": "dealflow", "aud": "dealflow",
                          "exp": NOW + dt.timedelta(hours=1)}, secret, algorithm="HS256")
     assert verifier.verify(signed)["sub"] == "svc"
+
+
+def test_a_verified_token_is_not_verified_again_until_it_expires(keys):
+    verifier = build_verifier(config(public_key_file=str(keys[1])))
+    now = [dt.datetime.now(dt.UTC).timestamp()]
+    verifier.clock = lambda: now[0]
+    good = token(keys, ttl=dt.timedelta(minutes=5))
+    claims = verifier.verify(good)
+    verifier.keys = []  # a second check of the signature would now fail
+    assert verifier.verify(good) == claims
+    # past its expiry and the leeway the remembered answer is gone: checked again (and
+    # refused, with no key left)
+    now[0] = claims["exp"] + verifier.leeway + 1
+    with pytest.raises(Unauthorized):
+        verifier.verify(good)
+    assert good not in verifier._verified
+
+
+def test_a_refused_token_is_never_remembered(keys):
+    verifier = build_verifier(config(public_key_file=str(keys[1])))
+    forged = token(keys)[:-4] + "AAAA"
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            verifier.verify(forged)
+    assert not verifier._verified

@@ -50,9 +50,11 @@ def owned(leads):
 
 
 def stored(mongo_db, lead_id):
-    """The stored lead without its outbox, which the relay empties meanwhile."""
+    """The stored lead without its outbox (and the audit entry its creation carried),
+    which the relay empties meanwhile."""
     doc = mongo_db.leads.find_one({"_id": lead_id})
-    return {k: v for k, v in doc.items() if k not in ("outbox", "outbox_since")}
+    return {k: v for k, v in doc.items() if k not in ("outbox", "outbox_since",
+                                                      "outbox_audit")}
 
 
 def ids(page):

@@ -1,9 +1,12 @@
 """What a lead's creation and conversion cost the database, counted (a pymongo command
 listener), not timed: what the rules need (dedup by the unique keys, the known customer's
-contact, the assignment's cursor and cap claim, the insert carrying its events, the audit
-trail's entry, one outbox clear) and no second read of the same document."""
+contact, the assignment's cap claim, the insert carrying its events and the request's
+audit entry) and no second read of the same document. The relay then inserts the audit
+entries and clears the outboxes of everything it publishes in one command each."""
 import pytest
 
+from kit.amqp import ConfirmingPublisher
+from kit.outbox import OutboxRelay
 from tests.support.roundtrips import COMMANDS
 from tests.support.wait import wait_for
 
@@ -56,15 +59,54 @@ def test_a_lead_creation_sends_what_its_rules_need(leads, mongo_db):
     sent = COMMANDS.take()
     assert counted(sent) == {
         ("find", "contacts"): 1,            # a known customer's contact (by e-mail)
-        ("findAndModify", "cursors"): 1,    # the team's round-robin position
         ("findAndModify", "reps"): 1,       # the rep's slot under the cap
-        ("insert", "leads"): 1,             # the lead with lead.created, lead.assigned
-        ("insert", "audit"): 1,             # kit.audit
+        ("insert", "leads"): 1,             # the lead with its events and audit entry
+        ("insert", "audit"): 1,             # the relay: the audit entry the lead carried
         ("update", "leads"): 1,             # the outbox clear (no relay read)
     }, sent
+    # the request answered after three; the relay's two follow
+    assert [(name, coll) for name, coll, _ in sent if name != "createIndexes"][2:] == [
+        ("insert", "leads"), ("insert", "audit"), ("update", "leads")], sent
 
 
-def test_a_conversion_reads_the_lead_once(leads, mongo_db):
+@pytest.fixture
+def leads_without_relay(container_factory, make_config, api):
+    from leads.service import LeadsService
+
+    config = make_config("leads", **{**QUIET, "OUTBOX": {"relay_enabled": False}})
+    container = container_factory(LeadsService, config)
+    container.start()
+    migrations = next(d for d in container.dependencies if d.attr_name == "migrations")
+    assert wait_for(lambda: migrations.finished)  # start-up work, not a creation's
+    return api(config)
+
+
+def test_ten_creations_cost_three_commands_each_and_one_relay_pass(
+        leads_without_relay, mongo_db, rabbit_config):
+    warm = create(leads_without_relay, 100)
+    COMMANDS.watch(mongo_db.name)
+    ids = [create(leads_without_relay, n) for n in range(101, 111)]
+    assert counted(COMMANDS.take()) == {("find", "contacts"): 10,
+                                        ("findAndModify", "reps"): 10,
+                                        ("insert", "leads"): 10}
+    assert mongo_db.audit.count_documents({}) == 0, "the entries ride in the leads"
+
+    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
+    try:
+        COMMANDS.watch(mongo_db.name)
+        sent = OutboxRelay(mongo_db, ["leads"], publisher).publish_entities(
+            [("leads", i) for i in [warm, *ids]])
+        assert sent == 22  # lead.created and lead.assigned each
+        assert counted(COMMANDS.take()) == {("find", "leads"): 1, ("insert", "audit"): 1,
+                                            ("update", "leads"): 1}
+    finally:
+        publisher.close()
+    assert [(e["action"], e["status"], e["path"]) for e in mongo_db.audit.find({})] == [
+        ("create_lead", 201, "/api/v1/leads")] * 11
+    assert mongo_db.leads.count_documents({"outbox_audit": {"$exists": True}}) == 0
+
+
+def test_a_conversion_reads_each_record_once(leads, mongo_db):
     lead_id = create(leads, 2)
     for status in ("contacted", "qualified"):
         assert leads.post(f"/api/v1/leads/{lead_id}/status",
@@ -74,11 +116,26 @@ def test_a_conversion_reads_the_lead_once(leads, mongo_db):
     resp = leads.post(f"/api/v1/leads/{lead_id}/convert",
                       json={"amount": "100.00", "currency": "EUR"})
     assert resp.status_code == 200, resp.text
-    assert wait_for(lambda: settled(mongo_db, "leads", lead_id))
-    sent = counted(COMMANDS.take())
-    assert sent[("find", "leads")] == 1, sent
-    assert sent[("findAndModify", "leads")] == 1, sent
-    assert sent[("update", "leads")] == 1, sent  # the outbox clear, no relay read
+    [contact_id] = [c["_id"] for c in mongo_db.contacts.find({})]
+    [account_id] = [a["_id"] for a in mongo_db.accounts.find({})]
+    assert wait_for(lambda: all(settled(mongo_db, coll, _id) for coll, _id in (
+        ("leads", lead_id), ("contacts", contact_id), ("accounts", account_id))))
+    assert wait_for(lambda: mongo_db.audit.find_one({"action": "convert"}))
+    sent = COMMANDS.take()
+    assert counted(sent) == {
+        ("find", "leads"): 1,               # the lead, refused or converted from this read
+        ("find", "contacts"): 1,            # its person: by e-mail or phone, or its own id
+        ("find", "accounts"): 1,            # its company: by name or e-mail domain
+        ("insert", "accounts"): 1,          # a new account (account.created) ...
+        ("insert", "contacts"): 1,          # ... and contact (contact.created), not re-read
+        ("findAndModify", "accounts"): 1,   # the account's timeline notes the conversion
+        ("findAndModify", "leads"): 1,      # lead.converted and the request's audit entry
+        ("update", "reps"): 1,              # the owner's slot, free again
+        ("insert", "audit"): 1,             # the relay: the entry the lead carried
+        ("update", "accounts"): 1,          # the relay's outbox clears, one per collection
+        ("update", "contacts"): 1,
+        ("update", "leads"): 1,
+    }, sent
 
 
 def test_an_edit_of_a_lead_with_1000_activities_sends_what_a_new_lead_s_does(
