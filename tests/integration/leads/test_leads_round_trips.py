@@ -174,15 +174,21 @@ def test_an_edit_of_a_lead_with_1000_activities_sends_what_a_new_lead_s_does(
     assert stored["activities_count"] + 1 - stored["activities_flushed"] < 10
     assert mongo_db[ACTIVITIES].count_documents({"entity": old}) == 10
 
-    sent, received = {}, {}
-    for lead_id in (new, old):
-        version = http.get(f"/api/v1/leads/{lead_id}").json()["version"]
-        COMMANDS.watch(mongo_db.name)
-        resp = http.patch(f"/api/v1/leads/{lead_id}", json={"company": "Engines"},
-                          headers={"If-Match": f'"{version}"'})
-        assert resp.status_code == 200, resp.text
-        assert wait_for(lambda lead_id=lead_id: settled(mongo_db, "leads", lead_id))
-        sent[lead_id], received[lead_id] = (sorted(c) for c in COMMANDS.take(replies=True))
+    # A relay pass still finishing the activity writes above can land in a watched window
+    # now and then (one more outbox update, whatever the lead's history): the pair is
+    # measured again then, up to three times. Growth with history shows every time.
+    for attempt in range(3):
+        sent, received = {}, {}
+        for lead_id in (new, old):
+            version = http.get(f"/api/v1/leads/{lead_id}").json()["version"]
+            COMMANDS.watch(mongo_db.name)
+            resp = http.patch(f"/api/v1/leads/{lead_id}", json={"company": f"Engines {attempt}"},
+                              headers={"If-Match": f'"{version}"'})
+            assert resp.status_code == 200, resp.text
+            assert wait_for(lambda lead_id=lead_id: settled(mongo_db, "leads", lead_id))
+            sent[lead_id], received[lead_id] = (sorted(c) for c in COMMANDS.take(replies=True))
+        if [(n, c) for n, c, _ in sent[old]] == [(n, c) for n, c, _ in sent[new]]:
+            break
     assert [(n, c) for n, c, _ in sent[old]] == [(n, c) for n, c, _ in sent[new]], sent
     # the same sizes but for the few bytes that numbers of another width take
     assert all(o[2] <= n[2] + 16 for o, n in zip(sent[old], sent[new], strict=True)), sent
