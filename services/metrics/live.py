@@ -7,10 +7,17 @@ sum of their contributions in memory (domain.Aggregates) and the cohort tallies
    changed since its watermark; without a usable snapshot it reads every projection. The
    KPIs are exposed (and `dealflow_metrics_projections_loaded` is 1) only after that;
 2. after each of its own writes, it swaps in that entity's new contribution;
-3. every `refresh_seconds`, it re-reads the projections other instances changed (those
-   stamped `updated_at` within the window, with an overlap for clock skew and slow
-   commits) whose `rev` is newer than the one it knows; every `snapshot_seconds`, when
-   something changed, it writes a snapshot covering up to that refresh's window start.
+3. every `refresh_seconds`, it re-reads the projections other instances changed: those
+   stamped `updated_at` (the database's clock, store.py) since its watermark, whose `rev`
+   is newer than the one it knows. The watermark follows the newest stamp read (less
+   `stamp_overlap_seconds`, for writes committed out of stamp order), and at most
+   `refresh_overlap_seconds` behind its own clock (for skew between it and the
+   database), so a refresh reads what changed since the last one, and an idle instance
+   reads nothing. While refreshes find other instances' changes, the next one follows
+   after `refresh_busy_seconds`: another instance's writes reach the KPIs about that
+   late during a burst, and the idle cost stays one query per collection per
+   refresh_seconds. Every `snapshot_seconds`, when something changed, it writes a
+   snapshot covering up to that refresh's watermark.
 So every instance converges to the same totals, and a scrape is pure in-memory rendering
 whose cost depends on the number of series, not on the history. An idle instance runs
 one indexed query per collection per refresh and touches no entity.
@@ -214,8 +221,13 @@ class LiveKpis(DependencyProvider):
         config = self.container.config
         self.rules = Rules.from_config(setting(config, "KPIS"))
         self.refresh_seconds = float(setting(config, "KPIS.refresh_seconds", 5))
+        self.busy_seconds = min(self.refresh_seconds,
+                                float(setting(config, "KPIS.refresh_busy_seconds", 0.1)))
         self.overlap = dt.timedelta(seconds=float(setting(config, "KPIS.refresh_overlap_seconds",
                                                           15)))
+        self.stamp_overlap = dt.timedelta(
+            seconds=float(setting(config, "KPIS.stamp_overlap_seconds", 1)))
+        self.followed = 0  # projections other instances changed, read by refreshes
         self.snapshot_seconds = float(setting(config, "KPIS.snapshot_seconds", 60))
         self.chunk_bytes = int(setting(config, "KPIS.snapshot_chunk_bytes", 4 << 20))
         self.bucket_seconds = float(setting(config, "KPIS.cohort_bucket_seconds", 86400))
@@ -273,6 +285,7 @@ class LiveKpis(DependencyProvider):
 
     def _keep_current(self):
         since = None
+        delay = self.refresh_seconds
         snapshot_due = time.monotonic() + self.snapshot_seconds
         while self._running:
             try:
@@ -280,19 +293,22 @@ class LiveKpis(DependencyProvider):
                 if self.ready and self.store.db.name != self.source_db:
                     since = self._restore()  # a rebuild switched the projections
                 elif self.ready:
+                    followed = self.followed
                     since = self._refresh(since)
                     if time.monotonic() >= snapshot_due:
                         snapshot_due = time.monotonic() + self.snapshot_seconds
                         self._snapshot(since)
+                    if self.followed > followed:  # others are writing: follow closely
+                        delay = self.busy_seconds
                 else:
                     since = self._restore()
                     self.ready = True
                 self.passes += 1
-                delay = self.refresh_seconds
             except Exception as exc:  # noqa: BLE001 - a managed thread must not die
                 log.warning("reading projections failed, retrying: %s", exc)
                 delay = min(self.refresh_seconds, 1.0)
             eventlet.sleep(delay)
+            delay = self.refresh_seconds
 
     def _restore(self):
         self.source_db = self.store.db.name
@@ -370,10 +386,18 @@ class LiveKpis(DependencyProvider):
         return started - self.overlap
 
     def _refresh(self, since):
-        started = utcnow()
+        """Read the projections changed since `since` that are newer than known; returns
+        the next watermark (see the module's docstring)."""
+        floor = utcnow() - self.overlap
+        newest = None
         for kind in PROJECTIONS:
-            stale = [_id for _id, rev in self.store.changed_revisions(kind, since)
-                     if rev > self.state.known_rev(kind, _id)]
+            stale = []
+            for _id, rev, stamp in self.store.changed_revisions(kind, since):
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+                if rev > self.state.known_rev(kind, _id):
+                    stale.append(_id)
             for doc in self.store.projections(kind, stale):
                 self.absorb(kind, doc)
-        return started - self.overlap
+            self.followed += len(stale)
+        return max(m for m in (since, floor, newest and newest - self.stamp_overlap) if m)
