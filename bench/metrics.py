@@ -20,6 +20,7 @@
 """
 import datetime as dt
 import json
+import os
 import random
 import threading
 import time
@@ -50,11 +51,17 @@ RATIOS = {"events_applied_per_s": "hop_events_per_s",
           "events_applied_per_s_2": "hop_events_per_s",
           "db_write_ops_per_s": "mongo_update_by_id_per_s",
           "db_write_ops_per_s_2": "mongo_update_by_id_per_s"}
-THROUGHPUT_EVENTS = 2_000
-# how often an instance re-reads what other instances applied: the two-instance phase ends
-# when both instances' KPIs count every event, so up to this much of it is refresh lag
+# events per throughput phase: the two-instance phase ends when both instances' KPIs
+# count every event, so the last refresh's lag is a share of it that shrinks with its length
+THROUGHPUT_EVENTS = int(os.environ.get("BENCH_METRICS_EVENTS", 4_000))
+# how often an idle instance looks for what other instances applied; while they write, it
+# follows every KPIS.refresh_busy_seconds (0.1 s)
 REFRESH_SECONDS = 0.5
 POLL_SECONDS = 0.25
+# near the end of a phase (every instance past NEAR_END of the events) the polls come this
+# often, so the phase's end is seen within it rather than within POLL_SECONDS
+POLL_FAST_SECONDS = 0.05
+NEAR_END = 0.97
 STAGES = ["discovery", "needs_confirmed", "proposal", "quote_negotiation", "contract_payment"]
 SOURCES = ["web_form", "import", "api", "email", "referral", "event", "ads"]
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -426,16 +433,28 @@ def expected_kpis(bodies, rules):
     return names, kpi_samples(text, names)
 
 
-def wait_applied(urls, total, timeout=300):
+def wait_applied(urls, total, timeout=300, start=0):
     """Until every instance's KPIs count `total` applied events (another instance's
-    applications reach an instance's KPIs with its next refresh)."""
+    applications reach an instance's KPIs with its next refresh); returns, per instance,
+    when (perf_counter) its count was first seen complete."""
     deadline = time.monotonic() + timeout
-    while any(applied(url) < total for url in urls):
+    done = {}
+    while len(done) < len(urls):
         if time.monotonic() > deadline:
             raise RuntimeError("events were not all applied in time")
+        counts = {}
+        for url in urls:
+            if url not in done:
+                counts[url] = applied(url)
+                if counts[url] >= total:
+                    done[url] = time.perf_counter()
+        if len(done) == len(urls):
+            break
         # a scrape costs the instance several ms of its CPU (py-spy: polling every 50 ms
-        # took a fifth of its samples), so poll gently: at most POLL_SECONDS late
-        time.sleep(POLL_SECONDS)
+        # took a fifth of its samples), so poll gently until the end is near
+        near = all(c >= start + NEAR_END * (total - start) for c in counts.values())
+        time.sleep(POLL_FAST_SECONDS if near else POLL_SECONDS)
+    return [done[url] for url in urls]
 
 
 def exact(urls, names, expected):
@@ -465,8 +484,8 @@ def scale_out(ctx, amqp_uri, rules, out):
                            THROUGHPUT_EVENTS / 200):
             started = time.perf_counter()
             publish(amqp_uri, batch)
-            wait_applied(urls, len(sent) + len(batch))
-            elapsed = time.perf_counter() - started
+            done = wait_applied(urls, len(sent) + len(batch), start=len(sent))
+            elapsed = max(done) - started
         db = ops.per_second(elapsed)
         used, out[f"load_average{suffix}"] = cpu.percent()
         out[f"cpu_percent_by_instance{suffix}"] = used[:-1]
@@ -474,6 +493,9 @@ def scale_out(ctx, amqp_uri, rules, out):
         sent.extend(batch)
         names, expected = expected_kpis(sent, rules)
         out[f"events_applied_per_s{suffix}"] = round(len(batch) / elapsed, 1)
+        # how long after the first instance the last one counted every event: the lag
+        # with which an instance learns of the others' writes
+        out[f"last_instance_behind_s{suffix}"] = round(max(done) - min(done), 2)
         out[f"kpis_exact{suffix}"] = exact(urls, names, expected)
         out[f"db_ops_per_s{suffix}"] = db["ops"]
         out[f"db_write_ops_per_s{suffix}"] = db["writes"]
