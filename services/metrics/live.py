@@ -226,7 +226,7 @@ class LiveKpis(DependencyProvider):
         self.overlap = dt.timedelta(seconds=float(setting(config, "KPIS.refresh_overlap_seconds",
                                                           15)))
         self.stamp_overlap = dt.timedelta(
-            seconds=float(setting(config, "KPIS.stamp_overlap_seconds", 1)))
+            seconds=float(setting(config, "KPIS.stamp_overlap_seconds", 0.25)))
         self.followed = 0  # projections other instances changed, read by refreshes
         self.snapshot_seconds = float(setting(config, "KPIS.snapshot_seconds", 60))
         self.chunk_bytes = int(setting(config, "KPIS.snapshot_chunk_bytes", 4 << 20))
@@ -297,7 +297,7 @@ class LiveKpis(DependencyProvider):
                     since = self._refresh(since)
                     if time.monotonic() >= snapshot_due:
                         snapshot_due = time.monotonic() + self.snapshot_seconds
-                        self._snapshot(since)
+                        self._snapshot(min(since.values()))
                     if self.followed > followed:  # others are writing: follow closely
                         delay = self.busy_seconds
                 else:
@@ -386,13 +386,16 @@ class LiveKpis(DependencyProvider):
         return started - self.overlap
 
     def _refresh(self, since):
-        """Read the projections changed since `since` that are newer than known; returns
-        the next watermark (see the module's docstring)."""
+        """Read the projections changed since `since` (a watermark, or one per kind) that
+        are newer than known; returns the next watermark of each kind (see the module's
+        docstring). One per kind: each collection's query sees its own moment, so a stamp
+        read in one says nothing of writes to another that commit meanwhile."""
         floor = utcnow() - self.overlap
-        newest = None
+        marks = {}
         for kind in PROJECTIONS:
-            stale = []
-            for _id, rev, stamp in self.store.changed_revisions(kind, since):
+            start = since[kind] if isinstance(since, dict) else since
+            stale, newest = [], None
+            for _id, rev, stamp in self.store.changed_revisions(kind, start):
                 if stamp is not None and (newest is None or stamp > newest):
                     newest = stamp
                 if rev > self.state.known_rev(kind, _id):
@@ -400,4 +403,6 @@ class LiveKpis(DependencyProvider):
             for doc in self.store.projections(kind, stale):
                 self.absorb(kind, doc)
             self.followed += len(stale)
-        return max(m for m in (since, floor, newest and newest - self.stamp_overlap) if m)
+            marks[kind] = max(m for m in (start, floor, newest and newest - self.stamp_overlap)
+                              if m)
+        return marks

@@ -1,7 +1,10 @@
 """What an instance's KPI refresh reads of other instances' writes: only the projections
 changed since its watermark (the newest database stamp it read), not again every
-projection of a fixed window behind its own clock."""
+projection of a fixed window behind its own clock; and no write is missed when another
+collection's newer stamp was read in the same refresh."""
 import itertools
+
+import eventlet
 
 from kit.events import new_event, parse_event
 from kit.fields import utcnow
@@ -33,6 +36,32 @@ class ReadsStore(MetricsStore):
 
 class ReadingMetrics(MetricsService):
     store = Store(ReadsStore)
+
+
+class RacedStore(MetricsStore):
+    """Once `race` is set: right after a refresh read the leads, another instance writes a
+    lead and then, a little later, a deal, which that same refresh reads next."""
+
+    race = None
+
+    def changed_revisions(self, kind, since):
+        found = super().changed_revisions(kind, since)
+        race, type(self).race = type(self).race, None
+        if kind == "leads" and race is not None:
+            race()
+        return found
+
+
+class RacedMetrics(MetricsService):
+    store = Store(RacedStore)
+
+
+def deal_created(did):
+    envelope, data = parse_event(new_event("deal.created", did, {
+        "deal_id": did, "pipeline_id": "default", "stage": "discovery", "name": "x",
+        "amount": "100.00", "currency": "EUR", "probability": 10,
+        "created_at": utcnow()}, 1))
+    return {**envelope, "data": data}
 
 
 def created(n):
@@ -75,3 +104,24 @@ def test_a_refresh_reads_only_what_changed_since_its_watermark(
     # (the watermark is inclusive)
     assert {e["subject"] for e in later} <= read_again
     assert read_again - {e["subject"] for e in later} <= last_of_first
+
+
+def test_a_write_committed_during_a_refresh_is_read_by_the_next(
+        container_factory, make_config, mongo_db, monkeypatch):
+    monkeypatch.setattr(RacedStore, "race", None)
+    container = container_factory(RacedMetrics, make_config("metrics", KPIS=KPIS))
+    container.start()
+    other = MetricsStore(mongo_db)
+    other.ensure_indexes()
+    _, live = leads_counted(container)
+    assert wait_for(lambda: live.ready)
+    lead = created(0)
+
+    def race():
+        other.apply_batch([lead])
+        eventlet.sleep(0.01)  # the deal's stamp is later than the lead's
+        other.apply_batch([deal_created(f"deal-{next(SEQ)}")])
+
+    RacedStore.race = race
+    assert wait_for(lambda: live.state.entity_count("deals") == 1)
+    assert wait_for(lambda: leads_counted(container)[0] == 1)
