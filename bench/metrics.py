@@ -51,9 +51,11 @@ RATIOS = {"events_applied_per_s": "hop_events_per_s",
           "events_applied_per_s_2": "hop_events_per_s",
           "db_write_ops_per_s": "mongo_update_by_id_per_s",
           "db_write_ops_per_s_2": "mongo_update_by_id_per_s"}
-# events per throughput phase: the two-instance phase ends when both instances' KPIs
-# count every event, so the last refresh's lag is a share of it that shrinks with its length
-THROUGHPUT_EVENTS = int(os.environ.get("BENCH_METRICS_EVENTS", 4_000))
+# events per throughput phase (ROUNDS of each kind): a two-instance phase ends when both
+# instances' KPIs count every event, so the last refresh's lag is a share of it that
+# shrinks with its length
+THROUGHPUT_EVENTS = int(os.environ.get("BENCH_METRICS_EVENTS", 2_500))
+ROUNDS = 2  # of each: one instance, two instances
 # how often an idle instance looks for what other instances applied; while they write, it
 # follows every KPIS.refresh_busy_seconds (0.1 s)
 REFRESH_SECONDS = 0.5
@@ -441,7 +443,8 @@ def wait_applied(urls, total, timeout=300, start=0):
     done = {}
     while len(done) < len(urls):
         if time.monotonic() > deadline:
-            raise RuntimeError("events were not all applied in time")
+            raise RuntimeError(f"events were not all applied in time: {total} wanted, "
+                               f"{ {url: applied(url) for url in urls} }")
         counts = {}
         for url in urls:
             if url not in done:
@@ -462,9 +465,29 @@ def exact(urls, names, expected):
                for url in urls)
 
 
+def _phase(ctx, amqp_uri, urls, batch, sent, profile):
+    """Publish `batch` and wait until every instance counts it: (events, seconds, figures)."""
+    ops = DbOps(ctx.mongo_uri)
+    cpu = CpuUse([*(ctx.pid_of(url) for url in urls), ctx.database_pid])
+    with ctx.profiling(profile, urls[0], len(batch) / 200):
+        started = time.perf_counter()
+        publish(amqp_uri, batch)
+        done = wait_applied(urls, len(sent) + len(batch), start=len(sent))
+        elapsed = max(done) - started
+    db = ops.per_second(elapsed)
+    used, load = cpu.percent()
+    return elapsed, {"db_ops": db["ops"] * elapsed, "db_writes": db["writes"] * elapsed,
+                     "cpu": used[:-1], "database_cpu": used[-1], "load": load,
+                     # how long after the first instance the last one counted every event:
+                     # the lag with which an instance learns of the others' writes
+                     "behind": max(done) - min(done)}
+
+
 def scale_out(ctx, amqp_uri, rules, out):
-    """Events applied per second by one instance, then by two on the same vhost and
-    database, each phase checked against the KPIs computed from the events themselves."""
+    """Events applied per second by one instance and by two on the same vhost and
+    database, in turns (1, 2, 1, 2: the machine's load drifts alike for both; the second
+    instance starts before each of its phases and stops after), each phase checked
+    against the KPIs computed from the events themselves."""
     env = {"AMQP_URI": amqp_uri, "KPIS_REFRESH_SECONDS": REFRESH_SECONDS}
     first = ctx.start_service("metrics", **env)
     warm = events(1_000, seed=1)
@@ -473,32 +496,37 @@ def scale_out(ctx, amqp_uri, rules, out):
     out["service_scrape_p50_ms_at_1k"] = scrape["p50_ms"]
     out["service_scrape_p99_ms_at_1k"] = scrape["p99_ms"]
     sent = list(warm)
-    for urls, suffix, seed in (([first], "", 2), (None, "_2", 3)):
-        if urls is None:
-            urls = [first, ctx.start_service("metrics", **env)]
-            wait_applied(urls, len(sent))
-        batch = events(THROUGHPUT_EVENTS, seed=seed)
-        ops = DbOps(ctx.mongo_uri)
-        cpu = CpuUse([*(ctx.pid_of(url) for url in urls), ctx.database_pid])
-        with ctx.profiling("metrics-apply" if suffix == "" else None, first,
-                           THROUGHPUT_EVENTS / 200):
-            started = time.perf_counter()
-            publish(amqp_uri, batch)
-            done = wait_applied(urls, len(sent) + len(batch), start=len(sent))
-            elapsed = max(done) - started
-        db = ops.per_second(elapsed)
-        used, out[f"load_average{suffix}"] = cpu.percent()
-        out[f"cpu_percent_by_instance{suffix}"] = used[:-1]
-        out[f"database_cpu_percent{suffix}"] = used[-1]
-        sent.extend(batch)
-        names, expected = expected_kpis(sent, rules)
-        out[f"events_applied_per_s{suffix}"] = round(len(batch) / elapsed, 1)
-        # how long after the first instance the last one counted every event: the lag
-        # with which an instance learns of the others' writes
-        out[f"last_instance_behind_s{suffix}"] = round(max(done) - min(done), 2)
-        out[f"kpis_exact{suffix}"] = exact(urls, names, expected)
-        out[f"db_ops_per_s{suffix}"] = db["ops"]
-        out[f"db_write_ops_per_s{suffix}"] = db["writes"]
+    phases = {"": [], "_2": []}
+    exactness = {"": True, "_2": True}
+    for n in range(ROUNDS):
+        for suffix in ("", "_2"):
+            urls = [first]
+            if suffix:
+                urls.append(ctx.start_service("metrics", **env))
+                wait_applied(urls, len(sent))
+            batch = events(THROUGHPUT_EVENTS, seed=2 + len(sent))
+            profile = "metrics-apply" if suffix == "" and n == 0 else None
+            elapsed, figures = _phase(ctx, amqp_uri, urls, batch, sent, profile)
+            sent.extend(batch)
+            names, expected = expected_kpis(sent, rules)
+            exactness[suffix] = exactness[suffix] and exact(urls, names, expected)
+            phases[suffix].append((len(batch), elapsed, figures))
+            if suffix:
+                ctx.stop(urls[1])
+    for suffix, runs in phases.items():
+        count = sum(r[0] for r in runs)
+        seconds = sum(r[1] for r in runs)
+        out[f"events_applied_per_s{suffix}"] = round(count / seconds, 1)
+        out[f"events_applied_per_s_by_round{suffix}"] = [round(r[0] / r[1], 1) for r in runs]
+        out[f"kpis_exact{suffix}"] = exactness[suffix]
+        out[f"db_ops_per_s{suffix}"] = round(sum(r[2]["db_ops"] for r in runs) / seconds)
+        out[f"db_write_ops_per_s{suffix}"] = round(sum(r[2]["db_writes"] for r in runs)
+                                                   / seconds)
+        out[f"cpu_percent_by_instance{suffix}"] = [r[2]["cpu"] for r in runs]
+        out[f"database_cpu_percent{suffix}"] = [r[2]["database_cpu"] for r in runs]
+        out[f"load_average{suffix}"] = [r[2]["load"] for r in runs]
+        if suffix:
+            out[f"last_instance_behind_s{suffix}"] = [round(r[2]["behind"], 2) for r in runs]
     out["two_vs_one_instance"] = round(out["events_applied_per_s_2"]
                                        / out["events_applied_per_s"], 3)
     return first

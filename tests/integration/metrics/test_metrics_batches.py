@@ -22,6 +22,7 @@ class GatedStore(MetricsStore):
 
     gate = None
     written_first = False
+    begun = 0
     batches = 0
     held = []  # the types of the events of the first HANDLERS batches
 
@@ -30,11 +31,12 @@ class GatedStore(MetricsStore):
         gate = cls.gate
         if gate is None:
             return super().apply_batch(events, written)
-        first = cls.batches < HANDLERS
-        cls.batches += 1
+        first = cls.begun < HANDLERS
+        cls.begun += 1
         out = super().apply_batch(events, written) if cls.written_first and first else None
         if first:
             cls.held.extend(e["type"] for e in events)
+        cls.batches += 1  # once written: a kill now leaves nothing half written
         gate.wait()
         return out if cls.written_first and first else super().apply_batch(events, written)
 
@@ -48,6 +50,7 @@ def gate(request, monkeypatch):
     monkeypatch.setattr(GatedStore, "gate", Event())
     monkeypatch.setattr(GatedStore, "held", [])
     monkeypatch.setattr(GatedStore, "batches", 0)
+    monkeypatch.setattr(GatedStore, "begun", 0)
     monkeypatch.setattr(GatedStore, "written_first", request.param == "after")
     return GatedStore
 
