@@ -498,13 +498,14 @@ def scale_out(ctx, amqp_uri, rules, out):
     sent = list(warm)
     phases = {"": [], "_2": []}
     exactness = {"": True, "_2": True}
+    seeds = iter(range(2, 2 + 2 * ROUNDS))
     for n in range(ROUNDS):
         for suffix in ("", "_2"):
             urls = [first]
             if suffix:
                 urls.append(ctx.start_service("metrics", **env))
                 wait_applied(urls, len(sent))
-            batch = events(THROUGHPUT_EVENTS, seed=2 + len(sent))
+            batch = events(THROUGHPUT_EVENTS, seed=next(seeds))
             profile = "metrics-apply" if suffix == "" and n == 0 else None
             elapsed, figures = _phase(ctx, amqp_uri, urls, batch, sent, profile)
             sent.extend(batch)
