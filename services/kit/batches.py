@@ -4,13 +4,14 @@
 types of `source` (named as nameko names an event handler's queue, with `batch` in place
 of the type when there are several) with a prefetch of `BATCHES.prefetch` messages. It
 hands the handler a list of envelopes when `BATCHES.size` arrived, or `BATCHES.linger_ms`
-after the first one of a partial batch — or, with `BATCHES.eager`, at once when none of the
-handler's batches is being handled (a group commit: a lone event waits for no linger, and
-while a batch is written the next one fills), and acks every message of the batch only after
-the handler returned: a batch is written before it is acknowledged, so a crash or kill
-leaves it unacked and the broker delivers it again. The handler must therefore write
-keyed by event id (kit.idempotency's shapes, or one update per entity guarded on the ids
-it carries), so a redelivered batch, or part of one, changes nothing.
+after the first one of a partial batch — or, with `BATCHES.eager` (the default), at once
+when none of the handler's batches is being handled (a group commit: a lone event waits
+for no linger, and while a batch is written the next one fills), and acks every message
+of the batch only after the handler returned: a batch is written before it is
+acknowledged, so a crash or kill leaves it unacked and the broker delivers it again. The
+handler must therefore write keyed by event id (kit.idempotency's shapes, or one update
+per entity guarded on the ids it carries), so a redelivered batch, or part of one,
+changes nothing.
 
 When the handler raises for a batch, the batch is isolated: each event goes to the handler
 again as a batch of one, and only those that fail alone take kit.consumer's path (bounded
@@ -74,7 +75,7 @@ class BatchEventHandler(ReliableEventHandler):
         self.size = int(setting(config, "BATCHES.size", 100))
         self.linger = float(setting(config, "BATCHES.linger_ms", 10)) / 1000
         self.prefetch = max(self.size, int(setting(config, "BATCHES.prefetch", 2 * self.size)))
-        self.eager = bool(setting(config, "BATCHES.eager", False))
+        self.eager = bool(setting(config, "BATCHES.eager", True))
         self._handling = 0  # batches handed over and not done: what `eager` waits for
         self._pending = []  # (body, message) of the batch being collected
         self._collecting = 0  # its number: a linger timer flushes only the batch it was for
