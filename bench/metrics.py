@@ -20,6 +20,7 @@
 """
 import datetime as dt
 import json
+import os
 import random
 import threading
 import time
@@ -50,11 +51,19 @@ RATIOS = {"events_applied_per_s": "hop_events_per_s",
           "events_applied_per_s_2": "hop_events_per_s",
           "db_write_ops_per_s": "mongo_update_by_id_per_s",
           "db_write_ops_per_s_2": "mongo_update_by_id_per_s"}
-THROUGHPUT_EVENTS = 2_000
-# how often an instance re-reads what other instances applied: the two-instance phase ends
-# when both instances' KPIs count every event, so up to this much of it is refresh lag
+# events per throughput phase (ROUNDS of each kind): a two-instance phase ends when both
+# instances' KPIs count every event, so the last refresh's lag is a share of it that
+# shrinks with its length
+THROUGHPUT_EVENTS = int(os.environ.get("BENCH_METRICS_EVENTS", 2_500))
+ROUNDS = 2  # of each: one instance, two instances
+# how often an idle instance looks for what other instances applied; while they write, it
+# follows every KPIS.refresh_busy_seconds (0.1 s)
 REFRESH_SECONDS = 0.5
 POLL_SECONDS = 0.25
+# near the end of a phase (every instance past NEAR_END of the events) the polls come this
+# often, so the phase's end is seen within it rather than within POLL_SECONDS
+POLL_FAST_SECONDS = 0.05
+NEAR_END = 0.97
 STAGES = ["discovery", "needs_confirmed", "proposal", "quote_negotiation", "contract_payment"]
 SOURCES = ["web_form", "import", "api", "email", "referral", "event", "ads"]
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -426,16 +435,29 @@ def expected_kpis(bodies, rules):
     return names, kpi_samples(text, names)
 
 
-def wait_applied(urls, total, timeout=300):
+def wait_applied(urls, total, timeout=300, start=0):
     """Until every instance's KPIs count `total` applied events (another instance's
-    applications reach an instance's KPIs with its next refresh)."""
+    applications reach an instance's KPIs with its next refresh); returns, per instance,
+    when (perf_counter) its count was first seen complete."""
     deadline = time.monotonic() + timeout
-    while any(applied(url) < total for url in urls):
+    done = {}
+    while len(done) < len(urls):
         if time.monotonic() > deadline:
-            raise RuntimeError("events were not all applied in time")
+            raise RuntimeError(f"events were not all applied in time: {total} wanted, "
+                               f"{ {url: applied(url) for url in urls} }")
+        counts = {}
+        for url in urls:
+            if url not in done:
+                counts[url] = applied(url)
+                if counts[url] >= total:
+                    done[url] = time.perf_counter()
+        if len(done) == len(urls):
+            break
         # a scrape costs the instance several ms of its CPU (py-spy: polling every 50 ms
-        # took a fifth of its samples), so poll gently: at most POLL_SECONDS late
-        time.sleep(POLL_SECONDS)
+        # took a fifth of its samples), so poll gently until the end is near
+        near = all(c >= start + NEAR_END * (total - start) for c in counts.values())
+        time.sleep(POLL_FAST_SECONDS if near else POLL_SECONDS)
+    return [done[url] for url in urls]
 
 
 def exact(urls, names, expected):
@@ -443,9 +465,29 @@ def exact(urls, names, expected):
                for url in urls)
 
 
+def _phase(ctx, amqp_uri, urls, batch, sent, profile):
+    """Publish `batch` and wait until every instance counts it: (events, seconds, figures)."""
+    ops = DbOps(ctx.mongo_uri)
+    cpu = CpuUse([*(ctx.pid_of(url) for url in urls), ctx.database_pid])
+    with ctx.profiling(profile, urls[0], len(batch) / 200):
+        started = time.perf_counter()
+        publish(amqp_uri, batch)
+        done = wait_applied(urls, len(sent) + len(batch), start=len(sent))
+        elapsed = max(done) - started
+    db = ops.per_second(elapsed)
+    used, load = cpu.percent()
+    return elapsed, {"db_ops": db["ops"] * elapsed, "db_writes": db["writes"] * elapsed,
+                     "cpu": used[:-1], "database_cpu": used[-1], "load": load,
+                     # how long after the first instance the last one counted every event:
+                     # the lag with which an instance learns of the others' writes
+                     "behind": max(done) - min(done)}
+
+
 def scale_out(ctx, amqp_uri, rules, out):
-    """Events applied per second by one instance, then by two on the same vhost and
-    database, each phase checked against the KPIs computed from the events themselves."""
+    """Events applied per second by one instance and by two on the same vhost and
+    database, in turns (1, 2, 1, 2: the machine's load drifts alike for both; the second
+    instance starts before each of its phases and stops after), each phase checked
+    against the KPIs computed from the events themselves."""
     env = {"AMQP_URI": amqp_uri, "KPIS_REFRESH_SECONDS": REFRESH_SECONDS}
     first = ctx.start_service("metrics", **env)
     warm = events(1_000, seed=1)
@@ -454,29 +496,38 @@ def scale_out(ctx, amqp_uri, rules, out):
     out["service_scrape_p50_ms_at_1k"] = scrape["p50_ms"]
     out["service_scrape_p99_ms_at_1k"] = scrape["p99_ms"]
     sent = list(warm)
-    for urls, suffix, seed in (([first], "", 2), (None, "_2", 3)):
-        if urls is None:
-            urls = [first, ctx.start_service("metrics", **env)]
-            wait_applied(urls, len(sent))
-        batch = events(THROUGHPUT_EVENTS, seed=seed)
-        ops = DbOps(ctx.mongo_uri)
-        cpu = CpuUse([*(ctx.pid_of(url) for url in urls), ctx.database_pid])
-        with ctx.profiling("metrics-apply" if suffix == "" else None, first,
-                           THROUGHPUT_EVENTS / 200):
-            started = time.perf_counter()
-            publish(amqp_uri, batch)
-            wait_applied(urls, len(sent) + len(batch))
-            elapsed = time.perf_counter() - started
-        db = ops.per_second(elapsed)
-        used, out[f"load_average{suffix}"] = cpu.percent()
-        out[f"cpu_percent_by_instance{suffix}"] = used[:-1]
-        out[f"database_cpu_percent{suffix}"] = used[-1]
-        sent.extend(batch)
-        names, expected = expected_kpis(sent, rules)
-        out[f"events_applied_per_s{suffix}"] = round(len(batch) / elapsed, 1)
-        out[f"kpis_exact{suffix}"] = exact(urls, names, expected)
-        out[f"db_ops_per_s{suffix}"] = db["ops"]
-        out[f"db_write_ops_per_s{suffix}"] = db["writes"]
+    phases = {"": [], "_2": []}
+    exactness = {"": True, "_2": True}
+    seeds = iter(range(2, 2 + 2 * ROUNDS))
+    for n in range(ROUNDS):
+        for suffix in ("", "_2"):
+            urls = [first]
+            if suffix:
+                urls.append(ctx.start_service("metrics", **env))
+                wait_applied(urls, len(sent))
+            batch = events(THROUGHPUT_EVENTS, seed=next(seeds))
+            profile = "metrics-apply" if suffix == "" and n == 0 else None
+            elapsed, figures = _phase(ctx, amqp_uri, urls, batch, sent, profile)
+            sent.extend(batch)
+            names, expected = expected_kpis(sent, rules)
+            exactness[suffix] = exactness[suffix] and exact(urls, names, expected)
+            phases[suffix].append((len(batch), elapsed, figures))
+            if suffix:
+                ctx.stop(urls[1])
+    for suffix, runs in phases.items():
+        count = sum(r[0] for r in runs)
+        seconds = sum(r[1] for r in runs)
+        out[f"events_applied_per_s{suffix}"] = round(count / seconds, 1)
+        out[f"events_applied_per_s_by_round{suffix}"] = [round(r[0] / r[1], 1) for r in runs]
+        out[f"kpis_exact{suffix}"] = exactness[suffix]
+        out[f"db_ops_per_s{suffix}"] = round(sum(r[2]["db_ops"] for r in runs) / seconds)
+        out[f"db_write_ops_per_s{suffix}"] = round(sum(r[2]["db_writes"] for r in runs)
+                                                   / seconds)
+        out[f"cpu_percent_by_instance{suffix}"] = [r[2]["cpu"] for r in runs]
+        out[f"database_cpu_percent{suffix}"] = [r[2]["database_cpu"] for r in runs]
+        out[f"load_average{suffix}"] = [r[2]["load"] for r in runs]
+        if suffix:
+            out[f"last_instance_behind_s{suffix}"] = [round(r[2]["behind"], 2) for r in runs]
     out["two_vs_one_instance"] = round(out["events_applied_per_s_2"]
                                        / out["events_applied_per_s"], 3)
     return first

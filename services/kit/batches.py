@@ -4,11 +4,14 @@
 types of `source` (named as nameko names an event handler's queue, with `batch` in place
 of the type when there are several) with a prefetch of `BATCHES.prefetch` messages. It
 hands the handler a list of envelopes when `BATCHES.size` arrived, or `BATCHES.linger_ms`
-after the first one of a partial batch, and acks every message of the batch only after
-the handler returned: a batch is written before it is acknowledged, so a crash or kill
-leaves it unacked and the broker delivers it again. The handler must therefore write
-keyed by event id (kit.idempotency's shapes, or one update per entity guarded on the ids
-it carries), so a redelivered batch, or part of one, changes nothing.
+after the first one of a partial batch — or, with `BATCHES.eager` (the default), at once
+when none of the handler's batches is being handled (a group commit: a lone event waits
+for no linger, and while a batch is written the next one fills), and acks every message
+of the batch only after the handler returned: a batch is written before it is
+acknowledged, so a crash or kill leaves it unacked and the broker delivers it again. The
+handler must therefore write keyed by event id (kit.idempotency's shapes, or one update
+per entity guarded on the ids it carries), so a redelivered batch, or part of one,
+changes nothing.
 
 When the handler raises for a batch, the batch is isolated: each event goes to the handler
 again as a batch of one, and only those that fail alone take kit.consumer's path (bounded
@@ -72,6 +75,8 @@ class BatchEventHandler(ReliableEventHandler):
         self.size = int(setting(config, "BATCHES.size", 100))
         self.linger = float(setting(config, "BATCHES.linger_ms", 10)) / 1000
         self.prefetch = max(self.size, int(setting(config, "BATCHES.prefetch", 2 * self.size)))
+        self.eager = bool(setting(config, "BATCHES.eager", True))
+        self._handling = 0  # batches handed over and not done: what `eager` waits for
         self._pending = []  # (body, message) of the batch being collected
         self._collecting = 0  # its number: a linger timer flushes only the batch it was for
         super().setup()
@@ -84,7 +89,7 @@ class BatchEventHandler(ReliableEventHandler):
 
     def collect(self, body, message):
         self._pending.append((body, message))
-        if len(self._pending) >= self.size:
+        if len(self._pending) >= self.size or (self.eager and not self._handling):
             self._flush()
         elif len(self._pending) == 1:
             self.container.spawn_managed_thread(
@@ -99,6 +104,7 @@ class BatchEventHandler(ReliableEventHandler):
     def _flush(self):
         batch, self._pending = self._pending, []
         self._collecting += 1
+        self._handling += 1
         # parsing, dead-lettering and waiting for a free worker happen off the consumer
         # thread, which keeps delivering (up to the prefetch) meanwhile
         self.container.spawn_managed_thread(
@@ -116,6 +122,15 @@ class BatchEventHandler(ReliableEventHandler):
                 messages.append(message)
         if events:
             self._spawn(events, messages)
+        else:
+            self._done()
+
+    def _done(self):
+        """A batch handed over is done (acked, isolated, dead-lettered or requeued): with
+        `eager`, what arrived meanwhile goes at once when no other batch is in hand."""
+        self._handling -= 1
+        if self.eager and not self._handling and self._pending:
+            self._flush()
 
     def _envelope(self, body, message):
         try:
@@ -138,6 +153,7 @@ class BatchEventHandler(ReliableEventHandler):
         except ContainerBeingKilled:
             for message in messages:
                 self.queue_consumer.requeue_message(message)
+            self._handling -= 1  # nothing more is handed over while the container dies
 
     def _handled(self, events, messages, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
@@ -152,10 +168,12 @@ class BatchEventHandler(ReliableEventHandler):
             self.container.spawn_managed_thread(
                 partial(self._isolate, events, messages),
                 identifier=f"{type(self).__name__}.isolate[{self.queue.name}]")
+        self._done()
         return result, exc_info
 
     def _isolate(self, events, messages):
         for event, message in zip(events, messages, strict=True):
+            self._handling += 1
             self._spawn([event], [message])
 
 

@@ -7,10 +7,17 @@ sum of their contributions in memory (domain.Aggregates) and the cohort tallies
    changed since its watermark; without a usable snapshot it reads every projection. The
    KPIs are exposed (and `dealflow_metrics_projections_loaded` is 1) only after that;
 2. after each of its own writes, it swaps in that entity's new contribution;
-3. every `refresh_seconds`, it re-reads the projections other instances changed (those
-   stamped `updated_at` within the window, with an overlap for clock skew and slow
-   commits) whose `rev` is newer than the one it knows; every `snapshot_seconds`, when
-   something changed, it writes a snapshot covering up to that refresh's window start.
+3. every `refresh_seconds`, it re-reads the projections other instances changed: those
+   stamped `updated_at` (the database's clock, store.py) since its watermark, whose `rev`
+   is newer than the one it knows. The watermark follows the newest stamp read (less
+   `stamp_overlap_seconds`, for writes committed out of stamp order), and at most
+   `refresh_overlap_seconds` behind its own clock (for skew between it and the
+   database), so a refresh reads what changed since the last one, and an idle instance
+   reads nothing. While refreshes find other instances' changes, a pass over just the
+   collections they change follows every `refresh_busy_seconds`: another instance's
+   writes reach the KPIs about that late during a burst, and the idle cost stays one
+   query per collection per refresh_seconds. Every `snapshot_seconds`, when something
+   changed, it writes a snapshot covering up to that refresh's watermark.
 So every instance converges to the same totals, and a scrape is pure in-memory rendering
 whose cost depends on the number of series, not on the history. An idle instance runs
 one indexed query per collection per refresh and touches no entity.
@@ -214,8 +221,12 @@ class LiveKpis(DependencyProvider):
         config = self.container.config
         self.rules = Rules.from_config(setting(config, "KPIS"))
         self.refresh_seconds = float(setting(config, "KPIS.refresh_seconds", 5))
+        self.busy_seconds = min(self.refresh_seconds,
+                                float(setting(config, "KPIS.refresh_busy_seconds", 0.1)))
         self.overlap = dt.timedelta(seconds=float(setting(config, "KPIS.refresh_overlap_seconds",
                                                           15)))
+        self.stamp_overlap = dt.timedelta(
+            seconds=float(setting(config, "KPIS.stamp_overlap_seconds", 0.25)))
         self.snapshot_seconds = float(setting(config, "KPIS.snapshot_seconds", 60))
         self.chunk_bytes = int(setting(config, "KPIS.snapshot_chunk_bytes", 4 << 20))
         self.bucket_seconds = float(setting(config, "KPIS.cohort_bucket_seconds", 86400))
@@ -273,25 +284,35 @@ class LiveKpis(DependencyProvider):
 
     def _keep_current(self):
         since = None
+        busy = ()  # the kinds whose last read found other instances' changes
         snapshot_due = time.monotonic() + self.snapshot_seconds
+        full_due = 0.0
         while self._running:
+            delay = self.refresh_seconds
             try:
-                self.store.follow_active()
+                # a full pass every refresh_seconds; between them, while others write, a
+                # pass over just the kinds they write, every busy_seconds
+                full = not busy or time.monotonic() >= full_due
+                if full:
+                    full_due = time.monotonic() + self.refresh_seconds
+                    self.store.follow_active()
                 if self.ready and self.store.db.name != self.source_db:
-                    since = self._restore()  # a rebuild switched the projections
+                    since, busy = self._restore(), ()  # a rebuild switched the projections
                 elif self.ready:
-                    since = self._refresh(since)
+                    since, busy = self._refresh(since, PROJECTIONS if full else busy)
                     if time.monotonic() >= snapshot_due:
                         snapshot_due = time.monotonic() + self.snapshot_seconds
-                        self._snapshot(since)
+                        self._snapshot(min(since.values()))
+                    delay = (self.busy_seconds if busy
+                             else max(full_due - time.monotonic(), 0.0))
                 else:
                     since = self._restore()
                     self.ready = True
                 self.passes += 1
-                delay = self.refresh_seconds
             except Exception as exc:  # noqa: BLE001 - a managed thread must not die
                 log.warning("reading projections failed, retrying: %s", exc)
                 delay = min(self.refresh_seconds, 1.0)
+                busy = ()
             eventlet.sleep(delay)
 
     def _restore(self):
@@ -340,7 +361,7 @@ class LiveKpis(DependencyProvider):
         self.codec, self.state, self.cohorts = codec, state, cohorts
         self._snapshotted = 0
         decoded = time.perf_counter()
-        since = self._refresh(watermark)
+        since, _ = self._refresh(watermark)
         log.info("KPIs restored from a snapshot", extra={
             "snapshot_bytes": len(blob), "read_s": round(read - started, 3),
             "decode_s": round(decoded - read, 3),
@@ -369,11 +390,27 @@ class LiveKpis(DependencyProvider):
                     eventlet.sleep(0)  # let handlers and scrapes run during a long load
         return started - self.overlap
 
-    def _refresh(self, since):
-        started = utcnow()
-        for kind in PROJECTIONS:
-            stale = [_id for _id, rev in self.store.changed_revisions(kind, since)
-                     if rev > self.state.known_rev(kind, _id)]
+    def _refresh(self, since, kinds=PROJECTIONS):
+        """Read the projections of `kinds` changed since `since` (a watermark, or one per
+        kind) that are newer than known; returns the next watermark of each kind (see the
+        module's docstring) and the kinds where it found such projections. One watermark
+        per kind: each collection's query sees its own moment, so a stamp read in one says
+        nothing of writes to another that commit meanwhile."""
+        floor = utcnow() - self.overlap
+        marks = dict(since) if isinstance(since, dict) else dict.fromkeys(PROJECTIONS, since)
+        found = []
+        for kind in kinds:
+            start = since[kind] if isinstance(since, dict) else since
+            stale, newest = [], None
+            for _id, rev, stamp in self.store.changed_revisions(kind, start):
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+                if rev > self.state.known_rev(kind, _id):
+                    stale.append(_id)
             for doc in self.store.projections(kind, stale):
                 self.absorb(kind, doc)
-        return started - self.overlap
+            if stale:
+                found.append(kind)
+            marks[kind] = max(m for m in (start, floor, newest and newest - self.stamp_overlap)
+                              if m)
+        return marks, tuple(found)

@@ -2,8 +2,8 @@
 
 One batch handler (one queue) per producer, bound to the event types the KPIs read: each
 batch is applied with one atomic, event-id-guarded write per entity it touches (see
-store.apply_batch), then the projections written go to the live KPIs; the kit acks the
-batch after that (kit.batches).
+store.apply_batch), each projection going to the live KPIs as soon as it is written; the
+kit acks the batch after that (kit.batches).
 """
 from kit.batches import batch_event_handler
 from kit.fields import utcnow
@@ -37,8 +37,7 @@ class MetricsService(Operational):
     stream_stats = StreamStats()
 
     def _apply(self, events):
-        for kind, doc in self.store.apply_batch(events):
-            self.kpis.absorb(kind, doc)
+        self.store.apply_batch(events, self.kpis.absorb)
 
     @http("GET", "/api/v1/funnel", query=FunnelQuery, response=FunnelOut, tags=["funnel"],
           summary="Cohort funnel: leads created in [from, to) and how far they got")

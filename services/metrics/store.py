@@ -6,6 +6,12 @@ event is ONE find-and-modify on that document: it pushes the fact and the event 
 effect and the proof it was applied are one atomic write. A duplicate bumps a per-type
 duplicate counter on the same document instead (also one write).
 
+`updated_at` is the database's clock as it applies the write (`$currentDate`), not the
+instance's: one clock for every instance, and a write that another instance has not read
+yet carries a stamp no older than the newest one it read, less the few milliseconds
+concurrent writers may commit out of stamp order (MongoDB); FerretDB's front end commits
+writes one at a time, in stamp order. So a refresh reads on from the newest stamp it saw.
+
 Snapshots of the KPI state (see snapshot.py) live in `snapshots`: chunk documents
 `<snapshot id>.<n>` and one manifest `kpis` naming the newest complete snapshot, its
 checksum and watermark, and the one before it (kept so a reader that started on it can
@@ -27,7 +33,6 @@ from bson import Binary
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from kit.fields import utcnow
 from kit.mongo import BaseStore
 from metrics.domain import CONTRIBUTIONS, fact_from_event, type_key
 
@@ -123,15 +128,14 @@ class MetricsStore(BaseStore):
         """
         kind, entity_id, fact = fact_from_event(event)
         event_id = event["id"]
-        now = utcnow()
         update = {
             "$push": {"facts": fact, "applied": event_id},
             "$inc": {"rev": 1},
-            "$set": {"updated_at": now},
+            "$currentDate": {"updated_at": True},
         }
         _index_keys(kind, [fact], update)
         duplicate = {"$inc": {f"dups.{type_key(event['type'])}": 1, "rev": 1},
-                     "$set": {"updated_at": now}}
+                     "$currentDate": {"updated_at": True}}
         space = self.db
         coll = space[kind]
         for _ in range(3):
@@ -152,9 +156,10 @@ class MetricsStore(BaseStore):
                     return kind, doc, False
         raise RuntimeError(f"could not apply {event_id} to {kind}/{entity_id}")
 
-    def apply_batch(self, events):
+    def apply_batch(self, events, written=None):
         """Apply a batch of events; returns [(collection, projection after the write)], one
-        per entity the batch touches.
+        per entity the batch touches, each also handed to `written(collection, doc)` as
+        soon as it is written (the live KPIs take it in before a refresh reads it back).
 
         All the events of one entity are ONE find-and-modify: their facts and ids pushed,
         guarded so it matches only while none of those ids is applied yet (an id repeated
@@ -175,6 +180,8 @@ class MetricsStore(BaseStore):
             if doc is None:
                 for event, _ in items:
                     _, doc, _ = self.apply(event)
+            if written is not None:
+                written(kind, doc)
             out.append((kind, doc))
         return out
 
@@ -192,26 +199,30 @@ class MetricsStore(BaseStore):
         update = {
             "$push": {"facts": {"$each": facts}, "applied": {"$each": ids}},
             "$inc": {"rev": 1, **dups},
-            "$set": {"updated_at": utcnow()},
+            "$currentDate": {"updated_at": True},
         }
         _index_keys(kind, facts, update)
         space = self.db
-        try:
-            doc = space[kind].find_one_and_update(
-                {"_id": entity_id, "applied": {"$nin": ids}}, update,
-                upsert=True, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            return None
-        doc[SOURCE_DB] = space.name
-        return doc
+        # twice: the first may lose the insert of a new entity to another instance (which
+        # got other events of it); the second then updates the document that instance made
+        for _ in range(2):
+            try:
+                doc = space[kind].find_one_and_update(
+                    {"_id": entity_id, "applied": {"$nin": ids}}, update,
+                    upsert=True, return_document=ReturnDocument.AFTER)
+            except DuplicateKeyError:
+                continue
+            doc[SOURCE_DB] = space.name
+            return doc
+        return None
 
     def all_projections(self, kind, batch_size=1000):
         return self.db[kind].find({}, LEAN).batch_size(batch_size)
 
     def changed_revisions(self, kind, since):
-        """(id, rev) of the projections written at or after `since`."""
-        cursor = self.db[kind].find({"updated_at": {"$gte": since}}, {"rev": 1})
-        return [(doc["_id"], doc.get("rev", 0)) for doc in cursor]
+        """(id, rev, updated_at) of the projections written at or after `since`."""
+        cursor = self.db[kind].find({"updated_at": {"$gte": since}}, {"rev": 1, "updated_at": 1})
+        return [(doc["_id"], doc.get("rev", 0), doc.get("updated_at")) for doc in cursor]
 
     def projections(self, kind, ids):
         docs = []
@@ -339,7 +350,7 @@ def _index_keys(kind, facts, update):
     if kind == "deals":
         leads = [f["lead_id"] for f in facts if f.get("lead_id")]
         if leads:
-            update["$set"]["lead_id"] = leads[-1]
+            update.setdefault("$set", {})["lead_id"] = leads[-1]
 
 
 def _chunk_ids(snap, count):

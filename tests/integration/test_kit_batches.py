@@ -1,8 +1,9 @@
 """Batched consumption (kit.batches) on real RabbitMQ and FerretDB: a batch is acked only
 after the handler's write (a container killed mid-batch gets it again, and the keyed write
 makes the second time change nothing), a full batch goes at once and a partial one after
-the linger, a poison event is isolated and dead-lettered alone, and messages that are no
-events are dead-lettered without holding up the rest."""
+the linger (or, eager, at once when no batch is in hand), a poison event is isolated and
+dead-lettered alone, and messages that are no events are dead-lettered without holding up
+the rest."""
 import eventlet
 import pytest
 from eventlet.event import Event
@@ -80,9 +81,10 @@ def batches(container_factory, make_config, monkeypatch):
     monkeypatch.setattr(BatchesService, "written", [])
     monkeypatch.setattr(BatchesService, "gate", None)
 
-    def start(size=5, linger_ms=NEVER_MS, **overrides):
+    def start(size=5, linger_ms=NEVER_MS, eager=False, **overrides):
         config = make_config("metrics", BATCHES={"size": size, "linger_ms": linger_ms,
-                                                 "prefetch": 2 * size}, **overrides)
+                                                 "prefetch": 2 * size, "eager": eager},
+                             **overrides)
         container = container_factory(BatchesService, config)
         container.start()
         store = next(d for d in container.dependencies if d.attr_name == "store").store
@@ -129,6 +131,24 @@ def test_a_full_batch_goes_at_once_and_a_partial_one_after_the_linger(batches, p
     assert wait_for(lambda: len(lingering.facts()) == 13)
     assert ids(*partial) in BatchesService.handed
     assert queue_depths(rabbit_config["AMQP_URI"], [QUEUE])[QUEUE] == 0
+
+
+def test_eager_batches_go_at_once_when_none_is_in_hand_and_fill_while_one_is(
+        batches, publish):
+    BatchesService.gate = Event()  # the first batch is held after its write
+    container, store = batches(size=50, eager=True)  # a linger that never ends
+    lone = created("lone")
+    publish(lone)
+    assert wait_for(lambda: BatchesService.handed == [ids(lone)])
+
+    later = [created(str(n)) for n in range(3)]
+    publish(*later)
+    [handler] = [e for e in container.entrypoints if e.method_name == "record"]
+    assert wait_for(lambda: len(handler._pending) == 3)  # delivered while the first is held
+    BatchesService.gate.send()
+    assert wait_for(lambda: len(BatchesService.written) == 2)
+    assert BatchesService.handed == [ids(lone), ids(*later)]
+    assert store.facts() == {e["id"]: "lead.created" for e in [lone, *later]}
 
 
 def test_an_event_delivered_again_in_or_after_its_batch_changes_nothing(batches, publish):

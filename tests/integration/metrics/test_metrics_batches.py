@@ -15,21 +15,30 @@ HANDLERS = 4
 
 
 class GatedStore(MetricsStore):
-    """Holds each batch on `gate` (when set), before or after its writes."""
+    """Holds each batch on `gate` (when set), before or after its writes. Only the first
+    HANDLERS batches may be held after their writes: a later one (a handler hands its next
+    batch over while one is held, and it starts once the kill frees a worker) waits before
+    writing, so nothing is half written when the container dies."""
 
     gate = None
     written_first = False
+    begun = 0
     batches = 0
-    held = []  # the types of the events held
+    held = []  # the types of the events of the first HANDLERS batches
 
-    def apply_batch(self, events):
+    def apply_batch(self, events, written=None):
         cls = type(self)
-        out = super().apply_batch(events) if cls.written_first else None
-        if cls.gate is not None:
-            cls.batches += 1
+        gate = cls.gate
+        if gate is None:
+            return super().apply_batch(events, written)
+        first = cls.begun < HANDLERS
+        cls.begun += 1
+        out = super().apply_batch(events, written) if cls.written_first and first else None
+        if first:
             cls.held.extend(e["type"] for e in events)
-            cls.gate.wait()
-        return out if cls.written_first else super().apply_batch(events)
+        cls.batches += 1  # once written: a kill now leaves nothing half written
+        gate.wait()
+        return out if cls.written_first and first else super().apply_batch(events, written)
 
 
 class GatedMetrics(MetricsService):
@@ -41,6 +50,7 @@ def gate(request, monkeypatch):
     monkeypatch.setattr(GatedStore, "gate", Event())
     monkeypatch.setattr(GatedStore, "held", [])
     monkeypatch.setattr(GatedStore, "batches", 0)
+    monkeypatch.setattr(GatedStore, "begun", 0)
     monkeypatch.setattr(GatedStore, "written_first", request.param == "after")
     return GatedStore
 
