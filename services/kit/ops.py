@@ -17,7 +17,6 @@ from kit.audit import AuditPage, AuditQuery, AuditTrail
 from kit.errors import Unavailable
 from kit.http import HttpEntrypoint, http, query_args
 from kit.mongo import Store
-from kit.openapi import build_spec
 from kit.prom import CONTENT_TYPE, PromRegistry
 from kit.shutdown import GracefulShutdown
 
@@ -52,6 +51,8 @@ class Operations(DependencyProvider):
                     checks["mongodb"] = "ok"
                 except Exception as exc:  # noqa: BLE001 - report, never raise
                     checks["mongodb"] = f"unreachable: {type(exc).__name__}"
+                # a unique index missing would let duplicates in, a query index a scan
+                checks["indexes"] = "ok" if dep.indexes_ready else "pending"
         checks["amqp"] = "ok" if self._broker() else "unreachable"
         return checks
 
@@ -73,6 +74,9 @@ class Operations(DependencyProvider):
 
     def openapi(self, request):
         if self._spec is None:
+            # imported here: apispec is needed by this route only, built on first request
+            from kit.openapi import build_spec
+
             entrypoints = [e for e in self.container.entrypoints
                            if isinstance(e, HttpEntrypoint)]
             self._spec = build_spec(self.container.service_name, entrypoints)
@@ -120,7 +124,8 @@ class Operational:
     def healthz(self, request):
         return self.ops.healthz(request)
 
-    @ops_http("GET", "/readyz", summary="Readiness: MongoDB and AMQP reachable",
+    @ops_http("GET", "/readyz", summary="Readiness: MongoDB and AMQP reachable, indexes "
+                                        "created",
               tags=["operations"], responses={503: "A dependency is unreachable"})
     def readyz(self, request):
         return self.ops.readyz(request)
