@@ -8,6 +8,7 @@ matter.
 import copy
 import time
 
+from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
@@ -27,6 +28,7 @@ class Operations(DependencyProvider):
     def setup(self):
         self.amqp_uri = self.container.config.get("AMQP_URI")
         self._broker_ok = (0.0, False)
+        self._broker_lock = Semaphore()
         self._spec = None
         self.server = next((e.server for e in self.container.entrypoints
                             if isinstance(e, HttpEntrypoint)), None)
@@ -34,13 +36,17 @@ class Operations(DependencyProvider):
     def start(self):
         if self.server is not None:
             GracefulShutdown(self.container, self.server).install()
+        # checked while the rest of the container starts (the indexes), so that the first
+        # /readyz finds a fresh answer instead of connecting to the broker itself
+        self.container.spawn_managed_thread(self._broker, identifier="ops.broker_check")
 
     def _broker(self):
-        stamp, ok = self._broker_ok
-        if time.monotonic() - stamp > 1.0:
-            ok = broker_reachable(self.amqp_uri)
-            self._broker_ok = (time.monotonic(), ok)
-        return ok
+        with self._broker_lock:  # a probe that comes during a check waits for its answer
+            stamp, ok = self._broker_ok
+            if time.monotonic() - stamp > 1.0:
+                ok = broker_reachable(self.amqp_uri)
+                self._broker_ok = (time.monotonic(), ok)
+            return ok
 
     def readiness(self):
         checks = {}
