@@ -8,6 +8,7 @@ sweep for leftovers.
 import logging
 import threading
 import time
+from functools import partial
 
 import bson
 import eventlet
@@ -197,6 +198,11 @@ class Store(DependencyProvider):
                 logs=self.store.bucket_logs,
             )
             self.prom.outbox.relaying = True
+        # the first try at the indexes runs while the other extensions set up (event
+        # handlers declare their queues meanwhile); start waits for it
+        self._running = True
+        self._first_try = self.container.spawn_managed_thread(
+            partial(self._prepare, tries=1), identifier="store.indexes")
 
     @property
     def indexes_ready(self):
@@ -204,13 +210,13 @@ class Store(DependencyProvider):
         return self._indexes_ready
 
     def start(self):
-        self._running = True
         if self.publisher is not None:
             self._relay_thread = self.container.spawn_managed_thread(
                 self._relay_loop, identifier="outbox.relay")
-        # one try now, so that the container is started with its indexes; a database
-        # that is down does not hold the start up: the tries go on in the background
-        if not self._prepare(tries=1):
+        # one try before the container is started, so that it starts with its indexes; a
+        # database that is down does not hold the start up: the tries go on in the
+        # background
+        if not self._first_try.wait():
             self.container.spawn_managed_thread(self._prepare, identifier="store.indexes")
 
     def _prepare(self, tries=None):

@@ -32,13 +32,13 @@ class Operations(DependencyProvider):
         self._spec = None
         self.server = next((e.server for e in self.container.entrypoints
                             if isinstance(e, HttpEntrypoint)), None)
+        # checked while the container sets up and starts (queues, indexes), so that the
+        # first /readyz finds a fresh answer instead of connecting to the broker itself
+        self.container.spawn_managed_thread(self._broker, identifier="ops.broker_check")
 
     def start(self):
         if self.server is not None:
             GracefulShutdown(self.container, self.server).install()
-        # checked while the rest of the container starts (the indexes), so that the first
-        # /readyz finds a fresh answer instead of connecting to the broker itself
-        self.container.spawn_managed_thread(self._broker, identifier="ops.broker_check")
 
     def _broker(self):
         with self._broker_lock:  # a probe that comes during a check waits for its answer
