@@ -13,6 +13,7 @@ from functools import partial
 import bson
 import eventlet
 from bson.codec_options import CodecOptions
+from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 from pymongo import IndexModel, MongoClient
 from pymongo.errors import PyMongoError
@@ -201,6 +202,7 @@ class Store(DependencyProvider):
         # the first try at the indexes runs while the other extensions set up (event
         # handlers declare their queues meanwhile); start waits for it
         self._running = True
+        self._created = Event()  # sent once the indexes exist
         self._first_try = self.container.spawn_managed_thread(
             partial(self._prepare, tries=1), identifier="store.indexes")
 
@@ -208,6 +210,10 @@ class Store(DependencyProvider):
     def indexes_ready(self):
         """Whether this start created the indexes (kit.ops: not ready before)."""
         return self._indexes_ready
+
+    def wait_for_indexes(self):
+        """Return once the indexes exist (work that needs them, such as migrations)."""
+        self._created.wait()
 
     def start(self):
         if self.publisher is not None:
@@ -228,6 +234,7 @@ class Store(DependencyProvider):
                     for coll in self.store_cls.outbox_collections:
                         self.store.db[coll].create_index(SINCE)
                 self._indexes_ready = True
+                self._created.send()
             except PyMongoError as exc:
                 tries = None if tries is None else tries - 1
                 log.warning("creating indexes failed, retrying: %s", exc)

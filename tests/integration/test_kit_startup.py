@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import OperationFailure
 
 from kit import mongo
+from kit.migrations import Migration, Migrations
 from kit.mongo import IndexBatch, Store
 from tests.support.roundtrips import COMMANDS
 from tests.support.things import TallyService, ThingsService, ThingStore
@@ -102,11 +103,13 @@ class SlowIndexes(ThingStore):
     test lets it pass."""
 
     failing = True
+    done = []  # what happened, in order
 
     def ensure_indexes(self):
         if SlowIndexes.failing:
             raise OperationFailure("not yet")
         super().ensure_indexes()
+        SlowIndexes.done.append("indexes")
 
 
 class SlowThings(ThingsService):
@@ -167,3 +170,32 @@ def test_the_handlers_queues_exist_and_are_bound_once_started(
     # bound: an event published now waits in the queue for the handler
     assert any(b["source"] == "leads.events" and b["routing_key"] == "lead.created"
                for b in rabbit_manager.get_queue_bindings(vhost, queue))
+
+
+def _shout(doc):
+    SlowIndexes.done.append("migration")
+    return {"name": doc["name"].upper()} if doc["name"] != doc["name"].upper() else None
+
+
+class MigratingThings(ThingsService):
+    name = "things"
+    store = Store(SlowIndexes)
+    migrations = Migrations([Migration("things-upper", "things", ("name",), _shout, walk="name",
+                                       floor="")])
+
+
+def test_migrations_wait_for_the_indexes(container_factory, make_config, api, mongo_db):
+    """A migration walks by the indexes, and its writes would take turns with the index
+    creation that /readyz waits for."""
+    SlowIndexes.failing, SlowIndexes.done = True, []
+    mongo_db.things.insert_one({"_id": "t1", "name": "quiet", "version": 1})
+    config = make_config("leads")
+    container = container_factory(MigratingThings, config)
+    container.start()
+    client = api(config)
+    assert client.get("/readyz").status_code == 503
+    SlowIndexes.failing = False
+    ran = next(d for d in container.extensions if isinstance(d, Migrations))
+    assert wait_for(lambda: ran.finished)
+    assert mongo_db.things.find_one({"_id": "t1"})["name"] == "QUIET"
+    assert SlowIndexes.done[0] == "indexes", SlowIndexes.done
