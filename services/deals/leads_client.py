@@ -3,11 +3,13 @@
 that is down or slow leaves the deal's timeline without its lead's part, said so."""
 import datetime as dt
 
-import requests
-
 
 def lead_timeline(base_url, lead_id, authorization, timeout):
     """(entries, None) or ([], why not)."""
+    # imported here: requests (with urllib3, idna, charset detection) is a fifth of the
+    # deals service's imports, and only this read path uses it
+    import requests
+
     try:
         resp = requests.get(f"{base_url.rstrip('/')}/api/v1/leads/{lead_id}/timeline",
                             headers={"Authorization": authorization or ""}, timeout=timeout)

@@ -93,7 +93,13 @@ class DealsStore(WorkStore, BaseStore):
                                           touched=self.touched, load=decode, log=self.history)
 
     def ensure_indexes(self):
-        deals = self.db[DEALS]
+        with self.index_batch() as db:  # one createIndexes per collection
+            self._declare_indexes(db)
+        self.seed_default_pipeline()
+        self.migrate_history()
+
+    def _declare_indexes(self, db):
+        deals = db[DEALS]
         deals.create_index("lead_id")
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
@@ -102,9 +108,7 @@ class DealsStore(WorkStore, BaseStore):
         for field in ("owner_id", "pipeline_id", "stage", "status", "team"):
             deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name=f"{field}_created")
-        self.ensure_work_indexes()
-        self.seed_default_pipeline()
-        self.migrate_history()
+        self.ensure_work_indexes(db)
 
     # --- history (kit.buckets) ---------------------------------------------------------------
 

@@ -23,14 +23,15 @@ class WorkStore:
                                                         touched=self.touched)
         return self._versioned_tasks
 
-    def ensure_work_indexes(self):
-        self.db[ACTIVITIES].create_index([("deal_id", ASCENDING), ("at", ASCENDING)],
-                                         name="deal_at")
-        self.db[TASKS].create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
-        self.db[TASKS].create_index([("deal_id", ASCENDING), ("due_at", ASCENDING)],
-                                    name="deal_due")
-        self.db[FIELDS].create_index([("entity", ASCENDING), ("key", ASCENDING)],
-                                     name="entity_key")
+    def ensure_work_indexes(self, db):
+        """Declared in the deals store's index batch (`db`, kit.mongo.IndexBatch)."""
+        db[ACTIVITIES].create_index([("deal_id", ASCENDING), ("at", ASCENDING)],
+                                    name="deal_at")
+        db[TASKS].create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
+        db[TASKS].create_index([("deal_id", ASCENDING), ("due_at", ASCENDING)],
+                               name="deal_due")
+        db[FIELDS].create_index([("entity", ASCENDING), ("key", ASCENDING)],
+                                name="entity_key")
 
     # --- custom field definitions (deals.fields) ---------------------------------------------
 

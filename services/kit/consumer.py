@@ -19,6 +19,7 @@ the dead-letter queue at once, so nothing is dropped and nothing loops.
 import logging
 from functools import partial
 
+from eventlet.semaphore import Semaphore
 from kombu import Queue
 from marshmallow import ValidationError
 from nameko.events import SERVICE_POOL, EventHandler
@@ -122,6 +123,47 @@ class ReliableQueueConsumer(QueueConsumer):
             identifier=f"{type(provider).__name__}.handle_undecodable")
 
 
+class QueueDeclarations(SharedExtension):
+    """The queues of a container's event handlers, declared at setup over one connection
+    and channel rather than one per handler, and without waiting for each answer: the
+    broker handles a channel's methods in order, so one answered call after them confirms
+    them all (a refused declaration closes the channel, and that call raises its error).
+    Closed when the container starts."""
+
+    def __init__(self):
+        super().__init__()
+        self._lock = Semaphore()
+        self._conn = None
+
+    def declare(self, queues, confirm):
+        """Declare `queues` (kombu Queues, with their exchanges and bindings); returns once
+        the broker has them, by a passive declaration of the queue named `confirm`."""
+        with self._lock:  # handlers set up concurrently; one channel serves them in turn
+            if self._conn is None:
+                conn = connect(self.container.config["AMQP_URI"], CONNECT_TIMEOUT)
+                self._channel, self._conn = conn.channel(), conn
+            for queue in queues:
+                queue(self._channel).declare(nowait=True)
+            self._channel.queue_declare(confirm, passive=True)
+
+    def _close(self):
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001 - closing a connection the broker dropped
+                log.debug("closing the declaring connection failed", exc_info=True)
+
+    def start(self):
+        self._close()
+
+    def stop(self):
+        self._close()
+
+    def kill(self):
+        self._close()
+
+
 class RetryPublishers(SharedExtension):
     """The publishers that move failed messages to retry and dead-letter queues, one per
     concurrent worker: a publisher's confirm counters and socket belong to one batch in
@@ -145,6 +187,7 @@ class ReliableEventHandler(EventHandler):
     prom = PromRegistry()
     queue_consumer = ReliableQueueConsumer()
     publisher = RetryPublishers()
+    declarations = QueueDeclarations()
 
     def __init__(self, source_service, event_type, handler_type=SERVICE_POOL, *,
                  permanent=PERMANENT, transient=TRANSIENT, **kwargs):
@@ -177,14 +220,9 @@ class ReliableEventHandler(EventHandler):
             "x-dead-letter-routing-key": name,
         }) for queue, delay in zip(self.retry_queues, delays, strict=True)]
         dlq = Queue(self.dead_letter_queue, durable=True, queue_arguments=base)
-        with connect(config["AMQP_URI"], CONNECT_TIMEOUT) as conn:
-            channel = conn.channel()
-            for queue in retries:
-                queue(channel).declare()
-            dlq(channel).declare()
-            # bound now, before the container starts and /readyz says yes: nameko binds it
-            # later, from its consumer thread, and events published meanwhile would be lost
-            self.queue(channel).declare()
+        # bound now, before the container starts and /readyz says yes: nameko binds it
+        # later, from its consumer thread, and events published meanwhile would be lost
+        self.declarations.declare([*retries, dlq, self.queue], confirm=name)
         self.prom.dead_letters.queues.add(self.dead_letter_queue)
 
     def bound_queue(self, queue):

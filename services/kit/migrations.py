@@ -189,11 +189,13 @@ class Migrations(DependencyProvider):
     def kill(self):
         self._running = False
 
-    def _db(self):
-        return next(d.store.db for d in self.container.dependencies if isinstance(d, Store))
-
     def _run(self):
-        runner = Runner(self._db(), self.batch_size, self.lease_seconds)
+        store = next(d for d in self.container.dependencies if isinstance(d, Store))
+        # after the indexes: a migration walks by them, and its writes would otherwise
+        # take turns with index creation in the database's write turn (FerretDB), which
+        # /readyz waits for
+        store.wait_for_indexes()
+        runner = Runner(store.store.db, self.batch_size, self.lease_seconds)
         pending = list(self.migrations)
         while self._running and pending:
             try:

@@ -8,12 +8,14 @@ sweep for leftovers.
 import logging
 import threading
 import time
+from functools import partial
 
 import bson
 import eventlet
 from bson.codec_options import CodecOptions
+from eventlet.event import Event
 from nameko.extensions import DependencyProvider
-from pymongo import MongoClient
+from pymongo import IndexModel, MongoClient
 from pymongo.errors import PyMongoError
 
 from kit.amqp import ConfirmingPublisher, PublishError
@@ -34,9 +36,83 @@ def as_stored(doc):
     return bson.decode(bson.encode(doc), STORED)
 
 
+class IndexBatch:
+    """The indexes a store declares, created together when the block ends: at most one
+    createIndexes per collection instead of one per index (a collection that exists and
+    wants several is listed first, and only its missing indexes are sent: none on a
+    restart). Used like the database:
+
+        with IndexBatch(self.db) as db:
+            db.leads.create_index("email_key", unique=True, name="email_key_unique")
+
+    Several indexes go into one command only if none of them exists: FerretDB v1.24 drops
+    the connection (a Go panic, "slice bounds out of range") on a createIndexes of several
+    indexes that all exist, and silently leaves out new ones listed after two existing
+    ones (one index alone, existing or not, is fine). An index that exists by name with
+    other keys or uniqueness is sent anyway, so the server refuses the conflict as it
+    refuses a single create_index."""
+
+    def __init__(self, db):
+        self.db = db
+        self.wanted = {}  # collection name -> {index name: IndexModel}, as declared
+
+    def __getitem__(self, collection):
+        return _DeclaredIndexes(self.wanted.setdefault(collection, {}))
+
+    def __getattr__(self, collection):
+        if collection.startswith("_"):
+            raise AttributeError(collection)
+        return self[collection]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            self.create()
+
+    def create(self):
+        colls = {name: self.db[name] for name in self.wanted}
+        several = [name for name, models in self.wanted.items() if len(models) > 1]
+        # a collection that does not exist yet has no index to leave out: one listing of
+        # the database spares a fresh one its listIndexes
+        present = (set(colls[several[0]].database.list_collection_names()) if several
+                   else set())
+        for name, declared in self.wanted.items():
+            coll, models = colls[name], list(declared.values())
+            if len(models) > 1 and coll.name in present:
+                existing = coll.index_information()
+                models = [m for m in models if not _exists(existing, m.document)]
+            if models:
+                coll.create_indexes(models)
+
+
+class _DeclaredIndexes:
+    def __init__(self, models):
+        self.models = models
+
+    def create_index(self, keys, **options):
+        model = IndexModel(keys, **options)
+        self.models.setdefault(model.document["name"], model)
+        return model.document["name"]
+
+
+def _exists(existing, wanted):
+    info = existing.get(wanted["name"])
+    return (info is not None
+            and _keys(info["key"]) == _keys(wanted["key"].items())
+            and bool(info.get("unique")) == bool(wanted.get("unique")))
+
+
+def _keys(pairs):
+    # a server may answer a direction of 1 as 1.0
+    return [(k, int(v) if isinstance(v, (int, float)) else v) for k, v in pairs]
+
+
 class BaseStore:
     """Base for a service's store. Subclasses list `outbox_collections` and create their
-    indexes in `ensure_indexes`; after a write that carried events they call `touched`."""
+    indexes in `ensure_indexes` (declared in an `index_batch()`); after a write that
+    carried events they call `touched`."""
 
     outbox_collections = ()
 
@@ -45,11 +121,22 @@ class BaseStore:
         self.bucket_logs = {}
         self.db = db
         self.config = config or {}
+        self.outbox_indexed = False  # index_batch() declared the outbox indexes
         self._touched = {}
         self._wake = threading.Event()
 
     def ensure_indexes(self):
         """Create this service's indexes (idempotent)."""
+
+    def index_batch(self):
+        """An IndexBatch on this store's database that also holds the relay's index of
+        each outbox collection: the outbox's age, which the sweep looks for (on MongoDB
+        this keeps it from scanning the collection; FerretDB v1 scans whatever the index)."""
+        batch = IndexBatch(self.db)
+        for coll in self.outbox_collections:
+            batch[coll].create_index(SINCE)
+        self.outbox_indexed = True
+        return batch
 
     def touched(self, collection, _id, doc=None):
         """Wake the relay for this entity; `doc`, the document as the write left it, saves
@@ -112,28 +199,49 @@ class Store(DependencyProvider):
                 logs=self.store.bucket_logs,
             )
             self.prom.outbox.relaying = True
+        # the first try at the indexes runs while the other extensions set up (event
+        # handlers declare their queues meanwhile); start waits for it
+        self._running = True
+        self._created = Event()  # sent once the indexes exist
+        self._first_try = self.container.spawn_managed_thread(
+            partial(self._prepare, tries=1), identifier="store.indexes")
+
+    @property
+    def indexes_ready(self):
+        """Whether this start created the indexes (kit.ops: not ready before)."""
+        return self._indexes_ready
+
+    def wait_for_indexes(self):
+        """Return once the indexes exist (work that needs them, such as migrations)."""
+        self._created.wait()
 
     def start(self):
-        self._running = True
-        self.container.spawn_managed_thread(self._prepare, identifier="store.indexes")
         if self.publisher is not None:
             self._relay_thread = self.container.spawn_managed_thread(
                 self._relay_loop, identifier="outbox.relay")
+        # one try before the container is started, so that it starts with its indexes; a
+        # database that is down does not hold the start up: the tries go on in the
+        # background
+        if not self._first_try.wait():
+            self.container.spawn_managed_thread(self._prepare, identifier="store.indexes")
 
-    def _prepare(self):
+    def _prepare(self, tries=None):
         delay = 0.2
-        while self._running and not self._indexes_ready:
+        while self._running and not self._indexes_ready and tries != 0:
             try:
                 self.store.ensure_indexes()
-                # the relay's sweep looks for outboxes by age: on MongoDB this keeps it
-                # from scanning the collection (FerretDB v1 scans whatever the index)
-                for coll in self.store_cls.outbox_collections:
-                    self.store.db[coll].create_index(SINCE)
+                if not self.store.outbox_indexed:  # a store that declares no index batch
+                    for coll in self.store_cls.outbox_collections:
+                        self.store.db[coll].create_index(SINCE)
                 self._indexes_ready = True
+                self._created.send()
             except PyMongoError as exc:
+                tries = None if tries is None else tries - 1
                 log.warning("creating indexes failed, retrying: %s", exc)
-                eventlet.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                if tries != 0:
+                    eventlet.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        return self._indexes_ready
 
     def _relay_loop(self):
         store = self.store

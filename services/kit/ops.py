@@ -8,6 +8,7 @@ matter.
 import copy
 import time
 
+from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
@@ -17,7 +18,6 @@ from kit.audit import AuditPage, AuditQuery, AuditTrail
 from kit.errors import Unavailable
 from kit.http import HttpEntrypoint, http, query_args
 from kit.mongo import Store
-from kit.openapi import build_spec
 from kit.prom import CONTENT_TYPE, PromRegistry
 from kit.shutdown import GracefulShutdown
 
@@ -28,20 +28,25 @@ class Operations(DependencyProvider):
     def setup(self):
         self.amqp_uri = self.container.config.get("AMQP_URI")
         self._broker_ok = (0.0, False)
+        self._broker_lock = Semaphore()
         self._spec = None
         self.server = next((e.server for e in self.container.entrypoints
                             if isinstance(e, HttpEntrypoint)), None)
+        # checked while the container sets up and starts (queues, indexes), so that the
+        # first /readyz finds a fresh answer instead of connecting to the broker itself
+        self.container.spawn_managed_thread(self._broker, identifier="ops.broker_check")
 
     def start(self):
         if self.server is not None:
             GracefulShutdown(self.container, self.server).install()
 
     def _broker(self):
-        stamp, ok = self._broker_ok
-        if time.monotonic() - stamp > 1.0:
-            ok = broker_reachable(self.amqp_uri)
-            self._broker_ok = (time.monotonic(), ok)
-        return ok
+        with self._broker_lock:  # a probe that comes during a check waits for its answer
+            stamp, ok = self._broker_ok
+            if time.monotonic() - stamp > 1.0:
+                ok = broker_reachable(self.amqp_uri)
+                self._broker_ok = (time.monotonic(), ok)
+            return ok
 
     def readiness(self):
         checks = {}
@@ -52,6 +57,8 @@ class Operations(DependencyProvider):
                     checks["mongodb"] = "ok"
                 except Exception as exc:  # noqa: BLE001 - report, never raise
                     checks["mongodb"] = f"unreachable: {type(exc).__name__}"
+                # a unique index missing would let duplicates in, a query index a scan
+                checks["indexes"] = "ok" if dep.indexes_ready else "pending"
         checks["amqp"] = "ok" if self._broker() else "unreachable"
         return checks
 
@@ -73,6 +80,9 @@ class Operations(DependencyProvider):
 
     def openapi(self, request):
         if self._spec is None:
+            # imported here: apispec is needed by this route only, built on first request
+            from kit.openapi import build_spec
+
             entrypoints = [e for e in self.container.entrypoints
                            if isinstance(e, HttpEntrypoint)]
             self._spec = build_spec(self.container.service_name, entrypoints)
@@ -120,7 +130,8 @@ class Operational:
     def healthz(self, request):
         return self.ops.healthz(request)
 
-    @ops_http("GET", "/readyz", summary="Readiness: MongoDB and AMQP reachable",
+    @ops_http("GET", "/readyz", summary="Readiness: MongoDB and AMQP reachable, indexes "
+                                        "created",
               tags=["operations"], responses={503: "A dependency is unreachable"})
     def readyz(self, request):
         return self.ops.readyz(request)

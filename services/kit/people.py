@@ -20,6 +20,10 @@ from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields
 from kit.config import setting
 from kit.errors import Invalid
 
+# libyaml's safe loader where PyYAML has it: the same documents, a fifth of the time
+# (every service reads the directory when it starts)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class PersonSchema(Schema):
     class Meta:
@@ -67,7 +71,7 @@ class Directory:
     def load(cls, path):
         try:
             with open(path, encoding="utf-8") as fh:
-                raw = yaml.safe_load(fh) or {}
+                raw = yaml.load(fh, Loader=LOADER) or {}
             return cls(DirectorySchema().load(raw)["people"])
         except FileNotFoundError:
             raise DirectoryError(f"No people directory at {path} (PEOPLE.file).") from None

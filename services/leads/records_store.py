@@ -35,24 +35,25 @@ class RecordsStore:
                 unique_conflict=f"Another {coll[:-1]} already has these keys.")
         return cache[coll]
 
-    def ensure_record_indexes(self):
-        self.db[ACCOUNTS].create_index("company_key", unique=True, name="company_unique")
-        self.db[ACCOUNTS].create_index("domain_key", unique=True, name="domain_unique")
+    def ensure_record_indexes(self, db):
+        """Declared in the leads store's index batch (`db`, kit.mongo.IndexBatch)."""
+        db[ACCOUNTS].create_index("company_key", unique=True, name="company_unique")
+        db[ACCOUNTS].create_index("domain_key", unique=True, name="domain_unique")
         # lists: newest first, within the caller's reach (kit.permissions: owner or team)
         for coll in RECORD_COLLECTIONS:
-            self.db[coll].create_index([("created_at", DESCENDING), ("_id", DESCENDING)],
-                                       name="created")
+            db[coll].create_index([("created_at", DESCENDING), ("_id", DESCENDING)],
+                                  name="created")
             for field in ("owner_id", "team"):
-                self.db[coll].create_index([(field, ASCENDING), ("created_at", DESCENDING),
-                                            ("_id", DESCENDING)], name=f"{field}_created")
-        self.db[CONTACTS].create_index("email_key", unique=True, name="email_key_unique")
-        self.db[CONTACTS].create_index("phone_key", unique=True, name="phone_key_unique")
-        self.db[CONTACTS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING),
-                                        ("_id", DESCENDING)], name="account_created")
-        self.db.field_defs.create_index([("entity", ASCENDING), ("key", ASCENDING)],
-                                        name="entity_key")
-        self.db.leads.create_index("contact_id", name="contact")
-        self.db.leads.create_index("account_id", name="account")
+                db[coll].create_index([(field, ASCENDING), ("created_at", DESCENDING),
+                                       ("_id", DESCENDING)], name=f"{field}_created")
+        db[CONTACTS].create_index("email_key", unique=True, name="email_key_unique")
+        db[CONTACTS].create_index("phone_key", unique=True, name="phone_key_unique")
+        db[CONTACTS].create_index([("account_id", ASCENDING), ("created_at", DESCENDING),
+                                   ("_id", DESCENDING)], name="account_created")
+        db.field_defs.create_index([("entity", ASCENDING), ("key", ASCENDING)],
+                                   name="entity_key")
+        db.leads.create_index("contact_id", name="contact")
+        db.leads.create_index("account_id", name="account")
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -12,8 +12,6 @@ lesser of its matching keys.
 """
 import re
 
-import phonenumbers
-
 from kit.errors import Invalid
 from leads.keys import fold, normalise_company, normalise_name
 
@@ -33,6 +31,8 @@ def kind_of(q):
 
 def phone_prefix(q, region):
     """The E.164 prefix a typed phone number (whole or its start) stands for."""
+    import phonenumbers  # here, not at the top: a tenth of the service's start-up imports
+
     text = q.strip()
     try:
         number = phonenumbers.parse(text, region)

@@ -72,11 +72,16 @@ class LeadsStore(RecordsStore, BaseStore):
         self._tasks = versioned.Versioned(db.tasks, what="follow-up", touched=self.touched)
 
     def ensure_indexes(self):
-        leads = self.db.leads
+        with self.index_batch() as db:  # one createIndexes per collection
+            self._declare_indexes(db)
+        self._ensure_bucket_expiry()
+
+    def _declare_indexes(self, db):
+        leads = db.leads
         # Identity: always-present keys (see domain.identity_keys) make the race-safe dedup.
         leads.create_index("email_key", unique=True, name="email_key_unique")
         leads.create_index("phone_key", unique=True, name="phone_key_unique")
-        self.ensure_record_indexes()  # their unique keys too, before anything else
+        self.ensure_record_indexes(db)  # their unique keys too, before anything else
         # lists: newest first, filtered by one field (keyset pages read one page)
         leads.create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="created")
         # `team` keeps a manager's list (kit.permissions TEAM) on an index too
@@ -90,9 +95,8 @@ class LeadsStore(RecordsStore, BaseStore):
         # search (leads.search): one range per normalised key, walked in (key, _id) order
         for field in search.KEYS.values():
             leads.create_index([(field, ASCENDING), ("_id", ASCENDING)], name=f"search_{field}")
-        self.db.tasks.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
-        self.db.tasks.create_index("lead_id", name="lead")
-        self._ensure_bucket_expiry()
+        db.tasks.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
+        db.tasks.create_index("lead_id", name="lead")
 
     def _ensure_bucket_expiry(self):
         """MongoDB removes expired rate-limit buckets itself (TTL); FerretDB v1 has no TTL

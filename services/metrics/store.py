@@ -115,10 +115,11 @@ class MetricsStore(BaseStore):
         return store
 
     def ensure_indexes(self):
-        for name in PROJECTIONS:
-            self.db[name].create_index([("updated_at", ASCENDING)])
-        self.db.leads.create_index([("created_at", ASCENDING)])
-        self.db.deals.create_index([("lead_id", ASCENDING)])
+        with self.index_batch() as db:  # one createIndexes per collection
+            for name in PROJECTIONS:
+                db[name].create_index([("updated_at", ASCENDING)])
+            db.leads.create_index([("created_at", ASCENDING)])
+            db.deals.create_index([("lead_id", ASCENDING)])
 
     def apply(self, event):
         """Apply one event to its entity's projection.

@@ -34,14 +34,18 @@ class NotifyStore(BaseStore):
     outbox_collections = (NOTIFICATIONS,)
 
     def ensure_indexes(self):
-        notes = self.db[NOTIFICATIONS]
+        with self.index_batch() as db:  # one createIndexes per collection
+            self._declare_indexes(db)
+
+    def _declare_indexes(self, db):
+        notes = db[NOTIFICATIONS]
         notes.create_index("due_at")
         notes.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         for name in LIST_FILTERS:
             notes.create_index([(name, ASCENDING),
                                 ("created_at", ASCENDING), ("_id", ASCENDING)],
                                name=f"{name}_created")
-        self.db[RATES].create_index("expires_at")
+        db[RATES].create_index("expires_at")
 
     # --- planning ------------------------------------------------------------------------
 

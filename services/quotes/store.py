@@ -68,14 +68,18 @@ class QuotesStore(BaseStore):
                                               load=decode)
 
     def ensure_indexes(self):
-        quotes = self.db[QUOTES]
+        with self.index_batch() as db:  # one createIndexes per collection
+            self._declare_indexes(db)
+
+    def _declare_indexes(self, db):
+        quotes = db[QUOTES]
         quotes.create_index([("deal_id", ASCENDING), ("created_at", ASCENDING),
                              ("_id", ASCENDING)], name="deal_created")
         quotes.create_index([("status", ASCENDING), ("valid_until", ASCENDING)],
                             name="status_valid_until")
-        self.db[PRODUCTS].create_index([("created_at", ASCENDING), ("_id", ASCENDING)],
-                                       name="created")
-        contracts = self.db[CONTRACTS]
+        db[PRODUCTS].create_index([("created_at", ASCENDING), ("_id", ASCENDING)],
+                                  name="created")
+        contracts = db[CONTRACTS]
         contracts.create_index([("deal_id", ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name="deal_created")
         contracts.create_index("next_due_at", name="next_due_at")

@@ -48,20 +48,24 @@ class SupportStore(BaseStore):
                                                touched=self.touched)
 
     def ensure_indexes(self):
-        tickets = self.db[TICKETS]
+        with self.index_batch() as db:  # one createIndexes per collection
+            self._declare_indexes(db)
+        self._seed_roster()
+
+    def _declare_indexes(self, db):
+        tickets = db[TICKETS]
         tickets.create_index(ORDER)
         for field in LIST_FILTERS:
             tickets.create_index([(field, ASCENDING), *ORDER], name=f"{field}_created")
         tickets.create_index([("sla_due_at", ASCENDING)])
         tickets.create_index([("queued_at", ASCENDING), ("_id", ASCENDING)])
-        self.db[REPLIES].create_index([("ticket_id", ASCENDING), *ORDER])
-        self.db[AGENTS].create_index("tickets")
-        deliveries = self.db[DELIVERIES]
+        db[REPLIES].create_index([("ticket_id", ASCENDING), *ORDER])
+        db[AGENTS].create_index("tickets")
+        deliveries = db[DELIVERIES]
         deliveries.create_index(ORDER)
         for field in ("status", "deal_id", "owner_id"):
             deliveries.create_index([(field, ASCENDING), *ORDER], name=f"{field}_created")
         deliveries.create_index([("next_due_at", ASCENDING), ("_id", ASCENDING)])
-        self._seed_roster()
 
     def _seed_roster(self):
         self.seed_agents([roster_entry(e) for e in

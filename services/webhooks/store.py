@@ -34,10 +34,14 @@ class WebhooksStore(BaseStore):
     outbox_collections = (SUBSCRIPTIONS,)
 
     def ensure_indexes(self):
-        subs = self.db[SUBSCRIPTIONS]
+        with self.index_batch() as db:  # one createIndexes per collection
+            self._declare_indexes(db)
+
+    def _declare_indexes(self, db):
+        subs = db[SUBSCRIPTIONS]
         subs.create_index("enabled")
         subs.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
-        deliveries = self.db[DELIVERIES]
+        deliveries = db[DELIVERIES]
         deliveries.create_index("queue")
         deliveries.create_index([("subscription_id", ASCENDING), ("created_at", DESCENDING),
                                  ("_id", DESCENDING)], name="subscription_log")

@@ -11,7 +11,7 @@ def test_service_is_alive_ready_and_documented(platform, service):
     url = platform.urls[service]
     assert requests.get(url + "/healthz", timeout=5).json() == {"status": "ok"}
     ready = requests.get(url + "/readyz", timeout=5).json()
-    assert ready == {"status": "ready", "checks": {"mongodb": "ok", "amqp": "ok"}}
+    assert ready == {"status": "ready", "checks": {"mongodb": "ok", "indexes": "ok", "amqp": "ok"}}
     spec = requests.get(url + "/openapi.json", timeout=5).json()
     assert spec["openapi"] == "3.0.3"
     assert {"/healthz", "/readyz", "/metrics", "/openapi.json"} <= set(spec["paths"])

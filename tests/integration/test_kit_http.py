@@ -156,7 +156,7 @@ def test_database_down_gives_503_problem_and_not_ready(things):
 def test_ready_metrics_and_openapi(things):
     client, _ = things()
     assert client.get("/readyz").json() == {
-        "status": "ready", "checks": {"mongodb": "ok", "amqp": "ok"}}
+        "status": "ready", "checks": {"mongodb": "ok", "indexes": "ok", "amqp": "ok"}}
     client.post("/api/v1/things", json={"name": "m"})
     client.post("/api/v1/things", json={})
     text = client.get("/metrics").text
