@@ -52,8 +52,12 @@ def test_a_lead_becomes_a_won_deal_and_every_step_is_counted(platform):
     entered = ("dealflow_funnel_entered_total",)
 
     def counted():
+        # deal.stage_changed (into won) and deal.won are two events: a scrape between the
+        # batches that apply them shows the stage entered and the close not yet observed
         got = samples(metrics)
-        return got.get(entered + ((("stage", "won"),),)) == 1.0 and got
+        return (got.get(entered + ((("stage", "won"),),)) == 1.0
+                and got.get(("dealflow_deal_cycle_seconds_count", (("outcome", "won"),))) == 1.0
+                and got)
 
     got = poll(counted)
     assert got, "metrics never counted the won deal"
