@@ -19,7 +19,8 @@
    IDLE_WINDOW_SECONDS is read from /proc (the database's pid from FERRETDB_PID or
    var/ferretdb/ferretdb.pid), as a percentage of one core.
 
-ATSIZE_LEADS=0 runs 3 and 4 only (the metrics service and the database).
+ATSIZE_LEADS=0 runs 3 and 4 only (the metrics service and the database);
+ATSIZE_PLATFORM_ONLY=1 runs 1 and 2 only.
 
 ATSIZE_FROM=<leads database>,<deals database> skips the seed: the leads and deals that a
 seed left there (on a loaded machine one may stop it part way) are copied STRAIGHT INTO
@@ -76,6 +77,8 @@ def run(ctx, leads=None):
     pids = {}
     if leads:
         _platform(ctx, leads, out, pids)
+    if os.environ.get("ATSIZE_PLATFORM_ONLY"):  # lists and write rates, no metrics or idle
+        return out
 
     config = load_config(ROOT / "services" / "metrics" / "config.yml")
     rules = domain.Rules.from_config(setting(config, "KPIS"))
