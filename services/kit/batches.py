@@ -4,7 +4,7 @@
 types of `source` (named as nameko names an event handler's queue, with `batch` in place
 of the type when there are several) with a prefetch of `BATCHES.prefetch` messages. It
 hands the handler a list of envelopes when `BATCHES.size` arrived, or `BATCHES.linger_ms`
-after the first one of a partial batch — or, with `BATCHES.eager` (the default), at once
+after the first one of a partial batch — or, with `BATCHES.eager` (off by default), at once
 when none of the handler's batches is being handled (a group commit: a lone event waits
 for no linger, and while a batch is written the next one fills), and acks every message
 of the batch only after the handler returned: a batch is written before it is
@@ -75,7 +75,7 @@ class BatchEventHandler(ReliableEventHandler):
         self.size = int(setting(config, "BATCHES.size", 100))
         self.linger = float(setting(config, "BATCHES.linger_ms", 10)) / 1000
         self.prefetch = max(self.size, int(setting(config, "BATCHES.prefetch", 2 * self.size)))
-        self.eager = bool(setting(config, "BATCHES.eager", True))
+        self.eager = bool(setting(config, "BATCHES.eager", False))
         self._handling = 0  # batches handed over and not done: what `eager` waits for
         self._pending = []  # (body, message) of the batch being collected
         self._collecting = 0  # its number: a linger timer flushes only the batch it was for
