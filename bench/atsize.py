@@ -199,13 +199,17 @@ def _platform(ctx, leads, out, pids):
 
 
 def _lists(ctx, urls, out):
-    some = requests.get(urls["leads"] + "/api/v1/leads", params={"limit": 1}, timeout=30,
-                        headers=bearer())
-    owner = some.json()["items"][0].get("owner_id") or "nobody"
+    # an owner and a source the seed used: the newest leads may be the write phases' own
+    # (no owner, one source), so they are taken from leads older than a day
+    day_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    some = requests.get(urls["leads"] + "/api/v1/leads", params={
+        "limit": 50, "created_to": day_ago}, timeout=30, headers=bearer()).json()["items"]
+    owner = next((i["owner_id"] for i in some if i.get("owner_id")), "nobody")
+    source = next((i["source"] for i in some if i.get("source")), "import")
     year_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=200)).isoformat()
     _pages(ctx, urls["leads"], "/api/v1/leads", {
         "newest": {}, "owner": {"owner_id": owner}, "status": {"status": "qualified"},
-        "source": {"source": "import"}, "grade": {"grade": "B"},
+        "source": {"source": source}, "grade": {"grade": "B"},
         "created_range": {"created_from": year_ago}}, out, "leads_list")
     _pages(ctx, urls["deals"], "/api/v1/deals", {
         "newest": {}, "status_won": {"status": "won"}, "stage": {"stage": "proposal"}},
