@@ -61,6 +61,10 @@ class LeadAssigned(Schema):
     team = _opt_str()
     rule = fields.String(required=True, metadata={"description": "why: rule name or 'manual'"})
     status = _status()
+    historical = fields.Boolean(**OPTIONAL, metadata={
+        "description": "true when an admin's historical import loaded the lead: the "
+                       "assignment was made back then, so nobody needs telling now; "
+                       "absent otherwise"})
 
 
 class LeadContacted(Schema):

@@ -139,14 +139,18 @@ def new_lead(data, lead_id, now, rules, actor=None):
     return lead
 
 
-def created_events(lead, assignment):
-    """lead.created then lead.assigned, for a new lead and where it was routed."""
+def created_events(lead, assignment, historical=False):
+    """lead.created then lead.assigned, for a new lead and where it was routed; a
+    historical import's lead.assigned says so (notify tells no one of a past assignment)."""
     created = {k: lead.get(k) for k in (
         "name", "company", "email", "phone", "country", "region", "source", "score", "grade",
         "created_at")}
     created.update(lead_id=lead["_id"], utm=lead.get("utm") or None,
                    owner_id=assignment.owner_id, status=lead["status"])
-    return [("lead.created", created), ("lead.assigned", assigned_data(lead, assignment))]
+    assigned = assigned_data(lead, assignment)
+    if historical:
+        assigned["historical"] = True
+    return [("lead.created", created), ("lead.assigned", assigned)]
 
 
 def assigned_data(lead, assignment, previous_owner_id=None):

@@ -224,7 +224,7 @@ def _store_chunk(store, rules, chunk, key, actor, errors):
     docs = []
     for lead, chosen, (_, data) in zip(leads, assignments, chunk, strict=True):
         lead.update(domain.assignment_fields(chosen))
-        pairs = domain.created_events(lead, chosen)
+        pairs = domain.created_events(lead, chosen, historical="history" in data)
         if "history" in data:
             fields_, later = domain.historical(lead, data["history"], key, now, rules, actor)
             lead.update(fields_)

@@ -74,3 +74,15 @@ def test_history_replays_the_moves_at_their_times_and_records_the_import():
                                   "idempotency_key": "key-1"}
     assert [(a["type"], a["at"], a["recorded_at"]) for a in fields["activities"]] == \
         [("import", T0, NOW)]
+
+
+@pytest.mark.parametrize("historical", [False, True])
+def test_only_a_historical_imports_assignment_says_it_was_made_back_then(historical):
+    lead = domain.new_lead({"name": "李娜", "source": "event", "country": "CN"}, "lead-1",
+                           T0, RULES, "ada")
+    chosen = Assignment("rep-gc-1", "greater_china", None, "x")
+    lead.update(domain.assignment_fields(chosen))
+    events = dict(domain.created_events(lead, chosen, historical=historical))
+    assert events["lead.assigned"]["owner_id"] == "rep-gc-1"
+    assert events["lead.assigned"].get("historical") == (True if historical else None)
+    assert "historical" not in events["lead.created"]

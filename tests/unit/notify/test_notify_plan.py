@@ -162,6 +162,21 @@ def test_shipped_rules_parse_and_name_shipped_templates():
         "ticket.sla_warning", "ticket.sla_breached", "ticket.resolved"}
 
 
+@pytest.mark.parametrize("data,mailed", [
+    ({"owner_id": "ann"}, True),
+    ({"owner_id": "ann", "historical": None}, True),
+    ({"owner_id": "ann", "historical": True}, False),  # an admin's historical import
+    ({"owner_id": None}, False),
+])
+def test_the_shipped_rules_mail_an_assignment_only_when_it_is_made_now(data, mailed):
+    templates = yaml.safe_load((ROOT / "services/notify/templates.yml").read_text())
+    rules = parse_rules(yaml.safe_load((ROOT / "services/notify/rules.yml").read_text()),
+                        templates["templates"])
+    planned = [d["rule"] for d in plan(rules, event("lead.assigned", lead_id="L-1",
+                                                    rule="territory", **data))]
+    assert planned == (["lead_assigned"] if mailed else [])
+
+
 @pytest.mark.parametrize("module", ["notify.domain", "notify.rules", "notify.pacing",
                                     "notify.people"])
 def test_pure_modules_import_no_io(module):
