@@ -12,6 +12,7 @@ from deals import forecast as F
 from deals import pipelines as P
 from deals import schemas as S
 from deals import work_schemas as W
+from deals.migrations import migrations as all_migrations
 from deals.permissions import PERMISSIONS
 from deals.store import DealsStore
 from kit import activities, paging
@@ -22,6 +23,7 @@ from kit.consumer import event_handler
 from kit.errors import Conflict, Contention, DealflowError, Forbidden, Invalid, NotFound
 from kit.fields import utcnow
 from kit.http import QueryInvalid, decode_cursor, encode_cursor, http, json_body, query_args
+from kit.migrations import Migrations
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.people import directory
@@ -44,6 +46,7 @@ class DealsService(Operational):
     permissions = PERMISSIONS
 
     store = Store(DealsStore)
+    migrations = Migrations(all_migrations)
     config = Config()
 
     # --- helpers (no rules: reading settings, loading, writing) ------------------------------

@@ -26,8 +26,6 @@ DEALS = "deals"
 PIPELINES = "pipelines"
 # a deal's whole history, in buckets (kit.buckets); the deal keeps its recent entries
 HISTORY = "deal_history"
-MIGRATIONS = "migrations"
-HISTORY_MIGRATION = "deal_history_buckets"
 HIDDEN = {"outbox": 0, "outbox_since": 0, APPLIED: 0}
 TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalled_at",
          "closed_at")
@@ -75,14 +73,19 @@ def _deal_write(change):
     return Change(set=encode(change.set), events=change.events, log=list(change.history))
 
 
+def history_log(config):
+    """The deals' history (kit.buckets), as configured (DEALS.history_*)."""
+    return BucketLog("history", HISTORY,
+                     size=int(setting(config, "DEALS.history_bucket_size", 100)),
+                     recent=int(setting(config, "DEALS.history_recent", 10)))
+
+
 class DealsStore(WorkStore, BaseStore):
     outbox_collections = (DEALS, *WORK_COLLECTIONS)
 
     def __init__(self, db, config=None):
         super().__init__(db, config)
-        self.history = BucketLog(
-            "history", HISTORY, size=int(setting(self.config, "DEALS.history_bucket_size", 100)),
-            recent=int(setting(self.config, "DEALS.history_recent", 10)))
+        self.history = history_log(self.config)
         self.bucket_logs = {DEALS: self.history}
         # Every move decides by its pipeline's gates: reading it once per move doubled a
         # move's reads. Pipelines change rarely (admins); this instance sees its own edits
@@ -96,7 +99,6 @@ class DealsStore(WorkStore, BaseStore):
         with self.index_batch() as db:  # one createIndexes per collection
             self._declare_indexes(db)
         self.seed_default_pipeline()
-        self.migrate_history()
 
     def _declare_indexes(self, db):
         deals = db[DEALS]
@@ -111,36 +113,6 @@ class DealsStore(WorkStore, BaseStore):
         self.ensure_work_indexes(db)
 
     # --- history (kit.buckets) ---------------------------------------------------------------
-
-    def migrate_history(self, batch=200):
-        """Move the history of deals stored before the buckets (up to 200 entries in the
-        deal) into buckets, once: one pass over the deals in `_id` order, the position
-        kept in `migrations` every `batch` deals so that a restart resumes there; each
-        deal's buckets and its own update are idempotent (kit.buckets.BucketLog.migration).
-        Returns deals moved."""
-        marker = self.db[MIGRATIONS].find_one({"_id": HISTORY_MIGRATION}) or {}
-        if marker.get("done"):
-            return 0
-        after = marker.get("after")
-        query = {"_id": {"$gt": after}} if after is not None else {}
-        fields = {"revision": 1, **self.history.projection()}
-        moved, seen = 0, 0
-        for doc in self.db[DEALS].find(query, fields).sort("_id", ASCENDING).batch_size(batch):
-            if self.history.count_field not in doc:
-                copies, update = self.history.migration(doc)
-                if copies:
-                    self.db[HISTORY].bulk_write(copies, ordered=False)
-                # a write that numbered the entries first (kit.buckets.append) wins
-                self.db[DEALS].update_one(
-                    {"_id": doc["_id"], self.history.count_field: {"$exists": False}}, update)
-                moved += 1
-            seen += 1
-            if seen % batch == 0:
-                self.db[MIGRATIONS].update_one({"_id": HISTORY_MIGRATION},
-                                               {"$set": {"after": doc["_id"]}}, upsert=True)
-        self.db[MIGRATIONS].update_one({"_id": HISTORY_MIGRATION},
-                                       {"$set": {"done": True, "at": utcnow()}}, upsert=True)
-        return moved
 
     def history_page(self, deal_id, before=None, limit=50):
         """A deal's history newest first below the entry number `before`, and the next

@@ -21,7 +21,6 @@ SERVICES = str(Path(__file__).resolve().parents[2] / "services")
 SMALL = frozenset({"reps", "cursors", "pipelines", "snapshots", "agents"})
 # Reads that are whole by design, each with its reason.
 WHOLE = {
-    "deals/store.py:migrate_history": "a one-time migration reads every deal once",
     "metrics/live.py:_load_all": "start-up without a usable snapshot reads every projection",
     "metrics/rebuild.py:kpi_state": "a rebuilt database is read once into its snapshot",
     "metrics/timetravel.py:forecast": "a forecast as of a moment reads every deal projection",

@@ -5,7 +5,9 @@ import datetime as dt
 
 from deals import domain
 from deals import pipelines as P
-from deals.store import DEALS, HISTORY, HISTORY_MIGRATION, MIGRATIONS, encode
+from deals.migrations import history_buckets
+from deals.store import DEALS, HISTORY, encode, history_log
+from kit.migrations import MARKERS, Runner
 from tests.integration.deals.deals_support import Client, start_deals, store_of, wait_for
 
 T0 = dt.datetime(2025, 1, 6, 9, 0, tzinfo=dt.UTC)
@@ -93,10 +95,11 @@ def test_history_stored_in_deals_migrates_once_idempotently_and_resumably(
         mongo_db[DEALS].find_one({"_id": "d-a"}))
     mongo_db[HISTORY].bulk_write(copies)
     config = make_config("deals", **SMALL)
-    container = start_deals(container_factory, config)
-    store, http = store_of(container), api(config)
-    assert wait_for(lambda: (mongo_db[MIGRATIONS].find_one({"_id": HISTORY_MIGRATION})
-                             or {}).get("done"))
+    start_deals(container_factory, config)
+    http = api(config)
+    migration = history_buckets(history_log(config))
+    assert wait_for(lambda: (mongo_db[MARKERS].find_one({"_id": migration.name})
+                             or {}).get("status") == "done")
     for deal_id, entries in (("d-a", 12), ("d-b", 5)):
         doc = mongo_db[DEALS].find_one({"_id": deal_id})
         assert (doc["history_count"], doc["history_flushed"]) == (entries, entries)
@@ -104,8 +107,9 @@ def test_history_stored_in_deals_migrates_once_idempotently_and_resumably(
         assert [r["seq"] for r in whole(http, deal_id)] == list(range(entries, 0, -1))
     before = list(mongo_db[HISTORY].find().sort("_id"))
     # run again from the start: nothing changes
-    mongo_db[MIGRATIONS].delete_many({})
-    assert store.migrate_history() == 0
+    mongo_db[MARKERS].delete_many({})
+    assert Runner(mongo_db, batch_size=1).run(migration) is True
+    assert mongo_db[MARKERS].find_one({"_id": migration.name})["fixed"] == 0
     assert list(mongo_db[HISTORY].find().sort("_id")) == before
 
     # a deal of the old shape written after the migration is numbered by its next write
@@ -116,3 +120,23 @@ def test_history_stored_in_deals_migrates_once_idempotently_and_resumably(
     client.must(late, "", {"amount": "5.00", "currency": "EUR"}, method="patch")
     assert wait_for(lambda: mongo_db[DEALS].find_one({"_id": "d-c"})["history_flushed"] == 5)
     assert [r["seq"] for r in whole(http, "d-c")] == list(range(5, 0, -1))
+
+
+def test_readiness_waits_for_the_indexes_not_for_a_migration(
+        container_factory, make_config, api, mongo_db):
+    """A big legacy database's migration must not keep a new instance out of service:
+    here another instance holds it (a lease that has not lapsed), and deals of the old
+    shape are served meanwhile."""
+    mongo_db[DEALS].insert_one(legacy_deal("d-old", 6))
+    config = make_config("deals", **SMALL)
+    migration = history_buckets(history_log(config))
+    mongo_db[MARKERS].insert_one({
+        "_id": migration.name, "status": "running", "last_id": None, "fixed": 0,
+        "owner": "another instance", "lease_until": dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
+        "started_at": T0})
+    start_deals(container_factory, config)
+    http = api(config)
+    ready = wait_for(lambda: (r := http.get("/readyz")).status_code == 200 and r, timeout=20)
+    assert ready.json()["checks"]["indexes"] == "ok"
+    assert "history_count" not in mongo_db[DEALS].find_one({"_id": "d-old"})  # not migrated
+    assert [r["seq"] for r in whole(http, "d-old")] == list(range(6, 0, -1))
