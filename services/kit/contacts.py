@@ -28,7 +28,7 @@ class ContactFields(Schema):
 
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
-        r"^\+?[0-9][0-9 ()\-]{4,30}$", error="Digits, spaces, ()- and a leading +."))
+        r"^\+?[0-9(][0-9 ()\-]{4,30}$", error="Digits, spaces, ()- and a leading +."))
     locale = fields.String(load_default=None, allow_none=True,
                            validate=[LOCALE, validate.Length(max=35)],
                            metadata={"description": "the language of their mail"})

@@ -59,12 +59,19 @@ class Lookups:
                 found[name] = answer["url"]
         return found
 
-    def _get(self, template, event):
+    def url(self, template, event):
+        """The template filled from the event's data and the owners' base URLs (None when
+        it names something the event lacks)."""
         try:
-            url = template.format(**{**event["data"], "subject": event["subject"],
-                                     **self.services})
+            return template.format(**{**event["data"], "subject": event["subject"],
+                                      **self.services})
         except (KeyError, IndexError, ValueError):
             log.warning("lookup URL %s does not fit a %s event", template, event["type"])
+            return None
+
+    def _get(self, template, event):
+        url = self.url(template, event)
+        if url is None:
             return None
         try:
             resp = requests.get(url, timeout=self.timeout, headers=self.headers)
