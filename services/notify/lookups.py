@@ -9,7 +9,8 @@ is JSON ({id, name, email, phone, locale, time_zone} for a customer, {url} for a
 Where no URL is configured the customer is not notified and the link is left out of the
 message. A 404 means none; a failure that may pass (5xx, timeout) is Retryable.
 
-The owning services want a bearer token with the `integration` role (`LookupToken`).
+The owning services want a bearer token with the `integration` role: `lookup_token` picks
+its source (StaticToken, FileToken or MintedToken).
 """
 import datetime as dt
 import logging
@@ -30,7 +31,7 @@ class Lookups:
         self.timeout = timeout
         self.services = {k: str(v).rstrip("/") for k, v in (services or {}).items()}
         # the owning services need a token (security is on): an integration's; a string,
-        # or a LookupToken that renews or re-reads it
+        # or a source whose current() renews or re-reads it
         self.token = token if token is None or hasattr(token, "current") \
             else StaticToken(token)
 
