@@ -10,6 +10,9 @@ export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
 # security is on locally too: the key pair `make keys` created and the local directory
 export AUTH_PUBLIC_KEY_FILE="${AUTH_PUBLIC_KEY_FILE:-$root/var/auth/public.pem}"
 export PEOPLE_FILE="${PEOPLE_FILE:-$root/deploy/local/people.yml}"
+# notify's look-ups of customers and links: it signs its own short-lived integration token
+# with the local identity provider's key (development only; see services/notify/config.yml)
+export NOTIFY_LOOKUP_SIGNING_KEY_FILE="${NOTIFY_LOOKUP_SIGNING_KEY_FILE:-$root/var/auth/private.pem}"
 action="$1"; shift
 
 port_of() { case "$1" in leads) echo 8001;; deals) echo 8002;; quotes) echo 8003;;

@@ -27,7 +27,7 @@ from kit.links import Keyring
 from kit.prom import PromRegistry
 from notify import chat, domain, mail, sms
 from notify.failures import DeliveryFailure, Permanent, Transient
-from notify.lookups import Lookups
+from notify.lookups import Lookups, lookup_token
 from notify.pacing import rate_window
 from notify.people import Directory
 from notify.rules import effective, parse_rules
@@ -83,10 +83,14 @@ class Notifier(DependencyProvider):
                                       "http://127.0.0.1:8006")).rstrip("/")
         self.links = Keyring.from_config(config)
         self.unsubscribe_days = float(setting(config, "NOTIFY.unsubscribe_days", 365))
+        token = lookup_token(setting(config, "NOTIFY") or {}, setting(config, "AUTH") or {})
+        if token is None and setting(config, "NOTIFY.customers"):
+            log.warning("NOTIFY has no lookup token: the owning services will refuse the "
+                        "customer look-ups, and customers get no mail")
         self.lookups = Lookups(setting(config, "NOTIFY.customers"),
                                setting(config, "NOTIFY.links"),
                                float(setting(config, "NOTIFY.lookup_timeout_seconds", 5)),
-                               setting(config, "NOTIFY.lookup_token") or None)
+                               token, setting(config, "NOTIFY.services"))
 
     def start(self):
         # the container's registry is set up by then (shared extensions may set up later)

@@ -63,8 +63,10 @@ def _ref(contract):
             "currency": contract["currency"]}
 
 
-def new_contract(quote, seller, schedule, terms, now):
-    """The contract of an accepted quote; returns (contract, events)."""
+def new_contract(quote, seller, schedule, terms, now, *, link_id=None, link_expires_at=None):
+    """The contract of an accepted quote; returns (contract, events). With a link id it is
+    open for signing from the start (contract.created means "ready to sign": the customer
+    accepted the quote and expects the contract next); `send` replaces that link."""
     contract_id = contract_id_for_quote(quote["_id"])
     customer = quote.get("customer") or {}
     contract = {
@@ -80,7 +82,8 @@ def new_contract(quote, seller, schedule, terms, now):
         "amount": quote["totals"]["total"], "currency": quote["currency"],
         "milestones": milestones(schedule, quote["totals"]["total"], quote["currency"]),
         "terms": "\n\n".join(t for t in (terms, quote.get("terms")) if t),
-        "next_due_at": None, "status": UNSIGNED, "link_id": None, "link_expires_at": None,
+        "next_due_at": None, "status": UNSIGNED, "link_id": link_id,
+        "link_expires_at": link_expires_at if link_id else None,
         "signature": None,
         "countersignature": None, "payments": [], "paid_total": quote["totals"]["total"] * 0,
         "fully_paid_at": None, "voided": None, "created_at": now, "updated_at": now,
@@ -113,6 +116,17 @@ def send(contract, link_id, expires_at, now, *, actor=None):
     _require(contract, UNSIGNED, doing="sent for signature")
     return Change(set={"link_id": link_id, "link_expires_at": expires_at, "updated_at": now},
                   actor=actor)
+
+
+def check_open_link(contract, now):
+    """Conflict unless the contract has a signing link a customer can use now."""
+    _require(contract, UNSIGNED, doing="signed through a link")
+    if not contract.get("link_id"):
+        raise Conflict("The contract has no open signing link (it was rescheduled): send "
+                       "a new one.", status=contract["status"], reason="no_link")
+    if contract["link_expires_at"] <= now:
+        raise Conflict("The contract's signing link has expired: send a new one.",
+                       status=contract["status"], reason="link_expired")
 
 
 def _schedule(milestones_):

@@ -3,13 +3,15 @@ docs/permissions.md is generated from this one). A rep reaches the quotes and co
 they own; managers, directors, finance and admins reach all (they approve across teams).
 Approving needs a tier's role on top (quotes.approvals), and nobody approves their own
 quote. The customer's routes are public: the signed link in the body or query is the
-credential."""
+credential. Integrations (notify) read a customer's contact and links to mail them: events
+carry neither (DESIGN)."""
 from kit.permissions import ALL, OWN, PUBLIC
 
 EVERYONE = {"admin": ALL, "director": ALL, "finance": ALL, "manager": ALL, "rep": ALL}
 READ = {"admin": ALL, "director": ALL, "finance": ALL, "manager": ALL, "rep": OWN}
 WORK = {"admin": ALL, "director": ALL, "manager": ALL, "rep": OWN}
 APPROVE = {"admin": ALL, "director": ALL, "finance": ALL, "manager": ALL}
+LOOKUP = {"admin": ALL, "integration": ALL}
 
 PERMISSIONS = {
     "create_product": {"admin": ALL},
@@ -24,7 +26,8 @@ PERMISSIONS = {
     "approve": APPROVE,
     "reject": APPROVE,
     "send": WORK,
-    "get_link": WORK,
+    "get_link": {**WORK, **LOOKUP},
+    "quote_customer": LOOKUP,
     "revise": WORK,
     "void": WORK,
     "quote_pdf": READ,
@@ -34,6 +37,8 @@ PERMISSIONS = {
     "get_contract": READ,
     "list_contracts": READ,
     "send_contract": WORK,
+    "contract_link": {**WORK, **LOOKUP},
+    "contract_customer": LOOKUP,
     "reschedule_contract": WORK,
     "contract_pdf": READ,
     "public_contract": PUBLIC,

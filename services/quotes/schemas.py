@@ -3,6 +3,8 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from kit.contacts import ContactFields
+from kit.contacts import ContactOut as ContactOut  # the customer look-up's answer
 from kit.fields import Currency, Integer, Money, UtcDateTime, validate_not_blank
 from quotes import lifecycle as L
 
@@ -123,7 +125,10 @@ class LineIn(Schema):
                        metadata={"description": "percent; free-text lines only"})
 
 
-class CustomerIn(Schema):
+class CustomerIn(ContactFields):
+    """The customer a quote is for; with an e-mail address, they get the quote (and later
+    the contract to sign) by mail."""
+
     name = _name()
     contact = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=200))
@@ -246,6 +251,10 @@ class CustomerOut(Schema):
     name = fields.String(allow_none=True)
     contact = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+    time_zone = fields.String(allow_none=True)
 
 
 class PreviousOut(Schema):

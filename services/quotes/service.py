@@ -12,6 +12,7 @@ from kit.auth import actor_id, caller
 from kit.batches import batch_event_handler
 from kit.config import setting
 from kit.consumer import event_handler
+from kit.contacts import contact_of
 from kit.errors import Conflict, Contention, NotFound, PreconditionRequired
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
@@ -286,6 +287,20 @@ class QuotesService(Operational):
                            status=quote["status"])
         return S.LinkOut().dump(self._link(quote))
 
+    def _customer(self, quote):
+        """The look-up's answer for notify (events carry no personal data), or 404."""
+        customer = quote.get("customer") or {}
+        found = contact_of(customer.get("contact") or customer.get("name"), customer)
+        if found is None:
+            raise NotFound(f"Quote {quote['_id']} names no customer e-mail address.")
+        return S.ContactOut().dump(found)
+
+    @http("GET", "/api/v1/quotes/<id>/customer", response=S.ContactOut, tags=TAGS,
+          summary="How to reach the quote's customer (for notify and integrations)",
+          responses={404: "No such quote, or no customer e-mail address on it"})
+    def quote_customer(self, request, id):
+        return self._customer(self._quote(id, request))
+
     @http("POST", "/api/v1/quotes/<id>/revise", response=S.QuoteOut, tags=TAGS,
           summary="Version n+1 as a draft; version n is superseded (quote.created)",
           responses=ACTION_ERRORS)
@@ -351,12 +366,17 @@ class QuotesService(Operational):
     @event_handler("quotes", "quote.accepted")
     def handle_quotes_quote_accepted(self, event):
         """An accepted quote becomes its contract (one per quote: its id derives from the
-        quote's, so a redelivery finds it there)."""
+        quote's, so a redelivery finds it there), open for signing at once: the customer
+        who accepted expects the contract next, and notify mails contract.created with
+        this first link (GET .../link)."""
         quote = self._quote(event["data"]["quote_id"])
         company, _ = self._company()
         section = setting(self.config, "CONTRACTS")
+        now = utcnow()
         contract, events = contracts.new_contract(
-            quote, company, section["payment_schedule"], section.get("terms"), utcnow())
+            quote, company, section["payment_schedule"], section.get("terms"), now,
+            link_id=str(uuid.uuid4()),
+            link_expires_at=now + dt.timedelta(days=float(section.get("sign_link_days", 14))))
         self.store.insert_contract(contract, events, actor="system:quotes",
                                    correlationid=event.get("correlationid") or event["id"])
 
@@ -385,6 +405,26 @@ class QuotesService(Operational):
             actor=actor),
             expected=_if_match(request), actor=actor)
         return S.LinkOut().dump(self._contract_link(contract))
+
+    @http("GET", "/api/v1/contracts/<id>/link", response=S.LinkOut, tags=["contracts"],
+          summary="The contract's open signing link (the one mailed when it was created, or "
+          "the last one sent); changes nothing", responses={
+              404: "No such contract", 409: "Signed, voided, or no open link (rescheduled "
+              "or expired: send a new one)"})
+    def contract_link(self, request, id):
+        contract = self._contract(id, request)
+        contracts.check_open_link(contract, utcnow())
+        return S.LinkOut().dump(self._contract_link(contract))
+
+    @http("GET", "/api/v1/contracts/<id>/customer", response=S.ContactOut,
+          tags=["contracts"], summary="How to reach the contract's customer (its quote's)",
+          responses={404: "No such contract, or no customer e-mail address on its quote"})
+    def contract_customer(self, request, id):
+        contract = self._contract(id, request)
+        quote = self.store.get_quote(contract["quote_id"])
+        if quote is None:
+            raise NotFound(f"Contract {id} has no quote here.")
+        return self._customer(quote)
 
     @http("PUT", "/api/v1/contracts/<id>/schedule", body=S.ScheduleIn, response=S.ContractOut,
           tags=["contracts"], summary="This contract's own payment schedule (before signing; "

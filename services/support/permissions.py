@@ -2,7 +2,8 @@
 this table). Agents work every ticket (the queue is shared, dispatch decides who holds
 one); leads and managers also (re)assign tickets and edit the roster; integrations open
 tickets and record customer replies from the e-mail, web and chat channels, and fetch the
-rating link notify sends. The customer's rating comes through a signed link: public."""
+rating link and the customer's contact notify mails with (events carry neither). The
+customer's rating comes through a signed link: public."""
 from kit.permissions import ALL, PUBLIC
 
 AGENTS = {"admin": ALL, "manager": ALL, "support_lead": ALL, "support_agent": ALL}
@@ -20,6 +21,7 @@ PERMISSIONS = {
     "add_reply": INTAKE,
     "list_replies": AGENTS,
     "rating_link": INTAKE,
+    "ticket_customer": {"admin": ALL, "integration": ALL},
     "rate_ticket": PUBLIC,
     "list_agents": AGENTS,
     "put_agent": LEADS,

@@ -2,6 +2,8 @@
 from marshmallow import Schema, fields, validate
 
 from kit.catalog import PRIORITIES
+from kit.contacts import ContactFields
+from kit.contacts import ContactOut as ContactOut  # the customer look-up's answer
 from kit.fields import Integer, JsonBoolean, UtcDateTime, validate_not_blank
 from support import domain as D
 
@@ -18,7 +20,10 @@ def _text(**kw):
     return fields.String(validate=validate.Length(max=10000), **kw)
 
 
-class ContactSchema(Schema):
+class ContactSchema(ContactFields):
+    """Who raised the ticket; with an e-mail address they get the resolution (and the CSAT
+    survey) by mail."""
+
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     email = fields.Email(allow_none=True)
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))

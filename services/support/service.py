@@ -12,6 +12,7 @@ from kit import paging
 from kit.auth import actor_id, caller
 from kit.config import setting
 from kit.consumer import event_handler
+from kit.contacts import contact_of
 from kit.errors import Contention, NotFound, PreconditionRequired
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
@@ -184,6 +185,17 @@ class SupportService(Operational):
     def rating_link(self, request, id):
         self._actor(request)
         return S.RatingLinkOut().dump(self._rating_link(self._ticket(id)))
+
+    @http("GET", "/api/v1/tickets/<id>/customer", response=S.ContactOut, tags=TAGS,
+          summary="How to reach the ticket's customer (for notify and integrations)",
+          responses={404: "No such ticket, or no contact e-mail address on it"})
+    def ticket_customer(self, request, id):
+        ticket = self._ticket(id)
+        contact = ticket.get("contact") or {}
+        found = contact_of(contact.get("name") or ticket.get("account"), contact)
+        if found is None:
+            raise NotFound(f"Ticket {id} names no contact e-mail address.")
+        return S.ContactOut().dump(found)
 
     def _rating_link(self, ticket):
         if ticket["status"] not in (D.RESOLVED, D.CLOSED):

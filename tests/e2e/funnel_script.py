@@ -48,6 +48,7 @@ REPS = {"dach": ("rep-dach-1", "rep-dach-2"),
 AGENTS = ("sue", "tom")
 SUPPORT_LEAD = "sam"
 MANAGERS = ("mia",)  # the directory's people with the manager role (quote_submitted)
+CUSTOMERS = "customers"  # cust-<lead>@example.cn: quotes, contracts and tickets name them
 # what each discount needs (quotes' approval tiers: manager over 10 %, director over 25 %)
 APPROVERS = {"manager": ("manager", "mia"), "director": ("director", "dora")}
 DEAL_STAGES = ("discovery", "needs_confirmed", "proposal", "quote_negotiation",
@@ -289,12 +290,16 @@ def expected(leads, duplicates):
             discount_n += 1
             approved_with_tiers += bool(lead.approvals)
             emails[("quote_submitted", "manager")] += bool(lead.approvals)
+            # the customer gets the sent quote (notify asks quotes for the address)
+            emails[("quote_sent", CUSTOMERS)] += 1
             if lead.deal == "lost_quote":
                 quotes["declined"] += 1
                 quotes_now["declined"] += 1
             else:
                 quotes["accepted"] += 1
                 quotes_now["accepted"] += 1
+                # ...and the contract it became, to sign
+                emails[("contract_created", CUSTOMERS)] += 1
         if lead.deal == "open_contract":
             contracts_now["sent"] += 1
         if lead.deal != "won":
@@ -313,6 +318,7 @@ def expected(leads, duplicates):
         resolved[lead.ticket] += 1
         ratings[lead.score] += 1
         emails[("ticket_assigned", "agent")] += 1
+        emails[("ticket_resolved", CUSTOMERS)] += 1  # the ticket's contact, with the survey
         if lead.ticket == "urgent":
             for kind in ("first_response", "resolution"):
                 breaches[(kind, "urgent")] += 1
@@ -373,6 +379,8 @@ def mailbox_group(address):
         return "agents"
     if local in MANAGERS:
         return "managers"
+    if local.startswith("cust-"):
+        return CUSTOMERS
     return local
 
 
@@ -619,6 +627,8 @@ class Driver:
     def quote(self, lead, deal):
         rep = bearer("rep", sub=lead.owner, team=lead.team)
         body = {"deal_id": deal["id"], "currency": "CNY", "discount_percent": str(lead.discount),
+                "customer": {"name": deal["account"], "contact": "张伟", "locale": "zh-CN",
+                             "email": f"cust-{lead.index}@example.cn"},
                 "valid_until": "2099-12-31T23:59:59+08:00",
                 "lines": [{"product_code": PRODUCT["code"], "quantity": str(QUANTITY)}]}
         quotes = self.url("quotes", "/api/v1/quotes")

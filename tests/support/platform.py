@@ -8,7 +8,7 @@ import requests
 from pymongo import MongoClient
 
 from tests.conftest import MONGO_URI, ROOT, free_port
-from tests.support.tokens import auth_environment
+from tests.support.tokens import PRIVATE, auth_environment
 from tests.support.wait import wait_for
 
 SERVICES = ("leads", "deals", "quotes", "support", "metrics", "notify", "webhooks")
@@ -58,6 +58,11 @@ class Platform:
                 # customer links (quotes, support, notify): a local key made on first use
                 "LINK_KEYS_DEV_DIR": str(ROOT / "var" / "test-links"),
                 "WEBHOOK_SEAL_KEYS_DEV_DIR": str(ROOT / "var" / "test-webhook-seal"),
+                # notify asks quotes and support for customers and links, with a token it
+                # signs with the tests' identity provider key (as deploy/local does)
+                **{f"{owner.upper()}_URL": self.urls[owner] for owner in ("quotes", "support")
+                   if owner in self.urls},
+                "NOTIFY_LOOKUP_SIGNING_KEY_FILE": str(PRIVATE),
                 **{k: str(v) for k, v in self.env.items()},
                 **{k: str(v) for k, v in self.service_env.get(name, {}).items()},
             }
