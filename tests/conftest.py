@@ -49,9 +49,13 @@ def mongo_client():
 
 @pytest.fixture
 def mongo_db_name(mongo_client):
+    """The test's database; databases named after it (`<name>_quotes`: a test's second
+    service) are dropped with it, after the query-plan check has explained their queries."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     yield name
-    mongo_client.drop_database(name)
+    for database in mongo_client.list_database_names():
+        if database == name or database.startswith(f"{name}_"):
+            mongo_client.drop_database(database)
 
 
 @pytest.fixture

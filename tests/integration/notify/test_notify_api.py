@@ -93,7 +93,8 @@ def test_preview_renders_a_template_with_its_sample_or_a_given_event(
     rules = http.get("/api/v1/rules").json()["items"]
     assert {"name": "lead_assigned", "event": "lead.assigned", "template": "lead_assigned",
             "recipients": ["owner"], "channels": ["email"], "enabled": True,
-            "source": "config", "when": {"owner_id": {"present": True}}} in rules
+            "source": "config", "when": {"owner_id": {"present": True},
+                                             "historical": {"not_in": [True]}}} in rules
 
 
 def test_admins_set_and_remove_rules(container_factory, make_config, api, bearer,

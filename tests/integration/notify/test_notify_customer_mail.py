@@ -32,16 +32,15 @@ ZHANG = {"name": "上海云杉科技有限公司", "contact": "张伟", "email":
 
 @pytest.fixture
 def owners(container_factory, make_config, mongo_client, mongo_db_name):
-    """quotes and support, each in a database of its own."""
+    """quotes and support, each in a database of its own (named after the test's, so
+    dropped with it once the query-plan check has explained their queries)."""
     databases = {name: f"{mongo_db_name}_{name}" for name in ("quotes", "support")}
     quotes = quotes_config(make_config, MONGO_DATABASE=databases["quotes"])
     support = support_config(make_config, MONGO_DATABASE=databases["support"])
     start_quotes(container_factory, quotes)
     start_support(container_factory, support)
-    yield {"quotes": quotes, "support": support,
-           "quotes_db": mongo_client[databases["quotes"]]}
-    for name in databases.values():
-        mongo_client.drop_database(name)
+    return {"quotes": quotes, "support": support,
+            "quotes_db": mongo_client[databases["quotes"]]}
 
 
 @pytest.fixture
