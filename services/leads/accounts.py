@@ -136,7 +136,9 @@ def conversion_key(entry):
 
 def link_lead(account, lead_id, contact_id, now, actor=None, linked=False):
     """The account's timeline notes the conversion (None when it did already: `linked`,
-    whether its log holds the lead's conversion, kit.buckets `holds`)."""
+    whether its log holds the lead's conversion, kit.buckets `holds`). A conversion retried
+    after its account was merged lands in the survivor and is noted there too (the merged
+    account's timeline keeps the first attempt's entry)."""
     if linked:
         return None
     return Change(log=[_entry("conversion", now, actor, lead_id=lead_id,
