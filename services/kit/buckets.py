@@ -16,6 +16,13 @@ A bucket is `{_id: "<entity id>:<bucket no., 8 digits>", entity, no, entries: {s
 with at most `size` entries; its `_id` follows from an entry's number, so a page of the
 log newest first reads one or two buckets by `_id` (cursor: the number of the last entry
 shown).
+
+A log may find an entry by a key (an account's conversion by its lead, so a retried
+conversion notes itself once) without reading its past: `keys` names a collection of
+`{_id: "<entity id>:<key>", entity, seq}`, one per keyed entry, that the relay upserts
+with the entry's bucket, before the clear may drop the entry from the entity. So a keyed
+entry is always on the entity or in `keys` (or both), and `holds` reads the entity's few
+entries and, when those are not its whole log, one key by `_id`.
 """
 from pymongo import UpdateOne
 
@@ -26,9 +33,11 @@ SEQ = "seq"
 
 
 class BucketLog:
-    def __init__(self, field, collection, *, size=100, recent=10):
+    def __init__(self, field, collection, *, size=100, recent=10, keys=None, key=None):
         self.field = field
         self.collection = collection
+        self.keys = keys  # the collection of keyed entries (None: no keys)
+        self.key = key  # entry -> its key, or None
         self.size = size
         self.recent = max(int(recent), 1)
         self.count_field = f"{field}_count"
@@ -110,6 +119,13 @@ class BucketLog:
             self.field: entries[-self.recent:], self.count_field: count,
             self.flushed_field: count}}
 
+    def migration_writes(self, doc):
+        """[(collection, ops)] of `migration`: the buckets and the keys of the entries."""
+        entries, _, _ = self.state(doc)
+        return [(coll, ops) for coll, ops in (
+            (self.collection, self.migration(doc)[0]),
+            (self.keys, self._key_ops(doc["_id"], entries))) if ops]
+
     # --- the relay's side ----------------------------------------------------------------
 
     def bucket_id(self, entity_id, seq):
@@ -128,6 +144,23 @@ class BucketLog:
         """One idempotent upsert per bucket for the due entries of `docs`."""
         return [op for doc in docs for op in self._copies(doc["_id"], self.due(doc))]
 
+    def key_id(self, entity_id, key):
+        return f"{entity_id}:{key}"
+
+    def _key_ops(self, entity_id, entries):
+        if self.keys is None:
+            return []
+        return [UpdateOne({"_id": self.key_id(entity_id, key)},
+                          {"$set": {"entity": entity_id, SEQ: entry[SEQ]}}, upsert=True)
+                for entry in entries if (key := self.key(entry)) is not None]
+
+    def copy_writes(self, docs):
+        """[(collection, ops)] to do before the clear: `copy_ops`, and the due entries'
+        keys (idempotent upserts too)."""
+        keys = [op for doc in docs for op in self._key_ops(doc["_id"], self.due(doc))]
+        return [(coll, ops) for coll, ops in ((self.collection, self.copy_ops(docs)),
+                                              (self.keys, keys)) if ops]
+
     def flushed_update(self, doc):
         """What the outbox clear also does once the due entries of `doc` are in buckets:
         move `flushed`, and drop the entries that are neither waiting nor recent."""
@@ -140,6 +173,21 @@ class BucketLog:
                 **({"$pullAll": {self.field: old}} if old else {})}
 
     # --- readers -------------------------------------------------------------------------
+
+    def holds(self, db, doc, key):
+        """Whether the log of the entity `doc` has an entry with this key: among the entries
+        on the entity (a bounded few), else, unless those are its whole log, its key read
+        by `_id`. Read `doc` first and write conditionally on it: a key the relay wrote
+        after `doc` was read belongs to an entry `doc` shows, or to a later write."""
+        if self.key is None:
+            return False
+        entries, count, _ = self.state(doc)
+        if any(self.key(e) == key for e in entries):
+            return True
+        if len(entries) >= count or self.keys is None:
+            return False
+        return db[self.keys].find_one({"_id": self.key_id(doc["_id"], key)},
+                                      {"_id": 1}) is not None
 
     def bucket_ids(self, entity_id, count):
         """The `_id` of every bucket an entity with `count` entries may have."""
@@ -170,13 +218,31 @@ class BucketLog:
         if top < 1:
             return [], None
         low = max(top - limit + 1, 1)
+        found = self._range(db, doc["_id"], entries, low, top)
+        rows = [found[n] for n in range(top, low - 1, -1) if n in found]
+        return rows, (low if low > 1 else None)
+
+    def page_after(self, db, doc, after=None, limit=50):
+        """Entries of the entity `doc`, oldest first, numbered above `after` (the cursor:
+        None for the first). Returns (entries, the cursor of the next page or None)."""
+        entries, count, _ = self.state(doc)
+        low = 1 if after is None else max(after + 1, 1)
+        top = min(low + limit - 1, count)
+        if low > top:
+            return [], None
+        found = self._range(db, doc["_id"], entries, low, top)
+        rows = [found[n] for n in range(low, top + 1) if n in found]
+        return rows, (top if top < count else None)
+
+    def _range(self, db, entity_id, entries, low, top):
+        """{seq: entry} numbered low..top: those on the entity, the others from the one or
+        two buckets that hold them, read by `_id`."""
         found = {e[SEQ]: e for e in entries if low <= e[SEQ] <= top}
         missing = [n for n in range(low, top + 1) if n not in found]
         if missing:
-            ids = sorted({self.bucket_id(doc["_id"], n) for n in missing})
+            ids = sorted({self.bucket_id(entity_id, n) for n in missing})
             for bucket in db[self.collection].find({"_id": {"$in": ids}}):
                 for key, entry in (bucket.get("entries") or {}).items():
                     if low <= int(key) <= top:
                         found.setdefault(int(key), entry)
-        rows = [found[n] for n in range(top, low - 1, -1) if n in found]
-        return rows, (low if low > 1 else None)
+        return found

@@ -179,9 +179,8 @@ class OutboxRelay:
             self.publisher.publish_batch(messages)
         extra = {}
         if log:  # the log's due entries go into their buckets before the clear says so
-            copies = log.copy_ops(docs)
-            if copies:
-                self.db[log.collection].bulk_write(copies, ordered=False)
+            for collection, copies in log.copy_writes(docs):
+                self.db[collection].bulk_write(copies, ordered=False)
             extra = {doc["_id"]: (log.flushed_update(doc), log.unchanged(doc)) for doc in docs}
         for doc in docs:  # exactly the entries inserted: one a newer write pushed stays
             if doc.get(AUDIT):

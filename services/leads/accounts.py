@@ -21,6 +21,11 @@ partial indexes), as leads do.
 After a conversion the contact holds the person's identity: the lead's dedup keys are
 freed, so the next lead of that person is a new lead, linked to the account, not merged
 into the old converted one.
+
+Timelines: every entry after a record's first goes into its bucketed log (kit.changes
+`log`, kit.buckets), never appended to the record by hand; a big customer's past stays
+in buckets. A conversion is noted once: the store says whether the account's log holds
+the lead's conversion already (`conversion_key`, an O(1) look-up), the rule reads no list.
 """
 import uuid
 
@@ -124,13 +129,20 @@ def surviving(account, resolve):
     return account
 
 
-def link_lead(account, lead_id, contact_id, now, actor=None):
-    """The account's timeline notes the conversion (None when it did already)."""
-    if any(a.get("lead_id") == lead_id and a["type"] == "conversion"
-           for a in account.get("activities") or ()):
+def conversion_key(entry):
+    """The key of an account's timeline entry: a conversion's lead (None for others)."""
+    return entry.get("lead_id") if entry.get("type") == "conversion" else None
+
+
+def link_lead(account, lead_id, contact_id, now, actor=None, linked=False):
+    """The account's timeline notes the conversion (None when it did already: `linked`,
+    whether its log holds the lead's conversion, kit.buckets `holds`). A conversion retried
+    after its account was merged lands in the survivor and is noted there too (the merged
+    account's timeline keeps the first attempt's entry)."""
+    if linked:
         return None
-    return Change(push={"activities": _entry("conversion", now, actor, lead_id=lead_id,
-                                             contact_id=contact_id)},
+    return Change(log=[_entry("conversion", now, actor, lead_id=lead_id,
+                              contact_id=contact_id)],
                   set={"updated_at": domain.to_millis(now)}, actor=actor)
 
 
@@ -148,7 +160,7 @@ def merge(duplicate, survivor, now, actor=None):
                        f"{survivor['merged_into']}; merge into that one.",
                        into=survivor["merged_into"])
     return Change(set={"merged_into": survivor["_id"], "updated_at": domain.to_millis(now)},
-                  push={"activities": _entry("merged", now, actor, into=survivor["_id"])},
+                  log=[_entry("merged", now, actor, into=survivor["_id"])],
                   actor=actor, events=[("account.merged", {
                       "account_id": duplicate["_id"], "into_account_id": survivor["_id"]})])
 
@@ -187,7 +199,7 @@ def link_contact(contact, lead_id, now, actor=None):
         return None
     return Change(set={"lead_ids": [*(contact.get("lead_ids") or []), lead_id],
                        "updated_at": domain.to_millis(now)},
-                  push={"activities": _entry("lead", now, actor, lead_id=lead_id)},
+                  log=[_entry("lead", now, actor, lead_id=lead_id)],
                   actor=actor)
 
 
@@ -221,8 +233,8 @@ def edit(record, entity, data, now, actor=None):
         ids["account_id"] = record["account_id"]
     # the event names the fields, never their values (events carry little personal data)
     return Change(set={**{k: after[k] for k in changed}, "updated_at": domain.to_millis(now)},
-                  push={"activities": _entry("update", now, actor, fields=changed, changes={
-                      k: {"from": record.get(k), "to": after[k]} for k in changed})},
+                  log=[_entry("update", now, actor, fields=changed, changes={
+                      k: {"from": record.get(k), "to": after[k]} for k in changed})],
                   actor=actor, events=[(f"{entity}.updated", {
                       **ids, "owner_id": record.get("owner_id"), "changed": changed})])
 
@@ -250,7 +262,7 @@ def known_customer(contact):
 
 def timeline(record, leads=()):
     """A record's own entries and, for a contact, the activities of its leads (each naming
-    its lead), in time order."""
+    its lead), in time order (`activities`: each whole log, its buckets read)."""
     entries = list(record.get("activities") or ())
     for lead in leads:
         entries += [{**a, "lead_id": lead["_id"]} for a in lead.get("activities") or ()]
@@ -260,7 +272,10 @@ def timeline(record, leads=()):
 def erase_contact(contact, now, actor=None, keep_custom=()):
     """Erasure on request reaches the contact a lead became: its personal data is blanked
     (custom fields but those configured as non-personal, the values an edit recorded) and
-    its identity keys freed; None when that was done already."""
+    its identity keys freed; None when that was done already. The contact holds its recent
+    entries only: the store blanks the others in their buckets after this write, on every
+    request (as a lead's, leads.erasure). The erasure is an entry of its own, so the relay's
+    clear of entries read before it does not match (it reads them again)."""
     if contact.get("erased"):
         return None
     at = domain.to_millis(now)
@@ -270,4 +285,5 @@ def erase_contact(contact, now, actor=None, keep_custom=()):
         **domain.identity_keys(contact["_id"], None, None),
         "activities": [{**a, "summary": None, **({"changes": None} if "changes" in a else {})}
                        for a in contact.get("activities") or ()],
-        "erased": {"at": at, "by": actor}, "updated_at": at}, actor=actor)
+        "erased": {"at": at, "by": actor}, "updated_at": at}, actor=actor,
+        log=[_entry("erasure", at, actor)])

@@ -7,6 +7,7 @@ import datetime as dt
 from kit.migrations import Migration
 from leads import keys, scoring
 from leads.domain import COUNTS
+from leads.records_store import ACCOUNTS, CONTACTS, record_logs
 from leads.store import activity_log
 
 KEY_FIELDS = ("name_key", "company_key")
@@ -52,6 +53,28 @@ def activity_buckets(log):
                      needs=(log.field, COUNTS), copies=copies)
 
 
+def record_activity_buckets(log, collection):
+    """The migration that moves the timeline of accounts or contacts (`collection`) stored
+    before the buckets into them (kit.buckets; `log`, the records' log of that collection):
+    the buckets and the entries' keys (an account's conversions) first, then the record
+    keeps its recent entries and their count, written only while it has no count yet, so
+    a write that numbered its entries first wins; both writes are idempotent."""
+    def fix(doc):
+        if log.count_field in doc:
+            return None
+        return dict(log.migration(doc)[1]["$set"])
+
+    def copies(doc):
+        return [] if log.count_field in doc else log.migration_writes(doc)
+
+    return Migration(f"{collection[:-1]}_activity_buckets_v1", collection,
+                     (log.count_field,), fix, walk="created_at",
+                     floor=dt.datetime(1, 1, 1, tzinfo=dt.UTC), needs=(log.field,),
+                     copies=copies)
+
+
 def migrations(config):
-    """Every migration of the leads, in order (the activity log's buckets as configured)."""
-    return (*MIGRATIONS, activity_buckets(activity_log(config)))
+    """Every migration of the leads, in order (the activity logs' buckets as configured)."""
+    logs = record_logs(config)
+    return (*MIGRATIONS, activity_buckets(activity_log(config)),
+            *(record_activity_buckets(logs[coll], coll) for coll in (ACCOUNTS, CONTACTS)))

@@ -40,6 +40,8 @@ class AccountPatch(Schema):
 
 class TimelineEntry(Schema):
     id = fields.String()
+    seq = fields.Integer(metadata={"description": "the entry's number in its record's "
+                                                  "timeline (a lead's, for its activities)"})
     type = fields.String()
     at = UtcDateTime()
     actor = fields.String(allow_none=True)
@@ -145,3 +147,8 @@ class ContactPage(Schema):
 class RecordTimeline(Schema):
     id = fields.String()
     entries = fields.List(fields.Nested(TimelineEntry))
+
+
+class AccountTimeline(RecordTimeline):
+    """An account's timeline, oldest first, by cursor."""
+    next_cursor = fields.String(allow_none=True)

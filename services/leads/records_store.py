@@ -1,27 +1,55 @@
 """MongoDB queries of accounts and contacts (leads.accounts), part of the leads store.
 
-Collections: `accounts` (an account, its timeline and outbox), `contacts` (a person at an
-account, the leads that were theirs, timeline and outbox). Creation is an insert with a
-derived id and unique keys: a lost race or a retry finds the record that won.
+Collections: `accounts` (an account, its recent timeline entries and outbox), `contacts`
+(a person at an account, the leads that were theirs, recent timeline entries and outbox),
+`account_activities` and `contact_activities` (the rest of each record's timeline, in
+buckets: kit.buckets), `account_conversions` (which lead's conversion an account's
+timeline notes, by `_id` "<account id>:<lead id>", written by the relay with the buckets).
+Creation is an insert with a derived id and unique keys: a lost race or a retry finds the
+record that won.
+
+The timelines are written as the leads' activities are: accounts and contacts change
+through kit.versioned (their outbox is the entity's own, kit.outbox), a change's entries
+are numbered in its conditional write (kit.changes `log`), and the leads store's relay
+copies them into their buckets before it clears the outbox (`bucket_logs`). So a big
+customer's account stays the same size, and so does each write of it, however many leads
+it converted.
 """
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from kit import versioned
+from kit.buckets import BucketLog
+from kit.config import setting
 from kit.errors import Conflict, NotFound
 from kit.idempotency import APPLIED
 from kit.mongo import as_stored
 from kit.outbox import AUDIT, OUTBOX, SINCE
 from kit.paging import keyset_filter
-from leads import accounts
+from leads import accounts, erasure
 from leads import domain as lead_rules
 
 ACCOUNTS, CONTACTS = "accounts", "contacts"
 RECORD_COLLECTIONS = (ACCOUNTS, CONTACTS)
+# each record's timeline but its recent entries, in buckets (kit.buckets)
+ACTIVITIES = {ACCOUNTS: "account_activities", CONTACTS: "contact_activities"}
+CONVERSIONS = "account_conversions"
 SHOWN = {"outbox": 0, "outbox_since": 0, "activities": 0, APPLIED: 0}
-# a record read to be changed next (kit.versioned `current`): with its timeline, which the
-# change's rule reads (a retried conversion notes itself once)
+# a record read to be changed next (kit.versioned `current`): with its recent entries and
+# their counters, which the change's write is numbered and conditioned on
 WHOLE = {OUTBOX: 0, SINCE: 0, AUDIT: 0}
+
+
+def record_logs(config):
+    """{collection: the timeline log (kit.buckets)} of accounts and contacts, as configured
+    (ACTIVITIES.records_*). An account's conversions are keyed by their lead."""
+    size = int(setting(config, "ACTIVITIES.records_bucket_size", 100))
+    recent = int(setting(config, "ACTIVITIES.records_recent", 5))
+    return {
+        ACCOUNTS: BucketLog("activities", ACTIVITIES[ACCOUNTS], size=size, recent=recent,
+                            keys=CONVERSIONS, key=accounts.conversion_key),
+        CONTACTS: BucketLog("activities", ACTIVITIES[CONTACTS], size=size, recent=recent),
+    }
 
 
 class RecordsStore:
@@ -32,7 +60,8 @@ class RecordsStore:
         if coll not in cache:
             cache[coll] = versioned.Versioned(
                 self.db[coll], what=coll[:-1], touched=self.touched,
-                unique_conflict=f"Another {coll[:-1]} already has these keys.")
+                unique_conflict=f"Another {coll[:-1]} already has these keys.",
+                log=self.record_logs[coll])
         return cache[coll]
 
     def ensure_record_indexes(self, db):
@@ -67,6 +96,16 @@ class RecordsStore:
     def find_record(self, coll, _id):
         return self.db[coll].find_one({"_id": _id}, SHOWN) if _id else None
 
+    def record_activities(self, coll, doc):
+        """The whole timeline of a record (read with `full`), oldest first: its recent
+        entries and its buckets, read by `_id` (as an erasure left them)."""
+        return erasure.as_erased(doc, self.record_logs[coll].whole(self.db, doc))
+
+    def record_activity_page(self, coll, doc, after=None, limit=50):
+        """A record's timeline oldest first above the entry number `after`, and the next
+        page's cursor (None after the last entry)."""
+        return self.record_logs[coll].page_after(self.db, doc, after, limit)
+
     def accounts_by(self, company_key, domain_key):
         """(the account holding the company key, the one holding the domain key), each
         or None: one read, none without a key."""
@@ -95,7 +134,8 @@ class RecordsStore:
     def insert_record(self, coll, doc, events, actor=None):
         """Insert a new account or contact with its first events; the record that holds
         one of its unique keys already, when one does (DuplicateKey -> that one)."""
-        built = versioned.new_entity(dict(doc), events, actor=actor)
+        built = versioned.new_entity(self.record_logs[coll].start(dict(doc)), events,
+                                     actor=actor)
         try:
             self.db[coll].insert_one(built)
         except DuplicateKeyError:
@@ -115,6 +155,27 @@ class RecordsStore:
 
     def change_record(self, coll, _id, decide, **options):
         return self._records(coll).change(_id, decide, **options)
+
+    def blank_record_buckets(self, coll, doc):
+        """Blank the free text of a record's entries in its buckets (an erased contact)."""
+        self.blank_log(self.record_logs[coll], doc)
+
+    def blank_log(self, log, doc):
+        """Blank the free text of the entries of `doc` in the buckets of `log`
+        (leads.erasure): each bucket it may have (up to its count: the relay may have
+        copied entries it has not recorded as flushed yet) read by `_id`, and written if
+        it holds any."""
+        _, count, _ = log.state(doc)
+        ids = log.bucket_ids(doc["_id"], count)
+        writes = []
+        for bucket in (self.db[log.collection].find({"_id": {"$in": ids}}) if ids else ()):
+            sets = {f"entries.{key}": blanked for key, entry in
+                    (bucket.get("entries") or {}).items()
+                    if (blanked := erasure.blanked(entry)) is not None}
+            if sets:
+                writes.append(UpdateOne({"_id": bucket["_id"]}, {"$set": sets}))
+        if writes:
+            self.db[log.collection].bulk_write(writes, ordered=False)
 
     def move_to_account(self, duplicate_id, survivor_id):
         """Contacts and leads of a merged account move to the one that survived."""
@@ -150,8 +211,13 @@ class RecordsStore:
         else:
             self.change_record(CONTACTS, contact["_id"], lambda c: accounts.link_contact(
                 c, lead["_id"], now, actor), current=contact)
+        log = self.record_logs[ACCOUNTS]
+        # idempotent by the conversion's key, not by reading the account's past: its
+        # recent entries, else one key by `_id` (kit.buckets `holds`), read after each
+        # state the account's conditional write starts from
         self.change_record(ACCOUNTS, account["_id"], lambda a: accounts.link_lead(
-            a, lead["_id"], contact["_id"], now, actor), current=account)
+            a, lead["_id"], contact["_id"], now, actor,
+            linked=log.holds(self.db, a, lead["_id"])), current=account)
         return account["_id"], contact["_id"]
 
     # --- custom field definitions (kit.customfields) ---------------------------------------

@@ -12,7 +12,15 @@ from kit.auth import actor_id, caller, require_role, system_actor
 from kit.config import setting
 from kit.errors import Conflict, DealflowError, Forbidden, Invalid, NotFound, PayloadTooLarge
 from kit.fields import utcnow
-from kit.http import decode_cursor, encode_cursor, http, json_body, query_args, read_body
+from kit.http import (
+    QueryInvalid,
+    decode_cursor,
+    encode_cursor,
+    http,
+    json_body,
+    query_args,
+    read_body,
+)
 from kit.migrations import Migrations
 from kit.mongo import Store
 from kit.ops import Operational
@@ -340,8 +348,10 @@ class LeadsService(Operational):
         lead, _ = self.store.erase(id, lambda lead: erasure.erase(
             lead, utcnow(), keep, actor_id(who)))
         if lead.get("contact_id"):  # the person the conversion made of the lead goes too
-            self.store.change_record(CONTACTS, lead["contact_id"], lambda contact: (
-                accounts.erase_contact(contact, utcnow(), actor_id(who), keep)))
+            contact, _ = self.store.change_record(CONTACTS, lead["contact_id"], lambda c: (
+                accounts.erase_contact(c, utcnow(), actor_id(who), keep)))
+            # on every request, as the lead's: a repeat completes what a crash stopped
+            self.store.blank_record_buckets(CONTACTS, contact)
         lead.pop("activities", None)
         return LeadOut().dump(lead)
 
@@ -387,13 +397,23 @@ class LeadsService(Operational):
     def patch_account(self, request, id):
         return self._patch_record(request, ACCOUNTS, id, R.AccountPatch(), R.AccountOut())
 
-    @http("GET", ACCOUNT + "/timeline", response=R.RecordTimeline, tags=RECORDS,
-          summary="An account's timeline: creation, conversions, merges",
+    @http("GET", ACCOUNT + "/timeline", query=R.RecordQuery, response=R.AccountTimeline,
+          tags=RECORDS, summary="An account's timeline: creation, conversions, merges, "
+                                "edits; oldest first, by cursor",
           responses={404: "No such account"})
     def account_timeline(self, request, id):
+        args = query_args(request, R.RecordQuery())
+        after = None
+        if args.get("cursor"):
+            after = decode_cursor(args["cursor"])
+            if not isinstance(after, int) or isinstance(after, bool) or after < 1:
+                raise QueryInvalid({"cursor": ["Not a valid cursor."]})
         account = scope_of(request).check(self.store.record(ACCOUNTS, id, full=True),
                                           "account")
-        return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(account)})
+        entries, more = self.store.record_activity_page(ACCOUNTS, account, after,
+                                                        args["limit"])
+        return R.AccountTimeline().dump({"id": id, "entries": entries, "next_cursor":
+                                         encode_cursor(more) if more is not None else None})
 
     @http("POST", ACCOUNT + "/merge", body=R.MergeIn, response=R.AccountOut, tags=RECORDS,
           summary="Merge a duplicate account into another (its contacts and leads move; "
@@ -478,7 +498,8 @@ class LeadsService(Operational):
         leads = [{**lead, "activities": self.store.activities(lead)}
                  for lead in (self.store.get(lead_id, full=True)
                               for lead_id in contact["lead_ids"] if self.store.exists(lead_id))]
-        return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(contact, leads)})
+        own = {"activities": self.store.record_activities(CONTACTS, contact)}
+        return R.RecordTimeline().dump({"id": id, "entries": accounts.timeline(own, leads)})
 
     # --- typed custom fields of leads, accounts and contacts (kit.customfields) -----------
 

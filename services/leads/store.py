@@ -15,7 +15,7 @@ but two leads in a row may go to one rep when different instances take them.
 import dataclasses
 import logging
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from kit import versioned
@@ -30,7 +30,7 @@ from leads import accounts, domain, erasure, search
 from leads import assignment as rules_of_assignment
 from leads import keys as lead_keys
 from leads.domain import DuplicateLead
-from leads.records_store import RECORD_COLLECTIONS, RecordsStore
+from leads.records_store import RECORD_COLLECTIONS, RecordsStore, record_logs
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class LeadsStore(RecordsStore, BaseStore):
     def __init__(self, db, config=None):
         super().__init__(db, config)
         self.activity_log = activity_log(self.config)
-        self.bucket_logs = {"leads": self.activity_log}
+        self.record_logs = record_logs(self.config)
+        self.bucket_logs = {"leads": self.activity_log, **self.record_logs}
         self._cursors = {}  # team -> this instance's round-robin position
         self._leads = versioned.Versioned(
             db.leads, what="lead", as_write=_lead_write, touched=self.touched,
@@ -256,21 +257,8 @@ class LeadsStore(RecordsStore, BaseStore):
         return after, change
 
     def blank_buckets(self, lead):
-        """Blank the free text of the lead's activities in its buckets (leads.erasure):
-        each bucket it may have (up to its count: the relay may have copied entries it
-        has not recorded as flushed yet) read by `_id`, and written if it holds any."""
-        log = self.activity_log
-        _, count, _ = log.state(lead)
-        ids = log.bucket_ids(lead["_id"], count)
-        writes = []
-        for bucket in (self.db[ACTIVITIES].find({"_id": {"$in": ids}}) if ids else ()):
-            sets = {f"entries.{key}": blanked for key, entry in
-                    (bucket.get("entries") or {}).items()
-                    if (blanked := erasure.blanked(entry)) is not None}
-            if sets:
-                writes.append(UpdateOne({"_id": bucket["_id"]}, {"$set": sets}))
-        if writes:
-            self.db[ACTIVITIES].bulk_write(writes, ordered=False)
+        """Blank the free text of the lead's activities in its buckets (leads.erasure)."""
+        self.blank_log(self.activity_log, lead)
 
     def reassign(self, lead_id, decide, new_owner):
         """A manager's reassignment: the new owner's slot is taken regardless of the cap."""

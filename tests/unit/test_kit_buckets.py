@@ -104,3 +104,52 @@ def test_bucket_ids_cover_every_entry_of_the_count():
     assert history.bucket_ids("d", 0) == []
     assert history.bucket_ids("d", 4) == ["d:00000000"]
     assert history.bucket_ids("d", 9) == ["d:00000000", "d:00000001", "d:00000002"]
+
+
+# --- keyed entries (an account's conversions by lead) --------------------------------------
+
+
+def keyed(**options):
+    return BucketLog("activities", "account_activities", keys="account_conversions",
+                     key=lambda e: e.get("lead"), **{"size": 4, "recent": 3, **options})
+
+
+def test_the_relay_writes_a_key_per_keyed_due_entry_with_its_buckets():
+    log_ = keyed()
+    doc = {"_id": "a", "activities": [{"lead": "L1", SEQ: 1}, {"type": "merged", SEQ: 2},
+                                      {"lead": "L3", SEQ: 3}],
+           "activities_count": 3, "activities_flushed": 0}
+    [(buckets, copies), (keys, ops)] = log_.copy_writes([doc])
+    assert (buckets, keys) == ("account_activities", "account_conversions")
+    assert copies == log_.copy_ops([doc])
+    assert [(op._filter["_id"], op._doc["$set"]) for op in ops] == [
+        ("a:L1", {"entity": "a", SEQ: 1}), ("a:L3", {"entity": "a", SEQ: 3})]
+    assert [op._upsert for op in ops] == [True, True]
+    # nothing due: nothing to write; a log without keys writes buckets only
+    assert log_.copy_writes([{**doc, "activities_flushed": 1}]) == []
+    assert [c for c, _ in log(recent=3).copy_writes([{**doc, "history": doc["activities"],
+                                                      "history_count": 3}])] == ["deal_history"]
+
+
+def test_holds_answers_from_the_entity_when_it_holds_the_key_or_its_whole_log():
+    """No database (None) is touched then; the one key read by `_id` otherwise is counted
+    on the real one (tests/integration/leads/test_leads_record_buckets.py)."""
+    log_ = keyed()
+    whole = {"_id": "a", "activities": [{"lead": "L1", SEQ: 1}, {"lead": "L2", SEQ: 2}],
+             "activities_count": 2, "activities_flushed": 0}
+    assert log_.holds(None, whole, "L2") and not log_.holds(None, whole, "L9")
+    part = {"_id": "a", "activities": [{"lead": "L7", SEQ: 7}], "activities_count": 7,
+            "activities_flushed": 6}
+    assert log_.holds(None, part, "L7")
+    # a record stored before the buckets holds its whole log; a log without keys says no
+    assert log_.holds(None, {"_id": "a", "activities": [{"lead": "L1"}]}, "L1")
+    assert not log(recent=3).holds(None, part, "L0")
+
+
+def test_a_migration_writes_the_keys_of_every_entry_with_its_buckets():
+    log_ = keyed()
+    old = {"_id": "a", "activities": [{"lead": f"L{n}"} for n in range(5)]}
+    [(buckets, copies), (keys, ops)] = log_.migration_writes(old)
+    assert [op._filter["_id"] for op in copies] == ["a:00000000", "a:00000001"]
+    assert [op._filter["_id"] for op in ops] == [f"a:L{n}" for n in range(5)]
+    assert [op._doc["$set"][SEQ] for op in ops] == [1, 2, 3, 4, 5]

@@ -66,8 +66,13 @@ def test_merge_refuses_itself_and_a_merged_account():
 def test_linking_twice_changes_nothing():
     contact = {"lead_ids": ["L1"]}
     assert accounts.link_contact(contact, "L1", T0) is None
-    account = {"activities": [{"type": "conversion", "lead_id": "L1"}]}
-    assert accounts.link_lead(account, "L1", "C1", T0) is None
+    # the account's log holds the conversion (the store's O(1) look-up): nothing to note
+    assert accounts.link_lead({"_id": "A1"}, "L1", "C1", T0, linked=True) is None
+    change = accounts.link_lead({"_id": "A1"}, "L1", "C1", T0)
+    [entry] = change.log  # a log entry, numbered by the write (kit.buckets), not a push
+    assert (entry["type"], entry["lead_id"], change.push) == ("conversion", "L1", {})
+    assert accounts.conversion_key(entry) == "L1"
+    assert accounts.conversion_key({**entry, "type": "merged"}) is None
 
 
 def test_erasure_blanks_the_contact_once():
