@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import eventlet
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
+from pymongo.errors import ConnectionFailure
 
 from kit.config import setting
 from kit.fields import utcnow
@@ -129,7 +130,7 @@ class Sender(DependencyProvider):
         status, error, seconds = self.post(sub, doc, now)
         verdict, sets, unset, entry = deliveries.after_attempt(
             doc, status, error, seconds, self.clock(), self.policy)
-        if not store.record(doc, sets, unset, entry, self.keep):
+        if not self._record(store, doc, (sets, unset, entry), now):
             return None  # the lease ran out and another instance took it over
         self.counted.labels(sub["_id"], verdict).inc()
         if verdict == schedule.DELIVERED:
@@ -146,6 +147,23 @@ class Sender(DependencyProvider):
                                         "a row")
             return "disabled"
         return verdict
+
+    def _record(self, store, doc, outcome, claimed_at):
+        """Write the attempt's outcome, again while the database is away, until shortly
+        before the claim's lease ends: a delivery the receiver took is sent again only if
+        its outcome could not be written within the lease. Every outcome ends the claim, so
+        a write that landed but whose answer was lost matches nothing the second time."""
+        deadline = claimed_at + dt.timedelta(seconds=self.lease - min(5.0, self.lease / 4))
+        delay = 0.1
+        while True:
+            try:
+                return store.record(doc, *outcome, self.keep)
+            except ConnectionFailure as exc:
+                if self.clock() + dt.timedelta(seconds=delay) >= deadline:
+                    raise
+                log.warning("delivery %s: outcome not written yet (%s)", doc["_id"], exc)
+                eventlet.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def turn_off(self, store, sub, reason):
         current = store.get_subscription(sub["_id"]) or sub
