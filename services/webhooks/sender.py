@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import eventlet
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
-from pymongo.errors import ConnectionFailure
 
 from kit.config import setting
 from kit.fields import utcnow
+from kit.leases import write_within_lease
 from kit.prom import PromRegistry
 from webhooks import deliveries, ordering, schedule, subscriptions, transport
 from webhooks.sealing import Seal, SealBroken
@@ -149,21 +149,12 @@ class Sender(DependencyProvider):
         return verdict
 
     def _record(self, store, doc, outcome, claimed_at):
-        """Write the attempt's outcome, again while the database is away, until shortly
-        before the claim's lease ends: a delivery the receiver took is sent again only if
-        its outcome could not be written within the lease. Every outcome ends the claim, so
-        a write that landed but whose answer was lost matches nothing the second time."""
-        deadline = claimed_at + dt.timedelta(seconds=self.lease - min(5.0, self.lease / 4))
-        delay = 0.1
-        while True:
-            try:
-                return store.record(doc, *outcome, self.keep)
-            except ConnectionFailure as exc:
-                if self.clock() + dt.timedelta(seconds=delay) >= deadline:
-                    raise
-                log.warning("delivery %s: outcome not written yet (%s)", doc["_id"], exc)
-                eventlet.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        """Write the attempt's outcome within the claim's lease (kit.leases): a delivery
+        the receiver took is sent again only if its outcome could not be written within
+        the lease. Every outcome ends the claim."""
+        return write_within_lease(lambda: store.record(doc, *outcome, self.keep), claimed_at,
+                                  self.lease, clock=self.clock,
+                                  what=f"delivery {doc['_id']}: outcome")
 
     def turn_off(self, store, sub, reason):
         current = store.get_subscription(sub["_id"]) or sub
