@@ -1,10 +1,26 @@
-"""Plain AMQP helpers for tests: bind a queue like an outside subscriber would."""
+"""Plain AMQP helpers for tests: bind a queue like an outside subscriber would, publish
+events as their producers do."""
 from kombu import Connection, Exchange, Queue
+
+from kit.amqp import ConfirmingPublisher
 
 
 def distinct(events):
     """One copy of each event id, in arrival order (delivery is at least once)."""
     return list({event["id"]: event for event in events}.values())
+
+
+def publish(amqp_uri, *events, on_declare=None):
+    """Publish catalog events the way their producers' outbox relays do: to exchange
+    `<service>.events` (the service named by the event's source), routed by type, with
+    `on_declare` (kit.streams.stream_declarer) where the test reads the streams too."""
+    publisher = ConfirmingPublisher(amqp_uri, on_declare=on_declare)
+    try:
+        publisher.publish_batch([
+            (f"{e['source'].rsplit('/', 1)[-1]}.events", e["type"], e, {"ce-id": e["id"]})
+            for e in events])
+    finally:
+        publisher.close()
 
 
 class Subscriber:

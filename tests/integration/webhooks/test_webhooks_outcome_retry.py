@@ -2,11 +2,7 @@
 the database is back, within the claim's lease, so the receiver does not get it again."""
 import threading
 import uuid
-from urllib.parse import urlparse
 
-import pytest
-
-from tests.conftest import MONGO_URI
 from tests.integration.webhooks.webhooks_support import (
     assigned,
     publish,
@@ -15,7 +11,6 @@ from tests.integration.webhooks.webhooks_support import (
     wait_received,
     webhooks_config,
 )
-from tests.support.proxy import TcpProxy
 from tests.support.wait import wait_for
 
 # longer than the driver's own wait for a server (MONGO.timeout_ms, 3 s), so the write
@@ -24,18 +19,10 @@ from tests.support.wait import wait_for
 OUTAGE, LEASE = 4.5, 12
 
 
-@pytest.fixture
-def database_proxy():
-    target = urlparse(MONGO_URI)
-    proxy = TcpProxy(target.hostname, target.port or 27017).up()
-    yield proxy
-    proxy.down()
-
-
 def test_an_outcome_written_after_an_outage_delivers_once(
         container_factory, make_config, api, receiver, mongo_db, database_proxy):
     config = webhooks_config(make_config, lease_seconds=LEASE)
-    config["MONGO_URI"] = f"mongodb://127.0.0.1:{database_proxy.port}"
+    config["MONGO_URI"] = database_proxy.uri
     container = start_webhooks(container_factory, config)
     sender = next(d for d in container.extensions if d.__class__.__name__ == "Sender")
     post, outages = sender.post, []
