@@ -12,17 +12,16 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address
 from pathlib import Path
 
-import eventlet
 import yaml
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
-from pymongo.errors import ConnectionFailure
 
 from kit import people
 from kit.catalog import EVENT_TYPES
 from kit.config import setting
 from kit.errors import Invalid, Retryable
 from kit.fields import rfc3339, utcnow
+from kit.leases import write_within_lease
 from kit.links import Keyring
 from kit.prom import PromRegistry
 from notify import chat, domain, mail, sms
@@ -76,8 +75,6 @@ class Notifier(DependencyProvider):
         self.retry_delays = list(setting(config, "NOTIFY.retry_delays_seconds",
                                              [5, 30, 120, 600, 1800, 3600]))
         self.lease = float(setting(config, "NOTIFY.lease_seconds", 60))
-        # an outcome is written again until this long before the lease ends
-        self.record_margin = min(5.0, self.lease / 4)
         self.batch = int(setting(config, "NOTIFY.delivery_batch_size", 100))
         self.public_url = str(setting(config, "NOTIFY.public_url",
                                       "http://127.0.0.1:8006")).rstrip("/")
@@ -195,23 +192,10 @@ class Notifier(DependencyProvider):
         return outcome
 
     def _record(self, store, doc, outcome, claimed_at):
-        """Write the outcome, again while the database is away, until shortly before the
-        claim's lease ends: a message that went out is sent again only if its outcome
-        could not be written within the lease (a crash, or an outage longer than it). Each
-        outcome ends the claim, so a write that landed but whose answer was lost matches
-        nothing the second time."""
-        deadline = claimed_at + dt.timedelta(seconds=self.lease - self.record_margin)
-        delay = 0.1
-        while True:
-            try:
-                return store.record(doc, outcome)
-            except ConnectionFailure as exc:
-                if self.clock() + dt.timedelta(seconds=delay) >= deadline:
-                    raise
-                log.warning("notification %s: outcome not written yet (%s), again in %.1f s",
-                            doc["_id"], exc, delay)
-                eventlet.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        """Write the outcome within the claim's lease (kit.leases): each outcome ends the
+        claim."""
+        return write_within_lease(lambda: store.record(doc, outcome), claimed_at, self.lease,
+                                  clock=self.clock, what=f"notification {doc['_id']}: outcome")
 
     def _attempt(self, store, doc, now, opted_out):
         if {(doc["recipient"], doc["channel"]), (doc["recipient"], domain.ALL_CHANNELS)} \

@@ -19,6 +19,7 @@ from prometheus_client import Counter, Histogram
 
 from kit.config import setting
 from kit.fields import utcnow
+from kit.leases import write_within_lease
 from kit.prom import PromRegistry
 from webhooks import deliveries, ordering, schedule, subscriptions, transport
 from webhooks.sealing import Seal, SealBroken
@@ -129,7 +130,7 @@ class Sender(DependencyProvider):
         status, error, seconds = self.post(sub, doc, now)
         verdict, sets, unset, entry = deliveries.after_attempt(
             doc, status, error, seconds, self.clock(), self.policy)
-        if not store.record(doc, sets, unset, entry, self.keep):
+        if not self._record(store, doc, (sets, unset, entry), now):
             return None  # the lease ran out and another instance took it over
         self.counted.labels(sub["_id"], verdict).inc()
         if verdict == schedule.DELIVERED:
@@ -146,6 +147,14 @@ class Sender(DependencyProvider):
                                         "a row")
             return "disabled"
         return verdict
+
+    def _record(self, store, doc, outcome, claimed_at):
+        """Write the attempt's outcome within the claim's lease (kit.leases): a delivery
+        the receiver took is sent again only if its outcome could not be written within
+        the lease. Every outcome ends the claim."""
+        return write_within_lease(lambda: store.record(doc, *outcome, self.keep), claimed_at,
+                                  self.lease, clock=self.clock,
+                                  what=f"delivery {doc['_id']}: outcome")
 
     def turn_off(self, store, sub, reason):
         current = store.get_subscription(sub["_id"]) or sub

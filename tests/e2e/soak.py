@@ -34,9 +34,9 @@ from urllib.parse import quote, urlparse
 import requests
 from kombu import Connection, Exchange, Queue
 
-from kit.amqp import CLOUDEVENTS_JSON
 from tests.conftest import MONGO_URI, ROOT
 from tests.e2e import funnel_script as funnel
+from tests.support.amqp import consumer_queues, poison
 from tests.support.platform import SERVICES
 from tests.support.proxy import ProxyProcess
 
@@ -158,26 +158,11 @@ class Soak:
                 proxy.up()
             return f"{kind} away {seconds} s"
         if kind == "poison":
-            queues = self.consumer_queues()
-            with Connection(self.amqp_uri) as conn:
-                producer = conn.Producer()
-                for queue in queues:
-                    producer.publish(b'{"specversion": "1.0", "type": "poison", "id": "p"}',
-                                     routing_key=queue, exchange="", serializer=None,
-                                     content_type=CLOUDEVENTS_JSON, content_encoding="utf-8")
-                    producer.publish(b"\xff\xfe{not json", routing_key=queue, exchange="",
-                                     content_type=CLOUDEVENTS_JSON,
-                                     content_encoding="binary")
+            queues = consumer_queues(self.api, self.vhost)
+            poison(self.amqp_uri, queues)
             self.poisoned += 2
             return f"poison and undecodable on {len(queues)} queues"
         return "none"
-
-    def consumer_queues(self):
-        resp = requests.get(f"{self.api}/api/queues/{quote(self.vhost, safe='')}",
-                            params={"columns": "name"}, timeout=10)
-        resp.raise_for_status()
-        return sorted(q["name"] for q in resp.json() if q["name"].startswith("evt-")
-                      and ".retry." not in q["name"] and not q["name"].endswith(".dlq"))
 
     def dead_letters(self):
         resp = requests.get(f"{self.api}/api/queues/{quote(self.vhost, safe='')}",

@@ -12,16 +12,14 @@ import os
 import threading
 import time
 from collections import Counter
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import pytest
-import requests
 from kombu import Connection
 
-from kit.amqp import CLOUDEVENTS_JSON
 from tests.conftest import MONGO_URI
 from tests.e2e import funnel_script as funnel
-from tests.support.amqp import Subscriber, distinct
+from tests.support.amqp import Subscriber, consumer_queues, distinct, poison
 from tests.support.platform import SERVICES
 from tests.support.proxy import ProxyProcess
 
@@ -117,14 +115,6 @@ def faulty(vhost_pipeline, request, tmp_path_factory):
             database.stop()
 
 
-def consumer_queues(faulty):
-    resp = requests.get(f"{faulty.api_uri}/api/queues/{quote(faulty.vhost, safe='')}",
-                        params={"columns": "name"}, timeout=10)
-    resp.raise_for_status()
-    return sorted(q["name"] for q in resp.json() if q["name"].startswith("evt-")
-                  and ".retry." not in q["name"] and not q["name"].endswith(".dlq"))
-
-
 def depths(faulty, queues):
     with Connection(faulty.amqp_uri) as conn:
         channel = conn.channel()
@@ -133,7 +123,7 @@ def depths(faulty, queues):
 
 
 def test_poison_and_undecodable_messages_on_every_queue_are_dead_lettered(faulty):
-    queues = consumer_queues(faulty)
+    queues = consumer_queues(faulty.api_uri, faulty.vhost)
     # leads consumes nothing; webhooks reads the producers' streams, where a message that
     # is no event is skipped (a stream keeps it), not dead-lettered
     assert {q.split("--")[1].split(".")[0] for q in queues} == \
@@ -142,15 +132,7 @@ def test_poison_and_undecodable_messages_on_every_queue_are_dead_lettered(faulty
 
     def fault(progress):
         progress(2)
-        with Connection(faulty.amqp_uri) as conn:
-            producer = conn.Producer()
-            for queue in queues:
-                # a catalog type's envelope without its data, and bytes that are no JSON
-                producer.publish(b'{"specversion": "1.0", "type": "poison", "id": "p"}',
-                                 routing_key=queue, exchange="", serializer=None,
-                                 content_type=CLOUDEVENTS_JSON, content_encoding="utf-8")
-                producer.publish(b"\xff\xfe{not json", routing_key=queue, exchange="",
-                                 content_type=CLOUDEVENTS_JSON, content_encoding="binary")
+        poison(faulty.amqp_uri, queues)
 
     faulty.run_during(fault)
     want = {q: n + 2 for q, n in before.items()}

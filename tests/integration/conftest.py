@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.support.proxy import broker_proxy, database_proxy  # noqa: F401 - fixtures
 from tests.support.queryplans import RECORDER, describe, scans, shape, write_inventory
 from tests.support.wait import wait_for
 

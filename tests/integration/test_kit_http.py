@@ -1,16 +1,13 @@
 """The HTTP kit against real servers: problem+json for every error, 503 (never a 500 with a
 traceback) when MongoDB is unreachable, recovery without restart, readiness, request metrics
 and OpenAPI."""
-from urllib.parse import urlparse
 
 import pytest
 from eventlet.event import Event
-from kombu import Connection
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.conftest import MONGO_URI, free_port
-from tests.support.proxy import TcpProxy
+from tests.conftest import free_port
 from tests.support.things import ThingsRpcService, ThingsService
 from tests.support.wait import wait_for
 
@@ -178,39 +175,27 @@ def test_ready_metrics_and_openapi(things):
 
 
 
-def test_database_outage_is_503_and_the_service_recovers_by_itself(things):
-    target = urlparse(MONGO_URI)
-    proxy = TcpProxy(target.hostname, target.port or 27017).up()
-    try:
-        client, _ = things(MONGO_URI=f"mongodb://127.0.0.1:{proxy.port}",
-                           MONGO={"timeout_ms": 500})
-        assert client.post("/api/v1/things", json={"name": "before"}).status_code == 201
-        proxy.down()
-        assert client.post("/api/v1/things", json={"name": "during"}).status_code == 503
-        assert client.get("/readyz").status_code == 503
-        proxy.up()
-        assert wait_for(lambda: client.get("/readyz").status_code == 200)
-        assert client.post("/api/v1/things", json={"name": "after"}).status_code == 201
-    finally:
-        proxy.down()
+def test_database_outage_is_503_and_the_service_recovers_by_itself(things, database_proxy):
+    client, _ = things(MONGO_URI=database_proxy.uri, MONGO={"timeout_ms": 500})
+    assert client.post("/api/v1/things", json={"name": "before"}).status_code == 201
+    database_proxy.down()
+    assert client.post("/api/v1/things", json={"name": "during"}).status_code == 503
+    assert client.get("/readyz").status_code == 503
+    database_proxy.up()
+    assert wait_for(lambda: client.get("/readyz").status_code == 200)
+    assert client.post("/api/v1/things", json={"name": "after"}).status_code == 201
 
 
-def test_broker_outage_makes_the_service_not_ready_until_it_returns(things, rabbit_config):
-    conn = Connection(rabbit_config["AMQP_URI"])
-    proxy = TcpProxy("127.0.0.1", conn.port or 5672).up()
-    try:
-        client, _ = things(AMQP_URI=f"pyamqp://{conn.userid}:{conn.password}@127.0.0.1:"
-                                    f"{proxy.port}/{conn.virtual_host}")
-        assert client.get("/readyz").status_code == 200
-        proxy.down()
-        assert wait_for(lambda: client.get("/readyz").status_code == 503)
-        assert client.get("/readyz").json()["checks"]["amqp"] == "unreachable"
-        # writes still succeed: their events wait in the outbox
-        assert client.post("/api/v1/things", json={"name": "queued"}).status_code == 201
-        proxy.up()
-        assert wait_for(lambda: client.get("/readyz").status_code == 200)
-    finally:
-        proxy.down()
+def test_broker_outage_makes_the_service_not_ready_until_it_returns(things, broker_proxy):
+    client, _ = things(AMQP_URI=broker_proxy.uri)
+    assert client.get("/readyz").status_code == 200
+    broker_proxy.down()
+    assert wait_for(lambda: client.get("/readyz").status_code == 503)
+    assert client.get("/readyz").json()["checks"]["amqp"] == "unreachable"
+    # writes still succeed: their events wait in the outbox
+    assert client.post("/api/v1/things", json={"name": "queued"}).status_code == 201
+    broker_proxy.up()
+    assert wait_for(lambda: client.get("/readyz").status_code == 200)
 
 
 class Busy(ThingsRpcService):

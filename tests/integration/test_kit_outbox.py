@@ -15,27 +15,8 @@ from kit.amqp import ConfirmingPublisher
 from kit.events import new_event
 from kit.outbox import OutboxRelay
 from tests.support.amqp import Subscriber
-from tests.support.proxy import TcpProxy
 from tests.support.things import TallyService, ThingsRpcService, ThingsService
 from tests.support.wait import wait_for
-
-
-@pytest.fixture
-def broker_proxy(rabbit_config):
-    proxy = TcpProxy("127.0.0.1", _port(rabbit_config["AMQP_URI"])).up()
-    yield proxy
-    proxy.down()
-
-
-def _port(uri):
-    from kombu import Connection
-    return Connection(uri).port or 5672
-
-
-def _via(uri, port):
-    from kombu import Connection
-    conn = Connection(uri)
-    return f"pyamqp://{conn.userid}:{conn.password}@127.0.0.1:{port}/{conn.virtual_host}"
 
 
 def test_event_is_published_right_after_the_write(container_factory, make_config, api,
@@ -60,7 +41,7 @@ def test_event_is_published_right_after_the_write(container_factory, make_config
 def test_write_succeeds_with_broker_down_and_event_follows_when_it_returns(
         container_factory, make_config, api, rabbit_config, broker_proxy, mongo_db):
     config = make_config("leads")
-    config["AMQP_URI"] = _via(rabbit_config["AMQP_URI"], broker_proxy.port)
+    config["AMQP_URI"] = broker_proxy.uri
     sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.created")
     container = container_factory(ThingsService, config)
     container.start()
@@ -160,7 +141,7 @@ def outbox_age(api_client):
 def test_the_age_of_the_oldest_waiting_event_is_exposed_while_the_broker_is_down(
         container_factory, make_config, api, rabbit_config, broker_proxy, mongo_db):
     config = make_config("leads")
-    config["AMQP_URI"] = _via(rabbit_config["AMQP_URI"], broker_proxy.port)
+    config["AMQP_URI"] = broker_proxy.uri
     container = container_factory(ThingsService, config)
     container.start()
     http = api(config)

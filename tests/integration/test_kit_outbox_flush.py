@@ -1,31 +1,15 @@
 """A stopping instance publishes what its outbox still holds (kit.mongo Store.stop, within
 SHUTDOWN.grace_seconds): here the events of a write made while the broker was down, which
 no sweep would publish while this instance is the only one."""
-import pytest
-from kombu import Connection
-
 from tests.support.amqp import Subscriber
-from tests.support.proxy import TcpProxy
 from tests.support.things import ThingsService
-
-
-@pytest.fixture
-def broker_proxy(rabbit_config):
-    proxy = TcpProxy("127.0.0.1", Connection(rabbit_config["AMQP_URI"]).port or 5672).up()
-    yield proxy
-    proxy.down()
-
-
-def via(uri, port):
-    conn = Connection(uri)
-    return f"pyamqp://{conn.userid}:{conn.password}@127.0.0.1:{port}/{conn.virtual_host}"
 
 
 def test_stop_flushes_the_outbox_a_broker_outage_left(container_factory, make_config, api,
                                                      rabbit_config, broker_proxy, mongo_db):
     config = make_config("leads", OUTBOX={"sweep_interval_seconds": 300, "grace_seconds": 300},
                          SHUTDOWN={"grace_seconds": 10})
-    config["AMQP_URI"] = via(rabbit_config["AMQP_URI"], broker_proxy.port)
+    config["AMQP_URI"] = broker_proxy.uri
     sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.created")
     container = container_factory(ThingsService, config)
     container.start()

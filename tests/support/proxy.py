@@ -1,14 +1,22 @@
-"""A TCP proxy that can cut a service off from a real server, to inject outages."""
+"""A TCP proxy that can cut a service off from a real server, to inject outages, and the
+integration tests' fixtures that put one in front of the test database or broker (the
+integration conftest offers them): point a service at `proxy.uri`, then `down()`/`up()`."""
+import contextlib
 import socket
+from urllib.parse import urlsplit, urlunsplit
 
 import eventlet
+import pytest
 from eventlet.green import socket as gsocket
+
+DEFAULT_PORTS = {"mongodb": 27017, "amqp": 5672, "pyamqp": 5672}
 
 
 class TcpProxy:
     def __init__(self, target_host, target_port):
         self.target = (target_host, target_port)
         self.port = None
+        self.uri = None  # the server's URI through this proxy, when proxied() made it
         self._listener = None
         self._conns = set()
         self._accepting = None
@@ -67,6 +75,43 @@ class TcpProxy:
                     s.close()
                 except OSError:
                     pass
+
+
+def via(uri, port):
+    """`uri` through a proxy on this host's `port`: credentials, path (a vhost, a
+    database) and options kept."""
+    parts = urlsplit(uri)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}127.0.0.1:{port}"))
+
+
+@contextlib.contextmanager
+def proxied(uri):
+    """A TcpProxy, up, in front of the server `uri` names, with `.uri` the same URI through
+    it; cut when the block ends."""
+    parts = urlsplit(uri)
+    proxy = TcpProxy(parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]).up()
+    proxy.uri = via(uri, proxy.port)
+    try:
+        yield proxy
+    finally:
+        proxy.down()
+
+
+@pytest.fixture
+def database_proxy():
+    """A proxy in front of the test database; `.uri` is a MONGO_URI through it."""
+    from tests.conftest import MONGO_URI
+    with proxied(MONGO_URI) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def broker_proxy(rabbit_config):
+    """A proxy in front of the test's broker; `.uri` is its AMQP_URI (vhost kept) through
+    it."""
+    with proxied(rabbit_config["AMQP_URI"]) as proxy:
+        yield proxy
 
 
 class ProxyProcess:

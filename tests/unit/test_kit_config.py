@@ -2,6 +2,7 @@
 import pytest
 
 from kit.config import load_config, setting
+from tests.support.configs import shipped_config
 
 
 @pytest.fixture
@@ -19,6 +20,7 @@ def config_file(tmp_path):
 def test_defaults_apply_without_environment(config_file, monkeypatch):
     monkeypatch.delenv("AMQP_URI", raising=False)
     monkeypatch.delenv("MAX_WORKERS", raising=False)
+    monkeypatch.delenv("AUTH_REQUIRED", raising=False)
     config = load_config(config_file)
     assert config["AMQP_URI"] == "amqp://localhost"
     assert config["max_workers"] == 10
@@ -42,7 +44,7 @@ def test_setting_reads_nested_keys_with_a_default(config_file):
 @pytest.mark.parametrize("service", ["leads", "deals", "quotes", "support", "metrics"])
 def test_every_service_config_loads_with_its_own_database_and_port(service):
     from tests.conftest import ROOT
-    config = load_config(ROOT / "services" / service / "config.yml")
+    config = shipped_config(ROOT / "services" / service / "config.yml")
     assert config["MONGO_DATABASE"] == f"dealflow_{service}"
     port = {"leads": 8001, "deals": 8002, "quotes": 8003, "support": 8004, "metrics": 8005}
     assert config["WEB_SERVER_ADDRESS"].endswith(f":{port[service]}")

@@ -1,12 +1,14 @@
 """A default written in code is the default of the YAML too: where a service's config.yml
 sets a key, the code's fallback for that key says the same, so that a config without it
-(a test's, a trimmed deployment's) behaves as documented."""
+(a test's, a trimmed deployment's) behaves as documented. The YAML is read as shipped,
+whatever the caller exported (tests.support.configs)."""
 import ast
 from pathlib import Path
 
 import pytest
 
-from kit.config import load_config, setting
+from kit.config import setting
+from tests.support.configs import shipped_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services"
@@ -47,15 +49,15 @@ DELIBERATE = {
     # a deployment that forgot its secret accepts no token, never the development one
     "AUTH.secret",
 }
+SHIPPED = {config: shipped_config(config) for config in CONFIGS}
 CASES = [(where, key, default, config) for where, key, default in code_defaults()
          for config in CONFIGS
-         if key not in DELIBERATE
-         and setting(load_config(config), key, KeyError) is not KeyError]
+         if key not in DELIBERATE and setting(SHIPPED[config], key, KeyError) is not KeyError]
 
 
 @pytest.mark.parametrize("where, key, default, config", CASES,
                          ids=[f"{c.parent.name}:{k}@{w}" for w, k, _, c in CASES])
 def test_code_default_equals_the_yaml(where, key, default, config):
-    assert _same(default, setting(load_config(config), key)), (
+    assert _same(default, setting(SHIPPED[config], key)), (
         f"{where} falls back to {default!r} for {key}; {config.relative_to(ROOT)} says "
-        f"{setting(load_config(config), key)!r}")
+        f"{setting(SHIPPED[config], key)!r}")

@@ -5,8 +5,8 @@ from decimal import Decimal
 from kombu import Connection
 
 from deals.service import DealsService
-from kit.amqp import ConfirmingPublisher
 from kit.events import new_event
+from tests.support.amqp import publish  # noqa: F401 - shared with the deals tests
 from tests.support.wait import wait_for  # noqa: F401 - shared with the deals tests
 
 
@@ -18,17 +18,6 @@ def start_deals(container_factory, config):
 
 def store_of(container):
     return next(d for d in container.dependencies if d.attr_name == "store").store
-
-
-def publish(amqp_uri, *events):
-    """Publish catalog events the way their producers do (exchange <service>.events)."""
-    publisher = ConfirmingPublisher(amqp_uri)
-    try:
-        publisher.publish_batch([
-            (f"{e['source'].rsplit('/', 1)[-1]}.events", e["type"], e, {"ce-id": e["id"]})
-            for e in events])
-    finally:
-        publisher.close()
 
 
 def lead_converted(lead_id, **data):

@@ -5,9 +5,9 @@ import itertools
 
 import yaml
 
-from kit.amqp import ConfirmingPublisher
 from kit.events import new_event
 from notify.service import NotifyService
+from tests.support.amqp import publish  # noqa: F401 - shared with the notify tests
 from tests.support.wait import wait_for
 
 PEOPLE = {
@@ -75,16 +75,6 @@ def followup_due(lead_id, owner="ann"):
     return event("lead.followup_due", f"task-{lead_id}", lead_id=lead_id,
                  task_id=f"task-{lead_id}", owner_id=owner,
                  due_at=dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC), note="回电")
-
-
-def publish(amqp_uri, *events):
-    publisher = ConfirmingPublisher(amqp_uri)
-    try:
-        publisher.publish_batch([
-            (f"{e['source'].rsplit('/', 1)[-1]}.events", e["type"], e, {"ce-id": e["id"]})
-            for e in events])
-    finally:
-        publisher.close()
 
 
 def wait_status(http, key, status, timeout=15):

@@ -1,9 +1,9 @@
 """Starting webhooks in-process against the test's vhost and database, with quick timers
 and retries, and publishing events the way producers do (exchange and stream)."""
-from kit.amqp import ConfirmingPublisher
 from kit.events import new_event
 from kit.fields import utcnow
 from kit.streams import stream_declarer
+from tests.support import amqp
 from tests.support.wait import wait_for
 from webhooks.service import WebhooksService
 
@@ -50,12 +50,7 @@ def updated(lead_id, seq):
 
 def publish(config, events):
     """As the outbox relay does: to the producer's exchange, and so into its stream."""
-    publisher = ConfirmingPublisher(config["AMQP_URI"], on_declare=stream_declarer(config))
-    try:
-        publisher.publish_batch([(f"{e['source'].rsplit('/', 1)[-1]}.events", e["type"], e,
-                                  {"ce-id": e["id"]}) for e in events])
-    finally:
-        publisher.close()
+    amqp.publish(config["AMQP_URI"], *events, on_declare=stream_declarer(config))
 
 
 def received_ids(receiver):

@@ -5,9 +5,9 @@ import pathlib
 
 import pytest
 
-from kit.config import load_config
 from kit.errors import Conflict, Invalid
 from leads import csvheaders, csvimport, imports
+from tests.support.configs import shipped_config
 
 TEXT = "name,company\n张伟,北京科技\n"
 
@@ -151,7 +151,7 @@ def test_what_a_request_may_do_with_an_import_under_its_key(recorded, outcome):
 
 def test_import_limits_default_to_the_yaml():
     path = pathlib.Path(__file__).parents[3] / "services" / "leads" / "config.yml"
-    assert imports.limits(load_config(path)) == imports.limits({}) == imports.Limits()
+    assert imports.limits(shipped_config(path)) == imports.limits({}) == imports.Limits()
 
 
 def test_a_header_with_too_many_columns_is_refused_as_a_whole():

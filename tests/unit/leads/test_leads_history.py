@@ -4,15 +4,15 @@ import datetime as dt
 
 import pytest
 
-from kit.config import load_config
 from leads import domain
 from leads.assignment import Assignment
 from leads.extensions import rules_from_config
 from tests.conftest import ROOT
+from tests.support.configs import shipped_config
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-RULES = rules_from_config(load_config(ROOT / "services" / "leads" / "config.yml"))
+RULES = rules_from_config(shipped_config(ROOT / "services" / "leads" / "config.yml"))
 
 
 def hours(n):

@@ -1,10 +1,10 @@
 """Scoring and assignment rules, table-driven, plus the config parsing that feeds them."""
 import pytest
 
-from kit.config import load_config
 from leads import assignment, scoring
 from leads.extensions import rules_from_config
 from tests.conftest import ROOT
+from tests.support.configs import shipped_config
 
 RULES = scoring.parse_rules([
     {"name": "has_company", "field": "company", "op": "present", "points": 10},
@@ -134,7 +134,7 @@ def test_caps_per_rep_override_the_default():
 
 
 def test_shipped_config_parses():
-    rules = rules_from_config(load_config(ROOT / "services" / "leads" / "config.yml"))
+    rules = rules_from_config(shipped_config(ROOT / "services" / "leads" / "config.yml"))
     assert rules.scoring and rules.assignment.territories and rules.response_minutes > 0
 
 

@@ -8,15 +8,16 @@ import pytest
 from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry, generate_latest
 
-from kit.config import load_config, setting
+from kit.config import setting
 from kit.events import parse_event
 from metrics import domain
 from metrics.live import KpiCollector
 from metrics.schemas import FunnelQuery
 from tests.integration.metrics import metrics_script as script
+from tests.support.configs import shipped_config
 
 CONFIG = Path(__file__).resolve().parents[3] / "services" / "metrics" / "config.yml"
-RULES = domain.Rules.from_config(setting(load_config(CONFIG), "KPIS"))
+RULES = domain.Rules.from_config(setting(shipped_config(CONFIG), "KPIS"))
 
 
 def projections(events):

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from kit.config import load_config, setting
+from kit.config import setting
 from kit.events import new_event, parse_event
 from metrics import domain
 from metrics.support_kpis import status_now
+from tests.support.configs import shipped_config
 
 CONFIG = Path(__file__).resolve().parents[3] / "services" / "metrics" / "config.yml"
-RULES = domain.Rules.from_config(setting(load_config(CONFIG), "KPIS"))
+RULES = domain.Rules.from_config(setting(shipped_config(CONFIG), "KPIS"))
 T0 = dt.datetime(2026, 3, 2, 1, tzinfo=dt.UTC)
 BASE = {"ticket_id": "K", "priority": "urgent", "category": "billing"}
 

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from kit.config import load_config, setting
+from kit.config import setting
 from metrics.domain import Rules
 from metrics.store import Namespace
 from metrics.streamstats import age_seconds
 from metrics.timetravel import as_of, backtest, forecast
+from tests.support.configs import shipped_config
 
 ROOT = Path(__file__).resolve().parents[3]
-RULES = Rules.from_config(setting(load_config(ROOT / "services/metrics/config.yml"), "KPIS"))
+RULES = Rules.from_config(setting(shipped_config(ROOT / "services/metrics/config.yml"), "KPIS"))
 T = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
 
