@@ -42,11 +42,17 @@ def decoded(message):
     return body, event
 
 
+def starting(exc):
+    """Whether the broker refused a stream consumer only because the stream is starting."""
+    return isinstance(exc, amqp.exceptions.InternalError) or "replica" in str(exc)
+
+
 class Consumer:
     """One stream consumer on a connection of its own; `next_batch()` returns the
     messages that arrived, up to `batch`, waiting at most `wait` seconds for more."""
 
-    # RabbitMQ 3.10 may refuse (541) a consumer of a stream declared a moment ago
+    # RabbitMQ may refuse a consumer of a stream declared a moment ago: 3.10 with 541, and
+    # under load with 406 "does not have a replica on the local node" (its member starts)
     ATTACH_TRIES = 5
     ATTACH_PAUSE = 0.2
 
@@ -64,9 +70,9 @@ class Consumer:
             except amqp.exceptions.NotFound:
                 self.close()
                 raise StreamMissing(stream) from None
-            except amqp.exceptions.InternalError:
+            except (amqp.exceptions.InternalError, amqp.exceptions.PreconditionFailed) as exc:
                 self.close()
-                if attempt == self.ATTACH_TRIES:
+                if attempt == self.ATTACH_TRIES or not starting(exc):
                     raise
                 eventlet.sleep(self.ATTACH_PAUSE)
             except Exception:
