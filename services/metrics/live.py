@@ -419,14 +419,14 @@ class LiveKpis(DependencyProvider):
         for kind in kinds:
             start = since[kind] if isinstance(since, dict) else since
             # taken before the query: a write is covered by it only once it committed first
-            stale, newest = [], self._seen.get(kind)
-            for _id, rev, stamp in self.store.changed_revisions(kind, start, skip_writer):
+            newest, stale = self._seen.get(kind), False
+            for doc in self.store.changed_projections(kind, start, skip_writer):
+                stamp = doc.get("updated_at")
                 if stamp is not None and (newest is None or stamp > newest):
                     newest = stamp
-                if rev > self.state.known_rev(kind, _id):
-                    stale.append(_id)
-            for doc in self.store.projections(kind, stale):
-                self.absorb(kind, doc)
+                if doc.get("rev", 0) > self.state.known_rev(kind, doc["_id"]):
+                    stale = True
+                    self.absorb(kind, doc)
             if stale:
                 found.append(kind)
             marks[kind] = max(m for m in (start, floor, newest and newest - self.stamp_overlap)

@@ -228,24 +228,18 @@ class MetricsStore(BaseStore):
     def all_projections(self, kind, batch_size=1000):
         return self.db[kind].find({}, LEAN).batch_size(batch_size)
 
-    def changed_revisions(self, kind, since, skip_writer=None):
-        """(id, rev, updated_at) of the projections written at or after `since`, but for
-        those `skip_writer` wrote last."""
+    def changed_projections(self, kind, since, skip_writer=None):
+        """The projections written at or after `since`, but for those `skip_writer` wrote
+        last. Whole (but lean) in one query: FerretDB decodes every document a query
+        returns, projected or not, so reading the revisions first and then the changed
+        documents would decode each changed one twice."""
         query = {"updated_at": {"$gte": since}}
         if skip_writer:
             # ($ne as two ranges and a null: FerretDB's SQLite pushdown leaves out those
             # rows in SQL, before it decodes them, and would decode every one for a $ne)
             query["$or"] = [{WRITER: {"$lt": skip_writer}}, {WRITER: {"$gt": skip_writer}},
                             {WRITER: None}]
-        cursor = self.db[kind].find(query, {"rev": 1, "updated_at": 1})
-        return [(doc["_id"], doc.get("rev", 0), doc.get("updated_at")) for doc in cursor]
-
-    def projections(self, kind, ids):
-        docs = []
-        ids = list(ids)
-        for i in range(0, len(ids), 500):
-            docs.extend(self.db[kind].find({"_id": {"$in": ids[i:i + 500]}}, LEAN))
-        return docs
+        return self.db[kind].find(query, LEAN)
 
     def cohort(self, start, end):
         """Lead projections created in [start, end) and the deals opened from them (the

@@ -31,9 +31,9 @@ class ReadsStore(MetricsStore):
     reads = []
     starts = []
 
-    def changed_revisions(self, kind, since, skip_writer=None):
-        found = super().changed_revisions(kind, since, skip_writer)
-        type(self).reads.append([_id for _id, _, _ in found])
+    def changed_projections(self, kind, since, skip_writer=None):
+        found = list(super().changed_projections(kind, since, skip_writer))
+        type(self).reads.append([doc["_id"] for doc in found])
         type(self).starts.append((kind, since))
         return found
 
@@ -48,8 +48,8 @@ class RacedStore(MetricsStore):
 
     race = None
 
-    def changed_revisions(self, kind, since, skip_writer=None):
-        found = super().changed_revisions(kind, since, skip_writer)
+    def changed_projections(self, kind, since, skip_writer=None):
+        found = list(super().changed_projections(kind, since, skip_writer))
         race, type(self).race = type(self).race, None
         if kind == "leads" and race is not None:
             race()
