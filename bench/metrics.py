@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
-from bench.harness import ROOT, CpuUse, DbOps, bearer, free_port
+from bench.harness import ROOT, TICKS, CpuUse, DbOps, bearer, cpu_seconds, free_port
 from kit.amqp import ConfirmingPublisher
 from kit.catalog import PRODUCER
 from kit.config import load_config, setting
@@ -465,19 +465,41 @@ def exact(urls, names, expected):
                for url in urls)
 
 
+def machine_busy():
+    """(busy, total) CPU seconds of the whole machine, all cores, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / TICKS, sum(ticks) / TICKS
+
+
 def _phase(ctx, amqp_uri, urls, batch, sent, profile):
     """Publish `batch` and wait until every instance counts it: (events, seconds, figures)."""
     ops = DbOps(ctx.mongo_uri)
-    cpu = CpuUse([*(ctx.pid_of(url) for url in urls), ctx.database_pid])
+    pids = [*(ctx.pid_of(url) for url in urls), ctx.database_pid]
+    cpu = CpuUse(pids)
+    seconds_before = [cpu_seconds(pid) for pid in pids]
+    busy_before = machine_busy()
     with ctx.profiling(profile, urls[0], len(batch) / 200):
         started = time.perf_counter()
         publish(amqp_uri, batch)
         done = wait_applied(urls, len(sent) + len(batch), start=len(sent))
         elapsed = max(done) - started
+    busy_after = machine_busy()
+    seconds_after = [cpu_seconds(pid) for pid in pids]
     db = ops.per_second(elapsed)
     used, load = cpu.percent()
+    ms = [None if a is None or b is None else 1000 * (b - a) / len(batch)
+          for a, b in zip(seconds_before, seconds_after, strict=True)]
     return elapsed, {"db_ops": db["ops"] * elapsed, "db_writes": db["writes"] * elapsed,
+                     "db_reads": db["reads"] * elapsed,
                      "cpu": used[:-1], "database_cpu": used[-1], "load": load,
+                     # all cores of the machine: what every process here (and any other
+                     # work on it) used of them while the phase ran
+                     "machine_cpu": 100 * (busy_after[0] - busy_before[0])
+                     / (busy_after[1] - busy_before[1]),
+                     "instances_ms": sum(m for m in ms[:-1] if m is not None),
+                     "database_ms": ms[-1],
                      # how long after the first instance the last one counted every event:
                      # the lag with which an instance learns of the others' writes
                      "behind": max(done) - min(done)}
@@ -526,6 +548,20 @@ def scale_out(ctx, amqp_uri, rules, out):
         out[f"cpu_percent_by_instance{suffix}"] = [r[2]["cpu"] for r in runs]
         out[f"database_cpu_percent{suffix}"] = [r[2]["database_cpu"] for r in runs]
         out[f"load_average{suffix}"] = [r[2]["load"] for r in runs]
+        # What bounds the phase on a machine of few cores: the share of all its cores in
+        # use, and the CPU each event cost the instances together and the database (a
+        # second instance adds work: it reads and takes in the projections the other one
+        # writes, and an entity's events split between the two take more writes)
+        out[f"machine_cpu_percent{suffix}"] = [round(r[2]["machine_cpu"]) for r in runs]
+        out[f"instances_cpu_ms_per_event{suffix}"] = round(
+            sum(r[2]["instances_ms"] * r[0] for r in runs) / count, 3)
+        if all(r[2]["database_ms"] is not None for r in runs):
+            out[f"database_cpu_ms_per_event{suffix}"] = round(
+                sum(r[2]["database_ms"] * r[0] for r in runs) / count, 3)
+        out[f"db_writes_per_event{suffix}"] = round(sum(r[2]["db_writes"] for r in runs)
+                                                    / count, 3)
+        out[f"db_reads_per_event{suffix}"] = round(sum(r[2]["db_reads"] for r in runs)
+                                                   / count, 3)
         if suffix:
             out[f"last_instance_behind_s{suffix}"] = [round(r[2]["behind"], 2) for r in runs]
     out["two_vs_one_instance"] = round(out["events_applied_per_s_2"]

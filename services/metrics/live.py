@@ -8,8 +8,10 @@ sum of their contributions in memory (domain.Aggregates) and the cohort tallies
    KPIs are exposed (and `dealflow_metrics_projections_loaded` is 1) only after that;
 2. after each of its own writes, it swaps in that entity's new contribution;
 3. every `refresh_seconds`, it re-reads the projections other instances changed: those
-   stamped `updated_at` (the database's clock, store.py) since its watermark, whose `rev`
-   is newer than the one it knows. The watermark follows the newest stamp read (less
+   stamped `updated_at` (the database's clock, store.py) since its watermark and last
+   written by another instance (each write names the instance that absorbed it, and the
+   database leaves out this one's before it reads them), whose `rev` is newer than the
+   one it knows. The watermark follows the newest stamp read (less
    `stamp_overlap_seconds`, for writes committed out of stamp order), and at most
    `refresh_overlap_seconds` behind its own clock (for skew between it and the
    database), so a refresh reads what changed since the last one, and an idle instance
@@ -26,6 +28,7 @@ import datetime as dt
 import gc
 import logging
 import time
+import uuid
 
 import eventlet
 from eventlet import tpool
@@ -239,6 +242,13 @@ class LiveKpis(DependencyProvider):
         self.source_db = None  # the projection database the state was read from
         self._snapshotted = 0
         self.passes = 0  # completed refresh passes: how tests see the loop turn
+        # names this instance's writes (store.WRITER): its refreshes need not read them
+        self.writer = uuid.uuid4().hex
+        # per kind, the newest `updated_at` taken in, its own writes' included: a refresh's
+        # watermark follows these too, or with its own writes left out of what it reads it
+        # would stay behind while only this instance writes, and each query would go through
+        # every write since then again
+        self._seen = {}
         self._running = False
 
     def start(self):
@@ -261,6 +271,9 @@ class LiveKpis(DependencyProvider):
         """Take in a projection as read or written; a stale revision changes nothing."""
         if doc.get(SOURCE_DB, self.source_db) != self.source_db:
             return  # written to a database this instance is switching from or to
+        stamp = doc.get("updated_at")
+        if stamp is not None and (kind not in self._seen or stamp > self._seen[kind]):
+            self._seen[kind] = stamp
         rev = doc.get("rev", 0)
         if rev > self.state.known_rev(kind, doc["_id"]):
             self.state.replace(kind, doc["_id"], rev, contribution(kind, doc, self.rules))
@@ -299,7 +312,8 @@ class LiveKpis(DependencyProvider):
                 if self.ready and self.store.db.name != self.source_db:
                     since, busy = self._restore(), ()  # a rebuild switched the projections
                 elif self.ready:
-                    since, busy = self._refresh(since, PROJECTIONS if full else busy)
+                    since, busy = self._refresh(since, PROJECTIONS if full else busy,
+                                                self.writer)
                     if time.monotonic() >= snapshot_due:
                         snapshot_due = time.monotonic() + self.snapshot_seconds
                         self._snapshot(min(since.values()))
@@ -317,6 +331,7 @@ class LiveKpis(DependencyProvider):
 
     def _restore(self):
         self.source_db = self.store.db.name
+        self._seen = {}
         try:
             since = self._from_snapshot()
         except snapshot.SnapshotError as exc:
@@ -390,25 +405,28 @@ class LiveKpis(DependencyProvider):
                     eventlet.sleep(0)  # let handlers and scrapes run during a long load
         return started - self.overlap
 
-    def _refresh(self, since, kinds=PROJECTIONS):
+    def _refresh(self, since, kinds=PROJECTIONS, skip_writer=None):
         """Read the projections of `kinds` changed since `since` (a watermark, or one per
-        kind) that are newer than known; returns the next watermark of each kind (see the
-        module's docstring) and the kinds where it found such projections. One watermark
-        per kind: each collection's query sees its own moment, so a stamp read in one says
-        nothing of writes to another that commit meanwhile."""
+        kind) that are newer than known, but for those `skip_writer` wrote last; returns
+        the next watermark of each kind (see the module's docstring) and the kinds where
+        it found such projections. One watermark per kind: each collection's query sees its
+        own moment, so a stamp read in one says nothing of writes to another that commit
+        meanwhile. A restore's catch-up skips nothing: the writes this instance absorbed
+        into the state that the restore replaced are among those it must read."""
         floor = utcnow() - self.overlap
         marks = dict(since) if isinstance(since, dict) else dict.fromkeys(PROJECTIONS, since)
         found = []
         for kind in kinds:
             start = since[kind] if isinstance(since, dict) else since
-            stale, newest = [], None
-            for _id, rev, stamp in self.store.changed_revisions(kind, start):
+            # taken before the query: a write is covered by it only once it committed first
+            newest, stale = self._seen.get(kind), False
+            for doc in self.store.changed_projections(kind, start, skip_writer):
+                stamp = doc.get("updated_at")
                 if stamp is not None and (newest is None or stamp > newest):
                     newest = stamp
-                if rev > self.state.known_rev(kind, _id):
-                    stale.append(_id)
-            for doc in self.store.projections(kind, stale):
-                self.absorb(kind, doc)
+                if doc.get("rev", 0) > self.state.known_rev(kind, doc["_id"]):
+                    stale = True
+                    self.absorb(kind, doc)
             if stale:
                 found.append(kind)
             marks[kind] = max(m for m in (start, floor, newest and newest - self.stamp_overlap)

@@ -37,7 +37,7 @@ class MetricsService(Operational):
     stream_stats = StreamStats()
 
     def _apply(self, events):
-        self.store.apply_batch(events, self.kpis.absorb)
+        self.store.apply_batch(events, self.kpis.absorb, self.kpis.writer)
 
     @http("GET", "/api/v1/funnel", query=FunnelQuery, response=FunnelOut, tags=["funnel"],
           summary="Cohort funnel: leads created in [from, to) and how far they got")

@@ -39,6 +39,10 @@ from metrics.domain import CONTRIBUTIONS, fact_from_event, type_key
 PROJECTIONS = tuple(CONTRIBUTIONS)
 # Fields the KPIs never read back (the applied ids can be many).
 LEAN = {"applied": 0}
+# The instance whose live KPIs took in the projection's last write (""; a writer without
+# live KPIs: a rebuild, a test, an older version): a refresh skips its own instance's
+# writes, which it absorbed as it wrote them.
+WRITER = "by"
 SNAPSHOTS = "snapshots"
 MANIFEST = "kpis"
 CONTROL = "control"
@@ -121,8 +125,8 @@ class MetricsStore(BaseStore):
             db.leads.create_index([("created_at", ASCENDING)])
             db.deals.create_index([("lead_id", ASCENDING)])
 
-    def apply(self, event):
-        """Apply one event to its entity's projection.
+    def apply(self, event, writer=""):
+        """Apply one event to its entity's projection (`writer`: as in apply_batch).
 
         Returns (collection, projection document after the write, applied?) where
         applied is False for an event already applied (a duplicate).
@@ -132,10 +136,12 @@ class MetricsStore(BaseStore):
         update = {
             "$push": {"facts": fact, "applied": event_id},
             "$inc": {"rev": 1},
+            "$set": {WRITER: writer},
             "$currentDate": {"updated_at": True},
         }
         _index_keys(kind, [fact], update)
         duplicate = {"$inc": {f"dups.{type_key(event['type'])}": 1, "rev": 1},
+                     "$set": {WRITER: writer},
                      "$currentDate": {"updated_at": True}}
         space = self.db
         coll = space[kind]
@@ -157,10 +163,11 @@ class MetricsStore(BaseStore):
                     return kind, doc, False
         raise RuntimeError(f"could not apply {event_id} to {kind}/{entity_id}")
 
-    def apply_batch(self, events, written=None):
+    def apply_batch(self, events, written=None, writer=""):
         """Apply a batch of events; returns [(collection, projection after the write)], one
         per entity the batch touches, each also handed to `written(collection, doc)` as
-        soon as it is written (the live KPIs take it in before a refresh reads it back).
+        soon as it is written (the live KPIs take it in, so their refreshes, which skip
+        what `writer` wrote, need not read it back).
 
         All the events of one entity are ONE find-and-modify: their facts and ids pushed,
         guarded so it matches only while none of those ids is applied yet (an id repeated
@@ -177,16 +184,16 @@ class MetricsStore(BaseStore):
             groups.setdefault((kind, entity_id), []).append((event, fact))
         out = []
         for (kind, entity_id), items in groups.items():
-            doc = self._apply_together(kind, entity_id, items)
+            doc = self._apply_together(kind, entity_id, items, writer)
             if doc is None:
                 for event, _ in items:
-                    _, doc, _ = self.apply(event)
+                    _, doc, _ = self.apply(event, writer)
             if written is not None:
                 written(kind, doc)
             out.append((kind, doc))
         return out
 
-    def _apply_together(self, kind, entity_id, items):
+    def _apply_together(self, kind, entity_id, items, writer):
         """The projection after applying every event of `items` in one write, or None when
         the guard or the upsert found one of them applied (or the document just made)."""
         ids, facts, dups = [], [], {}
@@ -200,6 +207,7 @@ class MetricsStore(BaseStore):
         update = {
             "$push": {"facts": {"$each": facts}, "applied": {"$each": ids}},
             "$inc": {"rev": 1, **dups},
+            "$set": {WRITER: writer},
             "$currentDate": {"updated_at": True},
         }
         _index_keys(kind, facts, update)
@@ -220,17 +228,18 @@ class MetricsStore(BaseStore):
     def all_projections(self, kind, batch_size=1000):
         return self.db[kind].find({}, LEAN).batch_size(batch_size)
 
-    def changed_revisions(self, kind, since):
-        """(id, rev, updated_at) of the projections written at or after `since`."""
-        cursor = self.db[kind].find({"updated_at": {"$gte": since}}, {"rev": 1, "updated_at": 1})
-        return [(doc["_id"], doc.get("rev", 0), doc.get("updated_at")) for doc in cursor]
-
-    def projections(self, kind, ids):
-        docs = []
-        ids = list(ids)
-        for i in range(0, len(ids), 500):
-            docs.extend(self.db[kind].find({"_id": {"$in": ids[i:i + 500]}}, LEAN))
-        return docs
+    def changed_projections(self, kind, since, skip_writer=None):
+        """The projections written at or after `since`, but for those `skip_writer` wrote
+        last. Whole (but lean) in one query: FerretDB decodes every document a query
+        returns, projected or not, so reading the revisions first and then the changed
+        documents would decode each changed one twice."""
+        query = {"updated_at": {"$gte": since}}
+        if skip_writer:
+            # ($ne as two ranges and a null: FerretDB's SQLite pushdown leaves out those
+            # rows in SQL, before it decodes them, and would decode every one for a $ne)
+            query["$or"] = [{WRITER: {"$lt": skip_writer}}, {WRITER: {"$gt": skip_writer}},
+                            {WRITER: None}]
+        return self.db[kind].find(query, LEAN)
 
     def cohort(self, start, end):
         """Lead projections created in [start, end) and the deals opened from them (the

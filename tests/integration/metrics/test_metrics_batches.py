@@ -26,19 +26,21 @@ class GatedStore(MetricsStore):
     batches = 0
     held = []  # the types of the events of the first HANDLERS batches
 
-    def apply_batch(self, events, written=None):
+    def apply_batch(self, events, written=None, writer=""):
         cls = type(self)
         gate = cls.gate
         if gate is None:
-            return super().apply_batch(events, written)
+            return super().apply_batch(events, written, writer)
         first = cls.begun < HANDLERS
         cls.begun += 1
-        out = super().apply_batch(events, written) if cls.written_first and first else None
+        out = (super().apply_batch(events, written, writer) if cls.written_first and first
+               else None)
         if first:
             cls.held.extend(e["type"] for e in events)
         cls.batches += 1  # once written: a kill now leaves nothing half written
         gate.wait()
-        return out if cls.written_first and first else super().apply_batch(events, written)
+        return (out if cls.written_first and first
+                else super().apply_batch(events, written, writer))
 
 
 class GatedMetrics(MetricsService):

@@ -1,7 +1,9 @@
 """What an instance's KPI refresh reads of other instances' writes: only the projections
 changed since its watermark (the newest database stamp it read), not again every
-projection of a fixed window behind its own clock; and no write is missed when another
-collection's newer stamp was read in the same refresh."""
+projection of a fixed window behind its own clock; never its own writes, its watermark
+following them all the same; and no write is missed when another collection's newer stamp
+was read in the same refresh."""
+import datetime as dt
 import itertools
 
 import eventlet
@@ -24,13 +26,15 @@ SEQ = itertools.count()
 
 
 class ReadsStore(MetricsStore):
-    """Records the ids each refresh query returned."""
+    """Records the ids each refresh query returned, and where each began (kind, since)."""
 
     reads = []
+    starts = []
 
-    def changed_revisions(self, kind, since):
-        found = super().changed_revisions(kind, since)
-        type(self).reads.append([_id for _id, _, _ in found])
+    def changed_projections(self, kind, since, skip_writer=None):
+        found = list(super().changed_projections(kind, since, skip_writer))
+        type(self).reads.append([doc["_id"] for doc in found])
+        type(self).starts.append((kind, since))
         return found
 
 
@@ -44,8 +48,8 @@ class RacedStore(MetricsStore):
 
     race = None
 
-    def changed_revisions(self, kind, since):
-        found = super().changed_revisions(kind, since)
+    def changed_projections(self, kind, since, skip_writer=None):
+        found = list(super().changed_projections(kind, since, skip_writer))
         race, type(self).race = type(self).race, None
         if kind == "leads" and race is not None:
             race()
@@ -125,3 +129,29 @@ def test_a_write_committed_during_a_refresh_is_read_by_the_next(
     RacedStore.race = race
     assert wait_for(lambda: live.state.entity_count("deals") == 1)
     assert wait_for(lambda: leads_counted(container)[0] == 1)
+
+
+def test_a_refresh_skips_the_instances_own_writes_and_its_watermark_follows_them(
+        container_factory, make_config, mongo_db, publish, monkeypatch):
+    monkeypatch.setattr(ReadsStore, "reads", [])
+    monkeypatch.setattr(ReadsStore, "starts", [])
+    container = container_factory(ReadingMetrics, make_config("metrics", KPIS=KPIS))
+    container.start()
+    _, live = leads_counted(container)
+    assert wait_for(lambda: live.ready)
+
+    own = [new_event("lead.created", lead_id, {
+        "lead_id": lead_id, "name": "x", "source": "api", "score": 0, "grade": "D",
+        "created_at": utcnow()}, 1) for lead_id in (f"own-{next(SEQ)}" for _ in range(20))]
+    publish(own)  # the container applies these itself
+    assert wait_for(lambda: leads_counted(container)[0] == 20)
+    passes = live.passes
+    assert wait_for(lambda: live.passes >= passes + 3)
+
+    # it took them in as it wrote them: no refresh reads them back ...
+    read = {_id for ids in ReadsStore.reads for _id in ids}
+    assert not read & {body["subject"] for body in own}
+    # ... and its queries begin after them, not refresh_overlap_seconds behind its clock
+    newest = max(d["updated_at"] for d in mongo_db.leads.find({}, {"updated_at": 1}))
+    since = [start for kind, start in ReadsStore.starts if kind == "leads"][-1]
+    assert since >= newest - dt.timedelta(seconds=KPIS["stamp_overlap_seconds"])
