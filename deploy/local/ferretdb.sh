@@ -30,9 +30,19 @@ build() {
   patch -s -p1 -d "$work/FerretDB" < "$src/liveness.patch"
   # bulk.patch: one SQLite transaction per bulk insert, update or delete, not per statement
   patch -s -p1 -d "$work/FerretDB" < "$src/bulk.patch"
+  # sqlite-stmtcache.patch (on the modernc SQLite driver FerretDB uses, from the same
+  # module cache): each connection keeps its Exec statements compiled, by SQL text. The
+  # module is linked file by file (it is mostly its 200 MB of generated C), the patched
+  # file copied.
+  (cd "$src" && go mod download modernc.org/sqlite)
+  smod=$(cd "$src" && go list -m -f '{{.Dir}}' modernc.org/sqlite)
+  cp -rs "$smod" "$work/sqlite" && chmod -R u+w "$work/sqlite"
+  cp --remove-destination "$smod/sqlite.go" "$work/sqlite/sqlite.go" && chmod u+w "$work/sqlite/sqlite.go"
+  patch -s -p1 -d "$work/sqlite" < "$src/sqlite-stmtcache.patch"
   cp "$src/go.mod" "$src/go.sum" "$work/"
   (cd "$src" && go mod edit -modfile="$work/go.mod" \
      -replace "github.com/FerretDB/FerretDB=$work/FerretDB" \
+     -replace "modernc.org/sqlite=$work/sqlite" \
    && go build -modfile="$work/go.mod" -trimpath -o "$bin.tmp" . && mv "$bin.tmp" "$bin")
 }
 
