@@ -39,10 +39,18 @@ build() {
   cp -rs "$smod" "$work/sqlite" && chmod -R u+w "$work/sqlite"
   cp --remove-destination "$smod/sqlite.go" "$work/sqlite/sqlite.go" && chmod u+w "$work/sqlite/sqlite.go"
   patch -s -p1 -d "$work/sqlite" < "$src/sqlite-stmtcache.patch"
+  # libc-memfast.patch (modernc's libc, the C library that SQLite's Go translation calls):
+  # memcmp and memcpy as word compares and Go's copy instead of byte loops
+  (cd "$src" && go mod download modernc.org/libc)
+  lmod=$(cd "$src" && go list -m -f '{{.Dir}}' modernc.org/libc)
+  cp -rs "$lmod" "$work/libc" && chmod -R u+w "$work/libc"
+  cp --remove-destination "$lmod/ccgo_linux_amd64.go" "$work/libc/" && chmod u+w "$work/libc/ccgo_linux_amd64.go"
+  patch -s -p1 -d "$work/libc" < "$src/libc-memfast.patch"
   cp "$src/go.mod" "$src/go.sum" "$work/"
   (cd "$src" && go mod edit -modfile="$work/go.mod" \
      -replace "github.com/FerretDB/FerretDB=$work/FerretDB" \
      -replace "modernc.org/sqlite=$work/sqlite" \
+     -replace "modernc.org/libc=$work/libc" \
    && go build -modfile="$work/go.mod" -trimpath -o "$bin.tmp" . && mv "$bin.tmp" "$bin")
 }
 
