@@ -31,9 +31,9 @@ build() {
   # bulk.patch: one SQLite transaction per bulk insert, update or delete, not per statement
   patch -s -p1 -d "$work/FerretDB" < "$src/bulk.patch"
   # sqlite-stmtcache.patch (on the modernc SQLite driver FerretDB uses, from the same
-  # module cache): each connection keeps its Exec statements compiled, by SQL text. The
-  # module is linked file by file (it is mostly its 200 MB of generated C), the patched
-  # file copied.
+  # module cache): each connection keeps its statements compiled, by SQL text, instead of
+  # compiling them for every run. The module is linked file by file (it is mostly its
+  # 200 MB of generated C), the patched file copied.
   (cd "$src" && go mod download modernc.org/sqlite)
   smod=$(cd "$src" && go list -m -f '{{.Dir}}' modernc.org/sqlite)
   cp -rs "$smod" "$work/sqlite" && chmod -R u+w "$work/sqlite"
