@@ -30,9 +30,29 @@ build() {
   patch -s -p1 -d "$work/FerretDB" < "$src/liveness.patch"
   # bulk.patch: one SQLite transaction per bulk insert, update or delete, not per statement
   patch -s -p1 -d "$work/FerretDB" < "$src/bulk.patch"
+  # debuglog.patch: SQL statements are formatted for the debug log only when it is on
+  patch -s -p1 -d "$work/FerretDB" < "$src/debuglog.patch"
+  # sqlite-stmtcache.patch (on the modernc SQLite driver FerretDB uses, from the same
+  # module cache): each connection keeps its statements compiled, by SQL text, instead of
+  # compiling them for every run. The module is linked file by file (it is mostly its
+  # 200 MB of generated C), the patched file copied.
+  (cd "$src" && go mod download modernc.org/sqlite)
+  smod=$(cd "$src" && go list -m -f '{{.Dir}}' modernc.org/sqlite)
+  cp -rs "$smod" "$work/sqlite" && chmod -R u+w "$work/sqlite"
+  cp --remove-destination "$smod/sqlite.go" "$work/sqlite/sqlite.go" && chmod u+w "$work/sqlite/sqlite.go"
+  patch -s -p1 -d "$work/sqlite" < "$src/sqlite-stmtcache.patch"
+  # libc-memfast.patch (modernc's libc, the C library that SQLite's Go translation calls):
+  # memcmp and memcpy as word compares and Go's copy instead of byte loops
+  (cd "$src" && go mod download modernc.org/libc)
+  lmod=$(cd "$src" && go list -m -f '{{.Dir}}' modernc.org/libc)
+  cp -rs "$lmod" "$work/libc" && chmod -R u+w "$work/libc"
+  cp --remove-destination "$lmod/ccgo_linux_amd64.go" "$work/libc/" && chmod u+w "$work/libc/ccgo_linux_amd64.go"
+  patch -s -p1 -d "$work/libc" < "$src/libc-memfast.patch"
   cp "$src/go.mod" "$src/go.sum" "$work/"
   (cd "$src" && go mod edit -modfile="$work/go.mod" \
      -replace "github.com/FerretDB/FerretDB=$work/FerretDB" \
+     -replace "modernc.org/sqlite=$work/sqlite" \
+     -replace "modernc.org/libc=$work/libc" \
    && go build -modfile="$work/go.mod" -trimpath -o "$bin.tmp" . && mv "$bin.tmp" "$bin")
 }
 
