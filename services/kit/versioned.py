@@ -12,7 +12,7 @@ write the new state and the change's events in one conditional single-document u
 A caller holding an ETag passes it as `expected`: a state at another version is `Stale`.
 """
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from kit.errors import Conflict, Contention, NotFound
 from kit.events import new_event
@@ -41,6 +41,13 @@ def new_entity(doc, pairs, *, actor=None, correlationid=None):
 def stale(current, expected, what):
     return Stale(f"The {what} changed meanwhile (version {current}, If-Match {expected}); "
                  "read it again and retry.", current_version=current)
+
+
+def refused_by_unique_index(exc):
+    """MongoDB refuses a write that breaks a unique index with 11000 (DuplicateKeyError);
+    FerretDB v1 does so for inserts, but an update or findAndModify comes back as
+    InternalError (1) naming SQLite's UNIQUE constraint."""
+    return exc.code == 1 and "UNIQUE constraint failed" in str(exc)
 
 
 class Stale(Conflict):
@@ -127,6 +134,10 @@ class Versioned:
             after = self.collection.find_one_and_update(
                 filter_, update, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
+            raise Conflict(self.unique_conflict) from None
+        except OperationFailure as exc:
+            if not refused_by_unique_index(exc):
+                raise
             raise Conflict(self.unique_conflict) from None
         if after is None:
             return None

@@ -83,3 +83,18 @@ def test_a_consumed_event_is_applied_once(things, mongo_db):
 def test_an_unknown_entity_is_not_found(things):
     with pytest.raises(NotFound):
         things.change("nope", owner_to("bob"))
+
+
+def test_a_write_refused_by_a_unique_index_is_a_conflict_on_any_server(mongo_db):
+    """MongoDB answers 11000; FerretDB v1 answers an update that breaks a unique index
+    with InternalError (1) naming SQLite's UNIQUE constraint: both are the domain's 409."""
+    from kit.errors import Conflict
+
+    mongo_db.keyed.create_index("key", unique=True)
+    mongo_db.keyed.insert_many([new_entity({"_id": "a", "key": "x"}, []),
+                                new_entity({"_id": "b", "key": "y"}, [])])
+    helper = Versioned(mongo_db.keyed, what="keyed", unique_conflict="That key is taken.",
+                       touched=lambda *args: None)
+    with pytest.raises(Conflict, match="That key is taken."):
+        helper.change("b", lambda doc: Change(set={"key": "x"}))
+    assert mongo_db.keyed.find_one({"_id": "b"})["key"] == "y"

@@ -252,3 +252,22 @@ def test_openapi_documents_the_routes(leads):
                  "/api/v1/leads/{id}/tasks", "/api/v1/leads/{id}/timeline"):
         assert path in spec["paths"], path
     assert "409" in spec["paths"]["/api/v1/leads"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("email", "ada@example.com"),
+    ("phone", "+49 30 1234567"),
+])
+def test_an_edit_to_another_leads_email_or_phone_is_409_and_changes_nothing(
+        leads, mongo_db, field, value):
+    create(leads, phone="+49 30 1234567")
+    other = create(leads, email="grace@example.com", phone="+49 30 7654321")
+    before = leads.get(f"/api/v1/leads/{other}")
+    resp = leads.patch(f"/api/v1/leads/{other}", json={field: value},
+                       headers={"If-Match": before.headers["ETag"]})
+    assert resp.status_code == 409, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert "e-mail or phone exists" in resp.json()["detail"]
+    after = mongo_db.leads.find_one({"_id": other})
+    assert (after["email"], after["phone"], after["version"]) == (
+        "grace@example.com", before.json()["phone"], before.json()["version"])
