@@ -59,6 +59,8 @@ class Operations(DependencyProvider):
                     checks["mongodb"] = f"unreachable: {type(exc).__name__}"
                 # a unique index missing would let duplicates in, a query index a scan
                 checks["indexes"] = "ok" if dep.indexes_ready else "pending"
+            # a provider with start-up work of its own says whether it is done
+            checks.update(getattr(dep, "readiness_checks", dict)())
         checks["amqp"] = "ok" if self._broker() else "unreachable"
         return checks
 

@@ -239,14 +239,24 @@ class LiveKpis(DependencyProvider):
         self.source_db = None  # the projection database the state was read from
         self._snapshotted = 0
         self.passes = 0  # completed refresh passes: how tests see the loop turn
-        self._running = False
-
-    def start(self):
-        self.store = next(dep.store for dep in self.container.dependencies
-                          if isinstance(dep, Store))
-        self.prom.registry.register(KpiCollector(self))
+        self.restored = False  # the KPIs were restored once: /readyz waits for it
+        # restored while the other extensions set up (the handlers declare their queues,
+        # the store creates its indexes), not after: a start is ready when all three are
         self._running = True
         self.container.spawn_managed_thread(self._keep_current, identifier="kpis.refresh")
+
+    def start(self):
+        self.store = self._store_provider().wait_for_store()
+        self.prom.registry.register(KpiCollector(self))
+
+    def _store_provider(self):
+        return next(dep for dep in self.container.dependencies if isinstance(dep, Store))
+
+    def readiness_checks(self):
+        """kit.ops: not ready before the KPIs served are the database's (a rebuild's switch
+        later unexposes them for a while, but the instance stays ready: every instance
+        switches at once)."""
+        return {"kpis": "ok" if self.restored else "pending"}
 
     def stop(self):
         self._running = False
@@ -283,6 +293,7 @@ class LiveKpis(DependencyProvider):
         return {**summarise(self.rules, *window.tallies(pipeline)), "totals": None}
 
     def _keep_current(self):
+        self.store = self._store_provider().wait_for_store()
         since = None
         busy = ()  # the kinds whose last read found other instances' changes
         snapshot_due = time.monotonic() + self.snapshot_seconds
@@ -307,7 +318,7 @@ class LiveKpis(DependencyProvider):
                              else max(full_due - time.monotonic(), 0.0))
                 else:
                     since = self._restore()
-                    self.ready = True
+                    self.ready = self.restored = True
                 self.passes += 1
             except Exception as exc:  # noqa: BLE001 - a managed thread must not die
                 log.warning("reading projections failed, retrying: %s", exc)
