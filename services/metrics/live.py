@@ -29,6 +29,7 @@ import time
 
 import eventlet
 from eventlet import tpool
+from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -240,6 +241,7 @@ class LiveKpis(DependencyProvider):
         self._snapshotted = 0
         self.passes = 0  # completed refresh passes: how tests see the loop turn
         self.restored = False  # the KPIs were restored once: /readyz waits for it
+        self._restored = Event()
         # restored while the other extensions set up (the handlers declare their queues,
         # the store creates its indexes), not after: a start is ready when all three are
         self._running = True
@@ -248,6 +250,11 @@ class LiveKpis(DependencyProvider):
     def start(self):
         self.store = self._store_provider().wait_for_store()
         self.prom.registry.register(KpiCollector(self))
+
+    def wait_restored(self):
+        """Return once the KPIs were restored (work that can wait until the start is
+        done, and would otherwise slow it down)."""
+        self._restored.wait()
 
     def _store_provider(self):
         return next(dep for dep in self.container.dependencies if isinstance(dep, Store))
@@ -319,6 +326,8 @@ class LiveKpis(DependencyProvider):
                 else:
                     since = self._restore()
                     self.ready = self.restored = True
+                    if not self._restored.ready():  # (again after a failed switch)
+                        self._restored.send()
                 self.passes += 1
             except Exception as exc:  # noqa: BLE001 - a managed thread must not die
                 log.warning("reading projections failed, retrying: %s", exc)

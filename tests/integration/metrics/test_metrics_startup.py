@@ -1,24 +1,34 @@
 """A metrics instance says it is ready only once its KPIs are restored (a snapshot and
 what changed since, or every projection): before that its exposition has no KPIs, and a
-load balancer must not send it the scrapes and funnels of a ready instance."""
+load balancer must not send it the scrapes and funnels of a ready instance. The streams'
+figures, which nothing waits for, are looked up only after that."""
 from eventlet.event import Event
 
 from metrics.live import LiveKpis
 from metrics.service import MetricsService
+from metrics.streamstats import StreamStats
 from tests.support.wait import wait_for
 
 
 def test_not_ready_until_the_kpis_are_restored(monkeypatch, container_factory, make_config,
                                                 api):
     restore, gate = LiveKpis._restore, Event()
+    look_up, looked_up_restored = StreamStats._look_up, []
 
     def held(live):
         gate.wait()
         return restore(live)
 
+    def noted(stats, stream):
+        live = next(d for d in stats.container.dependencies if isinstance(d, LiveKpis))
+        looked_up_restored.append(live.restored)
+        return look_up(stats, stream)
+
     monkeypatch.setattr(LiveKpis, "_restore", held)
+    monkeypatch.setattr(StreamStats, "_look_up", noted)
     config = make_config("metrics")
-    container_factory(MetricsService, config).start()
+    container = container_factory(MetricsService, config)
+    container.start()
     client = api(config)
     resp = client.get("/readyz")
     assert resp.status_code == 503
@@ -28,3 +38,6 @@ def test_not_ready_until_the_kpis_are_restored(monkeypatch, container_factory, m
     gate.send()
     assert wait_for(lambda: client.get("/readyz").status_code == 200)
     assert "dealflow_metrics_projections_loaded 1.0" in client.get("/metrics").text
+    stats = next(d for d in container.dependencies if isinstance(d, StreamStats))
+    assert wait_for(lambda: stats.rounds >= 1)
+    assert looked_up_restored and all(looked_up_restored), looked_up_restored
