@@ -19,6 +19,7 @@ the dead-letter queue at once, so nothing is dropped and nothing loops.
 import logging
 from functools import partial
 
+from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from kombu import Queue
 from marshmallow import ValidationError
@@ -84,6 +85,10 @@ class ReliableQueueConsumer(QueueConsumer):
     structured content type. (A SharedExtension of its own type: event handlers share one
     connection of their own, apart from nameko's RPC consumers.)"""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._connected = False  # consumers were set up once (the queues are declared)
+
     @property
     def accept(self):
         return [*self.container.accept, CLOUDEVENTS_JSON]
@@ -106,6 +111,13 @@ class ReliableQueueConsumer(QueueConsumer):
             log.warning("could not requeue (%s); the broker takes it back", exc)
 
     def get_consumers(self, consumer_cls, channel):
+        # the handlers' queues were declared, with their bindings, at setup
+        # (QueueDeclarations): the first consumers only consume, where kombu's would
+        # declare them all again, one answer awaited per binding; after a reconnect they
+        # declare (the broker may have lost them)
+        first, self._connected = not self._connected, True
+        if first:
+            consumer_cls = partial(consumer_cls, auto_declare=False)
         consumers = super().get_consumers(consumer_cls, channel)
         for provider, consumer in self._consumers.items():
             consumer.on_decode_error = partial(self._undecodable, provider)
@@ -128,26 +140,61 @@ class QueueDeclarations(SharedExtension):
     and channel rather than one per handler, and without waiting for each answer: the
     broker handles a channel's methods in order, so one answered call after them confirms
     them all (a refused declaration closes the channel, and that call raises its error).
-    Closed when the container starts."""
+    Handlers set up concurrently, so whoever declares sends what the others asked for
+    meanwhile too, with one confirmation for all; each exchange is declared once per
+    connection (kombu declares a binding's exchange again for every binding, waiting for
+    each answer: a round trip per event type). Closed when the container starts."""
 
     def __init__(self):
         super().__init__()
         self._lock = Semaphore()
         self._conn = None
+        self._exchanges = set()  # names declared on this connection
+        self._asked = []  # (queues, confirm, Event) not declared yet
 
     def declare(self, queues, confirm):
         """Declare `queues` (kombu Queues, with their exchanges and bindings); returns once
         the broker has them, by a passive declaration of the queue named `confirm`."""
-        with self._lock:  # handlers set up concurrently; one channel serves them in turn
-            if self._conn is None:
+        asked = (queues, confirm, Event())
+        self._asked.append(asked)
+        with self._lock:
+            if self._conn is None:  # (others ask meanwhile, and go in the same batch)
                 conn = connect(self.container.config["AMQP_URI"], CONNECT_TIMEOUT)
                 self._channel, self._conn = conn.channel(), conn
-            for queue in queues:
-                queue(self._channel).declare(nowait=True)
-            self._channel.queue_declare(confirm, passive=True)
+            batch, self._asked = self._asked, []
+            if batch:
+                self._send(batch)
+        asked[2].wait()  # raises the error of its batch
+
+    def _send(self, batch):
+        try:
+            for queues, _, _ in batch:
+                for queue in queues:
+                    self._declare(queue(self._channel))
+            self._channel.queue_declare(batch[-1][1], passive=True)
+        except Exception as exc:  # noqa: BLE001 - handed to every handler of the batch
+            self._close()  # the channel is closed by the refusal
+            for _, _, done in batch:
+                done.send_exception(exc)
+        else:
+            for _, _, done in batch:
+                done.send(None)
+
+    def _declare(self, queue):
+        channel = self._channel
+        for exchange in (queue.exchange, *(b.exchange for b in queue.bindings)):
+            if exchange is not None and exchange.name and exchange.name not in self._exchanges:
+                exchange.declare(nowait=True, channel=channel)
+                self._exchanges.add(exchange.name)
+        queue.queue_declare(nowait=True, passive=False, channel=channel)
+        if queue.exchange is not None and queue.exchange.name:
+            queue.queue_bind(nowait=True, channel=channel)
+        for b in queue.bindings:
+            b.bind(queue, nowait=True, channel=channel)
 
     def _close(self):
         conn, self._conn = self._conn, None
+        self._exchanges = set()
         if conn is not None:
             try:
                 conn.release()

@@ -78,13 +78,28 @@ class IndexBatch:
         # the database spares a fresh one its listIndexes
         present = (set(colls[several[0]].database.list_collection_names()) if several
                    else set())
-        for name, declared in self.wanted.items():
-            coll, models = colls[name], list(declared.values())
-            if len(models) > 1 and coll.name in present:
-                existing = coll.index_information()
-                models = [m for m in models if not _exists(existing, m.document)]
-            if models:
-                coll.create_indexes(models)
+        # the collections at once, each on a connection of its own: a fresh database's
+        # createIndexes each create a collection, and a start waits for them all
+        names = list(self.wanted)
+        failed = [exc for exc in eventlet.GreenPool(len(names) or 1).imap(
+            _create, [colls[n] for n in names], [list(self.wanted[n].values()) for n in names],
+            [present] * len(names)) if exc is not None]
+        if failed:  # once every collection had its try
+            raise failed[0]
+
+
+def _create(coll, models, present):
+    """One collection's indexes; the error, if any, is returned (a green thread that
+    raises has its traceback printed by the hub besides)."""
+    try:
+        if len(models) > 1 and coll.name in present:
+            existing = coll.index_information()
+            models = [m for m in models if not _exists(existing, m.document)]
+        if models:
+            coll.create_indexes(models)
+    except PyMongoError as exc:
+        return exc
+    return None
 
 
 class _DeclaredIndexes:
@@ -162,6 +177,7 @@ class Store(DependencyProvider):
         self.store = None
         self._running = False
         self._indexes_ready = False
+        self._set_up = Event()  # sent the store once setup made it
 
     def setup(self):
         config = self.container.config
@@ -177,6 +193,7 @@ class Store(DependencyProvider):
             maxPoolSize=int(setting(config, "MONGO.pool_size", 100)),
         )
         self.store = self.store_cls(self.client[self.db_name], config)
+        self._set_up.send(self.store)
         self.sweep_interval = float(setting(config, "OUTBOX.sweep_interval_seconds", 10))
         self.publisher = None
         self._relay_thread = None
@@ -210,6 +227,11 @@ class Store(DependencyProvider):
     def indexes_ready(self):
         """Whether this start created the indexes (kit.ops: not ready before)."""
         return self._indexes_ready
+
+    def wait_for_store(self):
+        """The store, once this provider is set up: for other providers' start-up work
+        that runs while the container sets up (extensions set up in no given order)."""
+        return self._set_up.wait()
 
     def wait_for_indexes(self):
         """Return once the indexes exist (work that needs them, such as migrations)."""

@@ -32,6 +32,7 @@ import uuid
 
 import eventlet
 from eventlet import tpool
+from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -249,14 +250,24 @@ class LiveKpis(DependencyProvider):
         # would stay behind while only this instance writes, and each query would go through
         # every write since then again
         self._seen = {}
-        self._running = False
-
-    def start(self):
-        self.store = next(dep.store for dep in self.container.dependencies
-                          if isinstance(dep, Store))
-        self.prom.registry.register(KpiCollector(self))
+        self.restored = False  # the KPIs were restored once (the projections_loaded gauge)
+        self._restored = Event()
+        # restored while the other extensions set up (the handlers declare their queues,
+        # the store creates its indexes), not after them
         self._running = True
         self.container.spawn_managed_thread(self._keep_current, identifier="kpis.refresh")
+
+    def start(self):
+        self.store = self._store_provider().wait_for_store()
+        self.prom.registry.register(KpiCollector(self))
+
+    def wait_restored(self):
+        """Return once the KPIs were restored (work that can wait until the start is
+        done, and would otherwise slow it down)."""
+        self._restored.wait()
+
+    def _store_provider(self):
+        return next(dep for dep in self.container.dependencies if isinstance(dep, Store))
 
     def stop(self):
         self._running = False
@@ -296,6 +307,7 @@ class LiveKpis(DependencyProvider):
         return {**summarise(self.rules, *window.tallies(pipeline)), "totals": None}
 
     def _keep_current(self):
+        self.store = self._store_provider().wait_for_store()
         since = None
         busy = ()  # the kinds whose last read found other instances' changes
         snapshot_due = time.monotonic() + self.snapshot_seconds
@@ -321,7 +333,9 @@ class LiveKpis(DependencyProvider):
                              else max(full_due - time.monotonic(), 0.0))
                 else:
                     since = self._restore()
-                    self.ready = True
+                    self.ready = self.restored = True
+                    if not self._restored.ready():  # (again after a failed switch)
+                        self._restored.send()
                 self.passes += 1
             except Exception as exc:  # noqa: BLE001 - a managed thread must not die
                 log.warning("reading projections failed, retrying: %s", exc)

@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from kit.config import setting
 from kit.fields import utcnow
 from kit.prom import PromRegistry
+from metrics.live import LiveKpis
 from metrics.rebuild import APPLIED
 from metrics.replay import StreamReader, streams_of
 
@@ -104,6 +105,11 @@ class StreamStats(DependencyProvider):
         self._running = False
 
     def _keep_current(self):
+        # not before the start is done: the look-ups read the streams' edges, CPU in the
+        # one thread that is restoring the KPIs and answering /readyz meanwhile
+        live = next((d for d in self.container.dependencies if isinstance(d, LiveKpis)), None)
+        if live is not None:
+            live.wait_restored()
         while self._running:
             try:
                 self.figures = {stream: self._look_up(stream) for stream in self.streams}

@@ -1,19 +1,28 @@
 """Start-up of the kit's services against real servers: each store's indexes are created
 with at most one createIndexes per collection, all of them exist afterwards (FerretDB v1
-silently leaves some out of a command that lists existing ones), a restart sends no index
-twice, and /readyz says "ready" only once the indexes exist; the event handlers' queues,
-declared without waiting for each answer, still stop the start when the broker refuses
-one."""
+silently leaves some out of a command that lists existing ones), the collections at
+once, a restart sends no index twice, and /readyz says "ready" only once the indexes exist;
+the event handlers' queues, declared without waiting for each answer (all handlers' with
+one confirmation, each exchange once) and not declared again by the consumers' first
+connection, still stop the start when the broker refuses one, and come back after a
+reconnect when the broker lost them."""
+import collections
 import importlib
 import itertools
 
+import eventlet
 import pytest
+from amqp.channel import Channel
 from amqp.exceptions import PreconditionFailed
+from eventlet.event import Event
 from kombu import Connection, Queue
 from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from kit import mongo
+from kit.batches import batch_event_handler
+from kit.consumer import event_handler
 from kit.migrations import Migration, Migrations
 from kit.mongo import IndexBatch, Store
 from tests.support.roundtrips import COMMANDS
@@ -199,3 +208,93 @@ def test_migrations_wait_for_the_indexes(container_factory, make_config, api, mo
     assert wait_for(lambda: ran.finished)
     assert mongo_db.things.find_one({"_id": "t1"})["name"] == "QUIET"
     assert SlowIndexes.done[0] == "indexes", SlowIndexes.done
+
+
+def test_the_collections_get_their_indexes_at_once(monkeypatch, mongo_db):
+    """A fresh database creates a collection per createIndexes: a start waits for the
+    slowest, not for their sum."""
+    create, started, all_started, went = Collection.create_indexes, [], Event(), []
+
+    def create_indexes(coll, models, *args, **kwargs):
+        started.append(coll.name)
+        if len(started) == 3:
+            all_started.send()
+        with eventlet.Timeout(5, False):  # one after the other, the first would wait in vain
+            all_started.wait()
+        went.append(all_started.ready())
+        return create(coll, models, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "create_indexes", create_indexes)
+    with IndexBatch(mongo_db) as db:
+        for name in ("a", "b", "c"):
+            db[name].create_index("x")
+    assert all(went), f"created one after the other: {started}"
+    assert all("x_1" in mongo_db[name].index_information() for name in ("a", "b", "c"))
+
+
+class Declaring:
+    """Handlers of two producers, batched and single, as a projection has them."""
+
+    name = "declaring"
+
+    @batch_event_handler("leads", ("lead.created", "lead.assigned", "lead.contacted"))
+    def on_leads(self, events):
+        pass
+
+    @batch_event_handler("deals", ("deal.created", "deal.won"))
+    def on_deals(self, events):
+        pass
+
+    @event_handler("leads", "lead.qualified")
+    def on_qualified(self, event):
+        pass
+
+
+def _amqp_declarations(monkeypatch):
+    """[(method, name, nowait, passive)] of every declaration and binding sent."""
+    sent = []
+    for method in ("exchange_declare", "queue_declare", "queue_bind"):
+        def record(channel, *args, _method=method, _original=getattr(Channel, method),
+                   **kwargs):
+            name = kwargs.get("exchange" if _method == "exchange_declare" else "queue",
+                              args[0] if args else None)
+            sent.append((_method, name, kwargs.get("nowait", False),
+                         kwargs.get("passive", False)))
+            return _original(channel, *args, **kwargs)
+        monkeypatch.setattr(Channel, method, record)
+    return sent
+
+
+def test_a_start_waits_for_one_answer_to_all_its_queue_declarations(
+        monkeypatch, container_factory, make_config, rabbit_config, rabbit_manager):
+    """kombu declares a binding's exchange again for each binding and waits for the answer,
+    and nameko's consumers declare their queues again when they connect: a projection
+    bound to many event types paid a round trip per type, twice."""
+    sent = _amqp_declarations(monkeypatch)
+    container_factory(Declaring, make_config("leads")).start()
+    waited = [s for s in sent if not s[2]]
+    assert waited == [("queue_declare", waited[0][1], False, True)], waited
+    exchanges = collections.Counter(name for method, name, *_ in sent
+                                    if method == "exchange_declare")
+    assert exchanges == {"leads.events": 1, "deals.events": 1}
+    binds = [name for method, name, *_ in sent if method == "queue_bind"]
+    assert sorted(binds) == sorted(["evt-leads-batch--declaring.on_leads"] * 3
+                                   + ["evt-deals-batch--declaring.on_deals"] * 2
+                                   + ["evt-leads-lead.qualified--declaring.on_qualified"])
+    vhost = rabbit_config["vhost"]
+    bound = {b["routing_key"] for b in rabbit_manager.get_queue_bindings(
+        vhost, "evt-leads-batch--declaring.on_leads") if b["source"] == "leads.events"}
+    assert bound == {"lead.created", "lead.assigned", "lead.contacted"}
+
+
+def test_a_consumer_that_reconnects_declares_its_queue_again(
+        container_factory, make_config, rabbit_config, rabbit_manager):
+    """Its first connection leaves the declaring to the start; a broker that lost the
+    queue later (a node wiped) gets it back from the consumer's reconnection."""
+    container_factory(Declaring, make_config("leads")).start()
+    queue, vhost = "evt-deals-batch--declaring.on_deals", rabbit_config["vhost"]
+    with Connection(rabbit_config["AMQP_URI"]) as conn:
+        conn.channel().queue_delete(queue)  # the consumer is cancelled and reconnects
+    assert wait_for(lambda: any(
+        b["source"] == "deals.events" and b["routing_key"] == "deal.won"
+        for b in rabbit_manager.get_queue_bindings(vhost, queue)))
