@@ -131,7 +131,7 @@ class Operational:
         return self.ops.healthz(request)
 
     @ops_http("GET", "/readyz", summary="Readiness: MongoDB and AMQP reachable, indexes "
-                                        "created, the service's start-up work done",
+                                        "created",
               tags=["operations"], responses={503: "A dependency is unreachable"})
     def readyz(self, request):
         return self.ops.readyz(request)
