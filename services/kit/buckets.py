@@ -110,6 +110,17 @@ class BucketLog:
             return {self.count_field: {"$exists": False}}
         return {self.count_field: doc[self.count_field]}
 
+    def clear_guard(self, doc):
+        """The filter under which the outbox clear of `doc` (as read) may also drop its
+        waiting mark. Entries added since the read are fine while they leave the log not
+        due: a write that makes it due marks the entity for the sweep itself (`append`),
+        and the clear must not take that mark away. A clear that moves entries into
+        buckets holds only while nothing was added."""
+        if self.count_field not in doc or self.due(doc):
+            return self.unchanged(doc)
+        _, _, flushed = self.state(doc)
+        return {self.count_field: {"$lt": flushed + self.recent}}
+
     def migration(self, doc):
         """(bucket upserts, entity update) that move a document from before the buckets to
         them: both idempotent; the entity's update is for a filter that requires no count

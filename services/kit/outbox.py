@@ -181,7 +181,7 @@ class OutboxRelay:
         if log:  # the log's due entries go into their buckets before the clear says so
             for collection, copies in log.copy_writes(docs):
                 self.db[collection].bulk_write(copies, ordered=False)
-            extra = {doc["_id"]: (log.flushed_update(doc), log.unchanged(doc)) for doc in docs}
+            extra = {doc["_id"]: (log.flushed_update(doc), log.clear_guard(doc)) for doc in docs}
         for doc in docs:  # exactly the entries inserted: one a newer write pushed stays
             if doc.get(AUDIT):
                 ops, unchanged = extra.get(doc["_id"], ({}, {}))
