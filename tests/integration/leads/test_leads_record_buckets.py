@@ -111,7 +111,9 @@ def test_an_account_with_300_conversions_stays_small_and_converts_at_the_same_co
     # relay's updates, which copy entries into buckets when it finds the log due, aside)
     early, late = ([c for c in measured[n] if c[0] != "update"] for n in (30, 299))
     assert [(n, c) for n, c, _ in late] == [(n, c) for n, c, _ in early], (early, late)
-    assert all(o[2] <= e[2] + 16 for o, e in zip(late, early, strict=True)), (early, late)
+    # (a few bytes more for wider numbers, and 33 when a write makes the log due and so
+    # carries the sweep's mark, `$min outbox_since`: that depends on the relay's timing)
+    assert all(o[2] <= e[2] + 16 + 33 for o, e in zip(late, early, strict=True)), (early, late)
     assert counted(late)[("find", CONVERSIONS)] == 1  # the O(1) "noted already?"
     assert counted(late)[("findAndModify", ACCOUNTS)] == 1
 
