@@ -34,10 +34,19 @@ def pytest_configure(config):
     config.option.suppress_eventlet_notification = True
 
 
+_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on, and never one this run handed out before: a process
+    binds its port a moment after it was chosen, so two choices must not meet."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import time
 from decimal import Decimal
 from functools import partial
 
+import eventlet
 from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -278,6 +279,17 @@ class ProblemWebServer(WebServer):
         self.draining = False  # kit.shutdown: new requests get a 503, /readyz fails
         self.in_flight = 0
         self.fresh = 0  # connections accepted while draining, each for one 503
+
+    def start(self):
+        # nameko's start, but eventlet would listen with SO_REUSEPORT: a second process
+        # given this port (a misconfiguration, or a port two starts both picked) would
+        # bind it too and silently take part of its requests. It must fail instead.
+        if not self._starting:
+            self._starting = True
+            self._sock = eventlet.listen(self.bind_addr, reuse_port=False)
+            self._sock.settimeout(None)  # kombu#838, as nameko does
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
 
     def drain(self):
         """Answer 503 to new requests and close each connection after its response."""

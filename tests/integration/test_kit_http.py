@@ -228,3 +228,14 @@ def test_probes_and_metrics_answer_while_every_worker_is_busy(container_factory,
         Busy.release.send()
         for call in pending:
             call.result()
+
+
+def test_a_second_service_on_a_taken_port_fails_to_start_instead_of_sharing_it(
+        container_factory, make_config):
+    """eventlet listens with SO_REUSEPORT unless told not to: two services given one port
+    would both bind it and split its requests (a 404 from the wrong one, now and then)."""
+    config = make_config("leads")
+    container_factory(ThingsService, config).start()
+    second = container_factory(ThingsService, {**config})
+    with pytest.raises(OSError, match="in use"):
+        second.start()
