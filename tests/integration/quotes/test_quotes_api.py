@@ -69,7 +69,10 @@ def test_a_quote_for_an_unknown_or_lost_deal_is_409(setup, rabbit_config, mongo_
     unknown = quotes.create(new_deal_id())
     assert unknown.status_code == 409 and unknown.json()["reason"] == "unknown_deal"
     publish(rabbit_config["AMQP_URI"], deal_lost(deal_id))
-    assert wait_for(lambda: quotes.create(deal_id).status_code == 409)
+    # wait on the deal's view, not by creating: a create polled before the loss arrived
+    # would store a quote for the deal still open
+    assert wait_for(lambda: (mongo_db.deals.find_one({"_id": deal_id}) or {}).get(
+        "status") == "lost")
     refused = quotes.create(deal_id).json()
     assert refused["deal_status"] == "lost" and "takes no quotes" in refused["detail"]
     assert mongo_db.quotes.count_documents({}) == 0
