@@ -3,6 +3,7 @@ driven from tests: start it, give each test a vhost of its own, kill and restart
 and ask the nodes what they see (rabbitmqctl; the nodes run no management plugin)."""
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import tempfile
@@ -69,11 +70,13 @@ class RabbitCluster:
         return int((self.base / node / "rabbitmq.pid").read_text().strip())
 
     def process_alive(self, node):
+        """The node's VM runs. A VM killed a moment ago stays a zombie until its parent,
+        here PID 1 (`-detached`), reaps it, seconds later on some machines: that is dead."""
         try:
-            os.kill(self.os_pid(node), 0)
+            stat = pathlib.Path(f"/proc/{self.os_pid(node)}/stat").read_text()
         except (OSError, ValueError):
             return False
-        return True
+        return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
     def kill(self, node):
         """`kill -9` of the node's Erlang VM: no goodbye to its clients or peers."""
