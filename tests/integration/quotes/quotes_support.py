@@ -23,6 +23,17 @@ def start_quotes(container_factory, config):
     return container
 
 
+def quotes_with_a_product(container_factory, make_config, api):
+    """(Quotes client of a started quotes service whose price book has PRODUCT, config,
+    its admin's HTTP client)."""
+    config = quotes_config(make_config)
+    start_quotes(container_factory, config)
+    http = api(config)
+    quotes = Quotes(http, config)
+    quotes.product()
+    return quotes, config, http
+
+
 def store_of(container):
     return next(d for d in container.dependencies if d.attr_name == "store").store
 

@@ -8,14 +8,12 @@ import pytest
 from kit.links import Keyring
 from tests.integration.quotes.quotes_support import (
     PRODUCT,
-    Quotes,
     deal_lost,
     known_deal,
     new_deal_id,
     publish,
-    quotes_config,
+    quotes_with_a_product,
     stage_changed,
-    start_quotes,
     token,
     wait_for,
 )
@@ -24,11 +22,7 @@ from tests.support.amqp import Subscriber
 
 @pytest.fixture
 def setup(container_factory, make_config, api, rabbit_config, mongo_db):
-    config = quotes_config(make_config)
-    start_quotes(container_factory, config)
-    http = api(config)
-    quotes = Quotes(http, config)
-    quotes.product()
+    quotes, config, http = quotes_with_a_product(container_factory, make_config, api)
     deal_id = new_deal_id()
     known_deal(mongo_db, rabbit_config["AMQP_URI"], deal_id)
     return quotes, deal_id, config, http

@@ -6,11 +6,9 @@ import pytest
 
 from kit.contacts import contact_id
 from tests.integration.quotes.quotes_support import (
-    Quotes,
     known_deal,
     new_deal_id,
-    quotes_config,
-    start_quotes,
+    quotes_with_a_product,
     token,
     wait_for,
 )
@@ -23,11 +21,7 @@ INTEGRATION = token("system:notify", "integration")
 
 @pytest.fixture
 def quotes(container_factory, make_config, api, rabbit_config, mongo_db):
-    config = quotes_config(make_config)
-    start_quotes(container_factory, config)
-    http = api(config)
-    quotes = Quotes(http, config)
-    quotes.product()
+    quotes, config, _ = quotes_with_a_product(container_factory, make_config, api)
 
     def sent(**body):
         deal_id = new_deal_id()
