@@ -22,7 +22,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from kit.events import exchange_for
-from kit.fields import utcnow
+from kit.fields import to_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,12 @@ def _exact(ops):
     return out
 
 
+def _fresh(doc, since):
+    """Whether a document as its write left it is younger than any sweep could take."""
+    waiting = doc.get(SINCE)
+    return waiting is None or to_utc(waiting) > since
+
+
 def event_exchange(event):
     return exchange_for(event["source"].rsplit("/", 1)[-1])
 
@@ -115,10 +121,17 @@ class OutboxRelay:
         `refs` may map each to the document as its write left it (kit.mongo's `touched`):
         those are not read again, the clear's filter still names what was published."""
         known = refs if isinstance(refs, dict) else {}
+        # A sweep (this instance's or another's) takes the outboxes that waited past the
+        # grace, so a copy that old may hold events that are out and cleared already: it
+        # is read again. Trusting it republished a bulk import's whole backlog, since the
+        # relay of the earlier events fell behind its writes (`make seed`: every event of
+        # 100,000 leads went out twice, and each clear missed and wrote three times).
+        trusted_since = utcnow() - self.grace
         by_coll, docs_of = {}, {}
         for (coll, _id) in refs:
-            if known.get((coll, _id)) is not None:
-                docs_of.setdefault(coll, []).append(known[(coll, _id)])
+            doc = known.get((coll, _id))
+            if doc is not None and _fresh(doc, trusted_since):
+                docs_of.setdefault(coll, []).append(doc)
             else:
                 by_coll.setdefault(coll, []).append(_id)
         sent = 0

@@ -193,8 +193,13 @@ class LeadsStore(RecordsStore, BaseStore):
         if not leads:
             return []
         failed = []
+        # marked as waiting from the insert on, not from when the chunk was prepared: the
+        # relay trusts its copies only while no sweep could have taken them (kit.outbox)
+        now = utcnow()
         for lead in leads:
             self.activity_log.start(lead)
+            if SINCE in lead:
+                lead[SINCE] = now
         try:
             self.db.leads.insert_many(leads, ordered=False)
         except BulkWriteError as exc:

@@ -15,6 +15,7 @@ from kit.amqp import ConfirmingPublisher
 from kit.events import new_event
 from kit.outbox import OutboxRelay
 from tests.support.amqp import Subscriber
+from tests.support.roundtrips import COMMANDS
 from tests.support.things import TallyService, ThingsRpcService, ThingsService
 from tests.support.wait import wait_for
 
@@ -270,3 +271,37 @@ def test_a_mark_left_with_nothing_to_publish_or_copy_is_swept_away(mongo_db):
     assert "outbox_since" not in stuck and stuck["history_count"] == 5
     assert "outbox_since" not in due and due["history_flushed"] == 5  # copied, then cleared
     assert mongo_db.thing_history.count_documents({}) == 1
+
+
+def test_a_copy_older_than_the_grace_is_read_again_and_not_published_twice(
+        rabbit_config, mongo_db):
+    """A relay that fell behind its writes (a bulk import) holds copies of documents whose
+    events a sweep, here or on another instance, may have published and cleared since:
+    each such copy is read again, and its events go out once. A copy younger than the
+    grace is published as it is, without a read."""
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.followup_due")
+    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
+    now = dt.datetime.now(dt.UTC)
+    mongo_db.things.create_index("outbox_since")  # as a service's store declares it
+    events = {n: new_event("lead.followup_due", f"t{n}", {
+        "lead_id": "l1", "task_id": f"t{n}", "owner_id": None,
+        "due_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "note": None}, 1)
+        for n in ("old", "new")}
+    mongo_db.things.insert_many([
+        {"_id": "old", "outbox": [events["old"]], "outbox_since": now - dt.timedelta(minutes=5)},
+        {"_id": "new", "outbox": [events["new"]], "outbox_since": now}])
+    copies = {("things", _id): mongo_db.things.find_one({"_id": _id}) for _id in ("old", "new")}
+    try:
+        swept = OutboxRelay(mongo_db, ["things"], publisher, grace_seconds=60).sweep()
+        assert swept == 1  # the old one, by a sweep elsewhere
+        behind = OutboxRelay(mongo_db, ["things"], publisher, grace_seconds=60)
+        COMMANDS.watch(mongo_db.name)
+        assert behind.publish_entities(copies) == 1
+        reads = [c for c in COMMANDS.take() if c[0] == "find"]
+    finally:
+        publisher.close()
+    events_out = sub.drain(expect=2, timeout=5) + sub.drain(timeout=0.5)
+    sub.close()
+    assert sorted(e["data"]["task_id"] for e in events_out) == ["tnew", "told"]
+    assert len(reads) == 1 and reads[0][1] == "things"  # the old copy's, by _id
+    assert all(d["outbox"] == [] for d in mongo_db.things.find())
