@@ -19,6 +19,16 @@ def test_an_unindexed_filter_is_a_scan_and_an_indexed_one_is_not(mongo_db):
                      {"created_at": -1, "_id": -1, "$limit": 20})
 
 
+def test_a_look_up_by_id_uses_an_index(mongo_db):
+    """Reads, updates and find-and-modifies by `_id` are most of what the services send,
+    and the check leaves them out: on FerretDB their SQL names `_id` as the unique index
+    does (deploy/local/ferretdb/id-pushdown.patch), or every one of them would scan."""
+    mongo_db.things.insert_many([{"_id": f"t{i}", "n": i} for i in range(30)])
+    assert not scans(mongo_db, "things", {"_id": "t7"}, None)
+    assert not scans(mongo_db, "things", {"_id": {"$in": ["t7", "t9"]}}, None)
+    assert not scans(mongo_db, "things", {"_id": "t7", "n": 7}, None)
+
+
 def test_only_the_services_queries_are_recorded(mongo_db):
     mongo_db.things.insert_one({"_id": "x", "outbox_since": NOW})
     RECORDER.take()

@@ -1,13 +1,16 @@
 package main
 
-// FerretDB v1.24's SQLite backend indexes `_id` as `_ferretdb_sjson->"_id"` but queries it
-// as `_ferretdb_sjson->'$._id'`; SQLite matches index expressions by their text, so no
-// lookup by _id ever uses the index and every find, update or findAndModify by _id scans
-// the whole collection (168 updates/s at 2,000 documents, falling as the table grows).
-// This adds, to every collection table, an index on the expression the queries use.
+// FerretDB v1.24's SQLite backend indexes `_id` as `_ferretdb_sjson->"_id"` but queried it
+// as `_ferretdb_sjson->'$._id'`; SQLite matches index expressions by their parsed form, so
+// no lookup by _id used the index and every find, update or findAndModify by _id scanned
+// the whole collection (168 updates/s at 2,000 documents, falling as the table grew).
+// Earlier builds added, to every collection table, an index on the expression the
+// queries used (`<table>__id_path`). The queries now use the unique index's own expression
+// (id-pushdown.patch, metadata.go), so that second index only cost every write one more
+// index to maintain: this drops it from the tables of databases those builds made.
 //
 // It runs inside the database's write turn (serialize.go), right after a write command's
-// reply, so the index exists from the first write into a new collection, and no
+// reply, so a table is looked at once, from the first write into it, and no
 // dropDatabase can delete the file under our connection (a mapped WAL index that vanishes
 // is a SIGBUS). Turns of different databases run side by side: mu guards the maps.
 
@@ -28,7 +31,7 @@ type idIndexer struct {
 	mu      sync.Mutex
 	dir     string
 	conns   map[string]*sql.DB
-	indexed map[string]map[string]bool // database -> tables with the extra index
+	indexed map[string]map[string]bool // database -> tables without the old extra index
 }
 
 func newIDIndexer(dir string) *idIndexer {
@@ -50,7 +53,7 @@ func (x *idIndexer) forgetLocked(db string) {
 	delete(x.indexed, db)
 }
 
-// ensure indexes every collection table of db that lacks the extra index.
+// ensure drops the old extra index from every collection table of db not looked at yet.
 func (x *idIndexer) ensure(ctx context.Context, db string) error {
 	if !dbName.MatchString(db) {
 		return nil
@@ -93,8 +96,7 @@ func (x *idIndexer) ensure(ctx context.Context, db string) error {
 		if done[t] {
 			continue
 		}
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`,
-			t+"__id_path", t)
+		q := fmt.Sprintf(`DROP INDEX IF EXISTS %q`, t+"__id_path")
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return err
 		}
