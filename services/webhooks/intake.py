@@ -9,6 +9,7 @@ instance at a time reads each stream, under a lease in its offset document that 
 as it reads; the others take over when it stops or its lease runs out (a reader that lost
 its lease writes no offset, and what it inserted twice the keys absorb).
 """
+import datetime as dt
 import logging
 import time
 import uuid
@@ -49,6 +50,7 @@ class Intake(DependencyProvider):
         self.wait = float(setting(config, "WEBHOOKS.intake_wait_seconds", 0.2))
         self.retry = float(setting(config, "WEBHOOKS.intake_retry_seconds", 2))
         self.lease = float(setting(config, "WEBHOOKS.intake_lease_seconds", 15))
+        self.idle = float(setting(config, "WEBHOOKS.intake_idle_seconds", 5))
         self.reader = uuid.uuid4().hex
         self.running = False
         self.consumers = {}
@@ -83,7 +85,9 @@ class Intake(DependencyProvider):
     def _run(self, stream):
         while self.running:
             try:
-                self._consume(stream)
+                if not self._consume(stream) and self.running:
+                    eventlet.sleep(self.idle)  # no subscription: nothing to read yet
+                    continue
             except StreamMissing:
                 # a producer that never published (or is not deployed): said once
                 (log.debug if stream in self.missing else log.info)(
@@ -104,10 +108,20 @@ class Intake(DependencyProvider):
 
     def _consume(self, stream):
         """Read the stream while this instance holds it (another instance's turn comes
-        when this one stops or its lease runs out)."""
-        position = self.store.take_stream(stream, self.reader, utcnow(), self.lease)
+        when this one stops or its lease runs out). False, at once, when no enabled
+        subscription exists: nothing is read, and the stream's position moves to now."""
+        checked = utcnow()
+        position = self.store.take_stream(stream, self.reader, checked, self.lease)
         if position is None:
-            return
+            return True
+        if not self.store.enabled_subscriptions():
+            # Reading would only drop every event. A subscription made from now on reads
+            # from a little before this look (one made meanwhile, not yet visible to it,
+            # keeps its first events; `takes` drops what came before it).
+            self.store.skip_stream(stream, self.reader,
+                                   checked - dt.timedelta(seconds=self.lease), checked,
+                                   self.lease)
+            return False
         offset, since = position
         start = since if offset is None else offset + 1
         consumer = self.consumers[stream] = Consumer(self.amqp_uri, stream, start,
@@ -119,14 +133,15 @@ class Intake(DependencyProvider):
                 if not self.record(stream, messages, since if offset is None else None):
                     log.warning("stream %s was taken over; this instance stops reading it",
                                 stream)
-                    return
+                    return True
                 consumer.ack(messages)
                 renewed = time.monotonic()
             elif time.monotonic() - renewed > self.lease / 3:
                 if not self.store.save_offset(stream, self.reader, None, utcnow(),
                                               self.lease):
-                    return
+                    return True
                 renewed = time.monotonic()
+        return True
 
     def record(self, stream, messages, since=None):
         """The deliveries of these stream messages, then their offset. `since`: drop the

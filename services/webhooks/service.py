@@ -155,7 +155,8 @@ class WebhooksService(Operational):
         self._subscription(id)
         now = utcnow()
         sub = self.store.update_subscription(
-            id, {"enabled": True, "failures_in_a_row": 0, "updated_at": now},
+            id, {"enabled": True, "failures_in_a_row": 0, "enabled_at": now,
+                 "updated_at": now},
             unset=("failing_since", "disabled_reason", "disabled_at"))
         self.store.resume(id, now)
         self.sender.poke([id])

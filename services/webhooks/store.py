@@ -174,6 +174,17 @@ class WebhooksStore(BaseStore):
         done = self.db[OFFSETS].update_one({"_id": stream, "reader": reader}, update)
         return bool(done.matched_count)
 
+    def skip_stream(self, stream, reader, since, now, lease_seconds):
+        """While no subscription would take its events, `reader` keeps the stream but
+        reads none: the next read starts at `since` (a time), not at the stored offset.
+        False when `reader` lost the stream meanwhile."""
+        done = self.db[OFFSETS].update_one(
+            {"_id": stream, "reader": reader},
+            {"$set": {"since": since,
+                      "lease_until": now + dt.timedelta(seconds=lease_seconds)},
+             "$unset": {"offset": ""}})
+        return bool(done.matched_count)
+
     def release_stream(self, stream, reader, now):
         """A stopping reader hands the stream over at once."""
         self.db[OFFSETS].update_one({"_id": stream, "reader": reader},

@@ -15,6 +15,7 @@ def new_subscription(sub_id, data, secret, now):
         "enabled": True,
         "failures_in_a_row": 0,
         "created_at": now,
+        "enabled_at": now,
         "updated_at": now,
     }
 
@@ -42,10 +43,12 @@ def rotated(sub, secret, now, grace):
 
 
 def takes(sub, event, event_time):
-    """Whether the intake gives `sub` this event: a type it names, that happened once it
-    existed (what came before is the redelivery API's)."""
+    """Whether the intake gives `sub` this event: a type it names, that happened while it
+    was on (since it was made or last turned on; what came before is the redelivery
+    API's). By the event's time, not by when the intake reads it: an intake that read
+    nothing while no subscription was on reads a turned-on one's first events late."""
     return (sub.get("enabled", True) and event["type"] in sub["event_types"]
-            and event_time >= to_utc(sub["created_at"]))
+            and event_time >= to_utc(sub.get("enabled_at") or sub["created_at"]))
 
 
 def disabled(sub, reason, now, *, automatic):

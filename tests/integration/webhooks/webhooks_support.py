@@ -10,6 +10,7 @@ from webhooks.service import WebhooksService
 QUICK = {
     "allow": ["127.0.0.1"], "development": True,
     "intake_wait_seconds": 0.05, "intake_retry_seconds": 0.2, "intake_lease_seconds": 5,
+    "intake_idle_seconds": 0.2,
     "send_interval_seconds": 0.1,
     "lease_seconds": 10, "redeliver_idle_seconds": 0.5, "redeliver_margin_seconds": 1,
     "retry": {"first_delay_seconds": 0.2, "factor": 1.5, "max_delay_seconds": 1,

@@ -51,6 +51,9 @@ def test_a_second_rotation_never_extends_an_older_secret_and_drops_expired_ones(
     ({}, "deal.lost", T0, False),
     ({}, "deal.won", T0 - dt.timedelta(seconds=1), False),  # before it existed
     ({"enabled": False}, "deal.won", T0, False),
+    # turned on again later: what happened while it was off is not queued
+    ({"enabled_at": T0 + HOUR}, "deal.won", T0 + dt.timedelta(minutes=30), False),
+    ({"enabled_at": T0 + HOUR}, "deal.won", T0 + HOUR, True),
 ])
 def test_which_events_a_subscription_takes(sub, etype, at, taken):
     assert subscriptions.takes(_sub(**sub), _event(etype), at) is taken
