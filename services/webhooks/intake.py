@@ -109,7 +109,7 @@ class Intake(DependencyProvider):
     def _consume(self, stream):
         """Read the stream while this instance holds it (another instance's turn comes
         when this one stops or its lease runs out). False, at once, when no enabled
-        subscription exists: nothing is read, and the stream's position moves to now."""
+        subscription exists: nothing is read, and the stream's next read starts by time."""
         checked = utcnow()
         position = self.store.take_stream(stream, self.reader, checked, self.lease)
         if position is None:

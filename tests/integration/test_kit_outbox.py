@@ -204,12 +204,16 @@ class _EventArrivesDuringPublish(ConfirmingPublisher):
         collection.update_one({"_id": _id}, {"$push": {"outbox": event}})
 
 
+def _followup_due(subject, task_id, sequence):
+    return new_event("lead.followup_due", subject, {
+        "lead_id": "l1", "task_id": task_id, "owner_id": None,
+        "due_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "note": None}, sequence)
+
+
 def test_a_batch_removal_keeps_an_event_that_arrived_while_it_was_published(
         rabbit_config, mongo_db):
     since = {"outbox_since": dt.datetime(2026, 11, 27, tzinfo=dt.UTC)}
-    events = {n: new_event("lead.followup_due", f"t{n}", {
-        "lead_id": "l1", "task_id": f"t{n}", "owner_id": None,
-        "due_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "note": None}, 1) for n in range(3)}
+    events = {n: _followup_due(f"t{n}", f"t{n}", 1) for n in range(3)}
     mongo_db.tasks.insert_many([{"_id": "t0", "outbox": [events[0]], **since},
                                 {"_id": "t1", "outbox": [events[1]], **since}])
     publisher = _EventArrivesDuringPublish(rabbit_config["AMQP_URI"], mongo_db.tasks, "t1",
@@ -231,9 +235,7 @@ def test_a_stale_write_answer_is_not_published_again(rabbit_config, mongo_db):
     sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.followup_due")
     publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
     relay = OutboxRelay(mongo_db, ["things"], publisher)
-    first, second = (new_event("lead.followup_due", "t1", {
-        "lead_id": "l1", "task_id": f"t{n}", "owner_id": None,
-        "due_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "note": None}, n) for n in (1, 2))
+    first, second = (_followup_due("t1", f"t{n}", n) for n in (1, 2))
     mongo_db.things.insert_one({"_id": "t1", "outbox": [first]})
     written_first = mongo_db.things.find_one({"_id": "t1"})
     assert relay.publish_entities({("things", "t1"): written_first}) == 1
@@ -283,10 +285,7 @@ def test_a_copy_older_than_the_grace_is_read_again_and_not_published_twice(
     publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
     now = dt.datetime.now(dt.UTC)
     mongo_db.things.create_index("outbox_since")  # as a service's store declares it
-    events = {n: new_event("lead.followup_due", f"t{n}", {
-        "lead_id": "l1", "task_id": f"t{n}", "owner_id": None,
-        "due_at": dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "note": None}, 1)
-        for n in ("old", "new")}
+    events = {n: _followup_due(f"t{n}", f"t{n}", 1) for n in ("old", "new")}
     mongo_db.things.insert_many([
         {"_id": "old", "outbox": [events["old"]], "outbox_since": now - dt.timedelta(minutes=5)},
         {"_id": "new", "outbox": [events["new"]], "outbox_since": now}])
