@@ -225,6 +225,17 @@ def check_sla(ticket, now):
                   events=events, actor=None)
 
 
+def rating_state(ticket, resolution):
+    """What a link for `resolution` can still do: "ratable" (`rate` takes it), "rated"
+    (the resolution has its rating, whatever the ticket did since), or "reopened" (the
+    ticket is no longer at that resolution; the next one gets a link of its own)."""
+    if resolution in ticket.get("rated", []):
+        return "rated"
+    if ticket["status"] not in (RESOLVED, CLOSED) or resolution != ticket.get("resolutions"):
+        return "reopened"
+    return "ratable"
+
+
 def rate(ticket, resolution, score, comment, now, *, actor=None):
     """The customer's rating of one resolution, once (AlreadyRated on a reused link)."""
     if ticket["status"] not in (RESOLVED, CLOSED) or resolution != ticket.get("resolutions"):

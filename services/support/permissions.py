@@ -3,7 +3,7 @@ this table). Agents work every ticket (the queue is shared, dispatch decides who
 one); leads and managers also (re)assign tickets and edit the roster; integrations open
 tickets and record customer replies from the e-mail, web and chat channels, and fetch the
 rating link and the customer's contact notify mails with (events carry neither). The
-customer's rating comes through a signed link: public."""
+customer's rating comes through a signed link: public (its view and the rating)."""
 from kit.permissions import ALL, PUBLIC
 
 AGENTS = {"admin": ALL, "manager": ALL, "support_lead": ALL, "support_agent": ALL}
@@ -22,6 +22,7 @@ PERMISSIONS = {
     "list_replies": AGENTS,
     "rating_link": INTAKE,
     "ticket_customer": {"admin": ALL, "integration": ALL},
+    "rating_view": PUBLIC,
     "rate_ticket": PUBLIC,
     "list_agents": AGENTS,
     "put_agent": LEADS,

@@ -188,6 +188,14 @@ class RatingLinkOut(Schema):
     expires_in_days = fields.Integer()
 
 
+class RatingView(Schema):
+    ticket_id = fields.String()
+    subject = fields.String(allow_none=True)
+    resolution = fields.Integer()
+    state = fields.String(metadata={"enum": ["ratable", "rated", "reopened"]})
+    expires_at = UtcDateTime()
+
+
 class RatingOut(Schema):
     ticket_id = fields.String()
     score = fields.Integer()

@@ -210,6 +210,28 @@ class SupportService(Operational):
                 "token": token, "resolution": ticket["resolutions"],
                 "expires_in_days": int(days)}
 
+    @http("GET", "/api/v1/tickets/<id>/rating", query=S.RatingQuery, response=S.RatingView,
+          tags=TAGS, summary="What the customer's rating link opens (no login): the ticket, "
+          "and whether its resolution can still be rated; reading changes nothing",
+          responses={403: "The link was altered or is for another ticket",
+                     404: "No such ticket", 410: "The link expired"})
+    def rating_view(self, request, id):
+        # the mail's link is followed with GET (by the customer, and by mail scanners that
+        # open every link): it shows the form's state; only the POST below rates
+        claims = self._rating_claims(request, id)
+        ticket = self._ticket(id)
+        resolution = claims.data.get("resolution")
+        return S.RatingView().dump({
+            "ticket_id": id, "subject": ticket.get("subject"), "resolution": resolution,
+            "state": D.rating_state(ticket, resolution), "expires_at": claims.expires_at})
+
+    def _rating_claims(self, request, id):
+        args = query_args(request, S.RatingQuery())
+        claims = self.links.verify(args["token"], RATING, utcnow())
+        if claims.subject != id:
+            raise LinkTampered("This link is for another ticket.", kind="tampered")
+        return claims
+
     @http("POST", "/api/v1/tickets/<id>/rating", body=S.RatingIn, query=S.RatingQuery,
           response=S.RatingOut, status=201, tags=TAGS,
           summary="The customer's 1-5 rating and comment, once per resolution (signed link)",
@@ -217,10 +239,7 @@ class SupportService(Operational):
                      409: "Already rated (or the link used), or the ticket was reopened since",
                      410: "The link expired"})
     def rate_ticket(self, request, id):
-        args = query_args(request, S.RatingQuery())
-        claims = self.links.verify(args["token"], RATING, utcnow())
-        if claims.subject != id:
-            raise LinkTampered("This link is for another ticket.", kind="tampered")
+        claims = self._rating_claims(request, id)
         data = json_body(request, S.RatingIn())
         resolution = claims.data.get("resolution")
         actor = f"customer:{claims.link_id}"

@@ -106,6 +106,10 @@ def test_a_resolved_ticket_reaches_its_contact_with_the_survey(owners, notify, a
     assert text.startswith(f"Hello Alice Smith,\nyour ticket {ticket['id']} was resolved.")
     [survey] = re.findall(r"Rate our service: (\S+)", text)
     assert f"/api/v1/tickets/{ticket['id']}/rating?token=" in survey
+    # the mail's link is followed with GET first: it opens the view, which rates nothing
+    opened = api(owners["support"], auth={}).get(
+        f"/api/v1/tickets/{ticket['id']}/rating", params={"token": token_in(survey)})
+    assert opened.status_code == 200 and opened.json()["state"] == "ratable", opened.text
     rated = api(owners["support"], auth={}).post(
         f"/api/v1/tickets/{ticket['id']}/rating", params={"token": token_in(survey)},
         json={"score": 5, "comment": "thanks"})

@@ -1,6 +1,7 @@
 """CSAT: a resolved ticket's signed rating link takes one 1-5 rating with a comment per
 resolution (ticket.rated); a reused, altered, foreign or outdated link gets a clear 4xx
-and writes nothing."""
+and writes nothing. The same link opened with GET (a customer's click, a mail scanner's
+look) shows what it can still do and writes nothing either."""
 import pytest
 
 from tests.integration.support.support_helpers import (
@@ -34,6 +35,43 @@ def rate(http, ticket_id, token, score=5, comment="quick and kind"):
                      json={"score": score, "comment": comment})
 
 
+def view(http, ticket_id, token):
+    return http.get(f"/api/v1/tickets/{ticket_id}/rating", params={"token": token})
+
+
+def test_the_link_opens_a_view_that_follows_the_ticket_and_writes_nothing(resolved, mongo_db):
+    http, ticket = resolved
+    given = link(http, ticket)
+    # (the relay may clear the outbox of the resolve meanwhile: that is not the view's)
+    lean = {"outbox": 0, "outbox_since": 0}
+    before = mongo_db.tickets.find_one({"_id": ticket["id"]}, lean)
+    opened = view(http, ticket["id"], given["token"])
+    assert opened.status_code == 200, opened.text
+    body = opened.json()
+    assert (body["ticket_id"], body["resolution"], body["state"]) == (ticket["id"], 1, "ratable")
+    assert body["subject"] == ticket["subject"] and body["expires_at"].endswith("Z")
+    assert view(http, ticket["id"], given["token"]).json() == body  # a scanner's second look
+    assert mongo_db.tickets.find_one({"_id": ticket["id"]}, lean) == before
+    assert rate(http, ticket["id"], given["token"]).status_code == 201
+    assert view(http, ticket["id"], given["token"]).json()["state"] == "rated"
+    # reopened and resolved again: an unused link of the first resolution is outdated
+    unused = link(http, ticket)["token"]
+    assert move(http, ticket, "open").status_code == 200
+    assert move(http, ticket, "resolved").status_code == 200
+    assert view(http, ticket["id"], unused).json()["state"] == "rated"  # resolution 1 is
+    fresh = link(http, ticket)["token"]
+    assert view(http, ticket["id"], fresh).json()["resolution"] == 2
+    assert move(http, ticket, "open").status_code == 200
+    assert view(http, ticket["id"], fresh).json()["state"] == "reopened"
+
+
+def test_the_view_needs_its_token(resolved):
+    http, ticket = resolved
+    resp = http.get(f"/api/v1/tickets/{ticket['id']}/rating")
+    assert resp.status_code == 400 and "token" in resp.json()["errors"]
+    assert view(http, "T-none", link(http, ticket)["token"]).status_code == 403
+
+
 def test_a_link_rates_once(resolved, rabbit_config, mongo_db):
     http, ticket = resolved
     sub = Subscriber(rabbit_config["AMQP_URI"], "support", "ticket.rated")
@@ -64,9 +102,10 @@ def test_a_link_rates_once(resolved, rabbit_config, mongo_db):
     lambda token: token.split(".", 1)[1],
     lambda token: "garbage",
 ])
-def test_altered_links_are_refused(resolved, mongo_db, alter):
+@pytest.mark.parametrize("follow", [rate, view], ids=["rate", "view"])
+def test_altered_links_are_refused(resolved, mongo_db, alter, follow):
     http, ticket = resolved
-    resp = rate(http, ticket["id"], alter(link(http, ticket)["token"]))
+    resp = follow(http, ticket["id"], alter(link(http, ticket)["token"]))
     assert resp.status_code == 403
     assert resp.headers["Content-Type"] == "application/problem+json"
     assert resp.json()["kind"] in ("tampered", "unknown_key")
@@ -109,6 +148,7 @@ def test_an_expired_link_is_gone(container_factory, make_config, api, mongo_db):
     http = api(config)
     ticket = open_ticket(http)
     assert move(http, ticket, "resolved").status_code == 200
-    resp = rate(http, ticket["id"], link(http, ticket)["token"])
-    assert resp.status_code == 410 and resp.json()["kind"] == "expired"
+    token = link(http, ticket)["token"]
+    for resp in (rate(http, ticket["id"], token), view(http, ticket["id"], token)):
+        assert resp.status_code == 410 and resp.json()["kind"] == "expired"
     assert mongo_db.tickets.find_one({"_id": ticket["id"]})["rated"] == []

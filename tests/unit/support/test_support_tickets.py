@@ -207,6 +207,19 @@ def test_rating_once_per_resolution():
         D.rate(again, 1, 3, None, T0)
 
 
+def test_a_links_view_says_what_it_can_still_do():
+    doc = at_status("resolved")
+    assert D.rating_state(doc, 1) == "ratable"
+    rated = apply(doc, D.rate(doc, 1, 5, "great", T0))
+    assert D.rating_state(rated, 1) == "rated"
+    reopened = apply(rated, D.move(rated, "open", T0 + H, CTX, reopen_days=7))
+    assert (D.rating_state(reopened, 1), D.rating_state(reopened, 2)) == ("rated", "reopened")
+    again = apply(reopened, D.move(reopened, "resolved", T0 + 2 * H, CTX, reopen_days=7))
+    assert (D.rating_state(again, 1), D.rating_state(again, 2)) == ("rated", "ratable")
+    unrated = apply(doc, D.move(doc, "open", T0 + H, CTX, reopen_days=7))
+    assert D.rating_state(unrated, 1) == "reopened"
+
+
 # schemathesis: JSON booleans are true or false, as the OpenAPI document says; marshmallow's
 # Boolean took 0, 1, "yes"... as well
 @pytest.mark.parametrize(("schema", "field", "value"), [
