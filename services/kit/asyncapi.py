@@ -26,6 +26,9 @@ Changed in 2.0.0: the version was an integer `sequence` attribute and the conten
 lexicographically ("10" < "9"), so the integer moved to an extension of our own name.
 Dealflow's own consumers accept both forms.
 
+Added in 2.2.0: `contract.sent`, a new signing link sent to the customer on request (the
+links sent before it stop working).
+
 To subscribe from outside, bind a durable queue of your own; never consume Dealflow's
 queues. With any AMQP 0-9-1 client:
 
@@ -205,7 +208,7 @@ def build():
         }
     return {
         "asyncapi": "2.6.0",
-        "info": {"title": "Dealflow events", "version": "2.1.0",
+        "info": {"title": "Dealflow events", "version": "2.2.0",
                  "description": SUBSCRIBING + REPLAYING},
         "defaultContentType": CLOUDEVENTS_JSON,
         "servers": {"local": {"url": "127.0.0.1:5672", "protocol": "amqp",

@@ -434,6 +434,16 @@ class ContractCreated(_Contract):
     created_at = UtcDateTime(required=True)
 
 
+class ContractSent(_Contract):
+    """A new signing link was made for the customer, on request (POST .../send); the links
+    sent before it stop working. The link itself is not in the event: notify asks quotes
+    for the open one (GET /api/v1/contracts/{contract_id}/link)."""
+
+    number = fields.String(required=True)
+    link_expires_at = UtcDateTime(required=True)
+    sent_at = UtcDateTime(required=True)
+
+
 class ContractSigned(_Contract):
     """The customer signed through the contract's link (typed name, time, address and the
     SHA-256 of the exact PDF are kept with the contract, not in the event)."""
@@ -670,6 +680,7 @@ CATALOG = {
         "quote.expired": QuoteExpired,
         "quote.voided": QuoteVoided,
         "contract.created": ContractCreated,
+        "contract.sent": ContractSent,
         "contract.signed": ContractSigned,
         "contract.voided": ContractVoided,
         "payment.received": PaymentReceived,

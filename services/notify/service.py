@@ -59,6 +59,10 @@ class NotifyService(Operational):
     def handle_quotes_quote_sent(self, event):
         self.notifier.on_event(self.store, event)
 
+    @event_handler("quotes", "contract.sent")
+    def handle_quotes_contract_sent(self, event):
+        self.notifier.on_event(self.store, event)
+
     @event_handler("support", "ticket.assigned")
     def handle_support_ticket_assigned(self, event):
         self.notifier.on_event(self.store, event)

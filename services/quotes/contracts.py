@@ -112,9 +112,12 @@ def reschedule(contract, schedule, now, *, actor=None):
 
 
 def send(contract, link_id, expires_at, now, *, actor=None):
-    """A (new) signing link for an unsigned contract: older links stop working."""
+    """A (new) signing link for an unsigned contract: older links stop working, so the
+    customer is sent this one (contract.sent)."""
     _require(contract, UNSIGNED, doing="sent for signature")
     return Change(set={"link_id": link_id, "link_expires_at": expires_at, "updated_at": now},
+                  events=[("contract.sent", {**_ref(contract), "number": contract["number"],
+                                             "link_expires_at": expires_at, "sent_at": now})],
                   actor=actor)
 
 

@@ -393,7 +393,8 @@ class QuotesService(Operational):
             args["deal_id"], scope=scope_of(request).query())})
 
     @http("POST", "/api/v1/contracts/<id>/send", response=S.LinkOut, tags=["contracts"],
-          summary="A signing link for the customer (a new one replaces the last)",
+          summary="A signing link for the customer (a new one replaces the last; "
+          "contract.sent, which notify mails)",
           responses={404: "No such contract", 409: "Signed or voided already"})
     def send_contract(self, request, id):
         actor = actor_id(caller(request, self.config))

@@ -300,6 +300,8 @@ def expected(leads, duplicates):
                 quotes_now["accepted"] += 1
                 # ...and the contract it became, to sign
                 emails[("contract_created", CUSTOMERS)] += 1
+                # the rep sends the signing link again (POST .../send): a new one, mailed
+                emails[("contract_sent", CUSTOMERS)] += 1
         if lead.deal == "open_contract":
             contracts_now["sent"] += 1
         if lead.deal != "won":

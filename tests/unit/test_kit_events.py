@@ -25,8 +25,9 @@ DESIGN_EVENT_TYPES = {
     "quote.created", "quote.submitted", "quote.approved", "quote.rejected", "quote.sent",
     "quote.accepted", "quote.declined", "quote.expired", "quote.voided",
     "contract.created", "contract.signed", "payment.received", "contract.fully_paid",
-    # not in DESIGN.md's table yet: deal.lost voids an unsigned contract
-    "contract.voided",
+    # not in DESIGN.md's table yet: deal.lost voids an unsigned contract; a new signing
+    # link replaces the last and must reach the customer
+    "contract.voided", "contract.sent",
     "ticket.opened", "ticket.assigned", "ticket.first_responded", "ticket.resolved",
     "ticket.reopened", "ticket.sla_breached", "ticket.rated",
     "notification.sent", "notification.failed",

@@ -1,7 +1,8 @@
 """Customers get their mails, with the real quotes and support services beside notify and
 notify's own configuration (NOTIFY.customers and NOTIFY.links as shipped): a sent quote
 reaches its customer with the link that accepts it, the contract it became with the link
-that signs it, a resolved ticket with the CSAT survey. The events carry neither address
+that signs it (and a new link the rep sends, which replaces it), a resolved ticket with the
+CSAT survey. The events carry neither address
 nor link; notify asks the owners, with an integration token it signs itself (the tests'
 identity provider key, as deploy/local gives it var/auth's)."""
 import re
@@ -90,8 +91,18 @@ def test_a_sent_quote_and_its_contract_reach_the_customer_with_their_links(
     _, text = text_of(inbox, "zhang.wei@example.cn", "请签署您的合同")
     [sign_url] = re.findall(r"签署合同：(\S+)", text)
     contract = http.get("/api/v1/contracts", params={"deal_id": deal_id}).json()["items"][0]
+    # the rep sends a new link (the customer lost the mail): it replaces the first, so the
+    # customer gets it by mail too (contract.sent)
+    resent = http.post(f"/api/v1/contracts/{contract['id']}/send")
+    assert resent.status_code == 200, resent.text
+    _, text = text_of(inbox, "zhang.wei@example.cn", f"您的合同签署链接：{contract['number']}")
+    [new_url] = re.findall(r"签署合同：(\S+)", text)
+    assert token_in(new_url) == resent.json()["token"] != token_in(sign_url)
+    replaced = customer.post(f"/api/v1/contracts/{contract['id']}/sign",
+                             json={"token": token_in(sign_url), "name": "张伟"})
+    assert replaced.status_code >= 400 and replaced.json()["kind"] == "replaced"
     signed = customer.post(f"/api/v1/contracts/{contract['id']}/sign",
-                           json={"token": token_in(sign_url), "name": "张伟"})
+                           json={"token": token_in(new_url), "name": "张伟"})
     assert signed.status_code == 200, signed.text
     assert signed.json()["status"] == "executed"
 

@@ -113,13 +113,15 @@ def test_signing_keeps_the_hash_of_the_exact_pdf_and_payments_follow(
                      headers={**finance, "Idempotency-Key": "ICBC-2"})
     assert last.status_code == 201 and last.json()["fully_paid_at"]
 
-    events = [e for e in sub.drain(expect=11, timeout=10) + sub.drain(timeout=1)
+    events = [e for e in sub.drain(expect=12, timeout=10) + sub.drain(timeout=1)
               if e["type"].split(".")[0] in ("contract", "payment")]
-    assert [e["type"] for e in events] == ["contract.created", "contract.signed",
-                                           "payment.received", "payment.received",
-                                           "contract.fully_paid"]
-    assert events[1]["data"]["pdf_sha256"] == signature["pdf_sha256"]
-    assert [e["data"]["first"] for e in events[2:4]] == [True, False]
+    assert [e["type"] for e in events] == ["contract.created", "contract.sent",
+                                           "contract.signed", "payment.received",
+                                           "payment.received", "contract.fully_paid"]
+    assert events[1]["data"]["number"] == contract["number"]
+    assert events[1]["data"]["link_expires_at"] == link["expires_at"]
+    assert events[2]["data"]["pdf_sha256"] == signature["pdf_sha256"]
+    assert [e["data"]["first"] for e in events[3:5]] == [True, False]
     assert "token" not in repr(events) and "张伟" not in repr(events)
     sub.close()
 

@@ -94,6 +94,6 @@ def test_the_shipped_configuration_asks_for_every_customer_and_link(monkeypatch)
                 for name in ("accept", "sign", "csat") if f"links.{name}" in text}
         assert used <= set(notify["links"].get(rule["event"], {})), rule["name"]
     assert {r["event"] for r in rules if "customer" in r["recipients"]} == \
-        {"quote.sent", "contract.created", "ticket.resolved"}
+        {"quote.sent", "contract.created", "contract.sent", "ticket.resolved"}
     # no token ships in the repository
     assert not notify["lookup_token"] and not notify["lookup_signing_key_file"]

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from kit.errors import Conflict, Invalid
+from kit.events import new_event
 from quotes import contracts as C
 from quotes import domain
 
@@ -66,6 +67,25 @@ def link(contract_id="c", link_id="l1"):
 def sent(**changes):
     doc = contract(**changes)
     return apply(doc, C.send(doc, "l1", NOW + dt.timedelta(days=14), NOW))
+
+
+def test_a_new_link_replaces_the_last_and_is_sent_to_the_customer():
+    doc = sent()
+    expires = NOW + dt.timedelta(days=14)
+    change = C.send(doc, "l2", expires, NOW)
+    again = apply(doc, change)
+    assert (again["link_id"], again["link_expires_at"]) == ("l2", expires)
+    [(etype, data)] = change.events
+    assert etype == "contract.sent"
+    assert data == {"contract_id": doc["_id"], "quote_id": "q1", "deal_id": "d1",
+                    "amount": D("1000.01"), "currency": "CNY", "number": doc["number"],
+                    "link_expires_at": expires, "sent_at": NOW}
+    new_event(etype, doc["_id"], data, 2)  # the catalog's contract holds it
+    with pytest.raises(domain.LinkRefused):  # the link sent before stops working
+        C.sign(again, link(doc["_id"]), "张伟", None, "ab" * 32, NOW)
+    with pytest.raises(Conflict):
+        C.send(apply(again, C.sign(again, link(doc["_id"], "l2"), "张伟", None, "ab" * 32,
+                                   NOW)), "l3", expires, NOW)
 
 
 def test_signing_records_name_time_address_and_the_pdf_hash():
