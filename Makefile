@@ -20,8 +20,8 @@ LOCAL_MONGO := $(if $(MONGO_URI),,yes)
 LOCAL_SMTP := $(if $(SMTP_HOST),,yes)
 
 .PHONY: help deps venv infra rabbitmq ferretdb mailpit prometheus-bin run stop status test lint \
-        unit integration e2e fuzz bench bench-size seed asyncapi clean queries keys token \
-        kustomize cluster cluster-stop replay
+        unit integration e2e fuzz bench bench-size seed asyncapi handler-queues clean queries keys \
+        token kustomize cluster cluster-stop replay
 
 help:
 	@echo "make run    - start RabbitMQ, FerretDB, Mailpit and the services (var/ holds data, logs)"
@@ -117,6 +117,10 @@ lint: venv
 
 asyncapi: venv
 	@$(PY) -m kit.asyncapi > docs/asyncapi.yaml
+
+# the handler queues access.py --prune-queues keeps (after adding or removing a handler)
+handler-queues: venv
+	@$(PY) deploy/rabbitmq/handler_queues.py > deploy/rabbitmq/handler-queues.txt
 
 unit: venv kustomize
 	@$(PY) -m pytest tests/unit -q

@@ -43,6 +43,7 @@ case "${1:-start}" in
     # one user per service, allowed only its own exchange and queues (deploy/rabbitmq/
     # access.py); passwords generated on first start, kept under var/secrets, never in git.
     # guest stays here only: local development and the tests' per-test vhosts use it.
+    # --prune-queues: the queues of handlers this checkout's services no longer have go.
     secrets="$root/var/secrets/rabbitmq"
     (umask 077; mkdir -p "$secrets"
      for svc in leads deals quotes support metrics notify webhooks; do
@@ -51,7 +52,7 @@ case "${1:-start}" in
      done)
     RABBITMQ_ADMIN_USER=guest RABBITMQ_ADMIN_PASSWORD=guest python3 \
       "$root/deploy/rabbitmq/access.py" --api "http://127.0.0.1:${RABBITMQ_MGMT_PORT:-15672}" \
-      --vhost / --password-dir "$secrets" >/dev/null
+      --vhost / --password-dir "$secrets" --prune-queues >/dev/null
     echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_NODE_PORT" ;;
   stop)
     # only a running node is stopped: `rabbitmqctl stop <pidfile>` waits for the pid in the

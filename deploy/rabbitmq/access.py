@@ -30,6 +30,15 @@ The same rules serve every environment (standard library only):
 Passwords come from files (`<service>.password`) or from the environment
 (`RABBITMQ_<SERVICE>_PASSWORD`), never from this repository; a missing one is an error.
 The admin's password comes from RABBITMQ_ADMIN_PASSWORD or --admin-password-file.
+
+`--prune-queues` also deletes the queues of event handlers the services no longer have
+(an upgrade removed or renamed one): such a queue has no consumer, yet the broker routes
+every matching event into it, for ever, until its disk alarm stops every publisher. The
+queues kept are those of handler-queues.txt (generated from the services' code by
+handler_queues.py), with their retry and dead-letter queues. A queue some consumer still
+reads (an instance of the older version, during a rolling upgrade) is kept until the next
+run, and so is a dead-letter queue that holds messages (inspect them first: kit.deadletters);
+the broker checks both conditions as it deletes (`if-unused`, `if-empty`).
 """
 import argparse
 import base64
@@ -60,6 +69,12 @@ READS_STREAMS = {
     "webhooks": ("leads", "deals", "quotes", "support", "notify", "webhooks"),
 }
 SERVICES = tuple(CONSUMES)
+HANDLER_QUEUES = Path(__file__).with_name("handler-queues.txt")
+# a handler's queue as nameko names it, and the retry and dead-letter queues kit.consumer
+# adds to it (a method name has no dot, so the suffix is unambiguous)
+HANDLER_QUEUE = re.compile(
+    r"(?P<main>evt-[a-z]+-[a-z_.]+--(?P<service>[a-z]+)\.[A-Za-z0-9_]+)"
+    r"(?P<suffix>\.retry\.[0-9]+|\.dlq)?")
 # management API tags: metrics reads its vhost's stream lengths there (its /metrics)
 TAGS = {"metrics": "management"}
 
@@ -123,6 +138,30 @@ class Management:
     def delete_user(self, name):
         return self.call("DELETE", "users", name)
 
+    def queues(self, vhost):
+        url = (f"{self.api}/api/queues/{urllib.parse.quote(vhost, safe='')}"
+               "?columns=name,messages,consumers")
+        request = urllib.request.Request(url, headers=self.headers)
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return json.load(response)
+
+    def delete_queue_if(self, vhost, name, *conditions):
+        """Delete the queue unless one of `conditions` ("unused", "empty") fails at the
+        broker; True when deleted (or gone already)."""
+        query = "&".join(f"if-{c}=true" for c in conditions)
+        url = (f"{self.api}/api/queues/{urllib.parse.quote(vhost, safe='')}/"
+               f"{urllib.parse.quote(name, safe='')}" + (f"?{query}" if query else ""))
+        request = urllib.request.Request(url, method="DELETE", headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=15):
+                return True
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return True
+            if exc.code == 400:  # a condition failed: in use, or not empty
+                return False
+            raise SystemExit(f"DELETE {url}: {exc.code} {exc.read()[:200]!r}") from None
+
 
 def apply(management, vhost, passwords, user_of=lambda service: service, delete_guest=False):
     """Create or update each service's user (its password set again, so a rotated secret
@@ -133,6 +172,32 @@ def apply(management, vhost, passwords, user_of=lambda service: service, delete_
         management.put_permissions(vhost, user, permissions(service))
     if delete_guest:
         management.delete_user("guest")
+
+
+def current_queues(path=HANDLER_QUEUES):
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def prune_queues(management, vhost, current, services=SERVICES):
+    """Delete the handler queues (and their retry and dead-letter queues) of `services`
+    that are not in `current`; returns {"deleted": [...], "kept": {name: why}}."""
+    deleted, kept = [], {}
+    for queue in management.queues(vhost):
+        name = queue["name"]
+        match = HANDLER_QUEUE.fullmatch(name)
+        if not match or match["service"] not in services or match["main"] in current:
+            continue
+        dead_letters = match["suffix"] == ".dlq"
+        if management.delete_queue_if(vhost, name, "unused",
+                                      *(("empty",) if dead_letters else ())):
+            deleted.append(name)
+        elif dead_letters:
+            kept[name] = ("it holds dead letters (inspect them, then delete it), or a "
+                          "consumer reads it")
+        else:
+            kept[name] = "a consumer still reads it (an older version's instance?)"
+    return {"deleted": sorted(deleted), "kept": kept}
 
 
 def passwords_from(args, services):
@@ -163,6 +228,8 @@ def main(argv=None):
     parser.add_argument("--services", nargs="*", default=list(SERVICES))
     parser.add_argument("--delete-guest", action="store_true",
                         help="remove the guest account (every environment but local)")
+    parser.add_argument("--prune-queues", action="store_true",
+                        help="delete the queues of event handlers the services no longer have")
     args = parser.parse_args(argv)
     admin_password = (Path(args.admin_password_file).read_text(encoding="utf-8").strip()
                       if args.admin_password_file
@@ -173,10 +240,17 @@ def main(argv=None):
     unknown = set(args.services) - set(SERVICES)
     if unknown:
         raise SystemExit(f"unknown services: {sorted(unknown)}")
-    apply(Management(args.api, args.admin_user, admin_password), args.vhost,
-          passwords_from(args, args.services), delete_guest=args.delete_guest)
+    management = Management(args.api, args.admin_user, admin_password)
+    apply(management, args.vhost, passwords_from(args, args.services),
+          delete_guest=args.delete_guest)
     print(f"rabbitmq: users {', '.join(args.services)} with their permissions on "
           f"{args.vhost}")
+    if args.prune_queues:
+        pruned = prune_queues(management, args.vhost, current_queues(), args.services)
+        for name in pruned["deleted"]:
+            print(f"rabbitmq: deleted {name} (no handler consumes it now)", file=sys.stderr)
+        for name, why in pruned["kept"].items():
+            print(f"rabbitmq: kept {name}, no handler's: {why}", file=sys.stderr)
 
 
 if __name__ == "__main__":
