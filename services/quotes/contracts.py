@@ -22,6 +22,7 @@ UNSIGNED = "unsigned"
 SIGNED = "signed"  # by the customer, waiting for our countersignature
 EXECUTED = "executed"  # signed by all who must: contract.signed was emitted
 VOIDED = "voided"
+STATUSES = (UNSIGNED, SIGNED, EXECUTED, VOIDED)
 HUNDRED = Decimal(100)
 CONTRACT_NAMESPACE = uuid.UUID("1b6f0c61-5f3e-4b8a-9f57-3f4f2d7c9a10")
 

@@ -7,6 +7,7 @@ from kit.contacts import ContactFields
 from kit.contacts import ContactOut as ContactOut  # the customer look-up's answer
 from kit.fields import Currency, Integer, Money, UtcDateTime, validate_not_blank
 from quotes import lifecycle as L
+from quotes.contracts import STATUSES as CONTRACT_STATUSES
 
 ID = validate.Length(min=1, max=100)
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$",
@@ -302,7 +303,9 @@ class QuoteOut(Schema):
 
 
 class QuoteQuery(Schema):
-    deal_id = fields.String(required=True, validate=ID)
+    deal_id = fields.String(validate=ID, metadata={"description": "one deal's quotes"})
+    status = fields.String(validate=validate.OneOf(L.STATUSES),
+                           metadata={"description": "e.g. submitted: awaiting approval"})
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
     cursor = fields.String()
 
@@ -392,11 +395,15 @@ class ContractOut(Schema):
 
 
 class ContractQuery(Schema):
-    deal_id = fields.String(required=True, validate=ID)
+    deal_id = fields.String(validate=ID, metadata={"description": "one deal's contracts"})
+    status = fields.String(validate=validate.OneOf(CONTRACT_STATUSES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String()
 
 
 class ContractList(Schema):
     items = fields.List(fields.Nested(ContractOut))
+    next_cursor = fields.String(allow_none=True)
 
 
 class SignIn(Schema):

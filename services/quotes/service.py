@@ -218,15 +218,18 @@ class QuotesService(Operational):
         return self._out(self._quote(id, request))
 
     @http("GET", "/api/v1/quotes", query=S.QuoteQuery, response=S.QuotePage, tags=TAGS,
-          summary="A deal's quotes, by cursor")
+          summary="Quotes oldest first, by cursor: a deal's, those at a status (submitted: "
+          "awaiting approval), or all a caller reaches")
     def list_quotes(self, request):
-        args = query_args(request, S.QuoteQuery())
+        return S.QuotePage().dump(self._page(request, S.QuoteQuery(), self.store.quotes_page))
+
+    def _page(self, request, schema, read):
+        args = query_args(request, schema)
         after = paging.after(args["cursor"]) if args.get("cursor") else None
-        rows = self.store.quotes_of_deal(args["deal_id"], args["limit"] + 1, after,
-                                         scope_of(request).query())
+        filters = {k: args[k] for k in ("deal_id", "status") if k in args}
+        rows = read(filters, args["limit"] + 1, after, scope_of(request).query())
         page, more = rows[:args["limit"]], len(rows) > args["limit"]
-        return S.QuotePage().dump({"items": page,
-                                   "next_cursor": paging.next_cursor(page, more)})
+        return {"items": page, "next_cursor": paging.next_cursor(page, more)}
 
     @http("PATCH", "/api/v1/quotes/<id>", body=S.QuotePatch, response=S.QuoteOut, tags=TAGS,
           summary="Edit a draft (lines are priced again from the price book)",
@@ -386,11 +389,11 @@ class QuotesService(Operational):
         return self._contract_out(self._contract(id, request))
 
     @http("GET", "/api/v1/contracts", query=S.ContractQuery, response=S.ContractList,
-          tags=["contracts"], summary="A deal's contracts")
+          tags=["contracts"], summary="Contracts oldest first, by cursor: a deal's, those at "
+          "a status (unsigned: waiting for the customer), or all a caller reaches")
     def list_contracts(self, request):
-        args = query_args(request, S.ContractQuery())
-        return S.ContractList().dump({"items": self.store.contracts_of_deal(
-            args["deal_id"], scope=scope_of(request).query())})
+        return S.ContractList().dump(
+            self._page(request, S.ContractQuery(), self.store.contracts_page))
 
     @http("POST", "/api/v1/contracts/<id>/send", response=S.LinkOut, tags=["contracts"],
           summary="A signing link for the customer (a new one replaces the last; "

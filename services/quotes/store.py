@@ -77,6 +77,15 @@ class QuotesStore(BaseStore):
                              ("_id", ASCENDING)], name="deal_created")
         quotes.create_index([("status", ASCENDING), ("valid_until", ASCENDING)],
                             name="status_valid_until")
+        # the lists without a deal: everything, by status (a manager's approvals, what
+        # finance follows), and a rep's own
+        for kind in (quotes, db[CONTRACTS]):
+            kind.create_index([("created_at", ASCENDING), ("_id", ASCENDING)],
+                              name="created")
+            kind.create_index([("status", ASCENDING), ("created_at", ASCENDING),
+                               ("_id", ASCENDING)], name="status_created")
+            kind.create_index([("owner_id", ASCENDING), ("created_at", ASCENDING),
+                               ("_id", ASCENDING)], name="owner_created")
         db[PRODUCTS].create_index([("created_at", ASCENDING), ("_id", ASCENDING)],
                                   name="created")
         contracts = db[CONTRACTS]
@@ -161,10 +170,18 @@ class QuotesStore(BaseStore):
     def quotes_of_deal(self, deal_id, limit, after=None, scope=None):
         """A page of a deal's quotes in (created_at, _id) order; `scope` narrows it (a
         rep's own)."""
-        query = {"deal_id": deal_id, **(scope or {})}
+        return self.quotes_page({"deal_id": deal_id}, limit, after, scope)
+
+    def quotes_page(self, filters, limit, after=None, scope=None):
+        """A page of the quotes matching `filters` (deal_id, status; each has an index
+        led by it, as has the scope's owner_id) in (created_at, _id) order."""
+        return self._page(QUOTES, filters, limit, after, scope)
+
+    def _page(self, collection, filters, limit, after, scope):
+        query = {**filters, **(scope or {})}
         if after:
             query.update(keyset_filter(after))
-        return [decode(d) for d in self.db[QUOTES].find(query, HIDDEN).sort(
+        return [decode(d) for d in self.db[collection].find(query, HIDDEN).sort(
             [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)]
 
     def due_expiries(self, now, limit):
@@ -196,6 +213,8 @@ class QuotesStore(BaseStore):
             {"next_due_at": {"$lte": now}}, {"currency": 1, "status": 1, "milestones": 1})]
 
     def contracts_of_deal(self, deal_id, limit=200, scope=None):
-        query = {"deal_id": deal_id, **(scope or {})}
-        return [decode(d) for d in self.db[CONTRACTS].find(query, HIDDEN).sort(
-            [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)]
+        return self.contracts_page({"deal_id": deal_id}, limit, scope=scope)
+
+    def contracts_page(self, filters, limit, after=None, scope=None):
+        """As quotes_page, for contracts (deal_id, status)."""
+        return self._page(CONTRACTS, filters, limit, after, scope)

@@ -290,6 +290,53 @@ def test_a_rep_reaches_only_their_own_quotes(setup):
     assert quotes.act(mine["id"], "approve").status_code == 403  # reps do not approve
 
 
+def test_quotes_list_without_a_deal_by_status_and_scope_by_cursor(setup, rabbit_config,
+                                                                    mongo_db):
+    quotes, deal_id, _, http = setup
+    other_deal = new_deal_id()
+    known_deal(mongo_db, rabbit_config["AMQP_URI"], other_deal, owner_id="rep-2")
+    first = quotes.must_create(deal_id)
+    second = quotes.must_create(deal_id)
+    theirs = quotes.as_("rep-2", "rep")
+    third = theirs.must_create(other_deal)
+    submitted = quotes.must(second["id"], "submit")["status"]
+    manager = quotes.as_("m-1", "manager")
+
+    def listed(who, **params):
+        resp = who.http.get("/api/v1/quotes", params=params, headers=who.headers)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    every = listed(manager)
+    assert [q["id"] for q in every["items"]] == [first["id"], second["id"], third["id"]]
+    assert every["next_cursor"] is None
+    page = listed(manager, limit=2)
+    rest = listed(manager, limit=2, cursor=page["next_cursor"])
+    assert [q["id"] for q in page["items"] + rest["items"]] == \
+        [first["id"], second["id"], third["id"]] and rest["next_cursor"] is None
+    assert [q["id"] for q in listed(manager, status=submitted)["items"]] == [second["id"]]
+    assert [q["id"] for q in listed(manager, status="draft")["items"]] == \
+        [first["id"], third["id"]]
+    assert [q["id"] for q in listed(manager, status="draft", deal_id=deal_id)["items"]] == \
+        [first["id"]]
+    assert listed(manager, status="accepted")["items"] == []
+    # a rep reaches their own only, with or without a filter
+    assert [q["id"] for q in listed(theirs)["items"]] == [third["id"]]
+    assert [q["id"] for q in listed(quotes, status="draft")["items"]] == [first["id"]]
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"status": "pending"}, "status"), ({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
+    ({"deal_id": ""}, "deal_id"), ({"cursor": "not-a-cursor"}, "cursor"),
+    ({"owner": "rep-1"}, "owner"),
+])
+def test_a_bad_quotes_list_query_is_400_naming_the_parameter(setup, params, field):
+    _, _, _, http = setup
+    resp = http.get("/api/v1/quotes", params=params, headers=token("m-1", "manager"))
+    assert resp.status_code == 400, resp.text
+    assert field in resp.json()["errors"] or field in resp.json()["detail"]
+
+
 def test_the_openapi_document_names_every_route_and_the_public_ones(setup):
     _, _, _, http = setup
     resp = http.get("/openapi.json")

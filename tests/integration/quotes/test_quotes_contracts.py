@@ -50,6 +50,32 @@ def accepted(container_factory, make_config, api, rabbit_config, mongo_db):
     return make
 
 
+def test_contracts_list_by_status_and_scope_without_a_deal(accepted):
+    _, http, customer, contract, _, _, deal_id = accepted()
+    finance = token("fay", "finance")
+
+    def listed(headers=finance, **params):
+        resp = http.get("/api/v1/contracts", params=params, headers=headers)
+        assert resp.status_code == 200, resp.text
+        return [c["id"] for c in resp.json()["items"]]
+
+    assert listed() == [contract["id"]]
+    assert listed(status="unsigned") == [contract["id"]]
+    assert listed(status="executed") == []
+    assert listed(deal_id=deal_id, status="unsigned") == [contract["id"]]
+    assert listed(headers=token("rep-1", "rep")) == [contract["id"]]  # the quote's owner
+    assert listed(headers=token("rep-2", "rep")) == []
+    link = http.post(f"/api/v1/contracts/{contract['id']}/send").json()
+    assert customer.post(f"/api/v1/contracts/{contract['id']}/sign",
+                         json={"token": link["token"], "name": "张伟"}).status_code == 200
+    assert listed(status="unsigned") == []
+    assert listed(status="executed") == [contract["id"]]
+    page = http.get("/api/v1/contracts", params={"limit": 1}, headers=finance).json()
+    assert page["next_cursor"] is None and len(page["items"]) == 1
+    bad = http.get("/api/v1/contracts", params={"status": "paid"}, headers=finance)
+    assert bad.status_code == 400 and "status" in bad.json()["errors"]
+
+
 def pdf_text(data):
     return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data,
                           capture_output=True, check=True).stdout.decode()
