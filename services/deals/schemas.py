@@ -332,6 +332,17 @@ class ForecastQuery(Schema):
     pipeline_id = fields.String()
     owner_id = fields.String()
     currency = Currency()
+    close_from = fields.Date(metadata={
+        "description": "only deals expected to close on or after this day (read through an "
+                       "index: a window reads its deals, not every open one); `unplaced` "
+                       "then counts the window's deals without an amount or a currency"})
+    close_to = fields.Date(metadata={"description": "...and on or before this day"})
+
+    @validates_schema
+    def _window(self, data, **kwargs):
+        if data.get("close_from") and data.get("close_to") and \
+                data["close_from"] > data["close_to"]:
+            raise ValidationError("close_to comes before close_from.", "close_to")
 
 
 class ForecastRow(Schema):

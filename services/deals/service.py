@@ -411,7 +411,8 @@ class DealsService(Operational):
         reach = scope_of(request).query()
         if any(filters.get(k) not in (None, v) for k, v in reach.items()):
             return S.ForecastOut().dump(F.forecast([], args["period"]))
-        deals = self.store.open_deals({**filters, **reach})
+        deals = self.store.open_deals({**filters, **reach}, args.get("close_from"),
+                                      args.get("close_to"))
         return S.ForecastOut().dump(F.forecast(deals, args["period"]))
 
     # --- events from other services ----------------------------------------------------------

@@ -104,6 +104,7 @@ class DealsStore(WorkStore, BaseStore):
         deals = db[DEALS]
         deals.create_index("lead_id")
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
+        deals.create_index([("status", ASCENDING), ("expected_close", ASCENDING)])
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         # `team` keeps a manager's list (kit.permissions TEAM) on an index too
@@ -212,8 +213,14 @@ class DealsStore(WorkStore, BaseStore):
             {"status": "open", "stalled_at": None, "stall_due_at": {"$lte": now}},
             {"outbox": 0, "outbox_since": 0}).limit(limit))
 
-    def open_deals(self, filters):
+    def open_deals(self, filters, close_from=None, close_to=None):
+        """Open deals' forecast fields; with a window (dates, both ends included) only
+        those expected to close in it (stored as ISO dates, so compared as strings)."""
         query = {"status": "open", **{k: v for k, v in filters.items() if v is not None}}
+        window = {op: day.isoformat() for op, day in (("$gte", close_from),
+                                                     ("$lte", close_to)) if day}
+        if window:
+            query["expected_close"] = window
         fields = {"amount": 1, "currency": 1, "expected_close": 1, "probability": 1,
                   "owner_id": 1}
         return [decode(d) for d in self.db[DEALS].find(query, fields)]

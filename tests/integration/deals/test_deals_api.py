@@ -217,6 +217,24 @@ def test_forecast_over_http(container_factory, make_config, api):
     assert body["unplaced"] == 1
     assert http.get("/api/v1/forecast", params={"period": "week"}).status_code == 400
 
+    # a window of close dates (both ends included) reads only the deals in it
+    def window(**params):
+        resp = http.get("/api/v1/forecast", params=params)
+        assert resp.status_code == 200, resp.text
+        return [(r["period"], r["deals"], r["best_case"]) for r in resp.json()["rows"]], \
+            resp.json()["unplaced"]
+    assert window(close_from="2025-05-03") == ([("2025-05", 1, "1000.00")], 0)
+    assert window(close_to="2025-05-02") == ([("2025-05", 1, "333.33")], 0)
+    assert window(close_from="2025-05-02", close_to="2025-05-20") == \
+        ([("2025-05", 2, "1333.33")], 0)
+    assert window(close_from="2025-06-01") == ([], 0)
+    assert window(close_from="2025-01-01", period="quarter") == ([("2025-Q2", 2, "1333.33")], 0)
+    for params, field in (({"close_from": "2025-05-21", "close_to": "2025-05-20"}, "close_to"),
+                          ({"close_from": "2025-13-01"}, "close_from"),
+                          ({"close_to": "soon"}, "close_to")):
+        resp = http.get("/api/v1/forecast", params=params)
+        assert resp.status_code == 400 and field in resp.json()["errors"], resp.text
+
 
 def test_bad_input_is_a_400_and_writes_nothing(container_factory, make_config, api, mongo_db):
     config = make_config("deals")
