@@ -246,6 +246,8 @@ class DealOut(Schema):
 
 class DealQuery(Schema):
     lead_id = fields.String()
+    account_id = fields.String(metadata={"description": "the deals of one account (leads' "
+                                                       "/api/v1/accounts)"})
     owner_id = fields.String()
     pipeline_id = fields.String()
     stage = fields.String()

@@ -207,8 +207,8 @@ class DealsService(Operational):
     def list_deals(self, request):
         args = query_args(request, S.DealQuery())
         after = paging.after(args["cursor"]) if args.get("cursor") else None
-        filters = {k: args.get(k) for k in ("lead_id", "owner_id", "pipeline_id", "stage",
-                                             "status")}
+        filters = {k: args.get(k) for k in ("lead_id", "account_id", "owner_id",
+                                             "pipeline_id", "stage", "status")}
         reach = scope_of(request).query()
         if any(filters.get(k) not in (None, v) for k, v in reach.items()):
             return S.DealPage().dump({"items": [], "next_cursor": None})  # nothing in reach

@@ -108,7 +108,7 @@ class DealsStore(WorkStore, BaseStore):
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         # `team` keeps a manager's list (kit.permissions TEAM) on an index too
-        for field in ("owner_id", "pipeline_id", "stage", "status", "team"):
+        for field in ("owner_id", "pipeline_id", "stage", "status", "team", "account_id"):
             deals.create_index([(field, ASCENDING), ("created_at", ASCENDING),
                                 ("_id", ASCENDING)], name=f"{field}_created")
         self.ensure_work_indexes(db)

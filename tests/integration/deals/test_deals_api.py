@@ -3,7 +3,13 @@ events with gap-free sequences, listing and the forecast."""
 import eventlet
 import requests
 
-from tests.integration.deals.deals_support import Client, start_deals, wait_for
+from tests.integration.deals.deals_support import (
+    Client,
+    lead_converted,
+    publish,
+    start_deals,
+    wait_for,
+)
 from tests.support.amqp import Subscriber
 from tests.support.tokens import bearer
 
@@ -193,6 +199,27 @@ def test_list_by_lead_and_cursor_pages(container_factory, make_config, api):
     assert len(seen) == 5 == len(set(seen))
     assert http.get("/api/v1/deals", params={"cursor": "zz"}).status_code == 400
     assert len(http.get("/api/v1/deals", params={"owner_id": "rep-2"}).json()["items"]) == 4
+
+
+def test_an_accounts_deals_are_listed_by_its_id(container_factory, make_config, api,
+                                                 rabbit_config):
+    config = make_config("deals")
+    start_deals(container_factory, config)
+    http = api(config)
+    # deals get their account from the lead's conversion (leads matched the company)
+    publish(rabbit_config["AMQP_URI"],
+            lead_converted("lead-1", account_id="acct-1"),
+            lead_converted("lead-2", account_id="acct-2"),
+            lead_converted("lead-3", account_id="acct-1", owner_id="rep-2"))
+
+    def of(**params):
+        resp = http.get("/api/v1/deals", params=params)
+        assert resp.status_code == 200, resp.text
+        return [d["lead_id"] for d in resp.json()["items"]]
+    assert wait_for(lambda: len(of(account_id="acct-1")) == 2)
+    assert sorted(of(account_id="acct-1")) == ["lead-1", "lead-3"]  # (handled concurrently)
+    assert of(account_id="acct-1", owner_id="rep-2") == ["lead-3"]
+    assert of(account_id="acct-9") == []
 
 
 def test_forecast_over_http(container_factory, make_config, api):
