@@ -325,14 +325,15 @@ def test_quotes_list_without_a_deal_by_status_and_scope_by_cursor(setup, rabbit_
     assert [q["id"] for q in listed(quotes, status="draft")["items"]] == [first["id"]]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/quotes", "/api/v1/contracts"])
 @pytest.mark.parametrize(("params", "field"), [
     ({"status": "pending"}, "status"), ({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
-    ({"deal_id": ""}, "deal_id"), ({"cursor": "not-a-cursor"}, "cursor"),
-    ({"owner": "rep-1"}, "owner"),
+    ({"limit": "ten"}, "limit"), ({"deal_id": ""}, "deal_id"),
+    ({"cursor": "not-a-cursor"}, "cursor"), ({"owner": "rep-1"}, "owner"),
 ])
-def test_a_bad_quotes_list_query_is_400_naming_the_parameter(setup, params, field):
+def test_a_bad_list_query_is_400_naming_the_parameter(setup, path, params, field):
     _, _, _, http = setup
-    resp = http.get("/api/v1/quotes", params=params, headers=token("m-1", "manager"))
+    resp = http.get(path, params=params, headers=token("m-1", "manager"))
     assert resp.status_code == 400, resp.text
     assert field in resp.json()["errors"] or field in resp.json()["detail"]
 
