@@ -3,7 +3,7 @@ exist: /readyz waits for indexes, never for a migration, since reads are toleran
 documents a migration has not reached yet (kit.buckets reads a deal of the old shape)."""
 import datetime as dt
 
-from deals.store import DEALS, history_log
+from deals.store import DEALS, history_log, search_keys
 from kit.migrations import Migration
 
 
@@ -28,6 +28,19 @@ def history_buckets(log):
                      needs=(log.field,), copies=copies)
 
 
+def search_key_fields():
+    """The search keys of deals stored before deals had a search: set where missing or
+    not what the name and account give now (a write guarded on the name and account read,
+    so a concurrent edit, which writes its own keys, wins)."""
+    def fix(doc):
+        wanted = search_keys({"name": doc.get("name"), "account": doc.get("account")})
+        return None if all(doc.get(k, "missing") == v for k, v in wanted.items()) else wanted
+
+    return Migration("deal_search_keys_v1", DEALS, ("name", "account"), fix,
+                     walk="created_at", floor=dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+                     needs=("name_key", "account_key"))
+
+
 def migrations(config):
     """Every migration of the deals, in order (the history's buckets as configured)."""
-    return (history_buckets(history_log(config)),)
+    return (history_buckets(history_log(config)), search_key_fields())

@@ -17,6 +17,7 @@ PERMISSIONS = {
     "get_deal": READ,
     "deal_history": READ,
     "list_deals": READ,
+    "search_deals": READ,
     "forecast": READ,
     "patch_deal": WORK,
     "move_stage": WORK,

@@ -9,6 +9,7 @@ from marshmallow import (
 
 from deals import forecast as F
 from deals import pipelines as P
+from deals import search as DS
 from kit.fields import (
     Currency,
     CurrencyAmounts,
@@ -254,6 +255,20 @@ class DealQuery(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
     cursor = fields.String()
+
+
+class DealSearchQuery(Schema):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "the start of the deal's name or account (case, width and a "
+                       "company's legal form do not matter)"})
+    by = fields.String(load_default="any", validate=validate.OneOf(DS.BY))
+    account_id = fields.String()
+    owner_id = fields.String()
+    pipeline_id = fields.String()
+    stage = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 200))
+    cursor = fields.String(validate=validate.Length(max=2000))
 
 
 class DealPage(Schema):

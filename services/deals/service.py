@@ -5,7 +5,7 @@ import uuid
 from nameko.dependency_providers import Config
 
 from deals import activities as A
-from deals import domain, leads_client
+from deals import domain, leads_client, search
 from deals import field_schemas as FS
 from deals import fields as DF
 from deals import forecast as F
@@ -15,7 +15,7 @@ from deals import work_schemas as W
 from deals.migrations import migrations as all_migrations
 from deals.permissions import PERMISSIONS
 from deals.store import DealsStore
-from kit import activities, paging
+from kit import activities, paging, prefixsearch
 from kit import customfield_schemas as CS
 from kit.auth import actor_id, caller, require_role, system_actor
 from kit.config import setting
@@ -201,6 +201,24 @@ class DealsService(Operational):
         items, more = self.store.history_page(id, before, args["limit"])
         return S.HistoryPage().dump({"deal_id": id, "items": items, "next_cursor":
                                      encode_cursor(more) if more is not None else None})
+
+    @http("GET", "/api/v1/deals/search", query=S.DealSearchQuery, response=S.DealPage,
+          tags=TAGS, summary="Deals whose name or account starts with q (normalised), "
+          "filtered, in the matched key's order, by cursor")
+    def search_deals(self, request):
+        args = query_args(request, S.DealSearchQuery())
+        searched = search.prefixes(args["q"], args["by"])
+        filters = prefixsearch.scoped({k: args[k] for k in (
+            "account_id", "owner_id", "pipeline_id", "stage", "status") if k in args},
+            scope_of(request).query())
+        if filters is None:  # a filter outside the caller's reach
+            return S.DealPage().dump({"items": [], "next_cursor": None})
+        position = (prefixsearch.position(decode_cursor(args["cursor"]))
+                    if "cursor" in args else None)
+        streams = self.store.search(searched, filters, position, args["limit"])
+        rows, after = prefixsearch.merge(streams, searched, args["limit"])
+        return S.DealPage().dump({"items": rows, "next_cursor": encode_cursor(list(after))
+                                  if after is not None else None})
 
     @http("GET", "/api/v1/deals", query=S.DealQuery, response=S.DealPage, tags=TAGS,
           summary="Deals, filtered (lead_id finds the deal a lead became), by cursor")

@@ -21,19 +21,34 @@ from kit.fields import utcnow
 from kit.idempotency import APPLIED
 from kit.mongo import BaseStore, as_stored
 from kit.paging import keyset_filter
+from kit.prefixsearch import query as prefix_query
+from kit.textkeys import normalise_company, normalise_name
 
 DEALS = "deals"
 PIPELINES = "pipelines"
 # a deal's whole history, in buckets (kit.buckets); the deal keeps its recent entries
 HISTORY = "deal_history"
 HIDDEN = {"outbox": 0, "outbox_since": 0, APPLIED: 0}
+SEARCH_KEYS = {"name": "name_key", "account": "account_key"}
 TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalled_at",
          "closed_at")
 
 
-def encode(values):
-    """Domain values -> document values (top level and the accepted quote)."""
+def search_keys(values):
+    """The search keys (kit.textkeys) that `values` (a deal, or a change's fields)
+    determine: `name_key` and `account_key`, stored beside the name and the account."""
     out = {}
+    if "name" in values:
+        out["name_key"] = normalise_name(values["name"])
+    if "account" in values:
+        out["account_key"] = normalise_company(values["account"])
+    return out
+
+
+def encode(values):
+    """Domain values -> document values (top level and the accepted quote), with the
+    search keys of a name or an account written (every write of a deal comes here)."""
+    out = search_keys(values)
     for key, value in values.items():
         if isinstance(value, Decimal):
             value = str(value)
@@ -105,6 +120,9 @@ class DealsStore(WorkStore, BaseStore):
         deals.create_index("lead_id")
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
         deals.create_index([("status", ASCENDING), ("expected_close", ASCENDING)])
+        # search: one index range per key (kit.prefixsearch)
+        for key in SEARCH_KEYS.values():
+            deals.create_index([(key, ASCENDING), ("_id", ASCENDING)], name=key)
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         # `team` keeps a manager's list (kit.permissions TEAM) on an index too
@@ -206,6 +224,14 @@ class DealsStore(WorkStore, BaseStore):
         cursor = self.db[DEALS].find(query, HIDDEN).sort(
             [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
         return [decode(d) for d in cursor]
+
+    def search(self, searched, filters, position, limit):
+        """[(key, rows)] for each (key, prefix) searched, limit + 1 rows each, in (key, _id)
+        order after `position`; `filters` are equalities checked on the range's rows."""
+        return [(key, [decode(d) for d in self.db[DEALS].find(
+            {**filters, **prefix_query(key, prefix, position)}, HIDDEN).sort(
+                [(key, ASCENDING), ("_id", ASCENDING)]).limit(limit + 1)])
+            for key, prefix in searched]
 
     def due_stalls(self, now, limit):
         """Stored documents (for `change(current=...)`) of open deals due to stall."""

@@ -14,7 +14,8 @@ DOMAINS = ["leads.domain", "leads.scoring", "leads.assignment", "leads.forms", "
            "support.worktime", "support.sla", "support.domain", "support.dispatch",
            "support.delivery",
            "leads.keys", "leads.search", "leads.editing", "leads.accounts", "deals.activities",
-           "kit.activities", "kit.customfields", "deals.fields", "kit.reasons"]
+           "kit.activities", "kit.customfields", "deals.fields", "kit.reasons", "kit.textkeys",
+           "kit.prefixsearch", "deals.search"]
 IO = ("pymongo", "bson", "nameko", "kombu", "eventlet", "werkzeug", "marshmallow", "requests")
 
 
