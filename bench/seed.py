@@ -266,13 +266,23 @@ def _amount(rng, currency):
     return f"{value:.0f}" if currency == "JPY" else f"{value:.2f}"
 
 
+def expected_close(rng, outcome, converted_at, now):
+    """The day a rep expects the deal to close: ahead of today for a deal still open (so
+    the forecast has its months), weeks after the conversion for one closed since."""
+    if outcome in ("won", "lost"):
+        return (converted_at + dt.timedelta(days=rng.randint(14, 90))).date()
+    return (now + dt.timedelta(days=rng.randint(7, 180))).date()
+
+
 def deal_steps(rng, outcome, converted_at, now):
     """The history steps that take a deal from discovery to `outcome`, spread between its
-    conversion and now, each gate met by the update step before the move."""
+    conversion and now, each gate met by the update step before the move; the first
+    update also sets the expected close (one more update where the deal has none)."""
     target = OPEN_STAGES[-1] if outcome == "won" else outcome
     if outcome == "lost":
         target = rng.choice(OPEN_STAGES)
     path = OPEN_STAGES[1:OPEN_STAGES.index(target) + 1]
+    close = {"expected_close": expected_close(rng, outcome, converted_at, now).isoformat()}
     actions = []
     for stage in path:
         if stage in GATE_STEPS:
@@ -282,6 +292,10 @@ def deal_steps(rng, outcome, converted_at, now):
         actions.append({"action": "won"})
     elif outcome == "lost":
         actions.append({"action": "lost", "reason": rng.choice(LOST_REASONS)})
+    if actions and actions[0]["action"] == "update":
+        actions[0] = {**actions[0], "fields": {**actions[0]["fields"], **close}}
+    else:
+        actions.insert(0, {"action": "update", "fields": close})
     room = (now - converted_at).total_seconds() - 60
     at = converted_at
     steps = []

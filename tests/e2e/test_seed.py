@@ -4,6 +4,8 @@ stores nothing twice."""
 import datetime as dt
 from collections import Counter
 
+import requests
+
 from bench import seed
 from tests.e2e.sales import poll
 from tests.e2e.test_funnel_agreement import LEAD_STAGE, count
@@ -35,6 +37,13 @@ def test_a_small_seed_loads_whole_and_metrics_agree(sales_platform):
     assert count(deals_url, status="won") == outcomes["won"]
     assert count(deals_url, status="lost") == outcomes["lost"]
     assert count(deals_url, status="open", stage="proposal") == outcomes["proposal"]
+    # every open deal expects a close day ahead: the forecast places them in its months
+    still_open = sum(n for outcome, n in outcomes.items() if outcome not in ("won", "lost"))
+    forecast = requests.get(deals + "/api/v1/forecast",
+                            params={"pipeline_id": report["pipeline_id"]}, timeout=10).json()
+    assert sum(t["deals"] for t in forecast["totals"]) + forecast["unplaced"] == still_open
+    assert forecast["unplaced"] < still_open / 5  # only those converted without an amount
+    assert min(t["period"] for t in forecast["totals"]) >= f"{now.year}-{now.month:02d}"
 
     want = {("dealflow_funnel_current", (("stage", stage),)): float(statuses[status])
             for status, stage in LEAD_STAGE.items()}

@@ -68,6 +68,20 @@ def test_deal_steps_go_forward_in_the_past_and_close_with_picklist_reasons(rows)
             assert last["action"] == "won"
 
 
+def test_every_deal_expects_a_close_day_and_open_ones_one_ahead(rows):
+    deals = [r for r in rows if r.deal_outcome]
+    assert deals and all(r.steps for r in deals)
+    for row in deals:
+        [close] = [s["fields"]["expected_close"] for s in row.steps
+                   if s["action"] == "update" and "expected_close" in s["fields"]]
+        assert row.steps[0]["action"] == "update"  # set before any move
+        if row.deal_outcome in ("won", "lost"):
+            assert dt.date.fromisoformat(close) > row.history["converted_at"].date()
+        else:
+            assert NOW.date() < dt.date.fromisoformat(close) <= (NOW + dt.timedelta(
+                days=180)).date()
+
+
 def test_the_same_seed_gives_the_same_rows():
     first = seed.csv_chunk(seed.generate(200, NOW, TEAMS), "p")
     assert seed.csv_chunk(seed.generate(200, NOW, TEAMS), "p") == first
