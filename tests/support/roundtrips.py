@@ -54,7 +54,14 @@ class Commands(monitoring.CommandListener):
                 self.replies.append((*what, len(bson.encode(event.reply))))
 
     def failed(self, event):
-        pass
+        with self._lock:
+            self._waiting.pop(event.request_id, None)
+
+    def answered(self):
+        """Whether every command recorded so far has had its reply (or failed): the
+        database may show a write's effect before the service has read the reply."""
+        with self._lock:
+            return not self._waiting
 
     def watch(self, database):
         """Start recording the commands sent to `database` (what was recorded is dropped)."""

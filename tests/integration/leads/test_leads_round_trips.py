@@ -190,7 +190,9 @@ def test_an_edit_of_a_lead_with_1000_activities_sends_what_a_new_lead_s_does(
             resp = http.patch(f"/api/v1/leads/{lead_id}", json={"company": f"Engines {attempt}"},
                               headers={"If-Match": f'"{version}"'})
             assert resp.status_code == 200, resp.text
-            assert wait_for(lambda lead_id=lead_id: settled(mongo_db, "leads", lead_id))
+            # settled in the database, and the relay has read the reply of its last write
+            assert wait_for(lambda lead_id=lead_id: settled(mongo_db, "leads", lead_id)
+                            and COMMANDS.answered())
             sent[lead_id], received[lead_id] = (sorted(c) for c in COMMANDS.take(replies=True))
         if [(n, c) for n, c, _ in sent[old]] == [(n, c) for n, c, _ in sent[new]]:
             break
