@@ -109,10 +109,14 @@ class Management:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
 
+    def url(self, *path, query=""):
+        return (self.api + "/api/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
+                + (f"?{query}" if query else ""))
+
     def call(self, method, *path, body=None, patience=60):
         """One call; the API may still be starting (a fresh node): refused connections are
         tried again for `patience` seconds."""
-        url = self.api + "/api/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
+        url = self.url(*path)
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers=self.headers)
         deadline = time.monotonic() + patience
@@ -139,18 +143,17 @@ class Management:
         return self.call("DELETE", "users", name)
 
     def queues(self, vhost):
-        url = (f"{self.api}/api/queues/{urllib.parse.quote(vhost, safe='')}"
-               "?columns=name,messages,consumers")
-        request = urllib.request.Request(url, headers=self.headers)
+        request = urllib.request.Request(
+            self.url("queues", vhost, query="columns=name,messages,consumers"),
+            headers=self.headers)
         with urllib.request.urlopen(request, timeout=15) as response:
             return json.load(response)
 
     def delete_queue_if(self, vhost, name, *conditions):
         """Delete the queue unless one of `conditions` ("unused", "empty") fails at the
         broker; True when deleted (or gone already)."""
-        query = "&".join(f"if-{c}=true" for c in conditions)
-        url = (f"{self.api}/api/queues/{urllib.parse.quote(vhost, safe='')}/"
-               f"{urllib.parse.quote(name, safe='')}" + (f"?{query}" if query else ""))
+        url = self.url("queues", vhost, name,
+                       query="&".join(f"if-{c}=true" for c in conditions))
         request = urllib.request.Request(url, method="DELETE", headers=self.headers)
         try:
             with urllib.request.urlopen(request, timeout=15):

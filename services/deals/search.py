@@ -3,7 +3,7 @@ its account, each normalised as leads normalise names and companies (kit.textkey
 stored beside them (`name_key`, `account_key`); `any` searches both at once, each deal
 once (kit.prefixsearch walks and merges the index ranges)."""
 from kit.errors import Invalid
-from kit.textkeys import fold, normalise_company, normalise_name
+from kit.textkeys import company_prefix, normalise_name
 
 BY = ("any", "name", "account")
 
@@ -14,6 +14,5 @@ def prefixes(q, by):
     if not q:
         raise Invalid("Give something to search for.", errors={"q": ["Must not be blank."]})
     name = ("name_key", normalise_name(q))
-    # a typed legal form alone ("Ltd") normalises to nothing: search the folded text
-    account = ("account_key", normalise_company(q) or fold(q))
+    account = ("account_key", company_prefix(q))
     return {"name": [name], "account": [account], "any": [name, account]}[by]

@@ -29,7 +29,9 @@ PIPELINES = "pipelines"
 # a deal's whole history, in buckets (kit.buckets); the deal keeps its recent entries
 HISTORY = "deal_history"
 HIDDEN = {"outbox": 0, "outbox_since": 0, APPLIED: 0}
-SEARCH_KEYS = {"name": "name_key", "account": "account_key"}
+# field -> (its search key, the normalisation stored there)
+SEARCH_KEYS = {"name": ("name_key", normalise_name),
+               "account": ("account_key", normalise_company)}
 TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalled_at",
          "closed_at")
 
@@ -37,12 +39,8 @@ TIMES = ("created_at", "updated_at", "last_activity_at", "stall_due_at", "stalle
 def search_keys(values):
     """The search keys (kit.textkeys) that `values` (a deal, or a change's fields)
     determine: `name_key` and `account_key`, stored beside the name and the account."""
-    out = {}
-    if "name" in values:
-        out["name_key"] = normalise_name(values["name"])
-    if "account" in values:
-        out["account_key"] = normalise_company(values["account"])
-    return out
+    return {key: normalise(values[field])
+            for field, (key, normalise) in SEARCH_KEYS.items() if field in values}
 
 
 def encode(values):
@@ -121,7 +119,7 @@ class DealsStore(WorkStore, BaseStore):
         deals.create_index([("status", ASCENDING), ("stall_due_at", ASCENDING)])
         deals.create_index([("status", ASCENDING), ("expected_close", ASCENDING)])
         # search: one index range per key (kit.prefixsearch)
-        for key in SEARCH_KEYS.values():
+        for key, _ in SEARCH_KEYS.values():
             deals.create_index([(key, ASCENDING), ("_id", ASCENDING)], name=key)
         # lists in (created_at, _id) order, filtered by one field (keyset pages)
         deals.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])

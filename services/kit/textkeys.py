@@ -30,6 +30,12 @@ def normalise_name(name):
     return fold(name) or None if name else None
 
 
+def company_prefix(text):
+    """What a typed company searches for: its key, or the folded text where the key is
+    empty (a legal form alone, "Ltd", stays searchable)."""
+    return normalise_company(text) or fold(text)
+
+
 def normalise_company(company):
     """The company's key: folded, punctuation as spaces, trailing legal forms dropped (but
     never down to nothing: "Company Ltd" stays "company")."""

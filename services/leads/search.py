@@ -21,7 +21,7 @@ from kit.prefixsearch import (  # noqa: F401 - the walk and the merge, shared wi
     query,
     scoped,
 )
-from kit.textkeys import fold, normalise_company, normalise_name
+from kit.textkeys import company_prefix, normalise_name
 
 KEYS = {"name": "name_key", "company": "company_key", "email": "email", "phone": "phone"}
 BY = ("any", *KEYS)
@@ -73,5 +73,5 @@ def prefixes(q, by, region):
     if by == "name":
         return [("name_key", normalise_name(q))]
     if by == "company":
-        return [("company_key", normalise_company(q) or fold(q))]
-    return [("name_key", normalise_name(q)), ("company_key", normalise_company(q) or fold(q))]
+        return [("company_key", company_prefix(q))]
+    return [("name_key", normalise_name(q)), ("company_key", company_prefix(q))]
