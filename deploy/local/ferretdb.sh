@@ -32,6 +32,8 @@ build() {
   patch -s -p1 -d "$work/FerretDB" < "$src/bulk.patch"
   # debuglog.patch: SQL statements are formatted for the debug log only when it is on
   patch -s -p1 -d "$work/FerretDB" < "$src/debuglog.patch"
+  # sjson-decode.patch: stored documents decoded in one pass, not once per nesting level
+  patch -s -p1 -d "$work/FerretDB" < "$src/sjson-decode.patch"
   # sqlite-stmtcache.patch (on the modernc SQLite driver FerretDB uses, from the same
   # module cache): each connection keeps its statements compiled, by SQL text, instead of
   # compiling them for every run. The module is linked file by file (it is mostly its
