@@ -55,6 +55,7 @@ class Intake(DependencyProvider):
         self.running = False
         self.consumers = {}
         self.missing = set()
+        self.parked = set()
 
     def start(self):
         self.store = next(d for d in self.container.dependencies
@@ -109,20 +110,26 @@ class Intake(DependencyProvider):
     def _consume(self, stream):
         """Read the stream while this instance holds it (another instance's turn comes
         when this one stops or its lease runs out). False, at once, when no enabled
-        subscription exists: nothing is read, and the stream's next read starts by time."""
-        checked = utcnow()
-        position = self.store.take_stream(stream, self.reader, checked, self.lease)
+        subscription exists: nothing is read, and nothing written but the stream's offset
+        dropped once (an idle platform keeps its database idle). A stream without an
+        offset is read from a lease before the earliest subscription was turned on."""
+        subs = self.store.enabled_subscriptions()
+        if not subs:
+            # reading would only drop every event; a subscription made later is read
+            # from its own start, not from the offset the last one left
+            if stream not in self.parked and self.store.park_stream(stream, self.reader,
+                                                                    utcnow()):
+                self.parked.add(stream)
+            return False
+        self.parked.discard(stream)
+        position = self.store.take_stream(stream, self.reader, utcnow(), self.lease)
         if position is None:
             return True
-        if not self.store.enabled_subscriptions():
-            # Reading would only drop every event. A subscription made from now on reads
-            # from a little before this look (one made meanwhile, not yet visible to it,
-            # keeps its first events; `takes` drops what came before it).
-            self.store.skip_stream(stream, self.reader,
-                                   checked - dt.timedelta(seconds=self.lease), checked,
-                                   self.lease)
-            return False
         offset, since = position
+        if offset is None:
+            # a lease's margin for the clocks of the producers and the broker
+            since = (min(subscriptions.enabled_since(sub) for sub in subs)
+                     - dt.timedelta(seconds=self.lease))
         start = since if offset is None else offset + 1
         consumer = self.consumers[stream] = Consumer(self.amqp_uri, stream, start,
                                                      prefetch=self.prefetch)
@@ -137,6 +144,8 @@ class Intake(DependencyProvider):
                 consumer.ack(messages)
                 renewed = time.monotonic()
             elif time.monotonic() - renewed > self.lease / 3:
+                if not self.store.enabled_subscriptions():
+                    return False  # the last one was turned off: the stream is parked next
                 if not self.store.save_offset(stream, self.reader, None, utcnow(),
                                               self.lease):
                     return True

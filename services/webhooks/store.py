@@ -174,15 +174,17 @@ class WebhooksStore(BaseStore):
         done = self.db[OFFSETS].update_one({"_id": stream, "reader": reader}, update)
         return bool(done.matched_count)
 
-    def skip_stream(self, stream, reader, since, now, lease_seconds):
-        """While no subscription would take its events, `reader` keeps the stream but
-        reads none: the next read starts at `since` (a time), not at the stored offset.
-        False when `reader` lost the stream meanwhile."""
+    def park_stream(self, stream, reader, now):
+        """With no subscription on, the stream's offset goes (unless another reader still
+        holds it): the next read starts by the subscriptions' time. True once the stream
+        has no offset."""
+        doc = self.db[OFFSETS].find_one({"_id": stream})
+        if doc is None or "offset" not in doc:
+            return True
         done = self.db[OFFSETS].update_one(
-            {"_id": stream, "reader": reader},
-            {"$set": {"since": since,
-                      "lease_until": now + dt.timedelta(seconds=lease_seconds)},
-             "$unset": {"offset": ""}})
+            {"_id": stream, "$or": [{"reader": reader}, {"lease_until": {"$lt": now}},
+                                    {"lease_until": {"$exists": False}}]},
+            {"$set": {"since": now}, "$unset": {"offset": ""}})
         return bool(done.matched_count)
 
     def release_stream(self, stream, reader, now):

@@ -48,7 +48,12 @@ def takes(sub, event, event_time):
     API's). By the event's time, not by when the intake reads it: an intake that read
     nothing while no subscription was on reads a turned-on one's first events late."""
     return (sub.get("enabled", True) and event["type"] in sub["event_types"]
-            and event_time >= to_utc(sub.get("enabled_at") or sub["created_at"]))
+            and event_time >= enabled_since(sub))
+
+
+def enabled_since(sub):
+    """When `sub` was made or last turned on: its events are those from then on."""
+    return to_utc(sub.get("enabled_at") or sub["created_at"])
 
 
 def disabled(sub, reason, now, *, automatic):

@@ -86,3 +86,28 @@ def test_an_admin_turns_a_subscription_off_and_nothing_is_queued_meanwhile(
     publish(config, [second])
     assert wait_received(receiver, [second["id"]])
     assert [event["id"] for _, event in receiver.wire] == [second["id"]]
+
+
+def test_once_the_last_subscription_is_off_the_stream_is_left_and_nothing_more_written(
+        container_factory, make_config, api, receiver, mongo_db):
+    config = webhooks_config(make_config)
+    start_webhooks(container_factory, config)
+    http = api(config)
+    sub = subscribe(http, receiver, "lead.assigned")
+    first = assigned(str(uuid.uuid4()), 1)
+    publish(config, [first])
+    assert wait_received(receiver, [first["id"]])
+    leads = {"_id": "leads.events.stream"}
+    assert wait_for(lambda: "offset" in (mongo_db.offsets.find_one(leads) or {}))
+
+    http.post(f"/api/v1/subscriptions/{sub['id']}/disable")
+    # the reader notices when it would renew its lease, and the stream's offset goes
+    assert wait_for(lambda: "offset" not in mongo_db.offsets.find_one(leads), 10)
+    left = list(mongo_db.offsets.find({}).sort("_id", 1))
+    eventlet.sleep(3)  # longer than a lease's renewal: a reader would have written
+    assert list(mongo_db.offsets.find({}).sort("_id", 1)) == left
+
+    http.post(f"/api/v1/subscriptions/{sub['id']}/enable")
+    second = assigned(str(uuid.uuid4()), 1)
+    publish(config, [second])
+    assert wait_received(receiver, [first["id"], second["id"]])
