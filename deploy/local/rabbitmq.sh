@@ -11,7 +11,13 @@ export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export RABBITMQ_NODE_PORT="${RABBITMQ_NODE_PORT:-5672}"
 export RABBITMQ_DIST_PORT="${RABBITMQ_DIST_PORT:-25672}"
 export ERL_EPMD_ADDRESS=127.0.0.1
-export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+# One Erlang scheduler (RABBITMQ_SCHEDULERS to change it): on a 2-core machine that the
+# database and the services keep busy, a second scheduler only makes the two contend with
+# each other and the OS. Measured (1.4 KB persistent events, confirmed per 100, to two
+# classic queues and a stream, consumed with acks): broker CPU per event 0.39 ms with
+# two schedulers and both cores busy, 0.18-0.22 ms with one; idle machine 0.22 / 0.20.
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} \
++S ${RABBITMQ_SCHEDULERS:-1}:${RABBITMQ_SCHEDULERS:-1}"
 export RABBITMQ_MNESIA_BASE="$base/mnesia"
 export RABBITMQ_LOG_BASE="$root/var/log"
 export RABBITMQ_PID_FILE="$base/rabbitmq.pid"
