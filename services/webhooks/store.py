@@ -150,15 +150,13 @@ class WebhooksStore(BaseStore):
         return bool(done.matched_count)
 
     def take_stream(self, stream, reader, now, lease_seconds):
-        """(offset of the last event recorded or None, the time reading started) when
-        `reader` holds the stream now (its lease taken or renewed), else None: one
-        instance reads a stream, another takes over once its lease has run out. A stream
-        read for the first time starts now."""
+        """(offset of the last event recorded or None, when the stream was first looked
+        at) when `reader` holds the stream now (its lease taken or renewed), else None:
+        one instance reads a stream, another takes over once its lease has run out."""
         self.db[OFFSETS].update_one({"_id": stream}, {"$setOnInsert": {"since": now}},
                                     upsert=True)
         doc = self.db[OFFSETS].find_one_and_update(
-            {"_id": stream, "$or": [{"reader": reader}, {"lease_until": {"$lt": now}},
-                                    {"lease_until": {"$exists": False}}]},
+            {"_id": stream, **_free_for(reader, now)},
             {"$set": {"reader": reader,
                       "lease_until": now + dt.timedelta(seconds=lease_seconds)}},
             return_document=ReturnDocument.AFTER)
@@ -181,10 +179,8 @@ class WebhooksStore(BaseStore):
         doc = self.db[OFFSETS].find_one({"_id": stream})
         if doc is None or "offset" not in doc:
             return True
-        done = self.db[OFFSETS].update_one(
-            {"_id": stream, "$or": [{"reader": reader}, {"lease_until": {"$lt": now}},
-                                    {"lease_until": {"$exists": False}}]},
-            {"$set": {"since": now}, "$unset": {"offset": ""}})
+        done = self.db[OFFSETS].update_one({"_id": stream, **_free_for(reader, now)},
+                                           {"$unset": {"offset": ""}})
         return bool(done.matched_count)
 
     def release_stream(self, stream, reader, now):
@@ -240,3 +236,9 @@ class WebhooksStore(BaseStore):
 def revision(sub):
     """A subscription's ETag: stored before revisions existed counts as 0."""
     return sub.get("revision") or 0
+
+
+def _free_for(reader, now):
+    """A stream `reader` may take: its own, or one whose lease has run out (or never was)."""
+    return {"$or": [{"reader": reader}, {"lease_until": {"$lt": now}},
+                    {"lease_until": {"$exists": False}}]}
