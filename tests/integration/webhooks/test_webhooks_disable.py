@@ -111,3 +111,30 @@ def test_once_the_last_subscription_is_off_the_stream_is_left_and_nothing_more_w
     second = assigned(str(uuid.uuid4()), 1)
     publish(config, [second])
     assert wait_received(receiver, [first["id"], second["id"]])
+
+
+def test_the_intake_looks_on_through_a_database_outage_and_leaves_the_stream_after_it(
+        container_factory, make_config, api, receiver, mongo_db, database_proxy):
+    config = webhooks_config(make_config)
+    config["MONGO_URI"] = database_proxy.uri
+    start_webhooks(container_factory, config)
+    http = api(config)
+    sub = subscribe(http, receiver, "lead.assigned")
+    first = assigned(str(uuid.uuid4()), 1)
+    publish(config, [first])
+    assert wait_received(receiver, [first["id"]])
+    leads = {"_id": "leads.events.stream"}
+    assert wait_for(lambda: "offset" in (mongo_db.offsets.find_one(leads) or {}))
+
+    http.post(f"/api/v1/subscriptions/{sub['id']}/disable")
+    # longer than the driver's wait for a server (3 s): the intake's looks fail meanwhile
+    database_proxy.down()
+    eventlet.sleep(4.5)
+    database_proxy.up()
+    assert wait_for(lambda: "offset" not in mongo_db.offsets.find_one(leads), 15)
+
+    assert http.post(f"/api/v1/subscriptions/{sub['id']}/enable").status_code == 200
+    second = assigned(str(uuid.uuid4()), 1)
+    publish(config, [second])
+    assert wait_received(receiver, [first["id"], second["id"]])
+    assert [event["id"] for _, event in receiver.wire] == [first["id"], second["id"]]
