@@ -34,6 +34,8 @@ build() {
   patch -s -p1 -d "$work/FerretDB" < "$src/debuglog.patch"
   # sjson-decode.patch: stored documents decoded in one pass, not once per nesting level
   patch -s -p1 -d "$work/FerretDB" < "$src/sjson-decode.patch"
+  # resource-track.patch: leak tracking (a stack capture per query) in debug builds only
+  patch -s -p1 -d "$work/FerretDB" < "$src/resource-track.patch"
   # sqlite-stmtcache.patch (on the modernc SQLite driver FerretDB uses, from the same
   # module cache): each connection keeps its statements compiled, by SQL text, instead of
   # compiling them for every run. The module is linked file by file (it is mostly its
