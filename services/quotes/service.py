@@ -537,8 +537,7 @@ class QuotesService(Operational):
     @batch_event_handler("deals", (
         "deal.created", "deal.stage_changed", "deal.updated", "deal.won"))
     def project_deal_events(self, events):
-        for deal_id, sequence, newest, gaps in dealview.fold(events):
-            self.store.project_deal(deal_id, sequence, newest, gaps)
+        self.store.project_deals(dealview.fold(events))
 
     @event_handler("deals", "deal.lost")
     def handle_deals_deal_lost(self, event):

@@ -6,7 +6,7 @@ Documents hold money as canonical decimal strings (FerretDB v1 has no Decimal128
 from decimal import Decimal
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from kit import versioned
 from kit.changes import Change
@@ -36,6 +36,21 @@ def encode(value):
     if isinstance(value, list | tuple):
         return [encode(v) for v in value]
     return value
+
+
+def _view_update(sequence, newest, gaps):
+    """The view's update for an event: its newest facts, and the gaps only when it makes
+    the view (a quote created between two writes would otherwise find the deal without
+    its name)."""
+    update = {"$set": {**newest, "sequence": sequence}}
+    first = {k: v for k, v in gaps.items() if k not in newest}
+    if first:
+        update["$setOnInsert"] = first
+    return update
+
+
+def _missing(view, gaps):
+    return {k: v for k, v in gaps.items() if view.get(k) is None}
 
 
 def decode(value, key=None):
@@ -137,21 +152,49 @@ class QuotesStore(BaseStore):
         """Apply a deal event: its newest facts only if no newer event was applied (one
         conditional upsert: the sequence is the proof), then fill the gaps it knows."""
         try:
-            # a new view gets the gaps in the same write: a quote created between two
-            # writes would otherwise find the deal without its name
-            update = {"$set": {**newest, "sequence": sequence}}
-            first = {k: v for k, v in gaps.items() if k not in newest}
-            if first:
-                update["$setOnInsert"] = first
-            self.db[DEALS].update_one(
-                {"_id": deal_id, "sequence": {"$lt": sequence}}, update, upsert=True)
+            self.db[DEALS].update_one({"_id": deal_id, "sequence": {"$lt": sequence}},
+                                      _view_update(sequence, newest, gaps), upsert=True)
         except DuplicateKeyError:
             pass  # a newer (or this same) event was applied already
         if gaps:
             doc = self.db[DEALS].find_one({"_id": deal_id}) or {}
-            missing = {k: v for k, v in gaps.items() if doc.get(k) is None}
+            missing = _missing(doc, gaps)
             if missing:
                 self.db[DEALS].update_one({"_id": deal_id}, {"$set": missing})
+
+    def project_deals(self, folded):
+        """Apply a batch's deal events, folded one per deal (quotes.dealview.fold), as
+        `project_deal` would one by one, in three round trips: one bulk of the conditional
+        upserts, one read of the views, one bulk of the gap fills.
+
+        FerretDB v1 stops a bulk update at its first error whatever `ordered` says (here the
+        duplicate `_id` of an event older than the view) and reports neither which
+        statement failed nor how many were applied; the read back tells: a view at the
+        event's sequence or later took it or has newer facts, and any other event goes
+        through `project_deal` on its own."""
+        if len(folded) < 2:
+            for item in folded:
+                self.project_deal(*item)
+            return
+        # the update command as is: pymongo's bulk_write fails on FerretDB's answer to a
+        # bulk that met an error (it has no `n` nor `nModified`)
+        self.db.command("update", DEALS, ordered=False, updates=[
+            {"q": {"_id": deal_id, "sequence": {"$lt": sequence}},
+             "u": _view_update(sequence, newest, gaps), "upsert": True}
+            for deal_id, sequence, newest, gaps in folded])
+        views = {doc["_id"]: doc for doc in self.db[DEALS].find(
+            {"_id": {"$in": [deal_id for deal_id, *_ in folded]}})}
+        fills = []
+        for deal_id, sequence, newest, gaps in folded:
+            view = views.get(deal_id)
+            if view is None or view.get("sequence", 0) < sequence:
+                self.project_deal(deal_id, sequence, newest, gaps)
+            elif _missing(view, gaps):
+                fills.append({"q": {"_id": deal_id}, "u": {"$set": _missing(view, gaps)}})
+        if fills:
+            reply = self.db.command("update", DEALS, ordered=False, updates=fills)
+            if reply.get("writeErrors"):
+                raise OperationFailure(f"filling deal views: {reply['writeErrors']}")
 
     # --- quotes ----------------------------------------------------------------------------
 
