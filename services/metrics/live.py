@@ -399,15 +399,21 @@ class LiveKpis(DependencyProvider):
         return since
 
     def _snapshot(self, since):
-        """Write a snapshot covering what the last refresh covered; nothing when idle."""
+        """Write a snapshot covering what the last refresh covered; nothing when idle.
+
+        Only into the set this state was read from: a rebuild in this process switches
+        the store to its new set at once (before the next pass restores from there), and
+        the old state written there, with a later watermark than the rebuild's own
+        snapshot, would be what every instance restored."""
         changes = self.state.changes
-        if changes == self._snapshotted:
+        space = self.store.db
+        if changes == self._snapshotted or space.name != self.source_db:
             return
         captured = snapshot.capture(self.state, self.cohorts)
         # encoding is CPU work on immutable copies: a real thread keeps scrapes answered
         blob = tpool.execute(snapshot.encode, captured, self.codec, since, self.fingerprint)
         self.store.write_snapshot(blob, snapshot.checksum(blob), since, utcnow(),
-                                  self.chunk_bytes)
+                                  self.chunk_bytes, space=space)
         self._snapshotted = changes
 
     def _load_all(self):

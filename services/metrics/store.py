@@ -266,10 +266,11 @@ class MetricsStore(BaseStore):
             return None
         return b"".join(found[i] for i in ids), manifest
 
-    def write_snapshot(self, blob, sha256, watermark, written_at, chunk_bytes):
+    def write_snapshot(self, blob, sha256, watermark, written_at, chunk_bytes, space=None):
         """Store a snapshot and make it the newest unless one with a later watermark is
-        there already; drop the one it pushes out of the manifest. True when it is used."""
-        coll = self.db[SNAPSHOTS]
+        there already; drop the one it pushes out of the manifest. True when it is used.
+        `space`: the set it belongs to (by default the active one)."""
+        coll = (space or self.db)[SNAPSHOTS]
         snap = uuid.uuid4().hex
         chunks = [blob[i:i + chunk_bytes] for i in range(0, len(blob), chunk_bytes)] or [b""]
         ids = _chunk_ids(snap, len(chunks))

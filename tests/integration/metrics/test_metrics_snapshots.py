@@ -2,11 +2,15 @@
 cohort funnel exactly from the snapshot, catches up the projections changed after it
 (written meanwhile by another instance), falls back to reading every projection when the
 snapshot is corrupt or incomplete, and an idle instance writes no new snapshot."""
+import threading
+
+import eventlet
 import pytest
 
+from metrics import snapshot
 from metrics.live import LiveKpis
 from metrics.service import MetricsService
-from metrics.store import MANIFEST, SNAPSHOTS
+from metrics.store import ACTIVE, CONTROL, MANIFEST, SNAPSHOTS
 from tests.integration.metrics import metrics_script as script
 from tests.integration.metrics.test_metrics_projections import (
     applied_counts,
@@ -149,3 +153,39 @@ def test_an_idle_instance_writes_no_new_snapshot(metrics, make_config, publish, 
     assert wait_for(lambda: live.passes >= passes + 6)  # two snapshot periods at least
     assert live.state.changes == written
     assert mongo_db[SNAPSHOTS].find_one({"_id": MANIFEST})["snap"] == manifest["snap"]
+
+
+def test_a_snapshot_encoded_while_a_rebuild_switches_stays_in_the_set_it_was_read_from(
+        metrics, make_config, publish, mongo_db, monkeypatch):
+    """A rebuild in the same process points the store at its new set at once, before the
+    next pass restores from there. A snapshot of the old state that was being encoded
+    meanwhile goes to the old set: written to the new one, with a later watermark than
+    the rebuild's own, it would be what this and every other instance restored."""
+    _, client, live = metrics(make_config("metrics", KPIS=SNAPSHOTTING))
+    events = script.build()
+    order, dups = script.deliveries(events)
+    publish(order)
+    settle(client, len(events), sum(dups.values()))
+    target = f"{mongo_db.name}_rswitch"  # an empty new set, as a rebuild of nothing makes
+    real, switched = snapshot.encode, threading.Event()
+
+    def switching(*args):  # runs in a thread of eventlet's pool, as the encode does
+        if not switched.is_set():
+            mongo_db[CONTROL].update_one({"_id": ACTIVE}, {"$set": {"active": target}},
+                                         upsert=True)
+            live.store.follow_active()
+            switched.set()
+        return real(*args)
+
+    monkeypatch.setattr(snapshot, "encode", switching)
+    publish([script.build()[0]])  # one more change, so that a snapshot is due
+    assert wait_for(switched.is_set)
+    assert wait_for(lambda: live.source_db == target and live.ready)
+    eventlet.sleep(3 * SNAPSHOTTING["snapshot_seconds"])
+
+    # the instance serves the new set (empty), and so does one started on it afterwards
+    assert applied_counts(client) == (0, 0)
+    config = make_config("metrics", KPIS=SNAPSHOTTING)
+    _, restarted, _ = metrics(config)
+    assert applied_counts(restarted) == (0, 0)
+    assert mongo_db[SNAPSHOTS].find_one({"_id": MANIFEST}) is not None  # the old set's
