@@ -1,9 +1,10 @@
 """MongoDB queries of the metrics service; nothing else touches its collections.
 
 One projection document per entity (collections leads, deals, quotes, tickets). Applying an
-event is ONE find-and-modify on that document: it pushes the fact and the event id into
-`applied` only when the id is not there yet, bumps `rev` and stamps `updated_at` — so the
-effect and the proof it was applied are one atomic write. A duplicate bumps a per-type
+event is ONE update of that document (a find-and-modify, or a statement of a bulk write that
+is read back): it pushes the fact and the event id into `applied` only when the id is not
+there yet, bumps `rev` and stamps `updated_at` — so the effect and the proof it was applied
+are one atomic write. A duplicate bumps a per-type
 duplicate counter on the same document instead (also one write).
 
 `updated_at` is the database's clock as it applies the write (`$currentDate`), not the
@@ -43,6 +44,9 @@ LEAN = {"applied": 0}
 # live KPIs: a rebuild, a test, an older version): a refresh skips its own instance's
 # writes, which it absorbed as it wrote them.
 WRITER = "by"
+# The bulk write that made the projection (a token of its own; metrics.store's
+# _write_together), so that it can tell the projections it made from another instance's.
+MADE = "made"
 SNAPSHOTS = "snapshots"
 MANIFEST = "kpis"
 CONTROL = "control"
@@ -169,22 +173,25 @@ class MetricsStore(BaseStore):
         soon as it is written (the live KPIs take it in, so their refreshes, which skip
         what `writer` wrote, need not read it back).
 
-        All the events of one entity are ONE find-and-modify: their facts and ids pushed,
-        guarded so it matches only while none of those ids is applied yet (an id repeated
-        within the batch is counted as a duplicate in the same write). If one of them was
-        applied already (a redelivery), or another instance created the document first,
-        that entity's events go one by one through `apply`, which tells the cases apart.
-        (One write per entity, not one bulk write per batch: FerretDB v1 stops a bulk
-        update at its first error whatever `ordered` says, and reports neither which
-        statement failed nor how many were applied; its cost is per statement anyway.)
+        All the events of one entity are ONE update of its projection: their facts and ids
+        pushed, guarded so it matches only while none of those ids is applied yet (an id
+        repeated within the batch is counted as a duplicate in the same write). The
+        entities that have no projection yet are written together, one bulk write per
+        collection, and read back (`_write_together`). The others, and any that bulk left
+        unwritten, get a find-and-modify of their own; if one of its events was applied
+        already, or another instance created the document first, its events go one by one
+        through `apply`, which tells the cases apart.
         """
         groups = {}
         for event in events:
             kind, entity_id, fact = fact_from_event(event)
             groups.setdefault((kind, entity_id), []).append((event, fact))
+        together = self._write_together(groups, writer)
         out = []
         for (kind, entity_id), items in groups.items():
-            doc = self._apply_together(kind, entity_id, items, writer)
+            doc = together.get((kind, entity_id))
+            if doc is None:
+                doc = self._apply_together(kind, entity_id, items, writer)
             if doc is None:
                 for event, _ in items:
                     _, doc, _ = self.apply(event, writer)
@@ -193,24 +200,53 @@ class MetricsStore(BaseStore):
             out.append((kind, doc))
         return out
 
+    def _write_together(self, groups, writer):
+        """{(collection, entity id): projection after the write} for the batch's entities
+        that had no projection yet, written in one bulk write per collection.
+
+        Three round trips per collection, whatever the number of new entities: a read of
+        which of the batch's entities have a projection already (they get a find-and-modify
+        each, which tells duplicates apart), the bulk of upserts for the others (one
+        SQLite transaction locally: less than half the database's CPU of an upsert each,
+        and a tenth of the client's), and a read of the projections it made. Each upsert
+        filters on this bulk's token (`MADE`) besides the `_id`: it matches no document, so
+        it can only insert, and the projection it makes carries the token, which no later
+        write changes. FerretDB v1 stops a bulk update at its first error whatever
+        `ordered` says (a projection another instance made meanwhile, maybe from a copy of
+        the same event) and reports neither which statement failed nor how many were
+        applied, so the token is what tells. An entity the read back does not show as made
+        by this bulk is left to the caller's own writes."""
+        writes = {}
+        for (kind, entity_id), items in groups.items():
+            writes.setdefault(kind, {})[entity_id] = items
+        done = {}
+        space = self.db
+        for kind, entities in writes.items():
+            if len(entities) < 2:
+                continue  # one entity: its find-and-modify is one round trip already
+            coll = space[kind]
+            known = {doc["_id"] for doc in coll.find({"_id": {"$in": list(entities)}},
+                                                     {"_id": 1})}
+            new = {entity_id: _together(kind, items, writer)
+                   for entity_id, items in entities.items() if entity_id not in known}
+            if len(new) < 2:
+                continue
+            token = uuid.uuid4().hex
+            # the update command as is: pymongo's bulk_write fails on FerretDB's answer to
+            # a bulk that met an error (it has no `n` nor `nModified`), and the write
+            # errors it reports are not needed, the token tells
+            coll.database.command("update", coll.name, ordered=False, updates=[
+                {"q": {"_id": entity_id, MADE: token}, "u": update, "upsert": True}
+                for entity_id, (_, update) in new.items()])
+            for doc in coll.find({"_id": {"$in": list(new)}, MADE: token}):
+                doc[SOURCE_DB] = space.name
+                done[(kind, doc["_id"])] = doc
+        return done
+
     def _apply_together(self, kind, entity_id, items, writer):
         """The projection after applying every event of `items` in one write, or None when
         the guard or the upsert found one of them applied (or the document just made)."""
-        ids, facts, dups = [], [], {}
-        for event, fact in items:
-            if event["id"] in ids:
-                key = f"dups.{type_key(event['type'])}"
-                dups[key] = dups.get(key, 0) + 1
-            else:
-                ids.append(event["id"])
-                facts.append(fact)
-        update = {
-            "$push": {"facts": {"$each": facts}, "applied": {"$each": ids}},
-            "$inc": {"rev": 1, **dups},
-            "$set": {WRITER: writer},
-            "$currentDate": {"updated_at": True},
-        }
-        _index_keys(kind, facts, update)
+        ids, update = _together(kind, items, writer)
         space = self.db
         # twice: the first may lose the insert of a new entity to another instance (which
         # got other events of it); the second then updates the document that instance made
@@ -350,6 +386,27 @@ class MetricsStore(BaseStore):
         space = Namespace(self.base, name)
         for collection in (*PROJECTIONS, SNAPSHOTS):
             space.drop_collection(collection)
+
+
+def _together(kind, items, writer):
+    """(the event ids, the update) that applies the (event, fact) `items` of one entity in
+    one write: an id repeated among them counts as a duplicate of its type."""
+    ids, facts, dups = [], [], {}
+    for event, fact in items:
+        if event["id"] in ids:
+            key = f"dups.{type_key(event['type'])}"
+            dups[key] = dups.get(key, 0) + 1
+        else:
+            ids.append(event["id"])
+            facts.append(fact)
+    update = {
+        "$push": {"facts": {"$each": facts}, "applied": {"$each": ids}},
+        "$inc": {"rev": 1, **dups},
+        "$set": {WRITER: writer},
+        "$currentDate": {"updated_at": True},
+    }
+    _index_keys(kind, facts, update)
+    return ids, update
 
 
 def _index_keys(kind, facts, update):
