@@ -189,8 +189,10 @@ class QuotesStore(BaseStore):
             view = views.get(deal_id)
             if view is None or view.get("sequence", 0) < sequence:
                 self.project_deal(deal_id, sequence, newest, gaps)
-            elif _missing(view, gaps):
-                fills.append({"q": {"_id": deal_id}, "u": {"$set": _missing(view, gaps)}})
+                continue
+            missing = _missing(view, gaps)
+            if missing:
+                fills.append({"q": {"_id": deal_id}, "u": {"$set": missing}})
         if fills:
             reply = self.db.command("update", DEALS, ordered=False, updates=fills)
             if reply.get("writeErrors"):
