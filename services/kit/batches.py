@@ -157,8 +157,7 @@ class BatchEventHandler(ReliableEventHandler):
 
     def _handled(self, events, messages, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
-            for message in messages:
-                self.queue_consumer.ack_message(message)
+            self.queue_consumer.ack_messages(messages)
         elif len(messages) == 1:
             self.handle_message_processed(messages[0], result, exc_info)
         else:

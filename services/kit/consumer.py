@@ -28,7 +28,15 @@ from nameko.extensions import SharedExtension
 from nameko.messaging import QueueConsumer
 from pymongo.errors import PyMongoError
 
-from kit.amqp import CLOUDEVENTS_JSON, PublisherPool, PublishError, Raw, connect, redacted
+from kit.amqp import (
+    CLOUDEVENTS_JSON,
+    HeldFrames,
+    PublisherPool,
+    PublishError,
+    Raw,
+    connect,
+    redacted,
+)
 from kit.config import setting
 from kit.errors import Contention, DealflowError, Retryable, Unavailable
 from kit.events import parse_event
@@ -103,6 +111,26 @@ class ReliableQueueConsumer(QueueConsumer):
         except OSError as exc:
             log.warning("could not ack on %s (%s); the broker redelivers it", message.channel,
                         exc)
+
+    def ack_messages(self, messages):
+        """Ack a batch in one socket write: py-amqp writes each ack on its own, and the
+        broker reads and handles each such write apart (as the publisher found for its
+        frames: kit.amqp). Messages of a channel that is gone are left to the broker."""
+        channel = messages[0].channel if messages else None
+        if len(messages) < 2 or any(m.channel is not channel for m in messages):
+            for message in messages:
+                self.ack_message(message)
+            return
+        connection = channel.connection
+        if not connection:
+            return  # the broker took them back with the connection
+        try:
+            with HeldFrames.of(connection).held():
+                for message in messages:
+                    message.ack()
+        except (OSError, ConnectionError) as exc:
+            log.warning("could not ack %d messages on %s (%s); the broker redelivers them",
+                        len(messages), channel, exc)
 
     def requeue_message(self, message):
         try:

@@ -9,7 +9,7 @@ import pytest
 from eventlet.event import Event
 
 from kit.amqp import ConfirmingPublisher, queue_depths
-from kit.batches import batch_event_handler
+from kit.batches import BatchQueueConsumer, batch_event_handler
 from kit.events import new_event
 from kit.fields import utcnow
 from kit.mongo import BaseStore, Store
@@ -114,6 +114,32 @@ def test_a_batch_is_acked_only_after_its_write_so_a_kill_mid_batch_redelivers_it
     publish(later)
     assert wait_for(lambda: len(store.facts()) == 6)
     assert store.facts() == {e["id"]: "lead.created" for e in [*events, later]}
+
+
+BASIC_ACK = b"\x00\x3c\x00\x50"  # an AMQP method frame's class 60 (basic), method 80 (ack)
+
+
+def test_a_batch_is_acked_in_one_socket_write(batches, publish, rabbit_config):
+    BatchesService.gate = Event()  # written, held: not acked yet
+    container, store = batches(size=40)
+    events = [created(str(n)) for n in range(40)]
+    publish(*events)
+    assert wait_for(lambda: len(store.facts()) == 40)
+    [consumer] = next(ext for ext in container.extensions
+                      if isinstance(ext, BatchQueueConsumer))._consumers.values()
+    transport = consumer.channel.connection.transport  # the consumer's own connection
+    real, writes = transport._write, []
+
+    def write(data):
+        writes.append(bytes(data))
+        return real(data)
+
+    transport._write = write
+    BatchesService.gate.send()
+    assert wait_for(lambda: sum(w.count(BASIC_ACK) for w in writes) >= 40)
+    assert [w.count(BASIC_ACK) for w in writes if BASIC_ACK in w] == [40]
+    container.stop()  # anything left unacked would be ready again now
+    assert queue_depths(rabbit_config["AMQP_URI"], [QUEUE])[QUEUE] == 0
 
 
 def test_a_full_batch_goes_at_once_and_a_partial_one_after_the_linger(batches, publish,
