@@ -35,6 +35,7 @@ from kit.amqp import (
     PublishError,
     Raw,
     connect,
+    read_ahead,
     redacted,
 )
 from kit.config import setting
@@ -144,6 +145,7 @@ class ReliableQueueConsumer(QueueConsumer):
         # declare them all again, one answer awaited per binding; after a reconnect they
         # declare (the broker may have lost them)
         first, self._connected = not self._connected, True
+        read_ahead(channel.connection.transport)  # this connection's and each reconnect's
         if first:
             consumer_cls = partial(consumer_cls, auto_declare=False)
         consumers = super().get_consumers(consumer_cls, channel)

@@ -128,6 +128,7 @@ def test_a_batch_is_acked_in_one_socket_write(batches, publish, rabbit_config):
     [consumer] = next(ext for ext in container.extensions
                       if isinstance(ext, BatchQueueConsumer))._consumers.values()
     transport = consumer.channel.connection.transport  # the consumer's own connection
+    assert transport._read_ahead  # and it reads many frames per system call (kit.amqp)
     real, writes = transport._write, []
 
     def write(data):

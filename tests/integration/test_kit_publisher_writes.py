@@ -1,9 +1,11 @@
-"""The confirming publisher's socket writes, on a real RabbitMQ: a batch's frames go out in a
-few large writes instead of one per message, and arrive whole and in order; a batch that
-fails half way leaves nothing behind for the next one."""
+"""Socket writes and reads of the kit's AMQP connections, on a real RabbitMQ: a batch's frames
+go out in a few large writes instead of one per message, and arrive whole and in order; a
+batch that fails half way leaves nothing behind for the next one; a reading connection
+takes many frames per system call."""
 import pytest
+from kombu import Connection, Consumer
 
-from kit.amqp import ConfirmingPublisher, PublishError
+from kit.amqp import ConfirmingPublisher, PublishError, read_ahead
 from tests.support.amqp import Subscriber
 
 SERVICE = "leads"  # any producer's exchange: the subscriber binds to `leads.events`
@@ -79,3 +81,35 @@ def test_a_batch_that_fails_half_way_leaves_nothing_for_the_next(publisher, subs
     assert publisher._channel is not channel
     # the four frames the failed batch held never went out, on either connection
     assert [e["n"] for e in subscriber.drain(timeout=2)] == [0, 10, 11, 12]
+
+
+def test_a_connection_reads_many_frames_per_system_call(publisher, subscriber,
+                                                        rabbit_config):
+    batch = [message(n) for n in range(300)] + [message(300, size=300_000)]
+    publisher.publish_batch(batch)
+    with Connection(rabbit_config["AMQP_URI"]) as conn:
+        conn.connect()
+        transport = conn.connection.transport
+        real, calls = transport._quick_recv, []
+
+        def recv(size):
+            calls.append(size)
+            return real(size)
+
+        transport._quick_recv = recv
+        read_ahead(transport)
+        got = []
+
+        def take(body, msg):
+            got.append(body)
+            msg.ack()
+
+        with Consumer(conn.channel(), [subscriber.queue], callbacks=[take],
+                      accept=["json", "application/cloudevents+json"]):
+            while len(got) < 301:
+                conn.drain_events(timeout=5)
+
+    assert [e["n"] for e in got] == list(range(301))
+    assert got[-1] == batch[-1][2] and got[7] == batch[7][2]
+    # ~1 KB messages, three frames each: py-amqp alone made two calls per frame
+    assert len(calls) < 300, len(calls)
