@@ -78,7 +78,8 @@ class HeldFrames:
     handles each write apart: for a relay's batches that was a fifth of the service's CPU
     and half the broker's. Any thread writing on the connection meanwhile (a heartbeat,
     another ack) waits for the lock, so no frame can come between the held ones or be
-    left behind; a failure inside `held()` sends none of them."""
+    left behind; a failure inside `held()` sends none of those still held (a batch larger
+    than `flush_bytes` may have sent its first part)."""
 
     def __init__(self, connection, flush_bytes=256 * 1024):
         self.transport = connection.transport
