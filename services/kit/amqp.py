@@ -274,7 +274,7 @@ class ConfirmingPublisher:
             raise PublishError("broker refused (nacked) part of the batch")
 
     def _publish_all(self, channel, messages):
-        for _exchange, routing_key, body, headers in messages:
+        for exchange, routing_key, body, headers in messages:
             if not isinstance(body, Raw):
                 body = Raw(json.dumps(body, separators=(",", ":")).encode(),
                            self.content_type, "utf-8",
@@ -285,7 +285,7 @@ class ConfirmingPublisher:
                 ("message_id", body.message_id)) if v}
             msg = amqp.Message(body.body, delivery_mode=PERSISTENT,
                                application_headers=headers or {}, **properties)
-            channel.basic_publish(msg, exchange=_exchange, routing_key=routing_key)
+            channel.basic_publish(msg, exchange=exchange, routing_key=routing_key)
             self._tag += 1
 
 
