@@ -8,6 +8,7 @@ import datetime as dt
 import time
 from decimal import Decimal
 
+from eventlet.semaphore import Semaphore
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -105,6 +106,8 @@ class DealsStore(WorkStore, BaseStore):
         # at once, another instance's within this many seconds.
         self._pipeline_ttl = float(setting(self.config, "DEALS.pipeline_cache_seconds", 2))
         self._pipelines = {}
+        # one read per expiry: the workers that find a pipeline stale meanwhile wait for it
+        self._pipeline_read = Semaphore()
         self._deals = versioned.Versioned(db[DEALS], what="deal", as_write=_deal_write,
                                           touched=self.touched, load=decode, log=self.history)
 
@@ -151,9 +154,19 @@ class DealsStore(WorkStore, BaseStore):
     def get_pipeline(self, pipeline_id, fresh=False):
         """The pipeline (read-only: it may be this instance's cached copy, unless `fresh`:
         an edit at a version must see the stored one)."""
+        asked = time.monotonic()
         cached = self._pipelines.get(pipeline_id)
-        if not fresh and cached is not None and cached[0] > time.monotonic():
+        if not fresh and cached is not None and cached[0] > asked:
             return cached[1]
+        if fresh or self._pipeline_ttl <= 0:
+            return self._read_pipeline(pipeline_id)
+        with self._pipeline_read:
+            cached = self._pipelines.get(pipeline_id)
+            if cached is not None and cached[0] > asked:  # read by another worker meanwhile
+                return cached[1]
+            return self._read_pipeline(pipeline_id)
+
+    def _read_pipeline(self, pipeline_id):
         doc = self.db[PIPELINES].find_one({"_id": pipeline_id})
         if doc is None and pipeline_id == P.DEFAULT_PIPELINE_ID:
             self.seed_default_pipeline()  # a request may beat the start-up seeding

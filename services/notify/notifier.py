@@ -13,6 +13,7 @@ from email.headerregistry import Address
 from pathlib import Path
 
 import yaml
+from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 
@@ -59,6 +60,9 @@ class Notifier(DependencyProvider):
                                             self.templates.templates)
         self.rules_refresh = float(setting(config, "NOTIFY.rules_refresh_seconds", 5))
         self._rules = (float("-inf"), self.configured_rules)
+        # one reader per refresh: without it each of up to max_workers workers that found
+        # the rules stale read and compiled them again (about 35 reads per refresh seen)
+        self._rules_read = Semaphore()
         quiet = setting(config, "NOTIFY.default_quiet_hours") or {}
         self.person_defaults = {
             "locale": setting(config, "NOTIFY.default_locale", "zh-CN"),
@@ -108,11 +112,20 @@ class Notifier(DependencyProvider):
         """The rules in force: the configured ones with the admin API's laid over them,
         read again at most every NOTIFY.rules_refresh_seconds (so every instance takes a
         change within that time)."""
+        asked = time.monotonic()
         read_at, rules = self._rules
-        if fresh or time.monotonic() - read_at >= self.rules_refresh:
-            rules = effective(self.configured_rules, store.stored_rules(),
-                              self.templates.templates)
-            self._rules = (time.monotonic(), rules)
+        if not fresh and asked - read_at < self.rules_refresh:
+            return rules
+        with self._rules_read:
+            read_at, rules = self._rules
+            # what another worker read meanwhile will do: for `fresh`, a read that began
+            # after this call did
+            due = read_at <= asked if fresh else asked - read_at >= self.rules_refresh
+            if due:
+                began = time.monotonic()
+                rules = effective(self.configured_rules, store.stored_rules(),
+                                  self.templates.templates)
+                self._rules = (began, rules)
         return rules
 
     def directory(self):
