@@ -18,9 +18,9 @@ from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 
 from kit import people
-from kit.catalog import EVENT_TYPES
 from kit.config import setting
 from kit.errors import Invalid, Retryable
+from kit.events import dump_data
 from kit.fields import rfc3339, utcnow
 from kit.leases import write_within_lease
 from kit.links import Keyring
@@ -148,11 +148,11 @@ class Notifier(DependencyProvider):
     def on_event(self, store, event):
         """Plan and store this event's notifications, then send those due now. Returns
         the keys inserted (none for a redelivered event)."""
-        event = as_stored(event)
         now = self.clock()
         rules = self.rules(store)
         if not any(rule.event == event["type"] and rule.enabled for rule in rules):
             return []
+        event = as_stored(event)
         customer = (self.lookups.customer(event)
                     if self.lookups.wants_customer(event["type"]) else None)
         directory = self.directory()
@@ -294,7 +294,7 @@ def as_stored(event):
     """The event as its producer published it (JSON values: money as decimal strings,
     times as RFC 3339), from what the consumer loaded (Decimal, datetime): MongoDB takes
     no Decimal, and templates see the event as subscribers read it."""
-    data = EVENT_TYPES[event["type"]]().dump(event["data"])
+    data = dump_data(event["type"], event["data"])
     when = event.get("time")
     return {**event, "data": data,
             "time": rfc3339(when) if isinstance(when, dt.datetime) else when}

@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from kit import asyncapi
 from kit.catalog import CATALOG, EVENT_TYPES
-from kit.events import UnknownEventType, new_event, parse_event
+from kit.events import UnknownEventType, dump_data, new_event, parse_event
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -69,6 +69,25 @@ def test_new_event_is_a_cloudevent_with_json_safe_data():
     assert event["data"]["won_at"] == "2026-11-26T12:00:00.000Z"
     envelope, data = parse_event(event)
     assert data["amount"] == Decimal("1200.50") and data["won_at"] == T0
+
+
+@pytest.mark.parametrize("etype, data", [
+    ("deal.won", {"deal_id": "d1", "pipeline_id": "default", "from_stage": "contract_payment",
+                  "amount": Decimal("1200.50"), "currency": "EUR", "created_at": T0,
+                  "won_at": T0}),
+    ("payment.received", {"contract_id": "c1", "deal_id": "d1", "quote_id": "q1",
+                          "payment_id": "p1", "amount": Decimal("88"), "currency": "JPY",
+                          "paid": Decimal("88"), "paid_total": Decimal("88"),
+                          "method": "bank_transfer", "received_at": T0, "first": True}),
+    ("lead.assigned", {"lead_id": "l1", "owner_id": "王芳", "team": "华东", "rule": "import",
+                       "status": "new", "historical": True}),
+])
+def test_loaded_data_dumps_back_to_what_the_producer_published(etype, data):
+    published = new_event(etype, "s1", data, 1)
+    _, loaded = parse_event(json.loads(json.dumps(published)))
+    dumped = dump_data(etype, loaded)
+    # (the optional fields the producer left out load as None)
+    assert {k: v for k, v in dumped.items() if v is not None} == published["data"]
 
 
 @pytest.mark.parametrize("etype, data, field", [
