@@ -7,6 +7,7 @@ from unittest import mock
 import eventlet
 from pymongo import MongoClient
 from pymongo.collection import Collection
+from pymongo.errors import AutoReconnect
 
 from deals import pipelines as P
 from deals.store import DealsStore
@@ -49,3 +50,37 @@ def test_workers_that_find_a_pipeline_expired_share_one_read(make_config, mongo_
         assert pipeline_reads(COMMANDS.take()) == 1
     finally:
         client.close()
+
+
+def test_a_failed_read_caches_nothing_and_the_next_worker_reads_again(make_config, mongo_db):
+    client = MongoClient(MONGO_URI, tz_aware=True)
+    try:
+        store = DealsStore(client[mongo_db.name],
+                           make_config("deals", DEALS={"pipeline_cache_seconds": 3600}))
+        store.seed_default_pipeline()
+        failures = [AutoReconnect("database down")]
+
+        def failing_once(collection, *args, **kwargs):
+            if failures:
+                raise failures.pop()
+            return slow_find_one(collection, *args, **kwargs)
+
+        COMMANDS.watch(mongo_db.name)
+        pool = eventlet.GreenPool(WORKERS)
+        with mock.patch.object(Collection, "find_one", failing_once):
+            outcomes = list(pool.imap(_pipeline_or_error(store), range(WORKERS)))
+        # the worker whose read failed gets the error; the others share the next read
+        assert sorted(map(str, outcomes)).count("database down") == 1
+        assert outcomes.count(P.DEFAULT_PIPELINE_ID) == WORKERS - 1
+        assert pipeline_reads(COMMANDS.take()) == 1
+    finally:
+        client.close()
+
+
+def _pipeline_or_error(store):
+    def ask(_):
+        try:
+            return store.get_pipeline(P.DEFAULT_PIPELINE_ID)["_id"]
+        except AutoReconnect as exc:
+            return exc
+    return ask

@@ -4,6 +4,7 @@ busy database makes it)."""
 from unittest import mock
 
 import eventlet
+from pymongo.errors import AutoReconnect
 
 from kit.fields import utcnow
 from notify.notifier import Notifier
@@ -70,3 +71,35 @@ def test_a_fresh_read_is_not_served_from_the_cache(
     cached = {rule.name: rule.enabled for rule in notifier.rules(store)}
     fresh = {rule.name: rule.enabled for rule in notifier.rules(store, fresh=True)}
     assert cached["lead_assigned"] is True and fresh["lead_assigned"] is False
+
+
+def test_a_failed_read_caches_nothing_and_its_event_is_retried(
+        container_factory, make_config, rabbit_config, tmp_path, inbox):
+    config = notify_config(make_config, tmp_path, inbox,
+                           NOTIFY={"rules_refresh_seconds": 600})
+    reads, handled = [], set()
+    real_read, real_on_event = NotifyStore.stored_rules, Notifier.on_event
+
+    def failing_once(store):
+        reads.append(1)
+        eventlet.sleep(0.3)
+        if len(reads) == 1:
+            raise AutoReconnect("database down")
+        return real_read(store)
+
+    def counted(notifier, store, ev):
+        result = real_on_event(notifier, store, ev)
+        handled.add(ev["id"])
+        return result
+
+    with mock.patch.object(NotifyStore, "stored_rules", failing_once), \
+            mock.patch.object(Notifier, "on_event", counted):
+        container = start_notify(container_factory, config)
+        reads.clear()
+        notifier_of(container)._rules = (float("-inf"), notifier_of(container)._rules[1])
+        events = [historical_assignment(100 + n) for n in range(EVENTS)]
+        publish(rabbit_config["AMQP_URI"], *events)
+        # the event whose read failed comes back through its retry queue
+        assert wait_for(lambda: handled == {e["id"] for e in events})
+
+    assert len(reads) == 2  # the failed read, then one for every worker that waited
