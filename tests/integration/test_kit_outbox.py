@@ -304,3 +304,36 @@ def test_a_copy_older_than_the_grace_is_read_again_and_not_published_twice(
     assert sorted(e["data"]["task_id"] for e in events_out) == ["tnew", "told"]
     assert len(reads) == 1 and reads[0][1] == "things"  # the old copy's, by _id
     assert all(d["outbox"] == [] for d in mongo_db.things.find())
+
+
+def test_a_relay_behind_its_writes_keeps_a_bounded_hand_off_and_publishes_each_event_once(
+        rabbit_config, mongo_db):
+    """A bulk write touches more entities than the store keeps copies of
+    (OUTBOX.handoff_documents): the rest are handed over as ids, read by the relay in
+    batches, and every event goes out once, each outbox cleared."""
+    from kit.mongo import BaseStore
+
+    store = BaseStore(mongo_db, {"OUTBOX": {"handoff_documents": 10}})
+    now = dt.datetime.now(dt.UTC)
+    docs = [{"_id": f"t{n}", "outbox": [_followup_due(f"t{n}", f"t{n}", 1)],
+             "outbox_since": now} for n in range(40)]
+    mongo_db.things.insert_many(docs)
+    for doc in docs:
+        store.touched("things", doc["_id"], doc)
+    refs = store.drain_touched()
+    assert sum(doc is not None for doc in refs.values()) == 10
+    assert len(refs) == 40
+    sub = Subscriber(rabbit_config["AMQP_URI"], "leads", "lead.followup_due")
+    publisher = ConfirmingPublisher(rabbit_config["AMQP_URI"])
+    try:
+        COMMANDS.watch(mongo_db.name)
+        assert OutboxRelay(mongo_db, ["things"], publisher, batch_size=20) \
+            .publish_entities(refs) == 40
+        reads = [c for c in COMMANDS.take() if c[0] == "find"]
+    finally:
+        publisher.close()
+    events = sub.drain(expect=40, timeout=10) + sub.drain(timeout=0.5)
+    sub.close()
+    assert sorted(e["data"]["task_id"] for e in events) == sorted(d["_id"] for d in docs)
+    assert len(reads) == 2  # the 30 handed over as ids, in batches of 20
+    assert all(d["outbox"] == [] for d in mongo_db.things.find())
