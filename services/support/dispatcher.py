@@ -7,10 +7,15 @@ No transaction spans the agent's load and the ticket, so the order makes each st
 3. if the ticket was taken meanwhile (or the write failed), the claim is released.
 A crash between 1 and 2 leaves the ticket queued and the claim in place: the next
 dispatch of that ticket finds the claim (`holder_of`) and completes it.
+
+A pass offers each queued ticket on its own: one that fails is logged and skipped, so a
+ticket the rules refuse (or a malformed stored one) never holds up the queue behind it.
 """
 import logging
 
-from kit.errors import Contention, NotFound
+from pymongo.errors import PyMongoError
+
+from kit.errors import Contention, NotFound, Unavailable
 from support import dispatch
 from support import domain as D
 
@@ -27,7 +32,7 @@ class Dispatcher:
         """Give a queued ticket to an agent; returns the ticket after, or None when it
         stays queued (nobody able) or is no longer queued."""
         ticket = self.store.get_ticket(ticket_id)
-        if ticket is None or ticket.get("queued_at") is None:
+        if ticket is None or not D.dispatchable(ticket):
             return None
         holder = self.store.holder_of(ticket_id)
         order = [holder] if holder else dispatch.candidates(
@@ -42,7 +47,7 @@ class Dispatcher:
         try:
             after, _ = self.store.change_ticket(ticket_id, lambda t: D.assign(
                 t, agent_id, self.now(), rule=rule, actor=actor)
-                if t.get("queued_at") is not None or rule == "manual" else None)
+                if D.dispatchable(t) or rule == "manual" else None)
         except BaseException:
             self.store.release(agent_id, ticket_id)
             raise
@@ -73,7 +78,17 @@ class Dispatcher:
     def release(self, agent_id, ticket_id):
         """The agent no longer holds the ticket: offer the place to the queue."""
         if self.store.release(agent_id, ticket_id):
-            self.drain(limit=10)
+            self.offer(limit=10)
+
+    def offer(self, limit):
+        """`drain` for a caller whose own write is done (a status move, a roster edit):
+        that write stands whatever the pass meets, so a failure is logged, not raised; the
+        timer's next pass offers the queue again."""
+        try:
+            return self.drain(limit)
+        except Exception:
+            log.exception("dispatching the queue failed; the next timed pass retries")
+            return 0
 
     def drain(self, limit):
         """Offer queued tickets, oldest first, to the agents with room; returns how many
@@ -93,4 +108,10 @@ class Dispatcher:
             except Contention:
                 log.info("ticket %s kept changing; it waits for the next pass", row["_id"])
                 blocked.add(category)
+            except (PyMongoError, Unavailable):
+                raise  # the database, not this ticket: every other one would fail too
+            except Exception:
+                # this ticket only: its category stays open, or one bad ticket would
+                # hold back every younger one of it
+                log.exception("ticket %s could not be dispatched; skipped", row["_id"])
         return placed

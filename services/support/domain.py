@@ -6,8 +6,9 @@ single-document update. The SLA clocks are support.sla's; a ticket carries them 
 
 Lifecycle: new -> open -> pending (on the customer) -> resolved -> closed. A resolved
 ticket reopens (back to open, and to the queue) within `reopen_days` of its resolution;
-closed is final. While pending, the SLA clocks pause. Every move emits
-ticket.status_changed, and resolving and reopening ticket.resolved / ticket.reopened too.
+closed is final: it leaves the queue, and its assignment no longer changes. While pending,
+the SLA clocks pause. Every move emits ticket.status_changed, and resolving and reopening
+ticket.resolved / ticket.reopened too.
 """
 import datetime as dt
 
@@ -107,6 +108,17 @@ def _status_changed(ticket, to, now):
                                       "changed_at": now})
 
 
+def dispatchable(ticket):
+    """Whether dispatch may give the ticket to an agent: queued, and not closed (a closed
+    ticket stored as queued, as un-assigning one did before it was refused, stays put)."""
+    return ticket.get("queued_at") is not None and ticket["status"] != CLOSED
+
+
+def _check_assignable(ticket):
+    if ticket["status"] == CLOSED:
+        raise InvalidMove("A closed ticket cannot be assigned.", status=CLOSED, allowed=[])
+
+
 def check_move(ticket, to):
     allowed = MOVES[ticket["status"]]
     if to not in allowed:
@@ -126,6 +138,10 @@ def move(ticket, to, now, ctx, *, reopen_days, actor=None, reason=None):
         clocks = {k: sla.pause(c, now, cal) for k, c in clocks.items()}
     elif ticket["status"] == PENDING and to == OPEN:
         clocks = {k: sla.resume(c, now, cal, ctx.fraction) for k, c in clocks.items()}
+    if to == CLOSED:
+        # a resolved ticket may still be queued (resolved before anyone took it, or
+        # un-assigned since); once closed, dispatch must not find it
+        changes["queued_at"] = None
     if to == RESOLVED:
         clocks = {k: sla.stop(c, now, cal) for k, c in clocks.items()}
         resolutions = ticket.get("resolutions", 0) + 1
@@ -156,9 +172,7 @@ def assign(ticket, agent_id, now, *, rule, actor=None):
     """Give the ticket to `agent_id` (a new ticket opens); None if it has that agent."""
     if ticket["assignee"] == agent_id:
         return None
-    if ticket["status"] not in ACTIVE and ticket["status"] != RESOLVED:
-        raise InvalidMove(f"A {ticket['status']} ticket cannot be assigned.",
-                          status=ticket["status"], allowed=[])
+    _check_assignable(ticket)
     changes = {"assignee": agent_id, "queued_at": None, "updated_at": now}
     events = [("ticket.assigned", {**_common(ticket), "agent_id": agent_id, "rule": rule,
                                    "previous_agent_id": ticket["assignee"]})]
@@ -173,6 +187,7 @@ def requeue(ticket, now, *, actor=None):
     dispatch does not prefer that agent again, unlike after a reopen)."""
     if ticket["assignee"] is None:
         return None
+    _check_assignable(ticket)
     return Change(set={"assignee": None, "previous_assignee": None,
                        "queued_at": now, "updated_at": now},
                   events=[("ticket.assigned", {**_common(ticket), "agent_id": None,

@@ -75,7 +75,7 @@ class TicketOut(Schema):
     tier = fields.String(allow_none=True)
     status = fields.String()
     assignee = fields.String(allow_none=True)
-    queued = fields.Function(lambda t: t.get("queued_at") is not None)
+    queued = fields.Function(D.dispatchable)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
     first_responded_at = UtcDateTime(allow_none=True)
@@ -149,6 +149,12 @@ class ReplyResult(Schema):
 # --- agents ----------------------------------------------------------------------------------
 
 
+class AgentPath(Schema):
+    """The agent id in `PUT /agents/<id>`: as long as the ticket routes take one."""
+
+    id = fields.String(required=True, validate=ID)
+
+
 class AgentIn(Schema):
     skills = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
                          validate=validate.Length(max=100))
@@ -213,6 +219,11 @@ class StepOut(Schema):
     done_at = UtcDateTime(allow_none=True)
     done_by = fields.String(allow_none=True)
     overdue = fields.Boolean()
+
+
+class StepCompleteIn(Schema):
+    """Completing a step takes no fields: the body is empty or `{}`, anything else is
+    refused rather than silently ignored."""
 
 
 class DeliveryOut(Schema):

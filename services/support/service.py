@@ -13,9 +13,9 @@ from kit.auth import actor_id, caller
 from kit.config import setting
 from kit.consumer import event_handler
 from kit.contacts import contact_of
-from kit.errors import Contention, NotFound, PreconditionRequired
+from kit.errors import Contention, Invalid, NotFound, PreconditionRequired
 from kit.fields import utcnow
-from kit.http import http, json_body, query_args
+from kit.http import http, json_body, limits_of, query_args, read_body
 from kit.links import LinkKeys, LinkTampered, check_unused, mark_used
 from kit.mongo import Store
 from kit.ops import Operational
@@ -263,14 +263,18 @@ class SupportService(Operational):
 
     @http("PUT", "/api/v1/agents/<id>", body=S.AgentIn, response=S.AgentOut, tags=["agents"],
           summary="Add an agent or change skills, capacity, availability (leads, managers); "
-          "queued tickets are offered again")
+          "queued tickets are offered again", responses={400: "An id longer than 100 "
+                                                         "characters, or an invalid body"})
     def put_agent(self, request, id):
         self._actor(request)
+        errors = S.AgentPath().validate({"id": id})
+        if errors:
+            raise Invalid("The agent id in the path is invalid.", errors=errors)
         data = json_body(request, S.AgentIn())
         if self.store.get_agent(id) is None:
             data = {"skills": [], "capacity": 1, "available": True, **data}
         agent = self.store.put_agent(id, data)
-        self._dispatcher().drain(int(setting(self.config, "SUPPORT.dispatch_batch_size", 100)))
+        self._dispatcher().offer(int(setting(self.config, "SUPPORT.dispatch_batch_size", 100)))
         return S.AgentOut().dump(self.store.get_agent(id) or agent)
 
     # --- delivery projects -------------------------------------------------------------------
@@ -313,6 +317,12 @@ class SupportService(Operational):
                                                  409: "Acceptance before the other steps"})
     def complete_step(self, request, id, step):
         actor = self._actor(request)
+        # no body= above: the OpenAPI document would call a body required, and none is.
+        # A body that is sent is still read, so a malformed one or a field is refused; an
+        # empty one is skipped, as eventlet gives a request without Content-Type
+        # text/plain, which json_body refuses
+        if read_body(request, limits_of(request).max_body_bytes):
+            json_body(request, S.StepCompleteIn())
         project, _ = self.store.change_delivery(id, lambda p: V.complete(
             p, step, utcnow(), actor=actor,
             acceptance_step=setting(self.config, "DELIVERY.acceptance_step", "acceptance")),

@@ -21,6 +21,7 @@ from kit.idempotency import APPLIED
 from kit.mongo import BaseStore
 from kit.outbox import EPOCH, OUTBOX, SINCE
 from kit.paging import keyset_filter
+from support import domain as D
 from support.dispatch import roster_entry
 
 TICKETS = "tickets"
@@ -90,10 +91,12 @@ class SupportStore(BaseStore):
         return _page(self.db[TICKETS], query, limit, after)
 
     def queued(self, limit):
-        """Tickets waiting for an agent, oldest first."""
-        # a range (not $ne null), which an index answers
-        return list(self.db[TICKETS].find({"queued_at": {"$gte": EPOCH}}, {"category": 1})
-                    .sort([("queued_at", ASCENDING), ("_id", ASCENDING)]).limit(limit))
+        """Tickets waiting for an agent, oldest first (support.domain.dispatchable)."""
+        # a range (not $ne null), which the queued_at index answers; closing clears
+        # queued_at, the status test leaves out closed tickets stored queued before that
+        return list(self.db[TICKETS].find(
+            {"queued_at": {"$gte": EPOCH}, "status": {"$ne": D.CLOSED}}, {"category": 1})
+            .sort([("queued_at", ASCENDING), ("_id", ASCENDING)]).limit(limit))
 
     def due_sla(self, now, limit):
         """Stored documents (for `change_ticket(current=...)`) with an SLA check due."""

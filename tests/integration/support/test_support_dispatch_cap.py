@@ -1,6 +1,8 @@
 """Auto-dispatch under concurrency: tickets arriving at once at two instances never push an
 agent past their capacity; the rest wait in the queue and are dispatched as capacity
-frees."""
+frees. A closed ticket stored as queued (old data) never holds the queue up."""
+import datetime as dt
+
 import eventlet
 import pytest
 
@@ -91,3 +93,46 @@ def test_a_claim_lost_between_its_two_writes_is_completed(container_factory, mak
     assert now["assignee"] == "bob"
     loads = {a["_id"]: a["load"] for a in mongo_db.agents.find()}
     assert loads == {"ann": 0, "bob": 1}
+
+
+def _closed_ticket_first_in_the_queue(http, mongo_db):
+    """With every agent away: (a closed ticket stored as queued, first in the queue, as
+    un-assigning a closed ticket wrote it before that was refused; a queued ticket)."""
+    http.get("/api/v1/agents")  # the roster is seeded
+    mongo_db.agents.update_many({}, {"$set": {"available": False}})
+    closed, waiting = open_ticket(http), open_ticket(http)
+    for status in ("resolved", "closed"):
+        assert move(http, closed, status).status_code == 200
+    mongo_db.tickets.update_one({"_id": closed["id"]}, {"$set": {
+        "assignee": None, "queued_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}})
+    assert waiting["queued"]
+    return mongo_db.tickets.find_one({"_id": closed["id"]}), waiting
+
+
+def test_the_timer_dispatches_past_a_closed_ticket_stored_as_queued(container_factory,
+                                                                    make_config, api,
+                                                                    mongo_db):
+    config = support_config(make_config, **ROSTER)
+    start_support(container_factory, config)
+    http = api(config)
+    closed, waiting = _closed_ticket_first_in_the_queue(http, mongo_db)
+    mongo_db.agents.update_one({"_id": "ann"}, {"$set": {"available": True}})
+    assert wait_for(lambda: http.get(f"/api/v1/tickets/{waiting['id']}").json()["assignee"]
+                    == "ann")
+    assert mongo_db.tickets.find_one({"_id": closed["_id"]})["version"] == closed["version"]
+    assert mongo_db.agents.find_one({"_id": "ann"})["tickets"] == [waiting["id"]]
+
+
+def test_an_agent_update_is_saved_and_answered_past_a_closed_ticket(container_factory,
+                                                                    make_config, api,
+                                                                    mongo_db):
+    config = support_config(make_config, **{"SUPPORT": {**ROSTER["SUPPORT"],
+                                                   "dispatch_interval_seconds": 3600}})
+    start_support(container_factory, config)
+    http = api(config)
+    closed, waiting = _closed_ticket_first_in_the_queue(http, mongo_db)
+    resp = http.put("/api/v1/agents/ann", json={"available": True, "capacity": 11})
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["capacity"], resp.json()["load"]) == (11, 1)
+    assert http.get(f"/api/v1/tickets/{waiting['id']}").json()["assignee"] == "ann"
+    assert mongo_db.tickets.find_one({"_id": closed["_id"]})["version"] == closed["version"]

@@ -136,3 +136,39 @@ def test_bad_tickets_are_refused_and_write_nothing(container_factory, make_confi
     assert resp.headers["Content-Type"] == "application/problem+json"
     assert message.lower() in str(resp.json()["errors"][field]).lower()
     assert mongo_db.tickets.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("agent_id", [None, "bob"], ids=["unassign", "assign"])
+def test_a_closed_ticket_keeps_its_assignment(container_factory, make_config, api, mongo_db,
+                                              agent_id):
+    config = support_config(make_config, **AGENTS)
+    start_support(container_factory, config)
+    http = api(config)
+    ticket = open_ticket(http)
+    for status in ("resolved", "closed"):
+        assert move(http, ticket, status).status_code == 200
+    kept = ("version", "assignee", "queued_at", "updated_at")
+    before = mongo_db.tickets.find_one({"_id": ticket["id"]})
+    resp = http.post(f"/api/v1/tickets/{ticket['id']}/assign", json={"agent_id": agent_id})
+    assert resp.status_code == 409, resp.text
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    after = mongo_db.tickets.find_one({"_id": ticket["id"]})
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert {a["_id"]: a["load"] for a in mongo_db.agents.find()} == {"ann": 0, "bob": 0}
+
+
+@pytest.mark.parametrize("length, status", [(100, 200), (101, 400)])
+def test_agent_ids_are_as_long_as_the_ticket_routes_take(container_factory, make_config, api,
+                                                         mongo_db, length, status):
+    config = support_config(make_config, **AGENTS)
+    start_support(container_factory, config)
+    http = api(config)
+    agent_id = "a" * length
+    # the ticket routes' own answer for this id
+    assert http.get("/api/v1/tickets", params={"assignee": agent_id}).status_code == status
+    resp = http.put(f"/api/v1/agents/{agent_id}", json={"skills": ["billing"]})
+    assert resp.status_code == status, resp.text
+    if status == 400:
+        assert resp.headers["Content-Type"] == "application/problem+json"
+        assert resp.json()["errors"] == {"id": ["Length must be between 1 and 100."]}
+    assert mongo_db.agents.count_documents({"_id": agent_id}) == (status == 200)

@@ -159,12 +159,31 @@ def test_assign_opens_a_new_ticket_and_reassign_names_the_previous_agent():
     check_contract(back.events)
 
 
-def test_closed_tickets_take_no_replies_or_assignments():
+@pytest.mark.parametrize("act", [
+    lambda doc: D.reply(doc, "customer", True, T0, CTX),
+    lambda doc: D.assign(doc, "a2", T0, rule="manual"),
+    lambda doc: D.requeue(doc, T0),
+], ids=["reply", "assign", "unassign"])
+def test_closed_tickets_take_no_replies_or_assignments(act):
     doc = at_status("closed")
-    with pytest.raises(D.InvalidMove):
-        D.reply(doc, "customer", True, T0, CTX)
-    with pytest.raises(D.InvalidMove):
-        D.assign(doc, "a2", T0, rule="manual")
+    with pytest.raises(D.InvalidMove) as caught:
+        act(doc)
+    assert problem_from_exception(caught.value).status_code == 409
+
+
+def test_closing_takes_a_queued_ticket_out_of_the_queue():
+    doc, _ = ticket()  # new and queued: nobody could take it yet
+    doc = apply(doc, D.move(doc, "resolved", T0 + H, CTX, reopen_days=7))
+    change = D.move(doc, "closed", T0 + 2 * H, CTX, reopen_days=7)
+    assert change.set["queued_at"] is None
+
+
+# closed and queued at once: what un-assigning a closed ticket stored before it was refused
+@pytest.mark.parametrize("status, dispatchable", [(s, s != "closed") for s in D.STATUSES])
+def test_a_queued_ticket_is_dispatchable_unless_closed(status, dispatchable):
+    doc = {**at_status(status), "assignee": None, "queued_at": T0}
+    assert D.dispatchable(doc) is dispatchable
+    assert D.dispatchable({**doc, "queued_at": None}) is False
 
 
 def test_sla_check_warns_then_breaches_once():
