@@ -40,7 +40,7 @@ contract:
      "quote_number": str?, "quote_version": int?, "issued_on": date?,
      "parties": {"seller": PARTY, "buyer": PARTY},
         PARTY = {"name": str, "company": str?, "address": str?, "representative": str?,
-                 "tax_id": str?}
+                 "tax_id": str?} (each may be {locale: str}, as company's values)
      "milestones": [{"name": str, "percent": Decimal, "amount": Decimal,
                      "due": date | str?}, ...],
      "terms": str (the contract's text; blank lines separate paragraphs)}
@@ -356,14 +356,16 @@ def render_quote_pdf(quote, company, locale):
                   f"{quote['number']} v{quote['version']}")
 
 
-def _party(party, label, words, styles):
+def _party(party, label, locale, words, styles):
+    """A party's block; the seller is the configured company, whose values may be
+    {locale: text} as in the page header."""
     out = [_para(label, styles.head)]
     for key in ("company", "name"):
         if party.get(key):
-            out.append(_para(party[key], styles.body))
+            out.append(_para(_local(party[key], locale), styles.body))
     for key in ("address", "representative", "tax_id"):
         if party.get(key):
-            out.append(_para(f"{words[key]}: {party[key]}", styles.small))
+            out.append(_para(f"{words[key]}: {_local(party[key], locale)}", styles.small))
     return out
 
 
@@ -387,8 +389,8 @@ def render_contract_pdf(contract, company, locale):
     facts_table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0)]))
 
     parties = contract["parties"]
-    party_table = Table([[_party(parties["seller"], words["seller"], words, styles),
-                          _party(parties["buyer"], words["buyer"], words, styles)]],
+    party_table = Table([[_party(parties["seller"], words["seller"], locale, words, styles),
+                          _party(parties["buyer"], words["buyer"], locale, words, styles)]],
                         colWidths=[91 * mm, 91 * mm], splitInRow=1)
     party_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                      ("LEFTPADDING", (0, 0), (-1, -1), 0)]))

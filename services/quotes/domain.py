@@ -6,7 +6,8 @@ one single-document update.
 A quote is one document across its versions: the current version's lines and status sit at
 the top, earlier versions in `previous` (superseded), so a revision is one atomic write.
 `quote_version` is the customer-facing version (1, 2, ...); the document's `version` is
-kit.versioned's event counter (the ETag).
+kit.versioned's event counter (the sequence of its last event; the ETag is quotes.store's
+`etag`).
 """
 import uuid
 
@@ -66,13 +67,32 @@ def product(data, tax_rates):
 # --- lines and prices ------------------------------------------------------------------------
 
 
+# Amounts a quote's input gives in its currency (the rest are computed, or percents).
+LINE_AMOUNTS = ("unit_price", "discount_amount")
+QUOTE_AMOUNTS = ("discount_amount",)
+
+
+def _amounts_in(values, keys, currency):
+    """(`values` with the amounts under `keys` in `currency`'s minor units, {key: [error]})
+    by the rule of product prices and payments: "1" CNY is 1.00, 1.005 CNY and 100.5 JPY
+    are refused, never rounded (the customer would pay what nobody typed)."""
+    values, errors = dict(values), {}
+    for key in keys:
+        if values.get(key) is not None:
+            try:
+                values[key] = in_currency(values[key], currency)
+            except ValueError as exc:
+                errors[key] = [str(exc)]
+    return values, errors
+
+
 def resolve_lines(lines, products, currency, tax_rates):
     """Input lines -> lines to price. Product lines copy the price book's name, unit, list
     price in `currency` and tax rate (a copy: later price changes never reach this quote);
     free-text lines bring their own. Raises Invalid naming each bad line's field."""
     out, errors = [], {}
     for number, line in enumerate(lines):
-        bad = {}
+        line, bad = _amounts_in(line, LINE_AMOUNTS, currency)
         discounts = {k: line.get(k) for k in ("discount_percent", "discount_amount")}
         code = line.get("product_code")
         if code:
@@ -111,9 +131,18 @@ def resolve_lines(lines, products, currency, tax_rates):
 
 
 def priced(data, products, tax_rates):
-    """The priced part of a quote from its input: lines, quote discount, totals."""
+    """The priced part of a quote from its input: lines, quote discount, totals. Amounts
+    are checked here, where the currency is known for a create and for a patch alike."""
     currency = data["currency"]
-    lines = resolve_lines(data["lines"], products, currency, tax_rates)
+    data, errors = _amounts_in(data, QUOTE_AMOUNTS, currency)
+    try:
+        lines = resolve_lines(data["lines"], products, currency, tax_rates)
+    except Invalid as exc:
+        if not errors:
+            raise
+        errors.update(exc.extra["errors"])
+    if errors:
+        raise Invalid("The quote is not valid.", errors=errors)
     discount = {"percent": data.get("discount_percent"), "amount": data.get("discount_amount")}
     result = price(lines, currency, discount_percent=discount["percent"],
                    discount_amount=discount["amount"])
@@ -195,22 +224,44 @@ def edit(quote, data, products, now, *, tax_rates=(13, 9, 6, 0)):
     if any(k in data for k in ("lines", "discount_percent", "discount_amount", "currency")):
         current = {"currency": quote["currency"], "lines": quote["lines"],
                    "discount_percent": quote["quote_discount"]["percent"],
-                   "discount_amount": quote["quote_discount"]["amount"]}
+                   "discount_amount": _stored(quote["quote_discount"]["amount"])}
         merged = {**current, **{k: data[k] for k in current if k in data}}
         if "lines" not in data:  # re-price the stored lines as input again
             merged["lines"] = [_as_input(line) for line in quote["lines"]]
-        changes.update(priced(merged, products, tax_rates))
+        changes.update(_priced_in(merged, quote, data, products, tax_rates))
     if not changes:
         return None
     return Change(set={**changes, "updated_at": now})
 
 
+def _priced_in(merged, quote, data, products, tax_rates):
+    """`priced` for an edit; a new currency that the amounts kept from the stored quote
+    do not fit (100.50 CNY as JPY) is refused naming the currency too, as the caller did
+    not send the amounts the errors point at."""
+    try:
+        return priced(merged, products, tax_rates)
+    except Invalid as exc:
+        currency, errors = merged["currency"], exc.extra.get("errors") or {}
+        if currency == quote["currency"] or not any(
+                key in errors and key not in data for key in ("lines", "discount_amount")):
+            raise
+        message = (f"The quote's amounts do not fit {currency}: give the lines and discount "
+                   f"in {currency} with the new currency.")
+        raise Invalid(message, errors={"currency": [message], **errors}) from None
+
+
+def _stored(amount):
+    """A stored amount as input again: its value, not the trailing zeros of its
+    currency's minor units (100.00 CNY is 100 JPY; 100.50 CNY is not)."""
+    return None if amount is None else amount.normalize()
+
+
 def _as_input(line):
-    keep = ("product_code", "description", "unit", "quantity", "discount_percent",
-            "discount_amount")
+    keep = ("product_code", "description", "unit", "quantity", "discount_percent")
     out = {k: line.get(k) for k in keep}
+    out["discount_amount"] = _stored(line.get("discount_amount"))
     if not line.get("product_code"):
-        out.update(unit_price=line["unit_price"], tax_rate=line["tax_rate"])
+        out.update(unit_price=_stored(line["unit_price"]), tax_rate=line["tax_rate"])
     return out
 
 

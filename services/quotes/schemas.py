@@ -8,6 +8,7 @@ from kit.contacts import ContactOut as ContactOut  # the customer look-up's answ
 from kit.fields import Currency, Integer, Money, UtcDateTime, validate_not_blank
 from quotes import lifecycle as L
 from quotes.contracts import STATUSES as CONTRACT_STATUSES
+from quotes.store import etag as etag_of
 
 ID = validate.Length(min=1, max=100)
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$",
@@ -276,8 +277,8 @@ class QuoteOut(Schema):
     currency = fields.String()
     version = fields.Integer(attribute="quote_version",
                              metadata={"description": "the quote's version (1, 2, ...)"})
-    etag = fields.Integer(attribute="version",
-                          metadata={"description": "the ETag: changes with every event"})
+    etag = fields.Function(etag_of, metadata={
+        "type": "integer", "description": "the ETag: changes with every change"})
     status = fields.String(validate=validate.OneOf(L.STATUSES))
     allowed_actions = fields.Method("_allowed")
     lines = fields.List(fields.Nested(LineOut))
@@ -389,7 +390,8 @@ class ContractOut(Schema):
     paid_total = Money()
     fully_paid_at = UtcDateTime(allow_none=True)
     voided = fields.Nested(ByOut, allow_none=True)
-    etag = fields.Integer(attribute="version")
+    etag = fields.Function(etag_of, metadata={
+        "type": "integer", "description": "the ETag: changes with every change"})
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
 
@@ -428,7 +430,19 @@ class MilestoneIn(Schema):
 class ScheduleIn(Schema):
     milestones = fields.List(fields.Nested(MilestoneIn), required=True,
                              validate=validate.Length(min=1, max=20),
-                             metadata={"description": "percents add up to 100"})
+                             metadata={"description": "percents add up to 100; keys are "
+                                       "unique"})
+
+    @validates_schema
+    def unique_keys(self, data, **kwargs):
+        # a key names one milestone to whoever reads the schedule back (finance, the
+        # API's clients): two with one key could not be told apart
+        keys = [m["key"] for m in data.get("milestones") or ()]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValidationError({"milestones": [
+                f"Each milestone needs its own key; {', '.join(twice)} is given more than "
+                "once."]})
 
 
 class PaymentIn(Schema):

@@ -27,7 +27,7 @@ from quotes import contracts, dealview, domain, printing
 from quotes import schemas as S
 from quotes.permissions import PERMISSIONS
 from quotes.rendering import Renderer
-from quotes.store import QuotesStore
+from quotes.store import QuotesStore, etag
 
 log = logging.getLogger(__name__)
 _gauges = {}
@@ -46,7 +46,7 @@ def _etag(version):
 
 
 def _if_match(request):
-    """The version an optional If-Match names (None without one)."""
+    """The ETag an optional If-Match names (None without one)."""
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
@@ -88,7 +88,7 @@ class QuotesService(Operational):
         return doc
 
     def _out(self, quote, status=200):
-        return status, _etag(quote["version"]), S.QuoteOut().dump(quote)
+        return status, _etag(etag(quote)), S.QuoteOut().dump(quote)
 
     def _change(self, request, quote_id, decide, *, actor=None):
         quote, _ = self.store.change_quote(
@@ -127,7 +127,7 @@ class QuotesService(Operational):
         return contract
 
     def _contract_out(self, contract, status=200, headers=None):
-        return status, {**_etag(contract["version"]), **(headers or {})}, \
+        return status, {**_etag(etag(contract)), **(headers or {})}, \
             S.ContractOut().dump(contract)
 
     def _contract_link(self, contract):
@@ -209,7 +209,7 @@ class QuotesService(Operational):
             data, self.store.get_deal(data["deal_id"]), self._products_for(data["lines"]),
             utcnow(), actor=actor, tax_rates=self._tax_rates())
         quote = self.store.insert_quote(quote, events, actor=actor)
-        headers = {**_etag(quote["version"]), "Location": f"/api/v1/quotes/{quote['_id']}"}
+        headers = {**_etag(etag(quote)), "Location": f"/api/v1/quotes/{quote['_id']}"}
         return 201, headers, S.QuoteOut().dump(quote)
 
     @http("GET", "/api/v1/quotes/<id>", response=S.QuoteOut, tags=TAGS, summary="One quote",
@@ -277,7 +277,7 @@ class QuotesService(Operational):
         quote, _ = self.store.change_quote(id, lambda quote: domain.send(
             self._in_scope(request, quote, "quote"), self.store.get_deal(quote["deal_id"]),
             link_id, utcnow(), actor=actor), expected=_if_match(request), actor=actor)
-        return 200, _etag(quote["version"]), S.SentOut().dump(
+        return 200, _etag(etag(quote)), S.SentOut().dump(
             {"quote": quote, "link": self._link(quote)})
 
     @http("GET", "/api/v1/quotes/<id>/link", response=S.LinkOut, tags=TAGS,

@@ -66,6 +66,30 @@ def decode(value, key=None):
     return value
 
 
+def etag(doc):
+    """A quote's or contract's ETag: its events plus its writes (kit.versioned's `version`
+    and `revision`). The version alone stays put on a change without an event (a draft's
+    edit, a new payment schedule), so an If-Match read before it would still pass; it
+    cannot count writes instead, as it is the sequence consumers order events by. The sum
+    grows with every write, and continues from the version-only ETags given before (a new
+    document's is still "1"; one stored before revisions existed counts none)."""
+    return doc.get(versioned.VERSION, 0) + doc.get(versioned.REVISION, 0)
+
+
+def _at(expected, what, decide):
+    """`decide`, on the state the caller's If-Match names only (else Stale, 409). Checked
+    on the state read, and the write is conditional on its revision, so a write between
+    the read and this one makes kit.versioned read again and this check refuse."""
+    if expected is None:
+        return decide
+
+    def checked(entity):
+        if etag(entity) != expected:
+            raise versioned.stale(etag(entity), expected, what)
+        return decide(entity)
+    return checked
+
+
 def _write(change):
     return Change(set=encode(change.set), push=encode(change.push), events=change.events,
                   actor=change.actor)
@@ -208,9 +232,10 @@ class QuotesStore(BaseStore):
     def get_quote(self, quote_id):
         return decode(self.db[QUOTES].find_one({"_id": quote_id}, HIDDEN))
 
-    def change_quote(self, quote_id, decide, **options):
-        """A versioned change of a quote (kit.versioned.Versioned.change)."""
-        return self._quotes.change(quote_id, decide, **options)
+    def change_quote(self, quote_id, decide, *, expected=None, **options):
+        """A versioned change of a quote (kit.versioned.Versioned.change); `expected` is
+        the caller's If-Match, an `etag`."""
+        return self._quotes.change(quote_id, _at(expected, "quote", decide), **options)
 
     def quotes_of_deal(self, deal_id, limit, after=None, scope=None):
         """A page of a deal's quotes in (created_at, _id) order; `scope` narrows it (a
@@ -249,8 +274,10 @@ class QuotesStore(BaseStore):
     def get_contract(self, contract_id):
         return decode(self.db[CONTRACTS].find_one({"_id": contract_id}, HIDDEN))
 
-    def change_contract(self, contract_id, decide, **options):
-        return self._contracts.change(contract_id, decide, **options)
+    def change_contract(self, contract_id, decide, *, expected=None, **options):
+        """As change_quote, for a contract."""
+        return self._contracts.change(contract_id, _at(expected, "contract", decide),
+                                      **options)
 
     def contracts_due(self, now):
         """Contracts whose first unpaid milestone fell due by `now` (only those)."""

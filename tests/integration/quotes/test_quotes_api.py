@@ -391,3 +391,109 @@ def test_the_openapi_document_states_each_route_s_preconditions_and_answers(
     assert status in op["responses"]
     headers = [p["name"] for p in op.get("parameters", []) if p["in"] == "header"]
     assert headers == ([header] if header else [])
+
+
+# --- amounts in the quote's currency ---------------------------------------------------------
+def _free(**changes):
+    return {"description": "x", "quantity": "1", "unit_price": "1.00", "tax_rate": 0,
+            **changes}
+
+
+CNY_PLACES = "CNY amounts have at most 2 decimal places."
+JPY_PLACES = "JPY amounts have no decimal places."
+
+
+@pytest.mark.parametrize(("body", "where", "message"), [
+    ({"lines": [_free(unit_price="1.005")]}, ("lines", "0", "unit_price"), CNY_PLACES),
+    ({"currency": "JPY", "lines": [_free(unit_price="100.5")]},
+     ("lines", "0", "unit_price"), JPY_PLACES),
+    ({"lines": [_free(discount_amount="0.001")]}, ("lines", "0", "discount_amount"),
+     CNY_PLACES),
+    ({"lines": [_free()], "discount_amount": "0.001"}, ("discount_amount",), CNY_PLACES),
+])
+def test_an_amount_beyond_the_currency_s_places_is_400_and_not_written(
+        setup, mongo_db, body, where, message):
+    quotes, deal_id, _, _ = setup
+    resp = quotes.create(deal_id, **body)
+    assert resp.status_code == 400, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    found = resp.json()["errors"]
+    for key in where:
+        found = found[key]
+    assert found == [message]
+    assert mongo_db.quotes.count_documents({}) == 0
+
+
+@pytest.mark.parametrize(("currency", "given", "kept"), [
+    ("CNY", "1", "1.00"), ("CNY", "100.5", "100.50"), ("JPY", "100", "100")])
+def test_accepted_amounts_come_back_in_the_currency_s_minor_units(setup, currency, given,
+                                                                   kept):
+    quotes, deal_id, _, _ = setup
+    quote = quotes.must_create(deal_id, currency=currency, lines=[_free(unit_price=given)],
+                               discount_amount=given)
+    assert quote["lines"][0]["unit_price"] == kept
+    assert quote["quote_discount"]["amount"] == kept
+
+
+@pytest.mark.parametrize(("stored", "patch", "where", "message"), [
+    ({"currency": "JPY", "lines": [_free(unit_price="100")]}, {"discount_amount": "0.001"},
+     ("discount_amount",), JPY_PLACES),
+    ({"lines": [_free()]}, {"lines": [_free(unit_price="1.005")]},
+     ("lines", "0", "unit_price"), CNY_PLACES),
+    ({"lines": [_free(unit_price="100.50")]}, {"currency": "JPY"},
+     ("lines", "0", "unit_price"), JPY_PLACES),
+    ({"lines": [_free(unit_price="100.50")]}, {"currency": "JPY"}, ("currency",),
+     "The quote's amounts do not fit JPY: give the lines and discount in JPY with the new "
+     "currency."),
+])
+def test_an_edit_with_amounts_beyond_the_currency_s_places_is_400_and_changes_nothing(
+        setup, stored, patch, where, message):
+    quotes, deal_id, _, http = setup
+    quote = quotes.must_create(deal_id, **stored)
+    resp = http.patch(f"/api/v1/quotes/{quote['id']}", json=patch, headers=quotes.headers)
+    assert resp.status_code == 400, resp.text
+    found = resp.json()["errors"]
+    for key in where:
+        found = found[key]
+    assert found == [message]
+    assert quotes.get(quote["id"]) == quote
+
+
+def test_a_new_currency_takes_the_kept_amounts_that_fit_it(setup):
+    quotes, deal_id, _, http = setup
+    quote = quotes.must_create(deal_id, lines=[_free(unit_price="100.00")])
+    resp = http.patch(f"/api/v1/quotes/{quote['id']}", json={"currency": "JPY"},
+                      headers=quotes.headers)
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["currency"], resp.json()["lines"][0]["unit_price"],
+            resp.json()["totals"]["total"]) == ("JPY", "100", "100")
+
+
+# --- the ETag --------------------------------------------------------------------------------
+def test_every_edit_moves_the_etag_and_a_stale_if_match_is_409(setup, rabbit_config):
+    quotes, deal_id, _, http = setup
+    sub = Subscriber(rabbit_config["AMQP_URI"], "quotes", "quote.*", name="etag-events")
+    created = quotes.create(deal_id)
+    quote_id, tag = created.json()["id"], created.headers["ETag"]
+    assert tag == '"1"' and created.json()["etag"] == 1
+
+    def patch(terms, if_match):
+        return http.patch(f"/api/v1/quotes/{quote_id}", json={"terms": terms},
+                          headers={**quotes.headers, "If-Match": if_match})
+    first = patch("a", tag)
+    assert first.status_code == 200, first.text
+    assert first.headers["ETag"] not in (tag, None)
+    assert first.headers["ETag"] == f'"{first.json()["etag"]}"'
+    stale = patch("b", tag)
+    assert stale.status_code == 409 and "changed meanwhile" in stale.json()["detail"]
+    assert quotes.get(quote_id)["terms"] == "a"
+    second = patch("b", first.headers["ETag"])
+    assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
+    # the edits emit nothing: the events' sequences still count the events, 1, 2, ...
+    submitted = http.post(f"/api/v1/quotes/{quote_id}/submit",
+                          headers={**quotes.headers, "If-Match": second.headers["ETag"]})
+    assert submitted.status_code == 200, submitted.text
+    events = sub.drain(expect=3, timeout=10)
+    assert [(e["type"], e["dealflowsequence"]) for e in events] == [
+        ("quote.created", 1), ("quote.submitted", 2), ("quote.approved", 3)]
+    sub.close()

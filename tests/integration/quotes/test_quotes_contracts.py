@@ -242,3 +242,53 @@ def test_delivery_acceptance_makes_the_last_milestone_fall_due_once(accepted, ra
     got = wait_for(delivery_due)
     assert got["milestones"][1]["due_at"] == "2026-03-03T08:00:00.000Z"  # 30 days after
     assert got["milestones"][0]["due_at"] is not None  # the signing one, from the signature
+
+
+HALVES = [{"key": "a", "label": "A", "percent": "50", "trigger": "signed"},
+          {"key": "b", "label": "B", "percent": "50", "trigger": "signed"}]
+
+
+@pytest.mark.parametrize("milestones", [
+    [HALVES[0], {**HALVES[1], "key": "a"}],
+    [HALVES[0], {**HALVES[0], "percent": "25"}, {**HALVES[1], "percent": "25"}],
+])
+def test_a_schedule_with_a_key_twice_is_400_and_changes_nothing(accepted, milestones):
+    _, http, _, contract, _, _, _ = accepted()
+    path = f"/api/v1/contracts/{contract['id']}/schedule"
+    resp = http.put(path, json={"milestones": milestones})
+    assert resp.status_code == 400, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    [message] = resp.json()["errors"]["milestones"]
+    assert "a is given more than once" in message
+    assert http.get(f"/api/v1/contracts/{contract['id']}").json() == contract
+
+
+def test_a_new_schedule_moves_the_etag_and_a_stale_if_match_is_409(accepted):
+    _, http, _, contract, _, _, _ = accepted()
+    path = f"/api/v1/contracts/{contract['id']}/schedule"
+    read = http.get(f"/api/v1/contracts/{contract['id']}")
+    tag = read.headers["ETag"]
+    assert tag == f'"{read.json()["etag"]}"'
+    first = http.put(path, json={"milestones": HALVES}, headers={"If-Match": tag})
+    assert first.status_code == 200, first.text
+    assert first.headers["ETag"] != tag
+    for _ in range(2):
+        again = http.put(path, json={"milestones": HALVES}, headers={"If-Match": tag})
+        assert again.status_code == 409 and "changed meanwhile" in again.json()["detail"]
+    second = http.put(path, json={"milestones": HALVES[::-1]},
+                      headers={"If-Match": first.headers["ETag"]})
+    assert second.status_code == 200, second.text
+    assert [m["key"] for m in second.json()["milestones"]] == ["b", "a"]
+
+
+def test_the_contract_pdf_names_the_seller_in_the_document_s_locale(accepted):
+    # the seller is the COMPANY config, its name {en: ..., zh-CN: ...}; documents in zh-CN
+    _, http, _, contract, _, config, _ = accepted()
+    assert config["COMPANY"]["name"] == {"en": "Dealflow Demo Ltd.", "zh-CN": "德飞演示有限公司"}
+    resp = http.get(f"/api/v1/contracts/{contract['id']}/pdf")
+    assert resp.status_code == 200
+    text = pdf_text(resp.content)
+    assert "Dealflow Demo Ltd." not in text and "{'en'" not in text
+    # in the parties' block too, not only in the page header
+    parties = text[text.index("卖方"):text.index("合同金额")]
+    assert "德飞演示有限公司" in parties, parties

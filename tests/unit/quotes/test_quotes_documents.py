@@ -237,6 +237,23 @@ def test_the_cny_contract_prints_its_amount_in_capitals():
     assert "One hundred and seven thousand yuan and fifty-three fen" in spaced(text)
 
 
+
+@pytest.mark.parametrize(("locale", "printed", "not_printed"), [
+    ("zh-CN", "德孚贸易（上海）有限公司", "Dealflow Trading"),
+    ("en", "Dealflow Trading Co., Ltd.", "德孚贸易"),
+])
+def test_the_seller_prints_in_the_document_s_locale(locale, printed, not_printed):
+    # the service's seller is its COMPANY config, whose values may be {locale: text}
+    data = contract()
+    data["parties"]["seller"] = {"name": COMPANY["name"],
+                                 "address": {"en": "Pudong, Shanghai", "zh-CN": "上海市浦东新区"}}
+    # the page header prints the company too: read the parties' block only
+    body = pdftotext(render_contract_pdf(data, {"name": "Header Co."}, locale), "-layout")
+    assert printed in body and not_printed not in body
+    assert {"en": "Pudong, Shanghai", "zh-CN": "上海市浦东新区"}[locale] in body
+    assert "{" not in body and "'en'" not in body
+
+
 # --- the same bytes --------------------------------------------------------------------------
 def test_the_same_input_gives_the_same_bytes():
     assert render_quote_pdf(quote("CNY"), COMPANY, "zh-CN") == \

@@ -182,3 +182,95 @@ def test_a_product_documents_one_to_fifty_prices(schema):
     from quotes import schemas as S
     metadata = getattr(S, schema)().fields["prices"].metadata
     assert (metadata["minProperties"], metadata["maxProperties"]) == (1, 50)
+
+
+# --- amounts in the quote's currency ---------------------------------------------------------
+def free_line(**changes):
+    return {"description": "实施服务", "quantity": D(1), "unit_price": D("100"), "tax_rate": 0,
+            **changes}
+
+
+def errors_of(caught):
+    return caught.value.extra["errors"]
+
+
+@pytest.mark.parametrize(("currency", "body", "where", "message"), [
+    ("CNY", {"lines": [free_line(unit_price=D("1.005"))]}, ("lines", 0, "unit_price"),
+     "CNY amounts have at most 2 decimal places."),
+    ("JPY", {"lines": [free_line(unit_price=D("100.5"))]}, ("lines", 0, "unit_price"),
+     "JPY amounts have no decimal places."),
+    ("CNY", {"lines": [free_line(discount_amount=D("1.001"))]},
+     ("lines", 0, "discount_amount"), "CNY amounts have at most 2 decimal places."),
+    ("CNY", {"lines": [{"product_code": "P1", "quantity": D(1),
+                        "discount_amount": D("1.001")}]},
+     ("lines", 0, "discount_amount"), "CNY amounts have at most 2 decimal places."),
+    ("JPY", {"lines": [free_line()], "discount_amount": D("0.5")}, ("discount_amount",),
+     "JPY amounts have no decimal places."),
+])
+def test_an_amount_with_more_places_than_the_currency_is_refused(currency, body, where,
+                                                                  message):
+    with pytest.raises(Invalid) as caught:
+        draft(currency=currency, **body)
+    found = errors_of(caught)
+    for key in where:
+        found = found[key]
+    assert found == [message]
+
+
+@pytest.mark.parametrize(("currency", "given", "kept"), [
+    ("CNY", "1", "1.00"), ("CNY", "100.5", "100.50"), ("JPY", "100", "100"),
+    ("USD", "0.1", "0.10"),
+])
+def test_accepted_amounts_are_kept_in_the_currency_s_minor_units(currency, given, kept):
+    quote = draft(currency=currency, lines=[free_line(unit_price=D(given))],
+                  discount_amount=D(given))
+    [line] = quote["lines"]
+    assert str(line["unit_price"]) == kept
+    assert str(quote["quote_discount"]["amount"]) == kept
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ({"discount_amount": D("0.001")}, ("discount_amount",)),
+    ({"lines": [free_line(unit_price=D("1.005"))]}, ("lines", 0, "unit_price")),
+])
+def test_an_edit_checks_its_amounts_in_the_quote_s_currency(data, where):
+    quote = draft(lines=[free_line()])
+    with pytest.raises(Invalid) as caught:
+        domain.edit(quote, data, PRODUCTS, NOW)
+    found = errors_of(caught)
+    for key in where:
+        found = found[key]
+    assert found == ["CNY amounts have at most 2 decimal places."]
+
+
+@pytest.mark.parametrize(("stored", "field"), [
+    ({"lines": [free_line(unit_price=D("100.50"))]}, ("lines", 0, "unit_price")),
+    ({"lines": [free_line(discount_amount=D("0.50"))]}, ("lines", 0, "discount_amount")),
+    ({"lines": [free_line()], "discount_amount": D("0.50")}, ("discount_amount",)),
+])
+def test_a_new_currency_the_kept_amounts_do_not_fit_is_refused(stored, field):
+    quote = draft(**stored)
+    with pytest.raises(Invalid) as caught:
+        domain.edit(quote, {"currency": "JPY"}, PRODUCTS, NOW)
+    found = errors_of(caught)
+    assert "do not fit JPY" in found["currency"][0]
+    for key in field:
+        found = found[key]
+    assert found == ["JPY amounts have no decimal places."]
+
+
+def test_a_new_currency_the_kept_amounts_fit_takes_them_in_its_minor_units():
+    quote = draft(lines=[free_line(unit_price=D("100.00"), discount_amount=D("10.00"))],
+                  discount_amount=D("5.00"))
+    change = domain.edit(quote, {"currency": "JPY"}, PRODUCTS, NOW)
+    [line] = change.set["lines"]
+    assert (str(line["unit_price"]), str(line["discount_amount"]),
+            str(change.set["quote_discount"]["amount"]), change.set["currency"]) == \
+        ("100", "10", "5", "JPY")
+
+
+def test_a_new_currency_with_new_lines_in_it_is_taken():
+    quote = draft(lines=[free_line(unit_price=D("100.50"))])
+    change = domain.edit(quote, {"currency": "JPY", "lines": [free_line(unit_price=D(101))]},
+                         PRODUCTS, NOW)
+    assert change.set["totals"]["total"] == D("101")
