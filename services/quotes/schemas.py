@@ -1,4 +1,5 @@
 """Marshmallow schemas of the quotes HTTP API (bodies, queries, responses)."""
+import re
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -31,6 +32,9 @@ def _text(**kw):
     return fields.String(validate=validate.Length(max=4000), **kw)
 
 
+_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 class Quantity(fields.Field):
     """A positive quantity as a decimal string or a JSON number (exact: the kit parses JSON
     numbers as Decimal), at most 3 places; strings out."""
@@ -52,6 +56,9 @@ class Quantity(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
             raise self.make_error("invalid")
+        # Decimal() alone also takes "1_0" and full-width or other Unicode digits ("１２")
+        if isinstance(value, str) and not _QUANTITY.fullmatch(value.strip()):
+            raise self.make_error("invalid")
         try:
             amount = Decimal(str(value).strip())
         except ArithmeticError:
@@ -72,13 +79,27 @@ class ProductIn(Schema):
     code = fields.String(required=True, validate=CODE)
     name_zh = _name()
     name_en = _name()
-    unit = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    unit = fields.String(required=True, validate=[validate_not_blank,
+                                                   validate.Length(min=1, max=40)])
     prices = fields.Dict(keys=Currency(), values=Money(), required=True,
                          validate=validate.Length(min=1, max=50),
                          metadata={"description": "list price per ISO 4217 currency",
                                    "minProperties": 1, "maxProperties": 50})
     tax_rate = Integer(required=True, validate=PERCENT,
                        metadata={"description": "percent; one of the configured rates"})
+
+    @validates_schema(pass_original=True)
+    def _one_price_per_currency(self, data, original, **kwargs):
+        # "usd" and "USD" are one currency: the dict would keep one price and drop the other
+        raw = original.get("prices") if isinstance(original, dict) else None
+        seen = {}
+        for key in raw if isinstance(raw, dict) else ():
+            seen.setdefault(str(key).strip().upper(), []).append(key)
+        twice = sorted(keys for keys in seen.values() if len(keys) > 1)
+        if twice:
+            raise ValidationError({"prices": [
+                "One price per currency: " + "; ".join(", ".join(k) for k in twice)
+                + " name the same currency."]})
 
 
 class ProductPut(ProductIn):
