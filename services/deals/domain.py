@@ -75,7 +75,10 @@ def stall_due_at(stage, last_activity_at, day_seconds):
     """When a deal idle since `last_activity_at` in `stage` counts as stalled (None: never)."""
     if stage["terminal"] or stage.get("stall_days") is None:
         return None
-    return last_activity_at + dt.timedelta(seconds=stage["stall_days"] * day_seconds)
+    try:
+        return last_activity_at + dt.timedelta(seconds=stage["stall_days"] * day_seconds)
+    except OverflowError:  # an activity dated late in year 9999: no datetime is that late
+        return None
 
 
 def _activity(stage, now, day_seconds):

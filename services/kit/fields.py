@@ -175,6 +175,7 @@ class UtcDateTime(fields.AwareDateTime):
 
     default_error_messages = {
         "invalid_awareness": "Give a time zone offset, e.g. 2026-12-01T10:00:00+08:00.",
+        "range": "Out of range: in UTC this time falls before year 1 or after year 9999.",
     }
 
     def __init__(self, **kwargs):
@@ -184,7 +185,12 @@ class UtcDateTime(fields.AwareDateTime):
         if isinstance(value, str):
             # an unencoded '+' in a query string arrives as a space: ?to=...T10:00:00+08:00
             value = _PLUS_AS_SPACE.sub(r"+\1", value.strip())
-        return to_utc(super()._deserialize(value, attr, data, **kwargs))
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return to_utc(value)
+        except OverflowError:
+            # a valid local time can lie outside datetime's years in UTC: 9999-12-31T23:00-08:00
+            raise self.make_error("range") from None
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:

@@ -221,6 +221,17 @@ def decode_cursor(cursor):
         raise QueryInvalid({"cursor": ["Not a valid cursor."]}) from None
 
 
+def _utf8(wsgi_text):
+    """Whether a WSGI string (bytes as latin-1, PEP 3333) holds UTF-8 text."""
+    if wsgi_text.isascii():
+        return True
+    try:
+        wsgi_text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
 class ProblemWsgiApp(WsgiApp):
     """nameko's WsgiApp, except that unmatched routes, wrong methods (with `Allow`) and
     over-long URLs answer problem+json too, never HTML, and every request carries the
@@ -258,6 +269,13 @@ class ProblemWsgiApp(WsgiApp):
             response = problem_from_exception(UriTooLong(
                 f"The URL is longer than {self.limits.max_url_bytes} bytes.",
                 max_bytes=self.limits.max_url_bytes), request)
+            return response(environ, start_response)
+        if not _utf8(environ.get("QUERY_STRING", "")):
+            # werkzeug decodes a raw (unescaped) byte of the query strictly, %-escapes
+            # leniently: request.args raised UnicodeDecodeError, a 500, on the byte 0xFF
+            response = problem_from_exception(Invalid(
+                "The query string holds bytes that are not UTF-8 text; percent-encode it."),
+                request)
             return response(environ, start_response)
         adapter = self.url_map.bind_to_environ(environ)
         try:

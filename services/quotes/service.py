@@ -20,6 +20,7 @@ from kit.links import LinkKeys
 from kit.mongo import Store
 from kit.ops import Operational
 from kit.permissions import OWN, scope_of
+from kit.preconditions import if_match
 from kit.prom import Metrics
 from kit.timers import config_timer
 from kit.versioned import stale
@@ -47,14 +48,7 @@ def _etag(version):
 
 def _if_match(request):
     """The ETag an optional If-Match names (None without one)."""
-    raw = request.headers.get("If-Match")
-    if raw is None:
-        return None
-    text = raw.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise PreconditionRequired(f'If-Match must be one version ETag such as "3", '
-                                   f'got {raw!r}.')
-    return int(text)
+    return if_match(request, required=False)
 
 
 class QuotesService(Operational):

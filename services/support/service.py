@@ -3,7 +3,6 @@ Who may call which route: support/permissions.py (checked by kit.http before a w
 """
 import datetime as dt
 import logging
-import re
 import uuid
 
 from nameko.dependency_providers import Config
@@ -13,12 +12,13 @@ from kit.auth import actor_id, caller
 from kit.config import setting
 from kit.consumer import event_handler
 from kit.contacts import contact_of
-from kit.errors import Contention, Invalid, NotFound, PreconditionRequired
+from kit.errors import Contention, Invalid, NotFound
 from kit.fields import utcnow
 from kit.http import http, json_body, limits_of, query_args, read_body
 from kit.links import LinkKeys, LinkTampered, check_unused, mark_used
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.preconditions import if_match as kit_if_match
 from kit.timers import config_timer
 from support import delivery as V
 from support import domain as D
@@ -31,18 +31,11 @@ log = logging.getLogger(__name__)
 
 TAGS = ["tickets"]
 RATING = "ticket-rating"  # the links' purpose: a rating link signs nothing else
-_TAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
 def if_match(request):
     """The version an If-Match names (optional here: agents act on the ticket as it is)."""
-    raw = request.headers.get("If-Match")
-    if raw is None:
-        return None
-    match = _TAG.match(raw)
-    if match is None:
-        raise PreconditionRequired(f'If-Match must be one version ETag such as "3", got {raw!r}.')
-    return int(match.group(1))
+    return kit_if_match(request, required=False)
 
 
 class SupportService(Operational):

@@ -1,12 +1,33 @@
 """Marshmallow schemas of the webhooks admin API: a subscription as an integrator's admin
 enters it. Where the URL may point is checked apart (webhooks.targets), with its addresses."""
+from urllib.parse import urlsplit
+
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from kit.catalog import EVENT_TYPES
 from kit.fields import UtcDateTime, validate_not_blank
 from webhooks.signing import BadSecret, check_secret
 
-URL = validate.URL(schemes={"https", "http"}, require_tld=False, error="Not a valid URL.")
+
+class TargetUrl(validate.URL):
+    """marshmallow's URL check, and a port the sender can connect to: its pattern passes
+    :99999, :0 and non-ASCII digits (:٣), which urllib refuses (ValueError, a 500 at the
+    target check) or, for 0, reads as "no port" and sends to 443 or 80 instead."""
+
+    PORT = "Not a valid URL: a port is a number from 1 to 65535."
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        try:
+            port = urlsplit(value).port
+        except ValueError:
+            raise ValidationError(self.PORT) from None
+        if port == 0:
+            raise ValidationError(self.PORT)
+        return value
+
+
+URL = TargetUrl(schemes={"https", "http"}, require_tld=False, error="Not a valid URL.")
 STATUSES = ("pending", "delivered", "failed")
 
 

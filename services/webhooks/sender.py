@@ -33,10 +33,12 @@ GONE_REASON = "the endpoint answered 410 Gone"
 
 def resolve(url):
     """The addresses the URL's host resolves to (none when it does not)."""
-    parts = urlsplit(url)
+    # ValueError: a host IDNA cannot encode, or a port urllib refuses (:99999) in a URL
+    # stored before the schema checked ports; either would stop the sender's round
     try:
+        parts = urlsplit(url)
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, ValueError):
         return []
     return list(dict.fromkeys(info[4][0] for info in infos))  # the resolver's preference
 

@@ -11,6 +11,7 @@ import amqp
 import eventlet
 
 from kit.amqp import connect
+from kit.outbox import EPOCH
 
 log = logging.getLogger(__name__)
 OFFSET = "x-stream-offset"
@@ -105,8 +106,12 @@ def read_range(amqp_uri, stream, since, until, *, margin, idle, prefetch):
     relay publishes late by up to its sweep), or when the stream stays quiet for `idle`
     seconds (its end)."""
     found = []
-    stop = until + margin
-    consumer = Consumer(amqp_uri, stream, since, prefetch=prefetch)
+    try:
+        stop = until + margin
+    except OverflowError:  # an `until` late in year 9999: no event is later
+        stop = until
+    # the offset is an unsigned AMQP timestamp: none before 1970, and no event is older
+    consumer = Consumer(amqp_uri, stream, max(since, EPOCH), prefetch=prefetch)
     try:
         while True:
             messages = consumer.next_batch(prefetch, idle)

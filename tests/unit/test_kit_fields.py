@@ -133,6 +133,26 @@ def test_times_without_an_offset_are_refused(value):
         "at": ["Give a time zone offset, e.g. 2026-12-01T10:00:00+08:00."]}
 
 
+OUT_OF_RANGE = "Out of range: in UTC this time falls before year 1 or after year 9999."
+
+
+@pytest.mark.parametrize("value", [
+    "9999-12-31T23:59:59-08:00", "9999-12-31T16:00:00-08:00", "0001-01-01T00:00:00+08:00",
+    "0001-01-01T07:59:59.999+08:00",
+])
+def test_times_past_the_years_in_utc_are_refused(value):
+    assert refused(Sample(), {"at": value}) == {"at": [OUT_OF_RANGE]}
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("9999-12-31T15:59:59-08:00", datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),
+    ("0001-01-01T08:00:00+08:00", datetime(1, 1, 1, tzinfo=timezone.utc)),
+    ("9999-12-31T23:59:59Z", datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),
+])
+def test_times_at_the_edges_of_the_years_load(value, expected):
+    assert Sample().load({"at": value})["at"] == expected
+
+
 def test_times_dump_as_rfc3339_utc():
     at = datetime(2026, 11, 26, 14, tzinfo=timezone(timedelta(hours=2)))
     assert Sample().dump({"at": at}) == {"at": "2026-11-26T12:00:00.000Z"}

@@ -21,6 +21,7 @@ from kit.errors import (
 from kit.http import (
     decode_cursor,
     encode_cursor,
+    json_body,
     problem_from_exception,
     query_args,
     read_body,
@@ -160,3 +161,38 @@ def test_an_error_carries_its_headers_and_keeps_them_out_of_the_body(exc, header
         response.get_data())
     assert response.status_code == {"TooManyRequests": 429, "Conflict": 409,
                                     "Unauthorized": 401}[type(exc).__name__]
+
+
+NOT_UNICODE = "The body holds text that is not valid Unicode"
+
+
+def posted(body):
+    return Request(EnvironBuilder(method="POST", data=body,
+                                  content_type="application/json").get_environ())
+
+
+@pytest.mark.parametrize("body", [
+    rb'{"name": "\ud800"}',  # a high half alone
+    rb'{"name": "x\udfffy"}',  # a low half alone
+    rb'{"name": "\ude00\ud83d"}',  # a pair the wrong way round
+    rb'{"\ud800": 1}',  # in a member name
+    rb'{"tags": ["ok", {"deep": ["\udbff"]}]}',  # nested
+    rb'{"custom": {"\ud800": 99999999999999999999}}',  # beside a too-large integer
+    b'{"name": "\xed\xa0\x80"}',  # UTF-8 bytes of a surrogate
+    '{"name": "\ud800"}'.encode("utf-16-le", "surrogatepass"),  # UTF-16, json.loads takes it
+])
+def test_a_lone_surrogate_is_400_not_valid_unicode(body):
+    with pytest.raises(Invalid) as caught:
+        json_body(posted(body))
+    response = problem_from_exception(caught.value)
+    assert response.status_code == 400
+    assert json.loads(response.get_data())["detail"].startswith(NOT_UNICODE)
+
+
+@pytest.mark.parametrize("body, loaded", [
+    (rb'{"name": "\ud83d\ude00"}', {"name": "\U0001f600"}),
+    ('{"name": "😀 行业"}'.encode(), {"name": "😀 行业"}),
+    (rb'{"name": "\\ud800"}', {"name": "\\ud800"}),  # an escaped backslash: plain text
+])
+def test_surrogate_pairs_and_escaped_backslashes_are_text(body, loaded):
+    assert json_body(posted(body)) == loaded

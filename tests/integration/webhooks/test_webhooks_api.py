@@ -1,13 +1,16 @@
 """The webhooks admin API: subscriptions with a secret shown once, rotation that keeps the
 old secret signing for a while, the delivery log by cursor, who may call what, and bad
 input refused with a 4xx problem+json that names the field and writes nothing."""
+import datetime as dt
 import uuid
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from kit.fields import rfc3339
 from tests.integration.webhooks.webhooks_support import (
     assigned,
+    now,
     publish,
     start_webhooks,
     subscribe,
@@ -112,6 +115,10 @@ CREATE = [
     ({"url": None}, "url", "Field may not be null"),
     ({"url": "https://evil.example.net/x"}, "url", "allow-list"),
     ({"url": "http://127.0.0.2.example/x"}, "url", "allow-list"),
+    ({"url": "http://127.0.0.1:99999/hook"}, "url", "a port is a number from 1 to 65535"),
+    ({"url": "http://127.0.0.1:0/hook"}, "url", "a port is a number from 1 to 65535"),
+    ({"url": "http://127.0.0.1:abc/hook"}, "url", "Not a valid URL"),
+    ({"url": "http://[::1/hook"}, "url", "Not a valid URL"),
     ({"event_types": ["deal.bought"]}, "event_types", "Must be one of"),
     ({"event_types": []}, "event_types", "at least one"),
     ({"secret": "whsec_QUJD"}, "secret", "24 to 64 bytes"),
@@ -133,11 +140,15 @@ def test_a_bad_subscription_is_refused_and_nothing_written(webhooks, receiver, m
 @pytest.mark.parametrize("method, suffix, body, params, status, field", [
     ("patch", "", {"url": "https://evil.example.net/x"}, None, 400, "url"),
     ("patch", "", {"event_types": "deal.won"}, None, 400, "event_types"),
+    ("patch", "", {"url": "http://127.0.0.1:99999/hook"}, None, 400, "url"),
     ("post", "/rotate", {"grace_hours": -1}, None, 400, "grace_hours"),
     ("post", "/rotate", {"secret": "nope"}, None, 400, "secret"),
     ("post", "/redeliver", {}, None, 400, "since"),
     ("post", "/redeliver", {"since": "2026-11-27T10:00:00"}, None, 400, "since"),
     ("post", "/redeliver", {"since": "2999-01-01T00:00:00Z"}, None, 400, "since"),
+    ("post", "/redeliver", {"since": "0001-01-01T00:00:00+08:00"}, None, 400, "since"),
+    ("post", "/redeliver", {"since": "2026-11-27T10:00:00Z",
+                            "until": "9999-12-31T23:59:59-08:00"}, None, 400, "until"),
     ("post", "/redeliver", {"since": "2026-11-27T10:00:00Z",
                             "until": "2026-11-27T09:00:00Z"}, None, 400, "until"),
     ("get", "/deliveries", None, {"status": "lost"}, 400, "status"),
@@ -156,6 +167,22 @@ def test_bad_input_on_a_subscription_is_refused(webhooks, receiver, mongo_db, me
     assert field in resp.json()["errors"]
     assert mongo_db.subscriptions.find_one({"_id": sub["id"]}) == before
     assert mongo_db.deliveries.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("since, until", [
+    ("0001-01-01T00:00:00Z", None),  # before the streams' timestamps (1970) begin
+    (None, "9999-12-31T23:59:59Z"),  # no time after it to stop reading at
+])
+def test_a_redelivery_from_the_ends_of_the_years_is_served(webhooks, receiver, since, until):
+    config, http = webhooks
+    body = {"since": since or rfc3339(now() - dt.timedelta(hours=1)), "until": until}
+    sub = subscribe(http, receiver, "lead.assigned")
+    event = assigned(str(uuid.uuid4()), 1)
+    publish(config, [event])
+    assert wait_received(receiver, [event["id"]])
+    resp = http.post(SUB.format(**sub) + "/redeliver", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["events"] == 1
 
 
 @pytest.mark.parametrize("method, suffix", [
@@ -209,7 +236,8 @@ def test_a_delivery_log_keeps_the_newest_attempts(container_factory, make_config
     ("patch", "", {"description": "CRM"}),
     ("post", "/rotate", {}),
 ])
-@pytest.mark.parametrize("if_match, status", [(None, 428), ('"1"', 409), ('"x"', 428)])
+@pytest.mark.parametrize("if_match, status", [(None, 428), ('"1"', 409), ('"x"', 428),
+                                              ('"99999999999999999999999"', 409)])
 def test_a_change_without_the_current_etag_writes_nothing(webhooks, receiver, mongo_db,
                                                          method, suffix, body, if_match,
                                                          status):

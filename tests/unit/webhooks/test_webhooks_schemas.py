@@ -13,6 +13,12 @@ def test_a_good_subscription_loads_with_defaults():
     assert loaded == {**GOOD, "description": None, "secret": None}
 
 
+@pytest.mark.parametrize("url", ["https://hooks.example.com:65535/x",
+                                 "http://[::1]:8080/x", "https://hooks.example.com:1/x"])
+def test_a_url_with_a_port_in_range_loads(url):
+    assert SubscriptionIn().load({**GOOD, "url": url})["url"] == url
+
+
 def test_a_given_secret_is_kept():
     secret = new_secret()
     assert SubscriptionIn().load({**GOOD, "secret": secret})["secret"] == secret
@@ -23,6 +29,14 @@ def test_a_given_secret_is_kept():
     ({"url": "not a url"}, "url", "Not a valid URL"),
     ({"url": "ftp://hooks.example.com/x"}, "url", "Not a valid URL"),
     ({"url": "https://h.example.com/" + "x" * 2000}, "url", "Longer than maximum"),
+    ({"url": "http://127.0.0.1:99999/hook"}, "url", "a port is a number from 1 to 65535"),
+    ({"url": "http://127.0.0.1:0/hook"}, "url", "a port is a number from 1 to 65535"),
+    ({"url": "http://[::1]:65536/hook"}, "url", "a port is a number from 1 to 65535"),
+    ({"url": "http://hooks.example.com:٣/x"}, "url", "a port is a number from 1 to 65535"),
+    ({"url": "http://hooks.example.com:abc/"}, "url", "Not a valid URL"),
+    ({"url": "http://hooks.example.com:/x"}, "url", "Not a valid URL"),
+    ({"url": "http://[::1/hook"}, "url", "Not a valid URL"),
+    ({"url": "http://::1]/hook"}, "url", "Not a valid URL"),
     ({"event_types": []}, "event_types", "at least one event type"),
     ({"event_types": ["deal.bought"]}, "event_types", "Must be one of"),
     ({"event_types": "deal.won"}, "event_types", "Not a valid list"),

@@ -2,6 +2,7 @@
 development)."""
 import pytest
 
+from webhooks.sender import resolve
 from webhooks.targets import TargetRefused, check_target
 
 ALLOW = ["hooks.example.com", "*.erp.example.com"]
@@ -54,3 +55,10 @@ def test_local_development_still_needs_the_allow_list():
     with pytest.raises(TargetRefused, match="allow-list"):
         check_target("http://other:9000/hook", ["127.0.0.1"], allow=["localhost"],
                      development=True)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/x", "http://127.0.0.1:abc/x",
+                                 "http://[::1/x"])
+def test_a_url_urllib_refuses_resolves_to_nothing(url):
+    # stored before the schema checked ports, it must not stop the sender's round
+    assert resolve(url) == []
