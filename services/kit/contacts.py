@@ -9,7 +9,7 @@ the same in every service, so an opt-out from a quote's mail holds for the ticke
 import uuid
 import zoneinfo
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 CONTACT_NAMESPACE = uuid.UUID("6f1c2a4e-3b7d-4e58-9a0c-1d2e3f405162")
 LOCALE = validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
@@ -24,8 +24,9 @@ class ContactFields(Schema):
     """How to reach a customer, as an input schema's fields (none required)."""
 
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
-        r"^\+?[0-9(][0-9 ()\-]{4,30}$", error="Digits, spaces, ()- and a leading +."))
+    phone = fields.String(load_default=None, allow_none=True, validate=[validate.Regexp(
+        r"^\+?[0-9(][0-9 ()\-]{4,30}$", error="Digits, spaces, ()- and a leading +."),
+        lambda phone: _international_number_is_valid(phone)])
     locale = fields.String(load_default=None, allow_none=True,
                            validate=[LOCALE, validate.Length(max=35)],
                            metadata={"description": "the language of their mail"})
@@ -33,6 +34,22 @@ class ContactFields(Schema):
     time_zone = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(
         ZONES, error="An IANA time zone such as Asia/Shanghai."),
         metadata={"enum": [*ZONES, None], "example": "Asia/Shanghai"})
+
+
+def _international_number_is_valid(phone):
+    """A number with its country code (+...) must be one that country gives out; a local
+    one ("(021) 6888-0000") has no country to check it against and is taken as typed."""
+    if phone is None or not phone.strip().startswith("+"):
+        return True
+    import phonenumbers  # here, not at the top: it is a large share of a start's imports
+
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        raise ValidationError("Not a valid phone number for its country code.")
+    return True
 
 
 def contact_id(email):

@@ -26,7 +26,6 @@ class ContactSchema(ContactFields):
 
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     email = fields.Email(allow_none=True)
-    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
 
 
 # --- tickets ---------------------------------------------------------------------------------

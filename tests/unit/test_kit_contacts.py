@@ -20,6 +20,7 @@ def test_every_field_is_optional():
 @pytest.mark.parametrize(("field", "value"), [
     ("email", "zhang.wei"), ("email", "a@b@example.cn"), ("email", "x" * 250 + "@example.cn"),
     ("phone", "call me"), ("phone", "+"), ("phone", "12"), ("phone", "1" * 40),
+    ("phone", "+86 12345"), ("phone", "+1 555 0100"), ("phone", "+999 1234 5678"),
     ("locale", "Chinese"), ("locale", "zh_CN"), ("locale", "ZH-cn"), ("locale", ""),
     ("time_zone", "Mars/Olympus"), ("time_zone", "../../etc/passwd"), ("time_zone", ""),
     ("time_zone", "Asia"), ("time_zone", "GMT+8 "),
@@ -31,6 +32,7 @@ def test_a_wrong_field_is_named(field, value):
 @pytest.mark.parametrize(("field", "value"), [
     ("locale", "en"), ("locale", "zh-Hant-TW"), ("time_zone", "UTC"),
     ("time_zone", "America/Argentina/Buenos_Aires"), ("phone", "(021) 6888-0000"),
+    ("phone", "+49 151 12345678"), ("phone", "+852 9412 3456"),
 ])
 def test_other_forms_are_taken(field, value):
     assert ContactFields().validate({field: value}) == {}

@@ -12,7 +12,7 @@ def test_a_contact_with_locale_and_time_zone_loads():
 
 @pytest.mark.parametrize(("field", "value"), [
     ("locale", "Chinese"), ("time_zone", "Mars/Olympus"), ("email", "wang.fang"),
-    ("phone", "1" * 41),
+    ("phone", "1" * 41), ("phone", "abc-not-a-phone"), ("phone", "+86 12345"),
 ])
 def test_a_wrong_contact_field_is_named(field, value):
     from support import schemas as S
