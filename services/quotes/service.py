@@ -13,12 +13,13 @@ from kit.batches import batch_event_handler
 from kit.config import setting
 from kit.consumer import event_handler
 from kit.contacts import contact_of
-from kit.errors import Conflict, Contention, NotFound, PreconditionRequired
+from kit.errors import Conflict, Contention, Forbidden, NotFound, PreconditionRequired
 from kit.fields import utcnow
 from kit.http import http, json_body, query_args
 from kit.links import LinkKeys
 from kit.mongo import Store
 from kit.ops import Operational
+from kit.people import directory
 from kit.permissions import OWN, scope_of
 from kit.preconditions import if_match
 from kit.prom import Metrics
@@ -198,7 +199,12 @@ class QuotesService(Operational):
         data = json_body(request, S.QuoteIn())
         actor = actor_id(caller(request, self.config))
         if scope_of(request).reach == OWN:  # a rep's quotes are their own
+            if data.get("owner_id") not in (None, actor):
+                raise Forbidden("A rep owns their own quotes: leave owner_id out or give "
+                                "your own.", errors={"owner_id": ["Outside your reach."]})
             data["owner_id"] = actor
+        else:  # an owner someone else gives must be a person the directory knows
+            directory(self.config).require_known(data.get("owner_id"))
         quote, events = domain.new_quote(
             data, self.store.get_deal(data["deal_id"]), self._products_for(data["lines"]),
             utcnow(), actor=actor, tax_rates=self._tax_rates())

@@ -497,3 +497,23 @@ def test_every_edit_moves_the_etag_and_a_stale_if_match_is_409(setup, rabbit_con
     assert [(e["type"], e["dealflowsequence"]) for e in events] == [
         ("quote.created", 1), ("quote.submitted", 2), ("quote.approved", 3)]
     sub.close()
+
+
+@pytest.mark.parametrize(("sub", "role", "owner", "status", "stored_owner"), [
+    ("m-1", "manager", "nobody-here", 400, None),   # not in the people directory
+    ("m-1", "manager", "ann", 201, "ann"),          # a known person
+    ("rep-1", "rep", "bob", 403, None),             # a rep cannot give a quote away
+    ("rep-1", "rep", "rep-1", 201, "rep-1"),        # their own id is theirs
+])
+def test_a_quote_owner_is_a_known_person_within_reach(setup, mongo_db, sub, role, owner,
+                                                      status, stored_owner):
+    quotes, deal_id, _, _ = setup
+    caller = quotes.as_(sub, role)
+    resp = caller.create(deal_id, owner_id=owner)
+    assert resp.status_code == status, resp.text
+    if status == 201:
+        assert resp.json()["owner_id"] == stored_owner
+    else:
+        assert resp.headers["Content-Type"].startswith("application/problem+json")
+        assert list(resp.json()["errors"]) == ["owner_id"]
+        assert mongo_db.quotes.count_documents({}) == 0
