@@ -173,11 +173,7 @@ def _no_constant(name):
 def json_body(request, schema=None, *, partial=False):
     """Parse a JSON body within the limits (numbers as Decimal, never float) and load it
     with `schema`."""
-    # eventlet's server reports a request without a Content-Type as text/plain: such a body
-    # is read as JSON (an empty one as {}), and only a type the client named is refused
-    raw = request.environ.get("headers_raw")  # eventlet's headers as the client sent them
-    declared = raw is None or any(k.lower() == "content-type" for k, _ in raw)
-    ctype = (request.mimetype or "").lower() if declared else ""
+    ctype = (request.mimetype or "").lower()
     if ctype not in (JSON, "") and not ctype.endswith("+json"):
         raise Invalid(f"Expected a JSON body (Content-Type: {JSON}), got {ctype}.")
     limits = limits_of(request)

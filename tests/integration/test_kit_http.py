@@ -239,19 +239,3 @@ def test_a_second_service_on_a_taken_port_fails_to_start_instead_of_sharing_it(
     second = container_factory(ThingsService, {**config})
     with pytest.raises(OSError, match="in use"):
         second.start()
-
-
-@pytest.mark.parametrize("headers, body, status, says", [
-    ({}, b'{"name": "a"}', 201, None),                       # no Content-Type: read as JSON
-    ({}, b"", 400, "Missing data for required field."),       # empty: {} and its fields
-    ({}, b"name=a", 400, "not valid JSON"),
-    ({"Content-Type": "text/plain"}, b'{"name": "a"}', 400, "got text/plain"),
-])
-def test_a_body_without_a_content_type_is_read_as_json(things, mongo_db, headers, body, status,
-                                                       says):
-    client, _ = things()
-    resp = client.post("/api/v1/things", data=body, headers=headers)
-    assert resp.status_code == status, resp.text
-    assert mongo_db.things.count_documents({}) == (1 if status == 201 else 0)
-    if says:
-        assert says in resp.text
